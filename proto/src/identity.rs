@@ -1,0 +1,472 @@
+//! Keys, signatures, digests and ids.
+//!
+//! A node has one ed25519 key. Its public half is the node's identity in the protocol (and,
+//! through libp2p, its `PeerId`); the same key signs envelopes, agreements and ledger entries.
+//! Every signature is made over a domain-separation prefix followed by the exact bytes that
+//! travel, so a signature made for one purpose never verifies for another.
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use std::fmt;
+
+/// Why a key, signature or id could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The bytes have the wrong length.
+    #[error("expected {expected} bytes, got {actual}")]
+    Length {
+        /// Length required.
+        expected: usize,
+        /// Length given.
+        actual: usize,
+    },
+    /// The bytes are not a valid ed25519 public key.
+    #[error("not a valid ed25519 public key")]
+    InvalidPublicKey,
+}
+
+/// A node's signing key. It never prints its secret and wipes it when dropped.
+pub struct Keypair {
+    signing: SigningKey,
+}
+
+impl Keypair {
+    /// A keypair from its 32-byte secret seed.
+    pub fn from_secret_bytes(secret: &[u8; 32]) -> Self {
+        Keypair {
+            signing: SigningKey::from_bytes(secret),
+        }
+    }
+
+    /// The 32-byte secret seed, for the node to store encrypted. Handle with care.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.signing.to_bytes()
+    }
+
+    /// The public half.
+    pub fn public(&self) -> PublicKey {
+        PublicKey(self.signing.verifying_key().to_bytes())
+    }
+
+    /// Signs `message` in `domain`.
+    pub fn sign(&self, domain: SignatureDomain, message: &[u8]) -> Signature {
+        let signed = domain.prefixed(message);
+        Signature(self.signing.sign(&signed).to_bytes())
+    }
+}
+
+impl fmt::Debug for Keypair {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keypair")
+            .field("public", &self.public())
+            .field("secret", &"..")
+            .finish()
+    }
+}
+
+/// What a signature is for. Each domain has its own prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureDomain {
+    /// An envelope of the given message kind.
+    Envelope(crate::envelope::MessageKind),
+    /// The bytes of an agreement.
+    Agreement,
+    /// A ledger entry.
+    LedgerEntry,
+}
+
+impl SignatureDomain {
+    fn prefix(self) -> &'static [u8] {
+        use crate::envelope::MessageKind as K;
+        match self {
+            SignatureDomain::Envelope(K::DataRequest) => b"me2b/v1/sig/data-request\0",
+            SignatureDomain::Envelope(K::Intent) => b"me2b/v1/sig/intent\0",
+            SignatureDomain::Envelope(K::Negotiation) => b"me2b/v1/sig/negotiation\0",
+            SignatureDomain::Envelope(K::DataPackage) => b"me2b/v1/sig/data-package\0",
+            SignatureDomain::Envelope(K::PersonalOffer) => b"me2b/v1/sig/personal-offer\0",
+            SignatureDomain::Envelope(K::Revocation) => b"me2b/v1/sig/revocation\0",
+            SignatureDomain::Envelope(K::DeletionReceipt) => b"me2b/v1/sig/deletion-receipt\0",
+            SignatureDomain::Agreement => b"me2b/v1/sig/agreement\0",
+            SignatureDomain::LedgerEntry => b"me2b/v1/sig/ledger-entry\0",
+        }
+    }
+
+    fn prefixed(self, message: &[u8]) -> Vec<u8> {
+        let prefix = self.prefix();
+        let mut signed = Vec::with_capacity(prefix.len() + message.len());
+        signed.extend_from_slice(prefix);
+        signed.extend_from_slice(message);
+        signed
+    }
+}
+
+/// An ed25519 public key: the identity of a node in the protocol.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "Vec<u8>", into = "Vec<u8>")]
+pub struct PublicKey([u8; 32]);
+
+impl PublicKey {
+    /// The 32 bytes of the key.
+    pub fn to_bytes(self) -> [u8; 32] {
+        self.0
+    }
+
+    /// The key as bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Checks `signature` over `message` in `domain` with the strict rules of RFC 8032 (no
+    /// small-order keys, canonical encodings only).
+    pub fn verify(&self, domain: SignatureDomain, message: &[u8], signature: &Signature) -> bool {
+        let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
+            return false;
+        };
+        let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
+        key.verify_strict(&domain.prefixed(message), &signature)
+            .is_ok()
+    }
+
+    /// A short printable form: the first 8 bytes in hex.
+    pub fn short(&self) -> String {
+        hex(&self.0[..8])
+    }
+}
+
+impl TryFrom<&[u8]> for PublicKey {
+    type Error = KeyError;
+    fn try_from(bytes: &[u8]) -> Result<Self, KeyError> {
+        let array: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Length {
+            expected: 32,
+            actual: bytes.len(),
+        })?;
+        let key = VerifyingKey::from_bytes(&array).map_err(|_| KeyError::InvalidPublicKey)?;
+        if key.is_weak() {
+            return Err(KeyError::InvalidPublicKey);
+        }
+        Ok(PublicKey(array))
+    }
+}
+
+impl TryFrom<Vec<u8>> for PublicKey {
+    type Error = KeyError;
+    fn try_from(bytes: Vec<u8>) -> Result<Self, KeyError> {
+        PublicKey::try_from(bytes.as_slice())
+    }
+}
+
+impl From<PublicKey> for Vec<u8> {
+    fn from(key: PublicKey) -> Vec<u8> {
+        key.0.to_vec()
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({})", self.short())
+    }
+}
+
+impl fmt::Display for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+
+/// An ed25519 signature.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "Vec<u8>", into = "Vec<u8>")]
+pub struct Signature([u8; 64]);
+
+impl Signature {
+    /// The 64 bytes of the signature.
+    pub fn to_bytes(self) -> [u8; 64] {
+        self.0
+    }
+}
+
+impl TryFrom<&[u8]> for Signature {
+    type Error = KeyError;
+    fn try_from(bytes: &[u8]) -> Result<Self, KeyError> {
+        let array: [u8; 64] = bytes.try_into().map_err(|_| KeyError::Length {
+            expected: 64,
+            actual: bytes.len(),
+        })?;
+        Ok(Signature(array))
+    }
+}
+
+impl TryFrom<Vec<u8>> for Signature {
+    type Error = KeyError;
+    fn try_from(bytes: Vec<u8>) -> Result<Self, KeyError> {
+        Signature::try_from(bytes.as_slice())
+    }
+}
+
+impl From<Signature> for Vec<u8> {
+    fn from(signature: Signature) -> Vec<u8> {
+        signature.0.to_vec()
+    }
+}
+
+impl fmt::Debug for Signature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Signature({}..)", hex(&self.0[..8]))
+    }
+}
+
+/// A SHA-256 digest.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+#[serde(try_from = "Vec<u8>", into = "Vec<u8>")]
+pub struct Digest([u8; 32]);
+
+impl Digest {
+    /// The SHA-256 of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Digest(Sha256::digest(bytes).into())
+    }
+
+    /// The 32 bytes of the digest.
+    pub fn to_bytes(self) -> [u8; 32] {
+        self.0
+    }
+
+    /// The digest as bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl TryFrom<&[u8]> for Digest {
+    type Error = KeyError;
+    fn try_from(bytes: &[u8]) -> Result<Self, KeyError> {
+        let array: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Length {
+            expected: 32,
+            actual: bytes.len(),
+        })?;
+        Ok(Digest(array))
+    }
+}
+
+impl TryFrom<Vec<u8>> for Digest {
+    type Error = KeyError;
+    fn try_from(bytes: Vec<u8>) -> Result<Self, KeyError> {
+        Digest::try_from(bytes.as_slice())
+    }
+}
+
+impl From<Digest> for Vec<u8> {
+    fn from(digest: Digest) -> Vec<u8> {
+        digest.0.to_vec()
+    }
+}
+
+impl fmt::Debug for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digest({}..)", hex(&self.0[..8]))
+    }
+}
+
+impl fmt::Display for Digest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex(&self.0))
+    }
+}
+
+/// Declares a 16-byte random id type.
+macro_rules! id16 {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(try_from = "Vec<u8>", into = "Vec<u8>")]
+        pub struct $name([u8; 16]);
+
+        impl $name {
+            /// An id from its 16 bytes.
+            pub const fn from_bytes(bytes: [u8; 16]) -> Self {
+                $name(bytes)
+            }
+
+            /// The 16 bytes of the id.
+            pub fn to_bytes(self) -> [u8; 16] {
+                self.0
+            }
+        }
+
+        impl TryFrom<&[u8]> for $name {
+            type Error = KeyError;
+            fn try_from(bytes: &[u8]) -> Result<Self, KeyError> {
+                let array: [u8; 16] = bytes.try_into().map_err(|_| KeyError::Length {
+                    expected: 16,
+                    actual: bytes.len(),
+                })?;
+                Ok($name(array))
+            }
+        }
+
+        impl TryFrom<Vec<u8>> for $name {
+            type Error = KeyError;
+            fn try_from(bytes: Vec<u8>) -> Result<Self, KeyError> {
+                $name::try_from(bytes.as_slice())
+            }
+        }
+
+        impl From<$name> for Vec<u8> {
+            fn from(id: $name) -> Vec<u8> {
+                id.0.to_vec()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{}({})", stringify!($name), hex(&self.0))
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&hex(&self.0))
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = KeyError;
+            fn from_str(text: &str) -> Result<Self, KeyError> {
+                let bytes = unhex(text).ok_or(KeyError::Length { expected: 16, actual: text.len() / 2 })?;
+                $name::try_from(bytes.as_slice())
+            }
+        }
+    };
+}
+
+id16!(
+    /// Names a business's data request.
+    RequestId
+);
+id16!(
+    /// Names a person's intent.
+    IntentId
+);
+id16!(
+    /// Names a negotiation; both sides use the id chosen by the side that proposed.
+    NegotiationId
+);
+id16!(
+    /// Names a personal offer.
+    OfferId
+);
+id16!(
+    /// A random nonce in an envelope or agreement.
+    Nonce
+);
+
+/// Names an agreement: the SHA-256 of its encoded bytes.
+pub type AgreementId = Digest;
+
+impl std::str::FromStr for Digest {
+    type Err = KeyError;
+    fn from_str(text: &str) -> Result<Self, KeyError> {
+        let bytes = unhex(text).ok_or(KeyError::Length {
+            expected: 32,
+            actual: text.len() / 2,
+        })?;
+        Digest::try_from(bytes.as_slice())
+    }
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)] as char);
+        out.push(DIGITS[usize::from(byte & 0xf)] as char);
+    }
+    out
+}
+
+/// Bytes from hex, `None` if `text` is not hex of even length.
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::MessageKind;
+
+    fn keypair(seed: u8) -> Keypair {
+        Keypair::from_secret_bytes(&[seed; 32])
+    }
+
+    #[test]
+    fn signature_verifies_only_in_its_domain_and_with_its_key() {
+        let key = keypair(1);
+        let signature = key.sign(SignatureDomain::Agreement, b"terms");
+        assert!(
+            key.public()
+                .verify(SignatureDomain::Agreement, b"terms", &signature)
+        );
+        assert!(
+            !key.public()
+                .verify(SignatureDomain::LedgerEntry, b"terms", &signature)
+        );
+        assert!(!key.public().verify(
+            SignatureDomain::Envelope(MessageKind::Intent),
+            b"terms",
+            &signature
+        ));
+        assert!(
+            !key.public()
+                .verify(SignatureDomain::Agreement, b"terms!", &signature)
+        );
+        assert!(
+            !keypair(2)
+                .public()
+                .verify(SignatureDomain::Agreement, b"terms", &signature)
+        );
+    }
+
+    #[test]
+    fn keys_of_the_wrong_length_or_weak_are_rejected() {
+        assert_eq!(
+            PublicKey::try_from(&[0u8; 31][..]),
+            Err(KeyError::Length {
+                expected: 32,
+                actual: 31
+            })
+        );
+        // The identity point is a small-order (weak) key.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(
+            PublicKey::try_from(&identity[..]),
+            Err(KeyError::InvalidPublicKey)
+        );
+        assert!(PublicKey::try_from(&keypair(3).public().to_bytes()[..]).is_ok());
+    }
+
+    #[test]
+    fn debug_never_prints_the_secret() {
+        let key = keypair(7);
+        let printed = format!("{key:?}");
+        assert!(!printed.contains(&hex(&key.secret_bytes())));
+        assert!(printed.contains(".."));
+    }
+
+    #[test]
+    fn ids_round_trip_through_hex() {
+        let id = RequestId::from_bytes([0xab; 16]);
+        assert_eq!(id.to_string().parse::<RequestId>(), Ok(id));
+        assert!("zz".parse::<RequestId>().is_err());
+        let digest = Digest::of(b"x");
+        assert_eq!(digest.to_string().parse::<Digest>(), Ok(digest));
+    }
+}

@@ -1,0 +1,15 @@
+//! placeholder
+#[allow(missing_docs, clippy::all)]
+pub mod wire {
+    include!(concat!(env!("OUT_DIR"), "/me2b.v1.rs"));
+}
+pub mod decode;
+pub mod envelope;
+pub mod identity;
+pub mod limits;
+pub mod policy;
+pub mod predicate;
+pub mod terms;
+pub mod time;
+pub mod value;
+pub mod vocab;

@@ -1,0 +1,44 @@
+//! Every bound of the protocol in one place, so that a reader can see what a peer can make a
+//! node hold. Values here are part of the wire contract: all nodes must agree on them.
+
+/// Largest encoded signed envelope accepted on a direct stream.
+pub const MAX_DIRECT_MESSAGE_BYTES: usize = 256 * 1024;
+/// Largest encoded signed envelope accepted from gossip. Gossip carries small messages only.
+pub const MAX_GOSSIP_MESSAGE_BYTES: usize = 16 * 1024;
+/// Most fields one set of terms may name.
+pub const MAX_FIELDS: usize = 64;
+/// Longest dotted path or category, in bytes.
+pub const MAX_PATH_BYTES: usize = 128;
+/// Longest free text (names, descriptions, reasons), in bytes.
+pub const MAX_TEXT_BYTES: usize = 1024;
+/// Most points in one time series.
+pub const MAX_SERIES_POINTS: usize = 10_000;
+/// Most key/value pairs in an intent's spec.
+pub const MAX_SPEC_ENTRIES: usize = 32;
+/// Most items in one data package.
+pub const MAX_PACKAGE_ITEMS: usize = MAX_FIELDS;
+/// Most messages in one negotiation before it is terminated.
+pub const MAX_ROUNDS: u32 = 8;
+/// Longest validity window a gossip message may claim (its expiry minus its issue time).
+pub const MAX_GOSSIP_VALIDITY_MS: u64 = 14 * 24 * 3600 * 1000;
+/// Longest validity window of a direct message.
+pub const MAX_DIRECT_VALIDITY_MS: u64 = 10 * 60 * 1000;
+/// How far in the future a message's issue time may be (clock skew tolerated).
+pub const MAX_CLOCK_SKEW_MS: u64 = 2 * 60 * 1000;
+/// Longest retention terms may ask for: ten years.
+pub const MAX_RETENTION_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
+/// Time a countersignature may still arrive after a negotiation's deadline, covering the
+/// delay of the last message. Both sides use the same value.
+pub const FINALIZE_GRACE_MS: u64 = 30 * 1000;
+/// Most (sender, nonce) pairs remembered for replay detection.
+pub const MAX_SEEN_NONCES: usize = 200_000;
+/// Most negotiations that are not final at one time.
+pub const MAX_OPEN_NEGOTIATIONS: usize = 10_000;
+/// Most outputs waiting in the engine for the driver to poll.
+pub const MAX_PENDING_OUTPUTS: usize = 8_192;
+/// Most distinct (category, spec) keys a business keeps demand counts for.
+pub const MAX_DEMAND_KEYS: usize = 10_000;
+/// Most proposals held for one intent until its decision time.
+pub const MAX_PROPOSALS_PER_INTENT: usize = 64;
+/// Most history entries kept per vault record in the engine.
+pub const MAX_RECORD_HISTORY: usize = 16;

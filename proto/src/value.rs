@@ -1,0 +1,362 @@
+//! Vault values: what a person's records hold, and the wrapper that keeps them out of logs.
+
+use crate::decode::{self, DecodeError};
+use crate::limits::MAX_SERIES_POINTS;
+use crate::time::Timestamp;
+use crate::wire;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Personal data. `Debug` and `Display` print `<redacted>`, so a value can never reach a log
+/// by accident; read it deliberately with [`Personal::expose`].
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Personal<T>(T);
+
+impl<T> Personal<T> {
+    /// Wraps a personal value.
+    pub fn new(value: T) -> Self {
+        Personal(value)
+    }
+
+    /// The value itself. Never pass it to a log macro.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+
+    /// Unwraps the value.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Personal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl<T> fmt::Display for Personal<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// A calendar date (proleptic Gregorian).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Date {
+    year: i32,
+    month: u32,
+    day: u32,
+}
+
+impl Date {
+    /// A date, if it exists (years 1 to 9999).
+    pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
+        let valid = (1..=9999).contains(&year)
+            && (1..=12).contains(&month)
+            && day >= 1
+            && day <= days_in_month(year, month);
+        valid.then_some(Date { year, month, day })
+    }
+
+    /// The year.
+    pub fn year(self) -> i32 {
+        self.year
+    }
+
+    /// The month, 1 to 12.
+    pub fn month(self) -> u32 {
+        self.month
+    }
+
+    /// The day of the month, 1 to 31.
+    pub fn day(self) -> u32 {
+        self.day
+    }
+
+    /// The date `days` after 1970-01-01 (Howard Hinnant's civil-from-days).
+    pub fn from_days_since_epoch(days: i64) -> Date {
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z.rem_euclid(146_097);
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let year = (yoe + era * 400 + i64::from(month <= 2)) as i32;
+        Date { year, month, day }
+    }
+
+    /// The date of a timestamp (UTC).
+    pub fn of(time: Timestamp) -> Date {
+        Date::from_days_since_epoch(time.days_since_epoch())
+    }
+
+    /// Whole years from `self` to `later` (an age).
+    pub fn whole_years_until(self, later: Date) -> i64 {
+        let mut years = i64::from(later.year) - i64::from(self.year);
+        if (later.month, later.day) < (self.month, self.day) {
+            years -= 1;
+        }
+        years
+    }
+}
+
+fn days_in_month(year: i32, month: u32) -> u32 {
+    match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        _ => 28,
+    }
+}
+
+impl fmt::Display for Date {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}-{:02}", self.year, self.month, self.day)
+    }
+}
+
+/// A date that is not `YYYY-MM-DD` or does not exist.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a date; expected YYYY-MM-DD")]
+pub struct BadDate(pub String);
+
+impl std::str::FromStr for Date {
+    type Err = BadDate;
+    fn from_str(text: &str) -> Result<Date, BadDate> {
+        let bad = || BadDate(text.to_owned());
+        let mut parts = text.splitn(3, '-');
+        let mut next = || parts.next().ok_or_else(bad);
+        let (year, month, day) = (next()?, next()?, next()?);
+        if year.len() != 4 || month.len() != 2 || day.len() != 2 {
+            return Err(bad());
+        }
+        let year = year.parse().map_err(|_| bad())?;
+        let month = month.parse().map_err(|_| bad())?;
+        let day = day.parse().map_err(|_| bad())?;
+        Date::new(year, month, day).ok_or_else(bad)
+    }
+}
+
+impl TryFrom<wire::Date> for Date {
+    type Error = DecodeError;
+    fn try_from(date: wire::Date) -> Result<Date, DecodeError> {
+        Date::new(date.year, date.month, date.day).ok_or(DecodeError::Invalid {
+            field: "date",
+            reason: "no such calendar date",
+        })
+    }
+}
+
+impl From<Date> for wire::Date {
+    fn from(date: Date) -> wire::Date {
+        wire::Date {
+            year: date.year,
+            month: date.month,
+            day: date.day,
+        }
+    }
+}
+
+/// One measurement of a series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// When it was measured.
+    pub at: Timestamp,
+    /// The measurement.
+    pub value: f64,
+}
+
+/// A typed vault value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Value {
+    /// A finite number.
+    Number(f64),
+    /// Text.
+    Text(String),
+    /// Yes or no.
+    Boolean(bool),
+    /// A calendar date.
+    Date(Date),
+    /// Measurements over time, ordered by time (e.g. km run per activity).
+    Series(Vec<Point>),
+}
+
+impl Value {
+    /// The name of the value's type, for messages.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Number(_) => "number",
+            Value::Text(_) => "text",
+            Value::Boolean(_) => "boolean",
+            Value::Date(_) => "date",
+            Value::Series(_) => "series",
+        }
+    }
+
+    /// Checks the invariants a value must hold (finite numbers, bounded ordered series,
+    /// bounded text).
+    pub fn validate(&self) -> Result<(), DecodeError> {
+        match self {
+            Value::Number(n) if !n.is_finite() => Err(DecodeError::Invalid {
+                field: "value.number",
+                reason: "not a finite number",
+            }),
+            Value::Text(text) => decode::text("value.text", text.clone()).map(|_| ()),
+            Value::Series(points) => {
+                decode::bounded("value.series", points, MAX_SERIES_POINTS)?;
+                if points.iter().any(|p| !p.value.is_finite()) {
+                    return Err(DecodeError::Invalid {
+                        field: "value.series",
+                        reason: "not a finite number",
+                    });
+                }
+                if points.windows(2).any(|w| w[0].at > w[1].at) {
+                    return Err(DecodeError::Invalid {
+                        field: "value.series",
+                        reason: "points out of time order",
+                    });
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl TryFrom<wire::Value> for Value {
+    type Error = DecodeError;
+    fn try_from(value: wire::Value) -> Result<Value, DecodeError> {
+        use wire::value::Kind;
+        let value = match decode::required("value", value.kind)? {
+            Kind::Number(n) => Value::Number(n),
+            Kind::Text(text) => Value::Text(text),
+            Kind::Boolean(b) => Value::Boolean(b),
+            Kind::Date(date) => Value::Date(date.try_into()?),
+            Kind::Series(series) => Value::Series(
+                series
+                    .points
+                    .into_iter()
+                    .map(|p| Point {
+                        at: Timestamp::from_millis(p.at_ms),
+                        value: p.value,
+                    })
+                    .collect(),
+            ),
+        };
+        value.validate()?;
+        Ok(value)
+    }
+}
+
+impl From<&Value> for wire::Value {
+    fn from(value: &Value) -> wire::Value {
+        use wire::value::Kind;
+        let kind = match value {
+            Value::Number(n) => Kind::Number(*n),
+            Value::Text(text) => Kind::Text(text.clone()),
+            Value::Boolean(b) => Kind::Boolean(*b),
+            Value::Date(date) => Kind::Date((*date).into()),
+            Value::Series(points) => Kind::Series(wire::Series {
+                points: points
+                    .iter()
+                    .map(|p| wire::SeriesPoint {
+                        at_ms: p.at.as_millis(),
+                        value: p.value,
+                    })
+                    .collect(),
+            }),
+        };
+        wire::Value { kind: Some(kind) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn personal_values_are_redacted_in_debug_and_display() {
+        let secret = Personal::new(Value::Text("BRCA1 positive".into()));
+        assert_eq!(format!("{secret:?}"), "<redacted>");
+        assert_eq!(format!("{secret}"), "<redacted>");
+    }
+
+    #[test]
+    fn dates_convert_from_days_and_text() {
+        assert_eq!(
+            Date::from_days_since_epoch(0),
+            Date::new(1970, 1, 1).unwrap()
+        );
+        assert_eq!(
+            Date::from_days_since_epoch(20_513),
+            Date::new(2026, 3, 1).unwrap()
+        );
+        assert_eq!(
+            Date::from_days_since_epoch(-1),
+            Date::new(1969, 12, 31).unwrap()
+        );
+        assert_eq!("2000-02-29".parse(), Ok(Date::new(2000, 2, 29).unwrap()));
+        assert!("1900-02-29".parse::<Date>().is_err());
+        assert!("2026-13-01".parse::<Date>().is_err());
+        assert!("26-1-1".parse::<Date>().is_err());
+    }
+
+    #[test]
+    fn age_counts_whole_years() {
+        let birth = Date::new(2008, 11, 24).unwrap();
+        assert_eq!(
+            birth.whole_years_until(Date::new(2026, 11, 23).unwrap()),
+            17
+        );
+        assert_eq!(
+            birth.whole_years_until(Date::new(2026, 11, 24).unwrap()),
+            18
+        );
+    }
+
+    #[test]
+    fn invalid_wire_values_are_rejected() {
+        let nan = wire::Value {
+            kind: Some(wire::value::Kind::Number(f64::NAN)),
+        };
+        assert!(Value::try_from(nan).is_err());
+        assert_eq!(
+            Value::try_from(wire::Value { kind: None }),
+            Err(DecodeError::Missing("value"))
+        );
+        let bad_date = wire::Value {
+            kind: Some(wire::value::Kind::Date(wire::Date {
+                year: 2026,
+                month: 2,
+                day: 30,
+            })),
+        };
+        assert!(Value::try_from(bad_date).is_err());
+        let unordered = Value::Series(vec![
+            Point {
+                at: Timestamp::from_millis(2),
+                value: 1.0,
+            },
+            Point {
+                at: Timestamp::from_millis(1),
+                value: 1.0,
+            },
+        ]);
+        assert!(Value::try_from(wire::Value::from(&unordered)).is_err());
+        let long = Value::Series(vec![
+            Point {
+                at: Timestamp::EPOCH,
+                value: 1.0
+            };
+            MAX_SERIES_POINTS + 1
+        ]);
+        assert!(matches!(
+            Value::try_from(wire::Value::from(&long)),
+            Err(DecodeError::TooLong { .. })
+        ));
+    }
+}
