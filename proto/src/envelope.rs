@@ -18,7 +18,9 @@ use prost::Message as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a payload is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum MessageKind {
     /// A business's data request (gossip).
     DataRequest,

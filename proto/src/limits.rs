@@ -35,10 +35,21 @@ pub const MAX_SEEN_NONCES: usize = 200_000;
 /// Most negotiations that are not final at one time.
 pub const MAX_OPEN_NEGOTIATIONS: usize = 10_000;
 /// Most outputs waiting in the engine for the driver to poll.
-pub const MAX_PENDING_OUTPUTS: usize = 8_192;
+pub const MAX_PENDING_OUTPUTS: usize = 16_384;
 /// Most distinct (category, spec) keys a business keeps demand counts for.
 pub const MAX_DEMAND_KEYS: usize = 10_000;
 /// Most proposals held for one intent until its decision time.
 pub const MAX_PROPOSALS_PER_INTENT: usize = 64;
 /// Most history entries kept per vault record in the engine.
 pub const MAX_RECORD_HISTORY: usize = 16;
+/// Most direct messages waiting in the outbox for delivery.
+pub const MAX_OUTBOX: usize = 4_096;
+/// How long the outbox keeps retrying a message about an agreement (a revocation, a receipt,
+/// data) before it gives up and tells the owner.
+pub const MAX_OUTBOX_AGE_MS: u64 = 30 * 24 * 3600 * 1000;
+/// Longest wait between two delivery attempts.
+pub const MAX_RETRY_BACKOFF_MS: u64 = 5 * 60 * 1000;
+/// Most requests (person) or intents (business) remembered as seen.
+pub const MAX_SEEN_ANNOUNCEMENTS: usize = 10_000;
+/// Longest negotiation a peer may propose, from now to its deadline.
+pub const MAX_NEGOTIATION_MS: u64 = 24 * 3600 * 1000;

@@ -1,0 +1,291 @@
+//! Agreements: the terms both parties signed, and what happens to them afterwards.
+//!
+//! The agreement's bytes are encoded once, by the side that signs first, and both signatures
+//! are over those exact bytes; the agreement id is their SHA-256. After finalization an
+//! agreement is `ACTIVE`, then `REVOKED` (by the person) or `EXPIRED` (retention ran out), and
+//! `DELETED` once the business's signed deletion receipt exists.
+
+use crate::decode::{self, DecodeError};
+use crate::identity::{
+    AgreementId, Digest, Keypair, NegotiationId, Nonce, PublicKey, Signature, SignatureDomain,
+};
+use crate::messages::{Context, DeletionCause, ItemContent};
+use crate::terms::{Disclosure, Terms, Use};
+use crate::time::Timestamp;
+use crate::vocab::FieldPath;
+use crate::wire;
+use prost::Message as _;
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+/// What both parties sign.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Agreement {
+    /// The negotiation that produced it.
+    pub negotiation_id: NegotiationId,
+    /// The person.
+    pub person: PublicKey,
+    /// The business.
+    pub business: PublicKey,
+    /// What it answers.
+    pub context: Context,
+    /// The terms.
+    pub terms: Terms,
+    /// When the first side signed.
+    pub created_at: Timestamp,
+    /// The countersignature is accepted until then.
+    pub finalize_by: Timestamp,
+    /// Makes every agreement unique.
+    pub nonce: Nonce,
+}
+
+impl Agreement {
+    /// The bytes to sign and send.
+    pub fn encode(&self) -> Vec<u8> {
+        wire::Agreement {
+            negotiation_id: self.negotiation_id.to_bytes().to_vec(),
+            person: self.person.to_bytes().to_vec(),
+            business: self.business.to_bytes().to_vec(),
+            context: Some(self.context.into()),
+            terms: Some((&self.terms).into()),
+            created_at_ms: self.created_at.as_millis(),
+            finalize_by_ms: self.finalize_by.as_millis(),
+            nonce: self.nonce.to_bytes().to_vec(),
+        }
+        .encode_to_vec()
+    }
+
+    /// Reads an agreement from the bytes that were signed.
+    pub fn decode(bytes: &[u8]) -> Result<Agreement, DecodeError> {
+        let agreement = wire::Agreement::decode(bytes)?;
+        Ok(Agreement {
+            negotiation_id: decode::key("agreement.negotiation_id", &agreement.negotiation_id)?,
+            person: decode::key("agreement.person", &agreement.person)?,
+            business: decode::key("agreement.business", &agreement.business)?,
+            context: decode::required("agreement.context", agreement.context)?.try_into()?,
+            terms: decode::required("agreement.terms", agreement.terms)?.try_into()?,
+            created_at: Timestamp::from_millis(agreement.created_at_ms),
+            finalize_by: Timestamp::from_millis(agreement.finalize_by_ms),
+            nonce: decode::key("agreement.nonce", &agreement.nonce)?,
+        })
+    }
+
+    /// The id of the agreement encoded as `bytes`.
+    pub fn id_of(bytes: &[u8]) -> AgreementId {
+        Digest::of(bytes)
+    }
+}
+
+/// Signs agreement bytes.
+pub fn sign(keypair: &Keypair, bytes: &[u8]) -> Signature {
+    keypair.sign(SignatureDomain::Agreement, bytes)
+}
+
+/// Checks a signature over agreement bytes.
+pub fn verify(key: &PublicKey, bytes: &[u8], signature: &Signature) -> bool {
+    key.verify(SignatureDomain::Agreement, bytes, signature)
+}
+
+/// Where an agreement stands after finalization.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Lifecycle {
+    /// In force.
+    Active,
+    /// The person revoked it; the business must delete.
+    Revoked {
+        /// When.
+        at: Timestamp,
+    },
+    /// The retention ran out; the business must delete.
+    Expired {
+        /// When.
+        at: Timestamp,
+    },
+    /// The business deleted the data and signed a receipt.
+    Deleted {
+        /// When.
+        at: Timestamp,
+        /// Why.
+        cause: DeletionCause,
+    },
+}
+
+impl Lifecycle {
+    /// The upper-case name used in the API and CLI.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Lifecycle::Active => "ACTIVE",
+            Lifecycle::Revoked { .. } => "REVOKED",
+            Lifecycle::Expired { .. } => "EXPIRED",
+            Lifecycle::Deleted { .. } => "DELETED",
+        }
+    }
+}
+
+/// A lifecycle step that the state does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("agreement is {state}; cannot {step}")]
+pub struct LifecycleError {
+    /// The state's name.
+    pub state: &'static str,
+    /// What was tried.
+    pub step: &'static str,
+}
+
+/// A finalized agreement held by either party, with what happened under it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AgreementRecord {
+    /// Its id.
+    pub id: AgreementId,
+    /// The agreement.
+    pub agreement: Agreement,
+    /// The exact bytes both signed.
+    pub bytes: Vec<u8>,
+    /// The person's signature.
+    pub person_signature: Signature,
+    /// The business's signature.
+    pub business_signature: Signature,
+    /// When it was finalized.
+    pub finalized_at: Timestamp,
+    /// Where it stands.
+    pub lifecycle: Lifecycle,
+    /// Sequence of the last data package sent or received.
+    pub last_package: u64,
+    /// When the last package was sent (person) or received (business).
+    pub last_package_at: Option<Timestamp>,
+    /// A subscription update is owed once the minimum interval has passed.
+    pub update_due: bool,
+    /// For a trigger: whether its condition was false when last looked at, so that it fires
+    /// when it becomes true.
+    pub trigger_armed: bool,
+    /// When recent personal offers were sent or received (for the frequency cap).
+    pub recent_offers: VecDeque<Timestamp>,
+    /// The encoded signed deletion receipt, once it exists.
+    pub receipt: Option<Vec<u8>>,
+}
+
+impl AgreementRecord {
+    /// When the retention runs out.
+    pub fn retention_ends(&self) -> Timestamp {
+        self.finalized_at
+            .saturating_add(self.agreement.terms.retention)
+    }
+
+    /// Whether data may flow under it now.
+    pub fn is_active(&self) -> bool {
+        self.lifecycle == Lifecycle::Active
+    }
+
+    /// ACTIVE → REVOKED.
+    pub fn revoke(&mut self, at: Timestamp) -> Result<(), LifecycleError> {
+        match self.lifecycle {
+            Lifecycle::Active => {
+                self.lifecycle = Lifecycle::Revoked { at };
+                Ok(())
+            }
+            _ => Err(LifecycleError {
+                state: self.lifecycle.name(),
+                step: "revoke",
+            }),
+        }
+    }
+
+    /// ACTIVE → EXPIRED.
+    pub fn expire(&mut self, at: Timestamp) -> Result<(), LifecycleError> {
+        match self.lifecycle {
+            Lifecycle::Active => {
+                self.lifecycle = Lifecycle::Expired { at };
+                Ok(())
+            }
+            _ => Err(LifecycleError {
+                state: self.lifecycle.name(),
+                step: "expire",
+            }),
+        }
+    }
+
+    /// ACTIVE, REVOKED or EXPIRED → DELETED.
+    pub fn delete(&mut self, at: Timestamp, cause: DeletionCause) -> Result<(), LifecycleError> {
+        match self.lifecycle {
+            Lifecycle::Deleted { .. } => Err(LifecycleError {
+                state: "DELETED",
+                step: "delete",
+            }),
+            _ => {
+                self.lifecycle = Lifecycle::Deleted { at, cause };
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether one more personal offer at `now` stays within the contact permission, after
+    /// forgetting offers older than its period. Does not record the offer.
+    pub fn offer_allowed(&mut self, now: Timestamp) -> bool {
+        let Some(contact) = self.agreement.terms.contact else {
+            return false;
+        };
+        while self
+            .recent_offers
+            .front()
+            .is_some_and(|at| now.saturating_since(*at) >= contact.per_period)
+        {
+            self.recent_offers.pop_front();
+        }
+        (self.recent_offers.len() as u64) < u64::from(contact.max_messages)
+    }
+}
+
+/// What is wrong with a data item under an agreement.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutsideAgreement {
+    /// The agreement does not name the path.
+    #[error("{0} is not named by the agreement")]
+    Field(FieldPath),
+    /// The item's form (value, fact, event) is not the agreed one.
+    #[error("{0} is not in the agreed form")]
+    Form(FieldPath),
+}
+
+/// The one rule for what may flow under terms: every item names a field the terms name, in the
+/// agreed form (a raw value only where raw was agreed, the agreed predicate for a derived fact,
+/// the agreed event on the trigger's path). A trigger agreement carries only its event. The
+/// person's node checks it before sending, the business's node on receipt.
+pub fn check_items<'a>(
+    terms: &Terms,
+    items: impl IntoIterator<Item = (&'a FieldPath, &'a ItemContent)>,
+) -> Result<(), OutsideAgreement> {
+    for (path, content) in items {
+        let allowed = match (&terms.usage, content) {
+            (
+                Use::Trigger {
+                    path: watched,
+                    event,
+                    ..
+                },
+                ItemContent::TriggerEvent(sent),
+            ) => {
+                if watched != path {
+                    return Err(OutsideAgreement::Field(path.clone()));
+                }
+                sent == event
+            }
+            (Use::Trigger { .. }, _) | (_, ItemContent::TriggerEvent(_)) => false,
+            (_, content) => {
+                let field = terms
+                    .field(path)
+                    .ok_or_else(|| OutsideAgreement::Field(path.clone()))?;
+                match (&field.disclosure, content) {
+                    (Disclosure::Raw, ItemContent::Value(_)) => true,
+                    (Disclosure::Derived(agreed), ItemContent::Derived { predicate, .. }) => {
+                        agreed == predicate
+                    }
+                    _ => false,
+                }
+            }
+        };
+        if !allowed {
+            return Err(OutsideAgreement::Form(path.clone()));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,395 @@
+//! Requests and intents on gossip: publishing them, and what a node does when one arrives.
+
+use super::{
+    Change, CommandError, Engine, Event, KnownRequest, OwnIntent, Rejection, Result, Role, Timer,
+    VaultFacts, describe,
+};
+use crate::envelope::{self, MessageKind, Opened, Seal};
+use crate::identity::{IntentId, RequestId};
+use crate::ledger::EventKind;
+use crate::limits::{MAX_GOSSIP_VALIDITY_MS, MAX_SEEN_ANNOUNCEMENTS};
+use crate::messages::{Context, DataRequest, Intent, ProductOffer};
+use crate::policy::{self, Decision};
+use crate::terms::Terms;
+use crate::time::Timestamp;
+use crate::vocab::Category;
+use crate::wire;
+use prost::Message as _;
+
+impl Engine {
+    pub(super) fn publish_request(
+        &mut self,
+        category: Category,
+        business_name: String,
+        description: String,
+        terms: Terms,
+        now: Timestamp,
+    ) -> Result<RequestId> {
+        self.require(Role::Business)?;
+        check_expiry(terms.expires_at, now)?;
+        let request = DataRequest {
+            id: RequestId::from_bytes(self.random()),
+            category,
+            business_name,
+            description,
+            terms,
+        };
+        // A request built by the owner must be as valid as one received: round-trip it.
+        let wire_request = wire::DataRequest::from(&request);
+        DataRequest::try_from(wire_request.clone())
+            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+        let payload = wire_request.encode_to_vec();
+        let bytes = self.seal_gossip(
+            MessageKind::DataRequest,
+            payload,
+            request.terms.expires_at,
+            now,
+        );
+        if bytes.len() > MessageKind::DataRequest.max_bytes() {
+            return Err(CommandError::Invalid("request too large for gossip".into()).into());
+        }
+        let id = request.id;
+        let fields = request
+            .terms
+            .fields
+            .iter()
+            .map(|f| f.path.clone())
+            .collect();
+        self.emit(super::Output::Publish {
+            topic: request.category.request_topic(),
+            bytes,
+        });
+        self.state.requests.insert(
+            id,
+            KnownRequest {
+                request,
+                business: self.public_key(),
+                at: now,
+            },
+        );
+        self.persist(Change::Request(id));
+        self.record(
+            now,
+            EventKind::RequestPublished,
+            None,
+            &id.to_bytes(),
+            fields,
+            None,
+        );
+        Ok(id)
+    }
+
+    pub(super) fn publish_intent(&mut self, intent: Intent, now: Timestamp) -> Result<IntentId> {
+        self.require(Role::Person)?;
+        check_expiry(intent.expires_at, now)?;
+        let wire_intent = wire::Intent::from(&intent);
+        Intent::try_from(wire_intent.clone()).map_err(|e| CommandError::Invalid(e.to_string()))?;
+        let bytes = self.seal_gossip(
+            MessageKind::Intent,
+            wire_intent.encode_to_vec(),
+            intent.expires_at,
+            now,
+        );
+        if bytes.len() > MessageKind::Intent.max_bytes() {
+            return Err(CommandError::Invalid("intent too large for gossip".into()).into());
+        }
+        let id = intent.id;
+        let decide_at = now
+            .saturating_add(self.config.intent_window)
+            .min(intent.expires_at);
+        self.emit(super::Output::Publish {
+            topic: intent.category.intent_topic(),
+            bytes,
+        });
+        let fields = intent.shares.iter().map(|f| f.path.clone()).collect();
+        self.state.intents.insert(
+            id,
+            OwnIntent {
+                intent,
+                candidates: Vec::new(),
+                decided: false,
+            },
+        );
+        self.persist(Change::Intent(id));
+        self.record(
+            now,
+            EventKind::IntentPublished,
+            None,
+            &id.to_bytes(),
+            fields,
+            None,
+        );
+        self.set_timer(decide_at, Timer::IntentDecision(id));
+        Ok(id)
+    }
+
+    fn seal_gossip(
+        &mut self,
+        kind: MessageKind,
+        payload: Vec<u8>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Vec<u8> {
+        let nonce = self.nonce();
+        envelope::seal(
+            Seal {
+                keypair: &self.keypair,
+                kind,
+                recipient: None,
+                nonce,
+                issued_at: now,
+                expires_at,
+            },
+            payload,
+        )
+    }
+
+    /// A person's agent meets a business's request.
+    pub(super) fn on_request(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
+        let request = DataRequest::try_from(
+            opened
+                .decode::<wire::DataRequest>()
+                .map_err(Rejection::from)?,
+        )
+        .map_err(Rejection::from)?;
+        let business = opened.header().sender;
+        if self.config.role != Role::Person {
+            return Err(Rejection::Ignored("requests are for people").into());
+        }
+        if !self.state.subscriptions.contains(&request.category) {
+            return Err(Rejection::Ignored("category not followed").into());
+        }
+        if request.terms.expires_at != opened.header().expires_at {
+            return Err(Rejection::Protocol("request expiry differs from its envelope's").into());
+        }
+        if self.state.requests.contains_key(&request.id) {
+            return Err(Rejection::Stale("request already seen").into());
+        }
+        self.forget_old_requests(now);
+        let id = request.id;
+        let category = request.category.clone();
+        let fields = request
+            .terms
+            .fields
+            .iter()
+            .map(|f| f.path.clone())
+            .collect();
+        self.record(
+            now,
+            EventKind::RequestSeen,
+            Some(business),
+            &id.to_bytes(),
+            fields,
+            Some(crate::identity::Digest::of(opened.payload())),
+        );
+        let decision = policy::evaluate(
+            &request.terms,
+            &self.state.policy,
+            &VaultFacts(&self.state.vault),
+            &business,
+            now,
+        );
+        let terms = request.terms.clone();
+        self.state.requests.insert(
+            id,
+            KnownRequest {
+                request,
+                business,
+                at: now,
+            },
+        );
+        self.persist(Change::Request(id));
+        let deadline = now
+            .saturating_add(self.config.negotiation_timeout)
+            .min(terms.expires_at);
+        let outcome = match decision {
+            Decision::Accept => {
+                self.propose(
+                    business,
+                    Context::Request(id),
+                    terms.clone(),
+                    terms,
+                    deadline,
+                    None,
+                    now,
+                );
+                "proposed".to_owned()
+            }
+            Decision::Counter(counter) => {
+                self.propose(
+                    business,
+                    Context::Request(id),
+                    counter,
+                    terms,
+                    deadline,
+                    None,
+                    now,
+                );
+                "countered".to_owned()
+            }
+            Decision::AskOwner {
+                terms: proposal,
+                reasons,
+            } => {
+                self.await_owner_before_proposing(
+                    business,
+                    Context::Request(id),
+                    terms,
+                    proposal,
+                    reasons,
+                    deadline,
+                    now,
+                );
+                "awaiting-owner".to_owned()
+            }
+            Decision::Reject(reason) => format!("rejected: {}", describe(&reason)),
+        };
+        self.event(Event::RequestSeen {
+            request_id: id,
+            business,
+            category,
+            outcome,
+        });
+        Ok(())
+    }
+
+    fn forget_old_requests(&mut self, now: Timestamp) {
+        let expired: Vec<RequestId> = self
+            .state
+            .requests
+            .iter()
+            .filter(|(_, known)| known.request.terms.expires_at <= now)
+            .map(|(id, _)| *id)
+            .collect();
+        for id in expired {
+            self.state.requests.remove(&id);
+            self.persist(Change::Request(id));
+        }
+        while self.state.requests.len() >= MAX_SEEN_ANNOUNCEMENTS {
+            let oldest = self
+                .state
+                .requests
+                .iter()
+                .min_by_key(|(_, known)| known.at)
+                .map(|(id, _)| *id);
+            let Some(oldest) = oldest else { break };
+            self.state.requests.remove(&oldest);
+            self.persist(Change::Request(oldest));
+        }
+    }
+
+    /// A business meets a person's intent: counts it as demand and answers it from the
+    /// catalog.
+    pub(super) fn on_intent(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
+        let intent = Intent::try_from(opened.decode::<wire::Intent>().map_err(Rejection::from)?)
+            .map_err(Rejection::from)?;
+        let person = opened.header().sender;
+        if self.config.role != Role::Business {
+            return Err(Rejection::Ignored("intents are for businesses").into());
+        }
+        if !self.state.subscriptions.contains(&intent.category) {
+            return Err(Rejection::Ignored("category not followed").into());
+        }
+        if intent.expires_at != opened.header().expires_at {
+            return Err(Rejection::Protocol("intent expiry differs from its envelope's").into());
+        }
+        self.state
+            .seen_intents
+            .retain(|_, expires_at| *expires_at > now);
+        if self.state.seen_intents.contains_key(&intent.id) {
+            return Err(Rejection::Stale("intent already seen").into());
+        }
+        if self.state.seen_intents.len() >= MAX_SEEN_ANNOUNCEMENTS {
+            return Err(Rejection::Stale("too many intents in flight").into());
+        }
+        self.state.seen_intents.insert(intent.id, intent.expires_at);
+        self.persist(Change::SeenIntent(intent.id));
+        self.count_demand(&intent);
+        let fields = intent.shares.iter().map(|f| f.path.clone()).collect();
+        self.record(
+            now,
+            EventKind::IntentSeen,
+            Some(person),
+            &intent.id.to_bytes(),
+            fields,
+            Some(crate::identity::Digest::of(opened.payload())),
+        );
+
+        let item = self.state.catalog.iter().find(|item| {
+            item.category == intent.category
+                && intent.spec.iter().all(|(key, value)| {
+                    item.spec
+                        .get(key)
+                        .is_none_or(|values| values.contains(value))
+                })
+                && intent
+                    .max_price
+                    .as_ref()
+                    .is_none_or(|max| max.currency == item.price.currency && item.price <= *max)
+        });
+        let answer = item.map(|item| {
+            let mut terms = item.terms.clone();
+            terms.expires_at = intent.expires_at;
+            let offer = ProductOffer {
+                description: item.description.clone(),
+                price: item.price.clone(),
+                valid_until: intent.expires_at,
+            };
+            (terms, offer)
+        });
+        let answered = answer.is_some();
+        if let Some((terms, offer)) = answer {
+            let deadline = now
+                .saturating_add(self.config.negotiation_timeout)
+                .min(intent.expires_at);
+            self.propose(
+                person,
+                Context::Intent(intent.id),
+                terms.clone(),
+                terms,
+                deadline,
+                Some(offer),
+                now,
+            );
+        }
+        self.event(Event::IntentSeen {
+            intent_id: intent.id,
+            category: intent.category,
+            answered,
+        });
+        Ok(())
+    }
+
+    fn count_demand(&mut self, intent: &Intent) {
+        let mut keys = vec![(intent.category.clone(), String::new())];
+        keys.extend(
+            intent
+                .spec
+                .iter()
+                .map(|(key, value)| (intent.category.clone(), format!("{key}={value}"))),
+        );
+        for key in keys {
+            let full = self.state.demand.len() >= crate::limits::MAX_DEMAND_KEYS;
+            match self.state.demand.get_mut(&key) {
+                Some(count) => *count += 1,
+                None if !full => {
+                    self.state.demand.insert(key.clone(), 1);
+                }
+                None => continue,
+            }
+            self.persist(Change::Demand(key));
+        }
+    }
+}
+
+fn check_expiry(expires_at: Timestamp, now: Timestamp) -> Result<(), CommandError> {
+    if expires_at <= now {
+        return Err(CommandError::Invalid("expiry must be in the future".into()));
+    }
+    if expires_at.as_millis() - now.as_millis() > MAX_GOSSIP_VALIDITY_MS {
+        return Err(CommandError::Invalid(
+            "expiry must be within 14 days".into(),
+        ));
+    }
+    Ok(())
+}

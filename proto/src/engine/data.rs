@@ -1,0 +1,538 @@
+//! What flows under an agreement: data packages (once, as a subscription, or a trigger's
+//! event), personal offers within the contact cap, revocation, expiry and deletion receipts.
+
+use super::{Change, CommandError, Engine, Event, ReceivedItem, Rejection, Result, Role, Timer};
+use crate::agreement::{self, Lifecycle};
+use crate::envelope::{MessageKind, Opened};
+use crate::identity::{AgreementId, Digest, OfferId, PublicKey};
+use crate::ledger::EventKind;
+use crate::messages::{
+    DataItem, DataPackage, DeletionCause, DeletionReceipt, ItemContent, PersonalOffer,
+    ProductOffer, Revocation,
+};
+use crate::terms::{Disclosure, Use};
+use crate::time::Timestamp;
+use crate::value::Personal;
+use crate::vocab::FieldPath;
+use crate::wire;
+use prost::Message as _;
+
+impl Engine {
+    /// Right after finalization: one-time and subscription agreements send their fields; a
+    /// trigger fires if its condition already holds.
+    pub(super) fn first_delivery(&mut self, id: AgreementId, now: Timestamp) {
+        let Some(record) = self.state.agreements.get(&id) else {
+            return;
+        };
+        match record.agreement.terms.usage.clone() {
+            Use::OneTime | Use::Subscription { .. } => self.send_fields(id, now),
+            Use::Trigger { path, .. } => self.check_trigger(id, &path, now),
+        }
+    }
+
+    /// A vault value changed: subscriptions owe an update, triggers may fire.
+    pub(super) fn vault_changed(&mut self, path: &FieldPath, now: Timestamp) {
+        let affected: Vec<(AgreementId, Use)> = self
+            .state
+            .agreements
+            .iter()
+            .filter(|(_, record)| {
+                record.is_active() && record.agreement.person == self.keypair.public()
+            })
+            .filter(|(_, record)| match &record.agreement.terms.usage {
+                Use::Subscription { .. } => record.agreement.terms.field(path).is_some(),
+                Use::Trigger { path: watched, .. } => watched == path,
+                Use::OneTime => false,
+            })
+            .map(|(id, record)| (*id, record.agreement.terms.usage.clone()))
+            .collect();
+        for (id, usage) in affected {
+            match usage {
+                Use::Subscription { min_interval } => {
+                    let Some(record) = self.state.agreements.get_mut(&id) else {
+                        continue;
+                    };
+                    let due = record
+                        .last_package_at
+                        .map_or(now, |at| at.saturating_add(min_interval));
+                    if due <= now {
+                        self.send_fields(id, now);
+                    } else if !record.update_due {
+                        record.update_due = true;
+                        self.persist(Change::Agreement(id));
+                        self.set_timer(due, Timer::SubscriptionDue(id));
+                    }
+                }
+                Use::Trigger { .. } => self.check_trigger(id, path, now),
+                Use::OneTime => {}
+            }
+        }
+    }
+
+    pub(super) fn subscription_due(&mut self, id: AgreementId, now: Timestamp) {
+        if self
+            .state
+            .agreements
+            .get(&id)
+            .is_some_and(|record| record.is_active() && record.update_due)
+        {
+            self.send_fields(id, now);
+        }
+    }
+
+    /// Sends every agreed field the vault can answer.
+    fn send_fields(&mut self, id: AgreementId, now: Timestamp) {
+        let Some(record) = self.state.agreements.get(&id) else {
+            return;
+        };
+        let items: Vec<DataItem> = record
+            .agreement
+            .terms
+            .fields
+            .iter()
+            .filter_map(|field| {
+                let value = self.state.vault.get(&field.path)?.value.expose();
+                let content = match &field.disclosure {
+                    Disclosure::Raw => ItemContent::Value(Personal::new(value.clone())),
+                    Disclosure::Derived(predicate) => ItemContent::Derived {
+                        predicate: predicate.clone(),
+                        holds: predicate.evaluate(value, now).ok()?,
+                    },
+                };
+                Some(DataItem {
+                    path: field.path.clone(),
+                    content,
+                })
+            })
+            .collect();
+        self.send_package(id, items, now);
+    }
+
+    /// Fires a trigger when its condition turns true; re-arms it when it turns false.
+    fn check_trigger(&mut self, id: AgreementId, path: &FieldPath, now: Timestamp) {
+        let Some(record) = self.state.agreements.get(&id) else {
+            return;
+        };
+        let Use::Trigger {
+            predicate, event, ..
+        } = &record.agreement.terms.usage
+        else {
+            return;
+        };
+        let holds = self
+            .state
+            .vault
+            .get(path)
+            .and_then(|r| predicate.evaluate(r.value.expose(), now).ok())
+            .unwrap_or(false);
+        let (armed, event) = (record.trigger_armed, event.clone());
+        if holds && armed {
+            if let Some(record) = self.state.agreements.get_mut(&id) {
+                record.trigger_armed = false;
+            }
+            let item = DataItem {
+                path: path.clone(),
+                content: ItemContent::TriggerEvent(event),
+            };
+            self.send_package(id, vec![item], now);
+        } else if !holds && !armed {
+            if let Some(record) = self.state.agreements.get_mut(&id) {
+                record.trigger_armed = true;
+            }
+            self.persist(Change::Agreement(id));
+        }
+    }
+
+    /// Sends `items` under an active agreement, after checking them against it.
+    fn send_package(&mut self, id: AgreementId, items: Vec<DataItem>, now: Timestamp) {
+        let Some(record) = self.state.agreements.get_mut(&id) else {
+            return;
+        };
+        if !record.is_active() || items.is_empty() {
+            return;
+        }
+        // The one rule of what may leave the node, checked before anything is sent.
+        if agreement::check_items(
+            &record.agreement.terms,
+            items.iter().map(|i| (&i.path, &i.content)),
+        )
+        .is_err()
+        {
+            return;
+        }
+        record.last_package += 1;
+        record.last_package_at = Some(now);
+        record.update_due = false;
+        let package = DataPackage {
+            agreement_id: id,
+            sequence: record.last_package,
+            items,
+        };
+        let business = record.agreement.business;
+        let fields: Vec<FieldPath> = package.items.iter().map(|i| i.path.clone()).collect();
+        let payload = wire::DataPackage::from(&package).encode_to_vec();
+        let digest = Digest::of(&payload);
+        self.persist(Change::Agreement(id));
+        self.send(business, MessageKind::DataPackage, payload, None, now);
+        self.record(
+            now,
+            EventKind::DataSent,
+            Some(business),
+            id.as_bytes(),
+            fields.clone(),
+            Some(digest),
+        );
+        self.event(Event::DataSent {
+            agreement_id: id,
+            fields,
+        });
+    }
+
+    /// A business receives data: only under an active agreement, only what it names.
+    pub(super) fn on_package(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
+        let package = DataPackage::try_from(
+            opened
+                .decode::<wire::DataPackage>()
+                .map_err(Rejection::from)?,
+        )
+        .map_err(Rejection::from)?;
+        let from = opened.header().sender;
+        let me = self.public_key();
+        let id = package.agreement_id;
+        let record = self
+            .state
+            .agreements
+            .get_mut(&id)
+            .ok_or(Rejection::Stale("unknown agreement"))?;
+        if record.agreement.business != me || record.agreement.person != from {
+            return Err(Rejection::Protocol("not a party to this agreement").into());
+        }
+        if !record.is_active() {
+            return Err(Rejection::Stale("agreement no longer active").into());
+        }
+        if package.sequence <= record.last_package {
+            return Err(Rejection::Stale("package already received").into());
+        }
+        agreement::check_items(
+            &record.agreement.terms,
+            package.items.iter().map(|i| (&i.path, &i.content)),
+        )
+        .map_err(Rejection::from)?;
+        record.last_package = package.sequence;
+        record.last_package_at = Some(now);
+        let held = self.state.received.entry(id).or_default();
+        let fields: Vec<FieldPath> = package.items.iter().map(|i| i.path.clone()).collect();
+        for item in package.items {
+            held.insert(
+                item.path,
+                ReceivedItem {
+                    content: item.content,
+                    sequence: package.sequence,
+                    at: now,
+                },
+            );
+        }
+        self.persist(Change::Agreement(id));
+        self.persist(Change::Received(id));
+        self.record(
+            now,
+            EventKind::DataReceived,
+            Some(from),
+            id.as_bytes(),
+            fields.clone(),
+            Some(Digest::of(opened.payload())),
+        );
+        self.event(Event::DataReceived {
+            agreement_id: id,
+            fields,
+        });
+        Ok(())
+    }
+
+    pub(super) fn send_offer(
+        &mut self,
+        id: AgreementId,
+        offer: ProductOffer,
+        now: Timestamp,
+    ) -> Result<OfferId> {
+        self.require(Role::Business)?;
+        let me = self.public_key();
+        let offer_id = OfferId::from_bytes(self.random());
+        let record = self
+            .state
+            .agreements
+            .get_mut(&id)
+            .ok_or(CommandError::UnknownAgreement(id))?;
+        if record.agreement.business != me {
+            return Err(CommandError::UnknownAgreement(id).into());
+        }
+        if !record.is_active() {
+            return Err(CommandError::Lifecycle(crate::agreement::LifecycleError {
+                state: record.lifecycle.name(),
+                step: "send an offer",
+            })
+            .into());
+        }
+        if record.agreement.terms.contact.is_none() {
+            return Err(CommandError::ContactNotAllowed.into());
+        }
+        if !record.offer_allowed(now) {
+            return Err(CommandError::ContactCapReached.into());
+        }
+        record.recent_offers.push_back(now);
+        let person = record.agreement.person;
+        let message = PersonalOffer {
+            agreement_id: id,
+            offer_id,
+            offer,
+        };
+        let wire_offer = wire::PersonalOffer::from(&message);
+        PersonalOffer::try_from(wire_offer.clone())
+            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+        let payload = wire_offer.encode_to_vec();
+        let digest = Digest::of(&payload);
+        self.persist(Change::Agreement(id));
+        self.send(person, MessageKind::PersonalOffer, payload, None, now);
+        self.record(
+            now,
+            EventKind::OfferSent,
+            Some(person),
+            id.as_bytes(),
+            Vec::new(),
+            Some(digest),
+        );
+        Ok(offer_id)
+    }
+
+    /// A person receives an offer: only under an active agreement that allows contact, within
+    /// its frequency cap.
+    pub(super) fn on_offer(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
+        let offer = PersonalOffer::try_from(
+            opened
+                .decode::<wire::PersonalOffer>()
+                .map_err(Rejection::from)?,
+        )
+        .map_err(Rejection::from)?;
+        let from = opened.header().sender;
+        let me = self.public_key();
+        let id = offer.agreement_id;
+        let record = self
+            .state
+            .agreements
+            .get_mut(&id)
+            .ok_or(Rejection::Stale("unknown agreement"))?;
+        if record.agreement.person != me || record.agreement.business != from {
+            return Err(Rejection::Protocol("not a party to this agreement").into());
+        }
+        if !record.is_active() {
+            return Err(Rejection::Protocol("offer under an agreement that is not active").into());
+        }
+        if record.agreement.terms.contact.is_none() {
+            return Err(Rejection::Protocol("agreement does not allow contact").into());
+        }
+        if !record.offer_allowed(now) {
+            return Err(Rejection::Protocol("contact frequency cap exceeded").into());
+        }
+        record.recent_offers.push_back(now);
+        self.persist(Change::Agreement(id));
+        self.record(
+            now,
+            EventKind::OfferReceived,
+            Some(from),
+            id.as_bytes(),
+            Vec::new(),
+            Some(Digest::of(opened.payload())),
+        );
+        self.event(Event::OfferReceived {
+            agreement_id: id,
+            offer_id: offer.offer_id,
+            offer: offer.offer,
+        });
+        Ok(())
+    }
+
+    pub(super) fn revoke(&mut self, id: AgreementId, reason: String, now: Timestamp) -> Result<()> {
+        self.require(Role::Person)?;
+        let record = self
+            .state
+            .agreements
+            .get_mut(&id)
+            .ok_or(CommandError::UnknownAgreement(id))?;
+        record.revoke(now).map_err(CommandError::from)?;
+        let business = record.agreement.business;
+        let revocation = Revocation {
+            agreement_id: id,
+            reason,
+        };
+        let wire_revocation = wire::Revocation::from(&revocation);
+        Revocation::try_from(wire_revocation.clone())
+            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+        self.persist(Change::Agreement(id));
+        self.send(
+            business,
+            MessageKind::Revocation,
+            wire_revocation.encode_to_vec(),
+            None,
+            now,
+        );
+        self.record(
+            now,
+            EventKind::Revoked,
+            Some(business),
+            id.as_bytes(),
+            Vec::new(),
+            None,
+        );
+        self.event(Event::Revoked { agreement_id: id });
+        Ok(())
+    }
+
+    /// A business is told to revoke: it deletes and answers with a signed receipt. A repeated
+    /// revocation gets the same receipt again.
+    pub(super) fn on_revocation(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
+        let revocation = Revocation::try_from(
+            opened
+                .decode::<wire::Revocation>()
+                .map_err(Rejection::from)?,
+        )
+        .map_err(Rejection::from)?;
+        let from = opened.header().sender;
+        let me = self.public_key();
+        let id = revocation.agreement_id;
+        let record = self
+            .state
+            .agreements
+            .get(&id)
+            .ok_or(Rejection::Stale("unknown agreement"))?;
+        if record.agreement.business != me || record.agreement.person != from {
+            return Err(Rejection::Protocol("not a party to this agreement").into());
+        }
+        match (&record.lifecycle, &record.receipt) {
+            (Lifecycle::Deleted { .. }, Some(receipt)) => {
+                let receipt = receipt.clone();
+                self.send(from, MessageKind::DeletionReceipt, receipt, None, now);
+            }
+            _ => {
+                self.record(
+                    now,
+                    EventKind::Revoked,
+                    Some(from),
+                    id.as_bytes(),
+                    Vec::new(),
+                    Some(Digest::of(opened.payload())),
+                );
+                self.event(Event::Revoked { agreement_id: id });
+                self.delete_held(id, DeletionCause::Revoked, now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes what a business holds under an agreement and sends the signed receipt.
+    fn delete_held(&mut self, id: AgreementId, cause: DeletionCause, now: Timestamp) {
+        let items = self
+            .state
+            .received
+            .remove(&id)
+            .map_or(0, |held| held.len() as u64);
+        let Some(record) = self.state.agreements.get_mut(&id) else {
+            return;
+        };
+        if record.delete(now, cause).is_err() {
+            return;
+        }
+        let receipt = DeletionReceipt {
+            agreement_id: id,
+            cause,
+            items_deleted: items,
+            deleted_at: now,
+        };
+        let payload = wire::DeletionReceipt::from(&receipt).encode_to_vec();
+        record.receipt = Some(payload.clone());
+        let person = record.agreement.person;
+        self.persist(Change::Received(id));
+        self.persist(Change::Agreement(id));
+        self.send(person, MessageKind::DeletionReceipt, payload, None, now);
+        self.record(
+            now,
+            EventKind::DataDeleted,
+            Some(person),
+            id.as_bytes(),
+            Vec::new(),
+            None,
+        );
+        self.event(Event::DataDeleted {
+            agreement_id: id,
+            items,
+        });
+    }
+
+    /// A person receives the business's signed deletion receipt.
+    pub(super) fn on_receipt(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
+        let receipt = DeletionReceipt::try_from(
+            opened
+                .decode::<wire::DeletionReceipt>()
+                .map_err(Rejection::from)?,
+        )
+        .map_err(Rejection::from)?;
+        let from: PublicKey = opened.header().sender;
+        let me = self.public_key();
+        let id = receipt.agreement_id;
+        let record = self
+            .state
+            .agreements
+            .get_mut(&id)
+            .ok_or(Rejection::Stale("unknown agreement"))?;
+        if record.agreement.person != me || record.agreement.business != from {
+            return Err(Rejection::Protocol("not a party to this agreement").into());
+        }
+        if matches!(record.lifecycle, Lifecycle::Deleted { .. }) {
+            return Err(Rejection::Stale("receipt already received").into());
+        }
+        record.delete(now, receipt.cause).map_err(Rejection::from)?;
+        record.receipt = Some(opened.payload().to_vec());
+        self.persist(Change::Agreement(id));
+        self.record(
+            now,
+            EventKind::DeletionReceipt,
+            Some(from),
+            id.as_bytes(),
+            Vec::new(),
+            Some(Digest::of(opened.payload())),
+        );
+        self.event(Event::DeletionConfirmed { agreement_id: id });
+        Ok(())
+    }
+
+    pub(super) fn retention_ended(&mut self, id: AgreementId, now: Timestamp) {
+        let Some(record) = self.state.agreements.get_mut(&id) else {
+            return;
+        };
+        if !record.is_active() {
+            return;
+        }
+        let ends = record.retention_ends();
+        if now < ends {
+            self.set_timer(ends, Timer::RetentionEnd(id));
+            return;
+        }
+        match self.config.role {
+            Role::Business => self.delete_held(id, DeletionCause::Expired, now),
+            Role::Person => {
+                if record.expire(now).is_ok() {
+                    let business = record.agreement.business;
+                    self.persist(Change::Agreement(id));
+                    self.record(
+                        now,
+                        EventKind::Expired,
+                        Some(business),
+                        id.as_bytes(),
+                        Vec::new(),
+                        None,
+                    );
+                    self.event(Event::Expired { agreement_id: id });
+                }
+            }
+        }
+    }
+}

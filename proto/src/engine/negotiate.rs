@@ -1,0 +1,857 @@
+//! Negotiation: proposals, counters, the owner's approval, signatures, deadlines.
+//!
+//! Whoever finds the terms on the table acceptable signs the agreement (`Agree`); the other
+//! side checks that the agreement is exactly those terms and countersigns (`Finalize`). The
+//! countersigner must do so before the deadline; the first signer waits for it until the
+//! deadline plus [`FINALIZE_GRACE_MS`], so with delivery faster than the grace both sides
+//! end in the same state.
+
+use super::{Change, CommandError, Engine, Event, Rejection, Result, Role, Timer, VaultFacts};
+use crate::agreement::{self, Agreement, AgreementRecord, Lifecycle};
+use crate::envelope::{MessageKind, Opened};
+use crate::identity::{Digest, NegotiationId, PublicKey, Signature};
+use crate::ledger::EventKind;
+use crate::limits::{FINALIZE_GRACE_MS, MAX_NEGOTIATION_MS, MAX_OPEN_NEGOTIATIONS, MAX_ROUNDS};
+use crate::messages::{
+    Context, NegotiationBody, NegotiationMessage, ProductOffer, TerminationCode,
+};
+use crate::negotiation::{self, Negotiation, Party, State, Step};
+use crate::policy::{self, AskReason, Decision, Reason};
+use crate::terms::Terms;
+use crate::time::Timestamp;
+use crate::wire;
+use prost::Message as _;
+use std::cmp::Reverse;
+use std::collections::VecDeque;
+
+fn grace_after(deadline: Timestamp) -> Timestamp {
+    Timestamp::from_millis(deadline.as_millis().saturating_add(FINALIZE_GRACE_MS))
+}
+
+impl Engine {
+    /// Opens a negotiation by proposing `terms` (in answer to `requested`).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn propose(
+        &mut self,
+        peer: PublicKey,
+        context: Context,
+        terms: Terms,
+        requested: Terms,
+        deadline: Timestamp,
+        offer: Option<ProductOffer>,
+        now: Timestamp,
+    ) {
+        let id = NegotiationId::from_bytes(self.random());
+        let negotiation = Negotiation {
+            id,
+            peer,
+            local_is_person: self.config.role == Role::Person,
+            context,
+            state: State::Requested { by: Party::Local },
+            terms,
+            requested,
+            offer,
+            round: 0,
+            deadline,
+            peer_knows: true,
+            awaiting: None,
+            agreement: None,
+            created_at: now,
+        };
+        self.state.negotiations.insert(id, negotiation);
+        self.send_proposal(id, now);
+        self.set_timer(deadline, Timer::NegotiationDeadline(id));
+    }
+
+    /// Sends the opening proposal of a negotiation already in `REQUESTED`.
+    fn send_proposal(&mut self, id: NegotiationId, now: Timestamp) {
+        let Some(negotiation) = self.state.negotiations.get(&id) else {
+            return;
+        };
+        let body = NegotiationBody::Propose {
+            context: negotiation.context,
+            terms: negotiation.terms.clone(),
+            deadline: negotiation.deadline,
+            offer: negotiation.offer.clone(),
+        };
+        self.send_negotiation(id, body, now);
+        self.terms_exchanged(id, true, now);
+    }
+
+    /// Holds a negotiation for the owner before the peer hears of it.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn await_owner_before_proposing(
+        &mut self,
+        peer: PublicKey,
+        context: Context,
+        requested: Terms,
+        proposal: Terms,
+        reasons: Vec<AskReason>,
+        deadline: Timestamp,
+        now: Timestamp,
+    ) {
+        let id = NegotiationId::from_bytes(self.random());
+        let negotiation = Negotiation {
+            id,
+            peer,
+            local_is_person: true,
+            context,
+            state: State::AwaitingOwner,
+            terms: requested.clone(),
+            requested,
+            offer: None,
+            round: 0,
+            deadline,
+            peer_knows: false,
+            awaiting: Some(proposal.clone()),
+            agreement: None,
+            created_at: now,
+        };
+        self.state.negotiations.insert(id, negotiation);
+        self.persist(Change::Negotiation(id));
+        self.event(Event::AwaitingOwner {
+            negotiation_id: id,
+            peer,
+            terms: Box::new(proposal),
+            reasons,
+        });
+        self.set_timer(deadline, Timer::NegotiationDeadline(id));
+    }
+
+    fn send_negotiation(&mut self, id: NegotiationId, body: NegotiationBody, now: Timestamp) {
+        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+            return;
+        };
+        negotiation.round += 1;
+        let message = NegotiationMessage {
+            id,
+            round: negotiation.round,
+            body,
+        };
+        let (peer, give_up_at) = (negotiation.peer, grace_after(negotiation.deadline));
+        self.persist(Change::Negotiation(id));
+        let payload = wire::NegotiationMessage::from(&message).encode_to_vec();
+        self.send(
+            peer,
+            MessageKind::Negotiation,
+            payload,
+            Some(give_up_at),
+            now,
+        );
+    }
+
+    fn terms_exchanged(&mut self, id: NegotiationId, sent: bool, now: Timestamp) {
+        let Some(negotiation) = self.state.negotiations.get(&id) else {
+            return;
+        };
+        let (peer, fields) = (
+            negotiation.peer,
+            negotiation.terms.paths().into_iter().cloned().collect(),
+        );
+        let digest = Digest::of(&wire::Terms::from(&negotiation.terms).encode_to_vec());
+        let kind = if sent {
+            EventKind::ProposalSent
+        } else {
+            EventKind::ProposalReceived
+        };
+        self.record(now, kind, Some(peer), &id.to_bytes(), fields, Some(digest));
+        self.event(Event::TermsExchanged {
+            negotiation_id: id,
+            sent,
+        });
+    }
+
+    pub(super) fn on_negotiation(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
+        let message = NegotiationMessage::try_from(
+            opened
+                .decode::<wire::NegotiationMessage>()
+                .map_err(Rejection::from)?,
+        )
+        .map_err(Rejection::from)?;
+        let from = opened.header().sender;
+        if message.round == 0 || message.round > MAX_ROUNDS {
+            return Err(Rejection::Protocol("round out of range").into());
+        }
+        if let NegotiationBody::Propose {
+            context,
+            terms,
+            deadline,
+            offer,
+        } = message.body
+        {
+            if message.round != 1 {
+                return Err(Rejection::Protocol("a proposal opens a negotiation").into());
+            }
+            return self.on_propose(message.id, from, context, terms, deadline, offer, now);
+        }
+        let Some(negotiation) = self.state.negotiations.get(&message.id) else {
+            return Err(Rejection::Stale("unknown negotiation").into());
+        };
+        if negotiation.peer != from {
+            return Err(Rejection::Protocol("not a party to this negotiation").into());
+        }
+        if negotiation.state.is_final() {
+            return Err(Rejection::Stale("negotiation already ended").into());
+        }
+        let is_terminate = matches!(message.body, NegotiationBody::Terminate { .. });
+        if !is_terminate && message.round <= negotiation.round {
+            return Err(Rejection::Stale("old round").into());
+        }
+        if !is_terminate && message.round != negotiation.round + 1 {
+            return Err(Rejection::Protocol("round skipped").into());
+        }
+        let id = message.id;
+        match message.body {
+            NegotiationBody::Propose { .. } => Err(Rejection::Protocol("second proposal").into()),
+            NegotiationBody::Counter { terms } => self.on_counter(id, message.round, terms, now),
+            NegotiationBody::Agree {
+                agreement,
+                signature,
+            } => self.on_agree(id, message.round, agreement, signature, now),
+            NegotiationBody::Finalize { signature } => {
+                self.on_finalize(id, message.round, signature, now)
+            }
+            NegotiationBody::Terminate { code, reason } => {
+                self.end(id, code, reason, true, now);
+                Ok(())
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_propose(
+        &mut self,
+        id: NegotiationId,
+        peer: PublicKey,
+        context: Context,
+        terms: Terms,
+        deadline: Timestamp,
+        offer: Option<ProductOffer>,
+        now: Timestamp,
+    ) -> Result<()> {
+        if self.state.negotiations.contains_key(&id) {
+            return Err(Rejection::Stale("negotiation already exists").into());
+        }
+        if deadline <= now || deadline.as_millis() - now.as_millis() > MAX_NEGOTIATION_MS {
+            return Err(Rejection::Protocol("deadline out of range").into());
+        }
+        let open = self
+            .state
+            .negotiations
+            .values()
+            .filter(|n| !n.state.is_final())
+            .count();
+        if open >= MAX_OPEN_NEGOTIATIONS {
+            return Err(Rejection::Stale("too many open negotiations").into());
+        }
+        let requested = match (context, self.config.role) {
+            (Context::Request(request_id), Role::Business) => {
+                if offer.is_some() {
+                    return Err(Rejection::Protocol(
+                        "a person's proposal carries no product offer",
+                    )
+                    .into());
+                }
+                let me = self.public_key();
+                match self.state.requests.get(&request_id) {
+                    Some(known) if known.business == me => known.request.terms.clone(),
+                    _ => return Err(Rejection::Stale("unknown request").into()),
+                }
+            }
+            (Context::Intent(intent_id), Role::Person) => {
+                if offer.is_none() {
+                    return Err(Rejection::Protocol(
+                        "an answer to an intent carries a product offer",
+                    )
+                    .into());
+                }
+                if !self.state.intents.contains_key(&intent_id) {
+                    return Err(Rejection::Stale("unknown intent").into());
+                }
+                terms.clone()
+            }
+            _ => {
+                return Err(
+                    Rejection::Protocol("proposal context does not fit the node's role").into(),
+                );
+            }
+        };
+        let negotiation = Negotiation {
+            id,
+            peer,
+            local_is_person: self.config.role == Role::Person,
+            context,
+            state: negotiation::next(None, &Step::Terms { by: Party::Remote })
+                .map_err(Rejection::from)?,
+            terms,
+            requested,
+            offer,
+            round: 1,
+            deadline,
+            peer_knows: true,
+            awaiting: None,
+            agreement: None,
+            created_at: now,
+        };
+        self.state.negotiations.insert(id, negotiation);
+        self.persist(Change::Negotiation(id));
+        self.terms_exchanged(id, false, now);
+        self.set_timer(deadline, Timer::NegotiationDeadline(id));
+        match context {
+            Context::Request(_) => self.respond(id, now),
+            Context::Intent(intent_id) => self.add_candidate(intent_id, id, now),
+        }
+        Ok(())
+    }
+
+    /// A business's answer to an intent waits for the intent's decision time.
+    fn add_candidate(
+        &mut self,
+        intent_id: crate::identity::IntentId,
+        id: NegotiationId,
+        now: Timestamp,
+    ) {
+        let over_budget = match (
+            self.state.intents.get(&intent_id),
+            self.state.negotiations.get(&id),
+        ) {
+            (Some(own), Some(negotiation)) => match (&own.intent.max_price, &negotiation.offer) {
+                (Some(max), Some(offer)) => {
+                    offer.price.currency != max.currency || offer.price > *max
+                }
+                _ => false,
+            },
+            _ => return,
+        };
+        let Some(own) = self.state.intents.get_mut(&intent_id) else {
+            return;
+        };
+        if over_budget {
+            self.end(
+                id,
+                TerminationCode::Policy,
+                Reason::OverBudget.to_string(),
+                false,
+                now,
+            );
+        } else if own.decided || own.candidates.len() >= crate::limits::MAX_PROPOSALS_PER_INTENT {
+            self.end(
+                id,
+                TerminationCode::NotSelected,
+                "intent already decided".into(),
+                false,
+                now,
+            );
+        } else {
+            own.candidates.push(id);
+            self.persist(Change::Intent(intent_id));
+        }
+    }
+
+    /// The agent's decision on the terms the peer put on the table.
+    fn decide(&self, negotiation: &Negotiation, now: Timestamp) -> Decision {
+        if negotiation.local_is_person {
+            policy::evaluate(
+                &negotiation.terms,
+                &self.state.policy,
+                &VaultFacts(&self.state.vault),
+                &negotiation.peer,
+                now,
+            )
+        } else {
+            policy::evaluate_counter(
+                &negotiation.requested,
+                &negotiation.terms,
+                &self.state.business_policy,
+            )
+        }
+    }
+
+    /// Acts on the peer's terms now on the table.
+    fn respond(&mut self, id: NegotiationId, now: Timestamp) {
+        let Some(negotiation) = self.state.negotiations.get(&id) else {
+            return;
+        };
+        let decision = self.decide(negotiation, now);
+        self.act_on(id, decision, now);
+    }
+
+    fn act_on(&mut self, id: NegotiationId, decision: Decision, now: Timestamp) {
+        match decision {
+            Decision::Accept => self.sign_and_agree(id, now),
+            Decision::Counter(terms) => self.counter(id, terms, now),
+            Decision::AskOwner { terms, reasons } => self.ask_owner(id, terms, reasons),
+            Decision::Reject(reason) => {
+                self.end(id, TerminationCode::Policy, reason.to_string(), false, now)
+            }
+        }
+    }
+
+    fn ask_owner(&mut self, id: NegotiationId, terms: Terms, reasons: Vec<AskReason>) {
+        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+            return;
+        };
+        if negotiation.apply(&Step::AskOwner).is_err() {
+            return;
+        }
+        negotiation.awaiting = Some(terms.clone());
+        let peer = negotiation.peer;
+        self.persist(Change::Negotiation(id));
+        self.event(Event::AwaitingOwner {
+            negotiation_id: id,
+            peer,
+            terms: Box::new(terms),
+            reasons,
+        });
+    }
+
+    fn counter(&mut self, id: NegotiationId, terms: Terms, now: Timestamp) {
+        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+            return;
+        };
+        // Leave room for the answer, the signature and the countersignature.
+        if negotiation.round + 3 > MAX_ROUNDS {
+            self.end(
+                id,
+                TerminationCode::TooManyRounds,
+                "too many rounds".into(),
+                false,
+                now,
+            );
+            return;
+        }
+        if negotiation
+            .apply(&Step::Terms { by: Party::Local })
+            .is_err()
+        {
+            return;
+        }
+        negotiation.terms = terms.clone();
+        negotiation.awaiting = None;
+        self.send_negotiation(id, NegotiationBody::Counter { terms }, now);
+        self.terms_exchanged(id, true, now);
+    }
+
+    fn on_counter(
+        &mut self,
+        id: NegotiationId,
+        round: u32,
+        terms: Terms,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+            return Ok(());
+        };
+        negotiation
+            .apply(&Step::Terms { by: Party::Remote })
+            .map_err(Rejection::from)?;
+        negotiation.round = round;
+        negotiation.terms = terms;
+        self.persist(Change::Negotiation(id));
+        self.terms_exchanged(id, false, now);
+        self.respond(id, now);
+        Ok(())
+    }
+
+    /// Signs the agreement on the peer's terms on the table.
+    fn sign_and_agree(&mut self, id: NegotiationId, now: Timestamp) {
+        let me = self.public_key();
+        let nonce = self.nonce();
+        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+            return;
+        };
+        if negotiation
+            .apply(&Step::Agree { by: Party::Local })
+            .is_err()
+        {
+            return;
+        }
+        let (person, business) = if negotiation.local_is_person {
+            (me, negotiation.peer)
+        } else {
+            (negotiation.peer, me)
+        };
+        let agreement = Agreement {
+            negotiation_id: id,
+            person,
+            business,
+            context: negotiation.context,
+            terms: negotiation.terms.clone(),
+            created_at: now,
+            finalize_by: grace_after(negotiation.deadline),
+            nonce,
+        };
+        let bytes = agreement.encode();
+        let signature = agreement::sign(&self.keypair, &bytes);
+        negotiation.agreement = Some(bytes.clone());
+        negotiation.awaiting = None;
+        let finalize_by = agreement.finalize_by;
+        self.send_negotiation(
+            id,
+            NegotiationBody::Agree {
+                agreement: bytes,
+                signature,
+            },
+            now,
+        );
+        self.set_timer(finalize_by, Timer::NegotiationDeadline(id));
+    }
+
+    fn on_agree(
+        &mut self,
+        id: NegotiationId,
+        round: u32,
+        bytes: Vec<u8>,
+        signature: Signature,
+        now: Timestamp,
+    ) -> Result<()> {
+        let me = self.public_key();
+        let Some(negotiation) = self.state.negotiations.get(&id) else {
+            return Ok(());
+        };
+        negotiation::next(Some(&negotiation.state), &Step::Agree { by: Party::Remote })
+            .map_err(Rejection::from)?;
+        let agreement = Agreement::decode(&bytes).map_err(Rejection::from)?;
+        let parties = if negotiation.local_is_person {
+            (me, negotiation.peer)
+        } else {
+            (negotiation.peer, me)
+        };
+        let matches = agreement.negotiation_id == id
+            && (agreement.person, agreement.business) == parties
+            && agreement.context == negotiation.context
+            && agreement.terms == negotiation.terms
+            && agreement.finalize_by == grace_after(negotiation.deadline);
+        if !matches {
+            return Err(Rejection::Protocol("agreement differs from the negotiated terms").into());
+        }
+        if !agreement::verify(&negotiation.peer, &bytes, &signature) {
+            return Err(Rejection::Protocol("bad agreement signature").into());
+        }
+        if now >= negotiation.deadline {
+            return Err(Rejection::Stale("agreement arrived after the deadline").into());
+        }
+        let countersignature = agreement::sign(&self.keypair, &bytes);
+        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+            return Ok(());
+        };
+        negotiation
+            .apply(&Step::Agree { by: Party::Remote })
+            .map_err(Rejection::from)?;
+        negotiation.round = round;
+        negotiation
+            .apply(&Step::Finalize { by: Party::Local })
+            .map_err(Rejection::from)?;
+        negotiation.agreement = Some(bytes.clone());
+        let (person_signature, business_signature) = if negotiation.local_is_person {
+            (countersignature, signature)
+        } else {
+            (signature, countersignature)
+        };
+        self.send_negotiation(
+            id,
+            NegotiationBody::Finalize {
+                signature: countersignature,
+            },
+            now,
+        );
+        self.finalized(
+            id,
+            agreement,
+            bytes,
+            person_signature,
+            business_signature,
+            now,
+        );
+        Ok(())
+    }
+
+    fn on_finalize(
+        &mut self,
+        id: NegotiationId,
+        round: u32,
+        signature: Signature,
+        now: Timestamp,
+    ) -> Result<()> {
+        let Some(negotiation) = self.state.negotiations.get(&id) else {
+            return Ok(());
+        };
+        negotiation::next(
+            Some(&negotiation.state),
+            &Step::Finalize { by: Party::Remote },
+        )
+        .map_err(Rejection::from)?;
+        let Some(bytes) = negotiation.agreement.clone() else {
+            return Err(Rejection::Protocol("nothing to countersign").into());
+        };
+        if !agreement::verify(&negotiation.peer, &bytes, &signature) {
+            return Err(Rejection::Protocol("bad countersignature").into());
+        }
+        let agreement = Agreement::decode(&bytes).map_err(Rejection::from)?;
+        if now > agreement.finalize_by {
+            return Err(Rejection::Stale("countersignature arrived too late").into());
+        }
+        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+            return Ok(());
+        };
+        negotiation
+            .apply(&Step::Finalize { by: Party::Remote })
+            .map_err(Rejection::from)?;
+        negotiation.round = round;
+        let mine = agreement::sign(&self.keypair, &bytes);
+        let (person_signature, business_signature) = if negotiation.local_is_person {
+            (mine, signature)
+        } else {
+            (signature, mine)
+        };
+        self.finalized(
+            id,
+            agreement,
+            bytes,
+            person_signature,
+            business_signature,
+            now,
+        );
+        Ok(())
+    }
+
+    fn finalized(
+        &mut self,
+        id: NegotiationId,
+        agreement: Agreement,
+        bytes: Vec<u8>,
+        person_signature: Signature,
+        business_signature: Signature,
+        now: Timestamp,
+    ) {
+        let agreement_id = Agreement::id_of(&bytes);
+        let peer = if self.config.role == Role::Person {
+            agreement.business
+        } else {
+            agreement.person
+        };
+        let fields = agreement.terms.paths().into_iter().cloned().collect();
+        let record = AgreementRecord {
+            id: agreement_id,
+            agreement,
+            bytes,
+            person_signature,
+            business_signature,
+            finalized_at: now,
+            lifecycle: Lifecycle::Active,
+            last_package: 0,
+            last_package_at: None,
+            update_due: false,
+            trigger_armed: true,
+            recent_offers: VecDeque::new(),
+            receipt: None,
+        };
+        let retention_ends = record.retention_ends();
+        self.state.agreements.insert(agreement_id, record);
+        self.persist(Change::Negotiation(id));
+        self.persist(Change::Agreement(agreement_id));
+        self.record(
+            now,
+            EventKind::AgreementFinalized,
+            Some(peer),
+            agreement_id.as_bytes(),
+            fields,
+            Some(agreement_id),
+        );
+        self.event(Event::Finalized {
+            negotiation_id: id,
+            agreement_id,
+            peer,
+        });
+        self.set_timer(retention_ends, Timer::RetentionEnd(agreement_id));
+        if self.config.role == Role::Person {
+            self.first_delivery(agreement_id, now);
+        }
+    }
+
+    /// Ends a negotiation. `by_peer` says the peer ended it; otherwise the peer is told (if it
+    /// knows of the negotiation).
+    pub(super) fn end(
+        &mut self,
+        id: NegotiationId,
+        code: TerminationCode,
+        reason: String,
+        by_peer: bool,
+        now: Timestamp,
+    ) {
+        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+            return;
+        };
+        if negotiation
+            .apply(&Step::Terminate {
+                code,
+                reason: reason.clone(),
+            })
+            .is_err()
+        {
+            return;
+        }
+        negotiation.awaiting = None;
+        let (peer, peer_knows) = (negotiation.peer, negotiation.peer_knows);
+        if !by_peer && peer_knows {
+            self.send_negotiation(
+                id,
+                NegotiationBody::Terminate {
+                    code,
+                    reason: reason.clone(),
+                },
+                now,
+            );
+        }
+        self.persist(Change::Negotiation(id));
+        self.record(
+            now,
+            EventKind::NegotiationTerminated,
+            Some(peer),
+            &id.to_bytes(),
+            Vec::new(),
+            None,
+        );
+        self.event(Event::Terminated {
+            negotiation_id: id,
+            code,
+            reason,
+            by_peer,
+        });
+    }
+
+    pub(super) fn owner_decides(
+        &mut self,
+        id: NegotiationId,
+        approve: bool,
+        now: Timestamp,
+    ) -> Result<()> {
+        self.require(Role::Person)?;
+        let negotiation = self
+            .state
+            .negotiations
+            .get(&id)
+            .ok_or(CommandError::UnknownNegotiation(id))?;
+        if negotiation.state != State::AwaitingOwner {
+            return Err(CommandError::NotAwaitingOwner(negotiation.state.name()).into());
+        }
+        if !approve {
+            self.end(
+                id,
+                TerminationCode::Declined,
+                "declined by the owner".into(),
+                false,
+                now,
+            );
+            return Ok(());
+        }
+        if now >= negotiation.deadline {
+            return Err(
+                CommandError::Invalid("the negotiation's deadline has passed".into()).into(),
+            );
+        }
+        let terms = negotiation
+            .awaiting
+            .clone()
+            .unwrap_or_else(|| negotiation.terms.clone());
+        if !negotiation.peer_knows {
+            let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+                return Ok(());
+            };
+            negotiation.state = negotiation::next(None, &Step::Terms { by: Party::Local })
+                .map_err(Rejection::from)?;
+            negotiation.terms = terms;
+            negotiation.awaiting = None;
+            negotiation.peer_knows = true;
+            self.send_proposal(id, now);
+        } else if terms == negotiation.terms {
+            self.sign_and_agree(id, now);
+        } else {
+            self.counter(id, terms, now);
+        }
+        Ok(())
+    }
+
+    pub(super) fn deadline_reached(&mut self, id: NegotiationId, now: Timestamp) {
+        let Some(negotiation) = self.state.negotiations.get(&id) else {
+            return;
+        };
+        let effective = match negotiation.state {
+            State::Agreed {
+                signed_by: Party::Local,
+            } => grace_after(negotiation.deadline),
+            _ if negotiation.state.is_final() => return,
+            _ => negotiation.deadline,
+        };
+        if now < effective {
+            self.set_timer(effective, Timer::NegotiationDeadline(id));
+            return;
+        }
+        self.end(
+            id,
+            TerminationCode::Timeout,
+            "deadline passed".into(),
+            false,
+            now,
+        );
+    }
+
+    /// Chooses among the businesses' answers to an intent: the best acceptable ones (by
+    /// decision, then compensation, then price) are taken up, the others declined.
+    pub(super) fn decide_intent(&mut self, intent_id: crate::identity::IntentId, now: Timestamp) {
+        let Some(own) = self.state.intents.get_mut(&intent_id) else {
+            return;
+        };
+        if own.decided {
+            return;
+        }
+        own.decided = true;
+        let candidates = own.candidates.clone();
+        self.persist(Change::Intent(intent_id));
+        let mut ranked = Vec::new();
+        for id in candidates {
+            let Some(negotiation) = self.state.negotiations.get(&id) else {
+                continue;
+            };
+            if negotiation.state != (State::Requested { by: Party::Remote }) {
+                continue;
+            }
+            let decision = self.decide(negotiation, now);
+            let class = match &decision {
+                Decision::Accept => 0,
+                Decision::AskOwner { .. } => 1,
+                Decision::Counter(_) => 2,
+                Decision::Reject(reason) => {
+                    self.end(id, TerminationCode::Policy, reason.to_string(), false, now);
+                    continue;
+                }
+            };
+            let price = negotiation
+                .offer
+                .as_ref()
+                .map_or(0, |offer| offer.price.amount_minor);
+            let key = (
+                class,
+                Reverse(negotiation.terms.compensation.rank()),
+                price,
+                id,
+            );
+            ranked.push((key, decision));
+        }
+        ranked.sort_by(|a, b| a.0.cmp(&b.0));
+        let take = self.state.policy.max_agreements_per_intent as usize;
+        for (index, ((_, _, _, id), decision)) in ranked.into_iter().enumerate() {
+            if index < take {
+                self.act_on(id, decision, now);
+            } else {
+                self.end(
+                    id,
+                    TerminationCode::NotSelected,
+                    "another offer was chosen".into(),
+                    false,
+                    now,
+                );
+            }
+        }
+    }
+}
