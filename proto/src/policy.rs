@@ -262,11 +262,10 @@ pub fn evaluate(
     for field in &terms.fields {
         let allowed = policy.rule_for(&field.path).filter(|rule| {
             rule.purposes.contains(&terms.purpose)
-                && match (&field.disclosure, rule.share) {
-                    (_, Share::Never) => false,
-                    (Disclosure::Raw, Share::DerivedOnly) => false,
-                    _ => true,
-                }
+                && !matches!(
+                    (&field.disclosure, rule.share),
+                    (_, Share::Never) | (Disclosure::Raw, Share::DerivedOnly)
+                )
         });
         let Some(rule) = allowed else {
             concerns.push(Concern::FieldNotAllowed(field.path.clone()));

@@ -1,5 +1,6 @@
 //! A business's data request reaches a person whose agent accepts it within policy; both sign;
 //! exactly the agreed fields flow, as a raw value and a derived fact.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod common;
 use common::*;

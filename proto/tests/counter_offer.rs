@@ -1,6 +1,7 @@
 //! Terms that go beyond the person's policy are countered; the business takes a narrower
 //! counter, and refuses one that drops what it requires. A business counter that widens what
 //! the person allowed is never accepted.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod common;
 use common::*;

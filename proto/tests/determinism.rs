@@ -1,4 +1,5 @@
 //! Two engines fed the same inputs, times and seeds produce identical outputs.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! Malformed, forged and out-of-agreement messages are rejected with a reason that says
 //! whether to penalise the sender, and the node keeps working.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! A person's intent reaches businesses whose catalogs match; the agent takes the best offer
 //! and declines the rest; businesses count the demand they see.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! A business with contact permission pushes personal offers, within the frequency cap; a
 //! business without it cannot.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod common;
 use common::*;

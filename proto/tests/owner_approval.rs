@@ -1,5 +1,6 @@
 //! Sensitive data always asks the owner: approval leads to an agreement, a decline ends it
 //! before the business learns anything.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod common;
 use common::*;

@@ -1,5 +1,6 @@
 //! A node restarted from its persisted state resumes what was in flight: a negotiation
 //! awaiting the owner can still be approved, and the peer's side carries on.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod common;
 use common::*;

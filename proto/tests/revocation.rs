@@ -1,6 +1,7 @@
 //! The person revokes, or the retention runs out: the business deletes what it holds and
 //! returns a signed receipt. A revocation sent while the business is offline waits in the
 //! outbox and is delivered when it comes back.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 mod common;
 use common::*;

@@ -191,6 +191,7 @@ pub struct State {
 
 /// What the engine is asked to do.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // commands are rare; boxing would only add noise
 pub enum Input {
     /// A message from gossip: a data request or an intent.
     Gossip {

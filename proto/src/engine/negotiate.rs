@@ -838,7 +838,7 @@ impl Engine {
             );
             ranked.push((key, decision));
         }
-        ranked.sort_by(|a, b| a.0.cmp(&b.0));
+        ranked.sort_by_key(|(key, _)| *key);
         let take = self.state.policy.max_agreements_per_intent as usize;
         for (index, ((_, _, _, id), decision)) in ranked.into_iter().enumerate() {
             if index < take {

@@ -1,6 +1,6 @@
 //! Shared fixtures for the protocol scenarios: a person with a vault and a policy, a shoe
 //! maker, a health-research institute, on a [`Network`] in virtual time.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use me2b_proto::engine::{CatalogItem, Command, Event, Input, Provenance, Role};
 use me2b_proto::harness::Network;
