@@ -203,6 +203,7 @@ fn rule(at: &str, share: Share, purposes: &[Purpose]) -> Result<FieldRule> {
         purposes: purposes.iter().copied().collect(),
         ask_owner: false,
         max_retention: None,
+        categories: Default::default(),
     })
 }
 

@@ -19,6 +19,7 @@ use crate::identity::{NegotiationId, PublicKey};
 use crate::messages::{Context, ProductOffer, TerminationCode};
 use crate::terms::Terms;
 use crate::time::Timestamp;
+use crate::vocab::Category;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -190,6 +191,8 @@ pub struct Negotiation {
     pub local_is_person: bool,
     /// What it answers.
     pub context: Context,
+    /// The category of the request or intent it answers.
+    pub category: Category,
     /// Where it stands.
     pub state: State,
     /// The terms on the table (before the first proposal: the terms the request asked for).

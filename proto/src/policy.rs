@@ -9,7 +9,7 @@ use crate::identity::PublicKey;
 use crate::terms::{Compensation, ContactPermission, Disclosure, Terms, Use};
 use crate::time::Timestamp;
 use crate::value::Value;
-use crate::vocab::{FieldPath, Purpose};
+use crate::vocab::{Category, FieldPath, Purpose};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -40,6 +40,26 @@ pub struct FieldRule {
     pub ask_owner: bool,
     /// Longest retention for these fields, if shorter than the policy's.
     pub max_retention: Option<Duration>,
+    /// The categories of requests and intents the rule applies to (a category covers its
+    /// subcategories); empty for all.
+    #[serde(default)]
+    pub categories: BTreeSet<Category>,
+}
+
+impl FieldRule {
+    /// Whether the rule applies to a request or intent in `category`.
+    pub fn applies_in(&self, category: &Category) -> bool {
+        self.categories.is_empty() || self.categories.iter().any(|c| c.covers(category))
+    }
+}
+
+/// Who asks, and in which category: what a decision depends on besides the terms.
+#[derive(Debug, Clone, Copy)]
+pub struct Asker<'a> {
+    /// The business.
+    pub business: &'a PublicKey,
+    /// The category of its request, or of the intent it answers.
+    pub category: &'a Category,
 }
 
 /// A person's limits.
@@ -83,20 +103,20 @@ impl Default for Policy {
 }
 
 impl Policy {
-    /// The most specific rule covering `path`.
-    pub fn rule_for(&self, path: &FieldPath) -> Option<&FieldRule> {
+    /// The most specific rule covering `path` in `category`.
+    pub fn rule_for(&self, path: &FieldPath, category: &Category) -> Option<&FieldRule> {
         self.rules
             .iter()
-            .filter(|rule| rule.path.covers(path))
+            .filter(|rule| rule.path.covers(path) && rule.applies_in(category))
             .max_by_key(|rule| rule.path.depth())
     }
 
     /// Whether `terms` are entirely within this policy for `business` (ignoring what the vault
     /// holds and whether the owner must approve). Every agreement a person's agent signs on its
     /// own satisfies this.
-    pub fn permits(&self, terms: &Terms, business: &PublicKey) -> bool {
+    pub fn permits(&self, terms: &Terms, asker: Asker<'_>) -> bool {
         matches!(
-            evaluate(terms, self, &AnyValue, business, Timestamp::EPOCH),
+            evaluate(terms, self, &AnyValue, asker, Timestamp::EPOCH),
             Decision::Accept | Decision::AskOwner { .. }
         )
     }
@@ -228,16 +248,17 @@ pub enum Decision {
     Reject(Reason),
 }
 
-/// A person's agent's decision on `terms` from `business`: the terms are narrowed to what
+/// A person's agent's decision on `terms` from `asker`: the terms are narrowed to what
 /// `policy` allows and `facts` can answer; the result is accepted as is, countered, put to the
 /// owner, or rejected.
 pub fn evaluate(
     terms: &Terms,
     policy: &Policy,
     facts: &dyn Facts,
-    business: &PublicKey,
+    asker: Asker<'_>,
     now: Timestamp,
 ) -> Decision {
+    let business = asker.business;
     let check_values = !std::ptr::addr_eq(facts, &AnyValue as &dyn Facts);
     if policy.denied_businesses.contains(business)
         || (!policy.allowed_businesses.is_empty() && !policy.allowed_businesses.contains(business))
@@ -260,7 +281,7 @@ pub fn evaluate(
 
     let mut fields = Vec::new();
     for field in &terms.fields {
-        let allowed = policy.rule_for(&field.path).filter(|rule| {
+        let allowed = policy.rule_for(&field.path, asker.category).filter(|rule| {
             rule.purposes.contains(&terms.purpose)
                 && !matches!(
                     (&field.disclosure, rule.share),
@@ -288,7 +309,7 @@ pub fn evaluate(
     }
     if let Use::Trigger { path, .. } = &terms.usage {
         let rule = policy
-            .rule_for(path)
+            .rule_for(path, asker.category)
             .filter(|rule| rule.share != Share::Never && rule.purposes.contains(&terms.purpose));
         match rule {
             Some(rule) => note_rule(path, rule, &mut ask),
@@ -426,7 +447,16 @@ mod tests {
             purposes: purposes.iter().copied().collect(),
             ask_owner: false,
             max_retention: None,
+            categories: BTreeSet::new(),
         }
+    }
+
+    fn shoes() -> Category {
+        "apparel.shoes".parse().unwrap()
+    }
+
+    fn asker<'a>(business: &'a PublicKey, category: &'a Category) -> Asker<'a> {
+        Asker { business, category }
     }
 
     fn shoe_policy() -> Policy {
@@ -469,13 +499,19 @@ mod tests {
     }
 
     fn decide(terms: &Terms, policy: &Policy) -> Decision {
-        evaluate(terms, policy, &vault(), &business(), Timestamp::EPOCH)
+        evaluate(
+            terms,
+            policy,
+            &vault(),
+            asker(&business(), &shoes()),
+            Timestamp::EPOCH,
+        )
     }
 
     #[test]
     fn terms_within_policy_are_accepted() {
         assert_eq!(decide(&shoe_terms(), &shoe_policy()), Decision::Accept);
-        assert!(shoe_policy().permits(&shoe_terms(), &business()));
+        assert!(shoe_policy().permits(&shoe_terms(), asker(&business(), &shoes())));
     }
 
     #[test]
@@ -559,7 +595,7 @@ mod tests {
         assert!(!counter.onward_sharing);
         assert_eq!(counter.contact, policy.max_contact);
         assert_eq!(counter.compensation, policy.min_compensation);
-        assert!(policy.permits(&counter, &business()));
+        assert!(policy.permits(&counter, asker(&business(), &shoes())));
         assert!(
             counter.is_within(&terms),
             "a counter never widens the request"
@@ -595,6 +631,28 @@ mod tests {
                 )]
             }
         );
+    }
+
+    #[test]
+    fn rules_can_be_limited_to_categories() {
+        let mut policy = shoe_policy();
+        for rule in &mut policy.rules {
+            rule.categories.insert("apparel".parse().unwrap());
+        }
+        assert_eq!(
+            decide(&shoe_terms(), &policy),
+            Decision::Accept,
+            "apparel covers apparel.shoes"
+        );
+        let hats: Category = "food.delivery".parse().unwrap();
+        let decision = evaluate(
+            &shoe_terms(),
+            &policy,
+            &vault(),
+            asker(&business(), &hats),
+            Timestamp::EPOCH,
+        );
+        assert_eq!(decision, Decision::Reject(Reason::NothingToShare));
     }
 
     #[test]

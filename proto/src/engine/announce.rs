@@ -1,5 +1,6 @@
 //! Requests and intents on gossip: publishing them, and what a node does when one arrives.
 
+use super::negotiate::Opening;
 use super::{
     Change, CommandError, Engine, Event, KnownRequest, OwnIntent, Rejection, Result, Role, Timer,
     VaultFacts, describe,
@@ -9,7 +10,7 @@ use crate::identity::{IntentId, RequestId};
 use crate::ledger::EventKind;
 use crate::limits::{MAX_GOSSIP_VALIDITY_MS, MAX_SEEN_ANNOUNCEMENTS};
 use crate::messages::{Context, DataRequest, Intent, ProductOffer};
-use crate::policy::{self, Decision};
+use crate::policy::{self, Asker, Decision};
 use crate::terms::Terms;
 use crate::time::Timestamp;
 use crate::vocab::Category;
@@ -48,6 +49,7 @@ impl Engine {
         if bytes.len() > MessageKind::DataRequest.max_bytes() {
             return Err(CommandError::Invalid("request too large for gossip".into()).into());
         }
+        self.forget_old_requests(now);
         let id = request.id;
         let fields = request
             .terms
@@ -182,11 +184,15 @@ impl Engine {
             fields,
             Some(crate::identity::Digest::of(opened.payload())),
         );
+        let asker = Asker {
+            business: &business,
+            category: &request.category,
+        };
         let decision = policy::evaluate(
             &request.terms,
             &self.state.policy,
             &VaultFacts(&self.state.vault),
-            &business,
+            asker,
             now,
         );
         let terms = request.terms.clone();
@@ -202,44 +208,28 @@ impl Engine {
         let deadline = now
             .saturating_add(self.config.negotiation_timeout)
             .min(terms.expires_at);
+        let opening = |requested: Terms| Opening {
+            peer: business,
+            context: Context::Request(id),
+            category: category.clone(),
+            requested,
+            deadline,
+            offer: None,
+        };
         let outcome = match decision {
             Decision::Accept => {
-                self.propose(
-                    business,
-                    Context::Request(id),
-                    terms.clone(),
-                    terms,
-                    deadline,
-                    None,
-                    now,
-                );
+                self.propose(opening(terms.clone()), terms, now);
                 "proposed".to_owned()
             }
             Decision::Counter(counter) => {
-                self.propose(
-                    business,
-                    Context::Request(id),
-                    counter,
-                    terms,
-                    deadline,
-                    None,
-                    now,
-                );
+                self.propose(opening(terms), counter, now);
                 "countered".to_owned()
             }
             Decision::AskOwner {
                 terms: proposal,
                 reasons,
             } => {
-                self.await_owner_before_proposing(
-                    business,
-                    Context::Request(id),
-                    terms,
-                    proposal,
-                    reasons,
-                    deadline,
-                    now,
-                );
+                self.await_owner_before_proposing(opening(terms), proposal, reasons, now);
                 "awaiting-owner".to_owned()
             }
             Decision::Reject(reason) => format!("rejected: {}", describe(&reason)),
@@ -342,15 +332,15 @@ impl Engine {
             let deadline = now
                 .saturating_add(self.config.negotiation_timeout)
                 .min(intent.expires_at);
-            self.propose(
-                person,
-                Context::Intent(intent.id),
-                terms.clone(),
-                terms,
+            let opening = Opening {
+                peer: person,
+                context: Context::Intent(intent.id),
+                category: intent.category.clone(),
+                requested: terms.clone(),
                 deadline,
-                Some(offer),
-                now,
-            );
+                offer: Some(offer),
+            };
+            self.propose(opening, terms, now);
         }
         self.event(Event::IntentSeen {
             intent_id: intent.id,

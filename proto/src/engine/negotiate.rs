@@ -16,48 +16,81 @@ use crate::messages::{
     Context, NegotiationBody, NegotiationMessage, ProductOffer, TerminationCode,
 };
 use crate::negotiation::{self, Negotiation, Party, State, Step};
-use crate::policy::{self, AskReason, Decision, Reason};
+use crate::policy::{self, AskReason, Asker, Decision, Reason};
 use crate::terms::Terms;
 use crate::time::Timestamp;
+use crate::vocab::Category;
 use crate::wire;
 use prost::Message as _;
 use std::cmp::Reverse;
 use std::collections::VecDeque;
 
+/// How long an ended negotiation is kept for the owner to look at.
+const KEEP_ENDED_MS: u64 = 7 * 24 * 3600 * 1000;
+
 fn grace_after(deadline: Timestamp) -> Timestamp {
     Timestamp::from_millis(deadline.as_millis().saturating_add(FINALIZE_GRACE_MS))
 }
 
-impl Engine {
-    /// Opens a negotiation by proposing `terms` (in answer to `requested`).
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn propose(
-        &mut self,
-        peer: PublicKey,
-        context: Context,
+/// What a new negotiation is about, before its first message.
+pub(super) struct Opening {
+    /// The other side.
+    pub peer: PublicKey,
+    /// The request or intent it answers.
+    pub context: Context,
+    /// That request's or intent's category.
+    pub category: Category,
+    /// The terms the business asked for.
+    pub requested: Terms,
+    /// When both sides give up.
+    pub deadline: Timestamp,
+    /// A product offered with the proposal.
+    pub offer: Option<ProductOffer>,
+}
+
+impl Opening {
+    fn into_negotiation(
+        self,
+        id: NegotiationId,
+        local_is_person: bool,
+        state: State,
         terms: Terms,
-        requested: Terms,
-        deadline: Timestamp,
-        offer: Option<ProductOffer>,
         now: Timestamp,
-    ) {
-        let id = NegotiationId::from_bytes(self.random());
-        let negotiation = Negotiation {
+    ) -> Negotiation {
+        Negotiation {
             id,
-            peer,
-            local_is_person: self.config.role == Role::Person,
-            context,
-            state: State::Requested { by: Party::Local },
+            peer: self.peer,
+            local_is_person,
+            context: self.context,
+            category: self.category,
+            state,
             terms,
-            requested,
-            offer,
+            requested: self.requested,
+            offer: self.offer,
             round: 0,
-            deadline,
+            deadline: self.deadline,
             peer_knows: true,
             awaiting: None,
             agreement: None,
             created_at: now,
-        };
+        }
+    }
+}
+
+impl Engine {
+    /// Opens a negotiation by proposing `terms`.
+    pub(super) fn propose(&mut self, opening: Opening, terms: Terms, now: Timestamp) {
+        self.forget_old_negotiations(now);
+        let id = NegotiationId::from_bytes(self.random());
+        let deadline = opening.deadline;
+        let is_person = self.config.role == Role::Person;
+        let negotiation = opening.into_negotiation(
+            id,
+            is_person,
+            State::Requested { by: Party::Local },
+            terms,
+            now,
+        );
         self.state.negotiations.insert(id, negotiation);
         self.send_proposal(id, now);
         self.set_timer(deadline, Timer::NegotiationDeadline(id));
@@ -79,34 +112,21 @@ impl Engine {
     }
 
     /// Holds a negotiation for the owner before the peer hears of it.
-    #[allow(clippy::too_many_arguments)]
     pub(super) fn await_owner_before_proposing(
         &mut self,
-        peer: PublicKey,
-        context: Context,
-        requested: Terms,
+        opening: Opening,
         proposal: Terms,
         reasons: Vec<AskReason>,
-        deadline: Timestamp,
         now: Timestamp,
     ) {
+        self.forget_old_negotiations(now);
         let id = NegotiationId::from_bytes(self.random());
-        let negotiation = Negotiation {
-            id,
-            peer,
-            local_is_person: true,
-            context,
-            state: State::AwaitingOwner,
-            terms: requested.clone(),
-            requested,
-            offer: None,
-            round: 0,
-            deadline,
-            peer_knows: false,
-            awaiting: Some(proposal.clone()),
-            agreement: None,
-            created_at: now,
-        };
+        let (peer, deadline) = (opening.peer, opening.deadline);
+        let requested = opening.requested.clone();
+        let mut negotiation =
+            opening.into_negotiation(id, true, State::AwaitingOwner, requested, now);
+        negotiation.peer_knows = false;
+        negotiation.awaiting = Some(proposal.clone());
         self.state.negotiations.insert(id, negotiation);
         self.persist(Change::Negotiation(id));
         self.event(Event::AwaitingOwner {
@@ -116,6 +136,28 @@ impl Engine {
             reasons,
         });
         self.set_timer(deadline, Timer::NegotiationDeadline(id));
+    }
+
+    /// Drops negotiations that ended more than [`KEEP_ENDED_MS`] ago, so that the table stays
+    /// bounded by the rate of new negotiations (their agreements are kept).
+    fn forget_old_negotiations(&mut self, now: Timestamp) {
+        let old: Vec<NegotiationId> = self
+            .state
+            .negotiations
+            .values()
+            .filter(|n| {
+                n.state.is_final()
+                    && grace_after(n.deadline)
+                        .as_millis()
+                        .saturating_add(KEEP_ENDED_MS)
+                        < now.as_millis()
+            })
+            .map(|n| n.id)
+            .collect();
+        for id in old {
+            self.state.negotiations.remove(&id);
+            self.persist(Change::Negotiation(id));
+        }
     }
 
     fn send_negotiation(&mut self, id: NegotiationId, body: NegotiationBody, now: Timestamp) {
@@ -244,7 +286,7 @@ impl Engine {
         if open >= MAX_OPEN_NEGOTIATIONS {
             return Err(Rejection::Stale("too many open negotiations").into());
         }
-        let requested = match (context, self.config.role) {
+        let (requested, category) = match (context, self.config.role) {
             (Context::Request(request_id), Role::Business) => {
                 if offer.is_some() {
                     return Err(Rejection::Protocol(
@@ -254,7 +296,9 @@ impl Engine {
                 }
                 let me = self.public_key();
                 match self.state.requests.get(&request_id) {
-                    Some(known) if known.business == me => known.request.terms.clone(),
+                    Some(known) if known.business == me => {
+                        (known.request.terms.clone(), known.request.category.clone())
+                    }
                     _ => return Err(Rejection::Stale("unknown request").into()),
                 }
             }
@@ -265,10 +309,10 @@ impl Engine {
                     )
                     .into());
                 }
-                if !self.state.intents.contains_key(&intent_id) {
-                    return Err(Rejection::Stale("unknown intent").into());
+                match self.state.intents.get(&intent_id) {
+                    Some(own) => (terms.clone(), own.intent.category.clone()),
+                    None => return Err(Rejection::Stale("unknown intent").into()),
                 }
-                terms.clone()
             }
             _ => {
                 return Err(
@@ -276,23 +320,20 @@ impl Engine {
                 );
             }
         };
-        let negotiation = Negotiation {
-            id,
+        self.forget_old_negotiations(now);
+        let state =
+            negotiation::next(None, &Step::Terms { by: Party::Remote }).map_err(Rejection::from)?;
+        let opening = Opening {
             peer,
-            local_is_person: self.config.role == Role::Person,
             context,
-            state: negotiation::next(None, &Step::Terms { by: Party::Remote })
-                .map_err(Rejection::from)?,
-            terms,
+            category,
             requested,
-            offer,
-            round: 1,
             deadline,
-            peer_knows: true,
-            awaiting: None,
-            agreement: None,
-            created_at: now,
+            offer,
         };
+        let mut negotiation =
+            opening.into_negotiation(id, self.config.role == Role::Person, state, terms, now);
+        negotiation.round = 1;
         self.state.negotiations.insert(id, negotiation);
         self.persist(Change::Negotiation(id));
         self.terms_exchanged(id, false, now);
@@ -351,11 +392,15 @@ impl Engine {
     /// The agent's decision on the terms the peer put on the table.
     fn decide(&self, negotiation: &Negotiation, now: Timestamp) -> Decision {
         if negotiation.local_is_person {
+            let asker = Asker {
+                business: &negotiation.peer,
+                category: &negotiation.category,
+            };
             policy::evaluate(
                 &negotiation.terms,
                 &self.state.policy,
                 &VaultFacts(&self.state.vault),
-                &negotiation.peer,
+                asker,
                 now,
             )
         } else {

@@ -31,6 +31,7 @@ pub fn rule(at: &str, share: Share, purposes: &[Purpose]) -> FieldRule {
         purposes: purposes.iter().copied().collect(),
         ask_owner: false,
         max_retention: None,
+        categories: Default::default(),
     }
 }
 

@@ -1,0 +1,168 @@
+//! The engine's bounds hold: a driver that stops polling gets `Busy` instead of unbounded
+//! growth, the replay guard refuses rather than forgets, and negotiations cannot run past
+//! their round limit.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+mod common;
+use common::*;
+use me2b_proto::engine::{
+    Command, Config, Engine, HandleError, Input, Provenance, Rejection, Role, State,
+};
+use me2b_proto::envelope::{self, EnvelopeError, MessageKind, ReplayGuard, Seal};
+use me2b_proto::identity::{Keypair, NegotiationId, Nonce};
+use me2b_proto::limits::{MAX_PENDING_OUTPUTS, MAX_ROUNDS, MAX_SEEN_NONCES};
+use me2b_proto::messages::{NegotiationBody, NegotiationMessage, TerminationCode};
+use me2b_proto::value::Value;
+use me2b_proto::wire;
+use prost::Message as _;
+use std::time::Duration;
+
+#[test]
+fn an_engine_that_is_not_polled_says_busy() {
+    let mut engine = Engine::new(
+        Keypair::from_secret_bytes(&[1; 32]),
+        Config::new(Role::Person, [1; 32]),
+        State::default(),
+        START,
+    );
+    let mut accepted = 0;
+    let busy = loop {
+        let command = Command::SetRecord {
+            path: path("body.weight_kg"),
+            value: Value::Number(70.0),
+            provenance: Provenance::Owner,
+        };
+        match engine.handle(Input::Command(command), START) {
+            Ok(_) => accepted += 1,
+            Err(error) => break error,
+        }
+        assert!(
+            accepted <= MAX_PENDING_OUTPUTS,
+            "the output queue grew past its bound"
+        );
+    };
+    assert_eq!(busy, HandleError::Busy);
+    let mut drained = 0;
+    while engine.poll().is_some() {
+        drained += 1;
+    }
+    assert!(drained <= MAX_PENDING_OUTPUTS);
+    let command = Command::SetRecord {
+        path: path("body.weight_kg"),
+        value: Value::Number(71.0),
+        provenance: Provenance::Owner,
+    };
+    assert!(
+        engine.handle(Input::Command(command), START).is_ok(),
+        "works again once polled"
+    );
+}
+
+#[test]
+fn the_replay_guard_refuses_when_full_instead_of_forgetting() {
+    let sender = Keypair::from_secret_bytes(&[3; 32]);
+    let me = Keypair::from_secret_bytes(&[4; 32]).public();
+    let mut guard = ReplayGuard::default();
+    let header = |i: u32| {
+        let mut nonce = [0u8; 16];
+        nonce[..4].copy_from_slice(&i.to_le_bytes());
+        let bytes = envelope::seal(
+            Seal {
+                keypair: &sender,
+                kind: MessageKind::Negotiation,
+                recipient: Some(me),
+                nonce: Nonce::from_bytes(nonce),
+                issued_at: START,
+                expires_at: START.saturating_add(Duration::from_secs(60)),
+            },
+            Vec::new(),
+        );
+        envelope::open(&bytes, MessageKind::Negotiation, Some(&me), START)
+            .unwrap()
+            .header()
+            .clone()
+    };
+    let first = header(0);
+    guard.check(&first, START).unwrap();
+    // Fill the guard without signing 200,000 envelopes: vary only the nonce of one header.
+    let mut filler = first.clone();
+    for i in 1..MAX_SEEN_NONCES as u32 {
+        let mut nonce = [0u8; 16];
+        nonce[..4].copy_from_slice(&i.to_le_bytes());
+        filler.nonce = Nonce::from_bytes(nonce);
+        guard.check(&filler, START).unwrap();
+    }
+    assert_eq!(guard.len(), MAX_SEEN_NONCES);
+    assert_eq!(
+        guard.check(&header(u32::MAX), START),
+        Err(EnvelopeError::Busy)
+    );
+    assert_eq!(
+        guard.check(&first, START),
+        Err(EnvelopeError::Replayed),
+        "nothing was forgotten"
+    );
+    // Once the window has passed the guard empties and accepts again.
+    assert!(
+        guard
+            .check(
+                &header(u32::MAX),
+                START.saturating_add(Duration::from_secs(61))
+            )
+            .is_ok()
+    );
+}
+
+#[test]
+fn negotiation_messages_past_the_round_limit_are_refused() {
+    let mut w = world();
+    publish(
+        &mut w.net,
+        w.shoes,
+        "apparel.shoes",
+        shoe_terms(START.saturating_add(DAY)),
+    );
+    w.net.deliver_next();
+    let id: NegotiationId = *w
+        .net
+        .peer(&w.person)
+        .engine
+        .state()
+        .negotiations
+        .keys()
+        .next()
+        .unwrap();
+    let message = NegotiationMessage {
+        id,
+        round: MAX_ROUNDS + 1,
+        body: NegotiationBody::Terminate {
+            code: TerminationCode::Declined,
+            reason: String::new(),
+        },
+    };
+    let bytes = envelope::seal(
+        Seal {
+            keypair: &Keypair::from_secret_bytes(&[2; 32]),
+            kind: MessageKind::Negotiation,
+            recipient: Some(w.person),
+            nonce: Nonce::from_bytes([9; 16]),
+            issued_at: w.net.now(),
+            expires_at: w.net.now().saturating_add(Duration::from_secs(60)),
+        },
+        wire::NegotiationMessage::from(&message).encode_to_vec(),
+    );
+    let refused = w.net.input(
+        w.person,
+        Input::Direct {
+            from: w.shoes,
+            kind: MessageKind::Negotiation,
+            bytes,
+        },
+    );
+    assert_eq!(
+        refused,
+        Err(HandleError::Rejected(Rejection::Protocol(
+            "round out of range"
+        )))
+    );
+}
