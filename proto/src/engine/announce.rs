@@ -148,12 +148,7 @@ impl Engine {
 
     /// A person's agent meets a business's request.
     pub(super) fn on_request(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
-        let request = DataRequest::try_from(
-            opened
-                .decode::<wire::DataRequest>()
-                .map_err(Rejection::from)?,
-        )
-        .map_err(Rejection::from)?;
+        let request: DataRequest = super::parse::<wire::DataRequest, _>(opened)?;
         let business = opened.header().sender;
         if self.config.role != Role::Person {
             return Err(Rejection::Ignored("requests are for people").into());
@@ -271,8 +266,7 @@ impl Engine {
     /// A business meets a person's intent: counts it as demand and answers it from the
     /// catalog.
     pub(super) fn on_intent(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
-        let intent = Intent::try_from(opened.decode::<wire::Intent>().map_err(Rejection::from)?)
-            .map_err(Rejection::from)?;
+        let intent: Intent = super::parse::<wire::Intent, _>(opened)?;
         let person = opened.header().sender;
         if self.config.role != Role::Business {
             return Err(Rejection::Ignored("intents are for businesses").into());

@@ -1,7 +1,9 @@
 //! What flows under an agreement: data packages (once, as a subscription, or a trigger's
 //! event), personal offers within the contact cap, revocation, expiry and deletion receipts.
 
-use super::{Change, CommandError, Engine, Event, ReceivedItem, Rejection, Result, Role, Timer};
+use super::{
+    Change, CommandError, Engine, Event, ReceivedItem, Rejection, Result, Role, Timer, parse,
+};
 use crate::agreement::{self, Lifecycle};
 use crate::envelope::{MessageKind, Opened};
 use crate::identity::{AgreementId, Digest, OfferId, PublicKey};
@@ -190,23 +192,10 @@ impl Engine {
 
     /// A business receives data: only under an active agreement, only what it names.
     pub(super) fn on_package(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
-        let package = DataPackage::try_from(
-            opened
-                .decode::<wire::DataPackage>()
-                .map_err(Rejection::from)?,
-        )
-        .map_err(Rejection::from)?;
+        let package: DataPackage = parse::<wire::DataPackage, _>(opened)?;
         let from = opened.header().sender;
-        let me = self.public_key();
         let id = package.agreement_id;
-        let record = self
-            .state
-            .agreements
-            .get_mut(&id)
-            .ok_or(Rejection::Stale("unknown agreement"))?;
-        if record.agreement.business != me || record.agreement.person != from {
-            return Err(Rejection::Protocol("not a party to this agreement").into());
-        }
+        let record = self.agreement_with(&id, &from)?;
         if !record.is_active() {
             return Err(Rejection::Stale("agreement no longer active").into());
         }
@@ -307,23 +296,10 @@ impl Engine {
     /// A person receives an offer: only under an active agreement that allows contact, within
     /// its frequency cap.
     pub(super) fn on_offer(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
-        let offer = PersonalOffer::try_from(
-            opened
-                .decode::<wire::PersonalOffer>()
-                .map_err(Rejection::from)?,
-        )
-        .map_err(Rejection::from)?;
+        let offer: PersonalOffer = parse::<wire::PersonalOffer, _>(opened)?;
         let from = opened.header().sender;
-        let me = self.public_key();
         let id = offer.agreement_id;
-        let record = self
-            .state
-            .agreements
-            .get_mut(&id)
-            .ok_or(Rejection::Stale("unknown agreement"))?;
-        if record.agreement.person != me || record.agreement.business != from {
-            return Err(Rejection::Protocol("not a party to this agreement").into());
-        }
+        let record = self.agreement_with(&id, &from)?;
         if !record.is_active() {
             return Err(Rejection::Protocol("offer under an agreement that is not active").into());
         }
@@ -390,23 +366,10 @@ impl Engine {
     /// A business is told to revoke: it deletes and answers with a signed receipt. A repeated
     /// revocation gets the same receipt again.
     pub(super) fn on_revocation(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
-        let revocation = Revocation::try_from(
-            opened
-                .decode::<wire::Revocation>()
-                .map_err(Rejection::from)?,
-        )
-        .map_err(Rejection::from)?;
+        let revocation: Revocation = parse::<wire::Revocation, _>(opened)?;
         let from = opened.header().sender;
-        let me = self.public_key();
         let id = revocation.agreement_id;
-        let record = self
-            .state
-            .agreements
-            .get(&id)
-            .ok_or(Rejection::Stale("unknown agreement"))?;
-        if record.agreement.business != me || record.agreement.person != from {
-            return Err(Rejection::Protocol("not a party to this agreement").into());
-        }
+        let record = self.agreement_with(&id, &from)?;
         match (&record.lifecycle, &record.receipt) {
             (Lifecycle::Deleted { .. }, Some(receipt)) => {
                 let receipt = receipt.clone();
@@ -469,23 +432,10 @@ impl Engine {
 
     /// A person receives the business's signed deletion receipt.
     pub(super) fn on_receipt(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
-        let receipt = DeletionReceipt::try_from(
-            opened
-                .decode::<wire::DeletionReceipt>()
-                .map_err(Rejection::from)?,
-        )
-        .map_err(Rejection::from)?;
+        let receipt: DeletionReceipt = parse::<wire::DeletionReceipt, _>(opened)?;
         let from: PublicKey = opened.header().sender;
-        let me = self.public_key();
         let id = receipt.agreement_id;
-        let record = self
-            .state
-            .agreements
-            .get_mut(&id)
-            .ok_or(Rejection::Stale("unknown agreement"))?;
-        if record.agreement.person != me || record.agreement.business != from {
-            return Err(Rejection::Protocol("not a party to this agreement").into());
-        }
+        let record = self.agreement_with(&id, &from)?;
         if matches!(record.lifecycle, Lifecycle::Deleted { .. }) {
             return Err(Rejection::Stale("receipt already received").into());
         }

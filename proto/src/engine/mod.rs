@@ -726,6 +726,28 @@ impl Engine {
         Ok(opened)
     }
 
+    /// The agreement `id` between this node and `peer`, in the roles the node's role implies.
+    fn agreement_with(
+        &mut self,
+        id: &AgreementId,
+        peer: &PublicKey,
+    ) -> Result<&mut AgreementRecord, Rejection> {
+        let me = self.keypair.public();
+        let expected = match self.config.role {
+            Role::Person => (me, *peer),
+            Role::Business => (*peer, me),
+        };
+        let record = self
+            .state
+            .agreements
+            .get_mut(id)
+            .ok_or(Rejection::Stale("unknown agreement"))?;
+        if (record.agreement.person, record.agreement.business) != expected {
+            return Err(Rejection::Protocol("not a party to this agreement"));
+        }
+        Ok(record)
+    }
+
     fn on_timer(&mut self, timer: Timer, now: Timestamp) {
         match timer {
             Timer::NegotiationDeadline(id) => self.deadline_reached(id, now),
@@ -943,6 +965,15 @@ impl Engine {
         self.vault_changed(&path, now);
         Ok(())
     }
+}
+
+/// Decodes an opened payload into its domain type.
+fn parse<W, D>(opened: &Opened) -> Result<D, Rejection>
+where
+    W: prost::Message + Default,
+    D: TryFrom<W, Error = DecodeError>,
+{
+    Ok(D::try_from(opened.decode::<W>()?)?)
 }
 
 /// The vault's current values, for policy evaluation.

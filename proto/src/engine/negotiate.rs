@@ -204,12 +204,7 @@ impl Engine {
     }
 
     pub(super) fn on_negotiation(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
-        let message = NegotiationMessage::try_from(
-            opened
-                .decode::<wire::NegotiationMessage>()
-                .map_err(Rejection::from)?,
-        )
-        .map_err(Rejection::from)?;
+        let message: NegotiationMessage = super::parse::<wire::NegotiationMessage, _>(opened)?;
         let from = opened.header().sender;
         if message.round == 0 || message.round > MAX_ROUNDS {
             return Err(Rejection::Protocol("round out of range").into());
