@@ -1,9 +1,29 @@
 //! # me2b-node: the node that drives the protocol
 //!
-//! This crate will hold the `Node`: the [`me2b_proto::engine::Engine`] driven over libp2p
-//! (TCP/QUIC, Noise, Yamux, gossipsub, Kademlia, request-response), a sled store with
-//! encryption at rest, and the local HTTP API. The daemon, the end-to-end tests and the
-//! simulator will all run that same `Node`.
+//! A [`Node`] runs the protocol engine of `me2b-proto` over libp2p ([`net`]) and a sled store
+//! with encryption at rest ([`store`], [`at_rest`]), as an actor behind a cloneable
+//! [`NodeHandle`]. The daemon, the tests and the simulator all run this same `Node`.
 //!
-//! It is empty today: the protocol core it drives lives in `me2b-proto`, and the in-memory
-//! driver [`me2b_proto::harness`] shows the driver contract the node will implement.
+//! ```no_run
+//! # async fn example() -> Result<(), me2b_node::NodeError> {
+//! use me2b_node::{Node, NodeConfig, Transport};
+//! use me2b_proto::engine::{Command, Role};
+//!
+//! let mut config = NodeConfig::new(Role::Person, "/tmp/ada/store".into());
+//! config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("address")];
+//! config.transport = Transport::Network;
+//! let node = Node::start([7; 32], config).await?;
+//! node.command(Command::Subscribe("apparel.shoes".parse().expect("category"))).await?;
+//! let mut events = node.events();
+//! while let Ok(event) = events.recv().await {
+//!     println!("{event:?}");
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod at_rest;
+pub mod net;
+mod node;
+pub mod store;
+
+pub use node::{Node, NodeConfig, NodeError, NodeEvent, NodeHandle, NodeInfo, Transport};

@@ -6,9 +6,7 @@
 //! `DELETED` once the business's signed deletion receipt exists.
 
 use crate::decode::{self, DecodeError};
-use crate::identity::{
-    AgreementId, Digest, Keypair, NegotiationId, Nonce, PublicKey, Signature, SignatureDomain,
-};
+use crate::identity::{AgreementId, Digest, Keypair, NegotiationId, Nonce, PublicKey, Signature, SignatureDomain};
 use crate::messages::{Context, DeletionCause, ItemContent};
 use crate::terms::{Disclosure, Terms, Use};
 use crate::time::Timestamp;
@@ -167,8 +165,7 @@ pub struct AgreementRecord {
 impl AgreementRecord {
     /// When the retention runs out.
     pub fn retention_ends(&self) -> Timestamp {
-        self.finalized_at
-            .saturating_add(self.agreement.terms.retention)
+        self.finalized_at.saturating_add(self.agreement.terms.retention)
     }
 
     /// Whether data may flow under it now.
@@ -183,10 +180,7 @@ impl AgreementRecord {
                 self.lifecycle = Lifecycle::Revoked { at };
                 Ok(())
             }
-            _ => Err(LifecycleError {
-                state: self.lifecycle.name(),
-                step: "revoke",
-            }),
+            _ => Err(LifecycleError { state: self.lifecycle.name(), step: "revoke" }),
         }
     }
 
@@ -197,20 +191,14 @@ impl AgreementRecord {
                 self.lifecycle = Lifecycle::Expired { at };
                 Ok(())
             }
-            _ => Err(LifecycleError {
-                state: self.lifecycle.name(),
-                step: "expire",
-            }),
+            _ => Err(LifecycleError { state: self.lifecycle.name(), step: "expire" }),
         }
     }
 
     /// ACTIVE, REVOKED or EXPIRED → DELETED.
     pub fn delete(&mut self, at: Timestamp, cause: DeletionCause) -> Result<(), LifecycleError> {
         match self.lifecycle {
-            Lifecycle::Deleted { .. } => Err(LifecycleError {
-                state: "DELETED",
-                step: "delete",
-            }),
+            Lifecycle::Deleted { .. } => Err(LifecycleError { state: "DELETED", step: "delete" }),
             _ => {
                 self.lifecycle = Lifecycle::Deleted { at, cause };
                 Ok(())
@@ -224,11 +212,7 @@ impl AgreementRecord {
         let Some(contact) = self.agreement.terms.contact else {
             return false;
         };
-        while self
-            .recent_offers
-            .front()
-            .is_some_and(|at| now.saturating_since(*at) >= contact.per_period)
-        {
+        while self.recent_offers.front().is_some_and(|at| now.saturating_since(*at) >= contact.per_period) {
             self.recent_offers.pop_front();
         }
         (self.recent_offers.len() as u64) < u64::from(contact.max_messages)
@@ -256,14 +240,7 @@ pub fn check_items<'a>(
 ) -> Result<(), OutsideAgreement> {
     for (path, content) in items {
         let allowed = match (&terms.usage, content) {
-            (
-                Use::Trigger {
-                    path: watched,
-                    event,
-                    ..
-                },
-                ItemContent::TriggerEvent(sent),
-            ) => {
+            (Use::Trigger { path: watched, event, .. }, ItemContent::TriggerEvent(sent)) => {
                 if watched != path {
                     return Err(OutsideAgreement::Field(path.clone()));
                 }
@@ -271,14 +248,10 @@ pub fn check_items<'a>(
             }
             (Use::Trigger { .. }, _) | (_, ItemContent::TriggerEvent(_)) => false,
             (_, content) => {
-                let field = terms
-                    .field(path)
-                    .ok_or_else(|| OutsideAgreement::Field(path.clone()))?;
+                let field = terms.field(path).ok_or_else(|| OutsideAgreement::Field(path.clone()))?;
                 match (&field.disclosure, content) {
                     (Disclosure::Raw, ItemContent::Value(_)) => true,
-                    (Disclosure::Derived(agreed), ItemContent::Derived { predicate, .. }) => {
-                        agreed == predicate
-                    }
+                    (Disclosure::Derived(agreed), ItemContent::Derived { predicate, .. }) => agreed == predicate,
                     _ => false,
                 }
             }

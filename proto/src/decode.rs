@@ -70,11 +70,7 @@ pub(crate) fn required<T>(field: &'static str, value: Option<T>) -> Result<T, De
 /// Checks a list's length against its bound.
 pub(crate) fn bounded<T>(field: &'static str, list: &[T], max: usize) -> Result<(), DecodeError> {
     if list.len() > max {
-        return Err(DecodeError::TooLong {
-            field,
-            max,
-            actual: list.len(),
-        });
+        return Err(DecodeError::TooLong { field, max, actual: list.len() });
     }
     Ok(())
 }
@@ -83,11 +79,7 @@ pub(crate) fn bounded<T>(field: &'static str, list: &[T], max: usize) -> Result<
 pub(crate) fn text(field: &'static str, text: String) -> Result<String, DecodeError> {
     let max = crate::limits::MAX_TEXT_BYTES;
     if text.len() > max {
-        return Err(DecodeError::TooLong {
-            field,
-            max,
-            actual: text.len(),
-        });
+        return Err(DecodeError::TooLong { field, max, actual: text.len() });
     }
     Ok(text)
 }

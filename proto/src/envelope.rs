@@ -18,9 +18,7 @@ use prost::Message as _;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a payload is.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
 pub enum MessageKind {
     /// A business's data request (gossip).
     DataRequest,
@@ -46,19 +44,11 @@ impl MessageKind {
 
     /// The largest encoded envelope of this kind.
     pub fn max_bytes(self) -> usize {
-        if self.is_gossip() {
-            MAX_GOSSIP_MESSAGE_BYTES
-        } else {
-            MAX_DIRECT_MESSAGE_BYTES
-        }
+        if self.is_gossip() { MAX_GOSSIP_MESSAGE_BYTES } else { MAX_DIRECT_MESSAGE_BYTES }
     }
 
     fn max_validity_ms(self) -> u64 {
-        if self.is_gossip() {
-            MAX_GOSSIP_VALIDITY_MS
-        } else {
-            MAX_DIRECT_VALIDITY_MS
-        }
+        if self.is_gossip() { MAX_GOSSIP_VALIDITY_MS } else { MAX_DIRECT_VALIDITY_MS }
     }
 
     fn to_wire(self) -> wire::MessageKind {
@@ -187,24 +177,15 @@ pub fn seal(seal: Seal<'_>, payload: Vec<u8>) -> Vec<u8> {
     let envelope = wire::Envelope {
         kind: seal.kind.to_wire() as i32,
         sender: seal.keypair.public().to_bytes().to_vec(),
-        recipient: seal
-            .recipient
-            .map(|r| r.to_bytes().to_vec())
-            .unwrap_or_default(),
+        recipient: seal.recipient.map(|r| r.to_bytes().to_vec()).unwrap_or_default(),
         nonce: seal.nonce.to_bytes().to_vec(),
         issued_at_ms: seal.issued_at.as_millis(),
         expires_at_ms: seal.expires_at.as_millis(),
         payload,
     }
     .encode_to_vec();
-    let signature = seal
-        .keypair
-        .sign(SignatureDomain::Envelope(seal.kind), &envelope);
-    wire::SignedEnvelope {
-        envelope,
-        signature: signature.to_bytes().to_vec(),
-    }
-    .encode_to_vec()
+    let signature = seal.keypair.sign(SignatureDomain::Envelope(seal.kind), &envelope);
+    wire::SignedEnvelope { envelope, signature: signature.to_bytes().to_vec() }.encode_to_vec()
 }
 
 /// Checks an envelope of `expected` kind received at `now`. `me` is the receiving node for a
@@ -217,35 +198,22 @@ pub fn open(
 ) -> Result<Opened, EnvelopeError> {
     let max = expected.max_bytes();
     if bytes.len() > max {
-        return Err(EnvelopeError::TooLarge {
-            max,
-            actual: bytes.len(),
-        });
+        return Err(EnvelopeError::TooLarge { max, actual: bytes.len() });
     }
     let signed = wire::SignedEnvelope::decode(bytes).map_err(DecodeError::from)?;
     let envelope = wire::Envelope::decode(signed.envelope.as_slice()).map_err(DecodeError::from)?;
     if envelope.kind != expected.to_wire() as i32 {
-        return Err(EnvelopeError::WrongKind {
-            expected,
-            actual: envelope.kind,
-        });
+        return Err(EnvelopeError::WrongKind { expected, actual: envelope.kind });
     }
     let sender: PublicKey = decode::key("envelope.sender", &envelope.sender)?;
     let signature: Signature = decode::key("signature", &signed.signature)?;
-    if !sender.verify(
-        SignatureDomain::Envelope(expected),
-        &signed.envelope,
-        &signature,
-    ) {
+    if !sender.verify(SignatureDomain::Envelope(expected), &signed.envelope, &signature) {
         return Err(EnvelopeError::BadSignature);
     }
     let recipient = if envelope.recipient.is_empty() {
         None
     } else {
-        Some(decode::key::<PublicKey>(
-            "envelope.recipient",
-            &envelope.recipient,
-        )?)
+        Some(decode::key::<PublicKey>("envelope.recipient", &envelope.recipient)?)
     };
     if recipient.as_ref() != me {
         return Err(EnvelopeError::WrongRecipient);
@@ -295,8 +263,7 @@ impl ReplayGuard {
             return Err(EnvelopeError::Busy);
         }
         self.seen.insert(key, header.expires_at);
-        self.by_expiry
-            .insert((header.expires_at, header.sender, header.nonce));
+        self.by_expiry.insert((header.expires_at, header.sender, header.nonce));
         Ok(())
     }
 
@@ -385,13 +352,7 @@ mod tests {
         envelope.payload = b"size=45".to_vec();
         signed.envelope = envelope.encode_to_vec();
         assert_eq!(
-            open(
-                &signed.encode_to_vec(),
-                MessageKind::DataPackage,
-                Some(&bob().public()),
-                NOW
-            )
-            .unwrap_err(),
+            open(&signed.encode_to_vec(), MessageKind::DataPackage, Some(&bob().public()), NOW).unwrap_err(),
             EnvelopeError::BadSignature
         );
     }
@@ -404,13 +365,7 @@ mod tests {
         envelope.sender = bob().public().to_bytes().to_vec();
         signed.envelope = envelope.encode_to_vec();
         assert_eq!(
-            open(
-                &signed.encode_to_vec(),
-                MessageKind::Negotiation,
-                Some(&bob().public()),
-                NOW
-            )
-            .unwrap_err(),
+            open(&signed.encode_to_vec(), MessageKind::Negotiation, Some(&bob().public()), NOW).unwrap_err(),
             EnvelopeError::BadSignature
         );
     }
@@ -419,13 +374,7 @@ mod tests {
     fn a_message_for_someone_else_is_rejected() {
         let bytes = direct(MessageKind::Negotiation, 1, b"hello");
         assert_eq!(
-            open(
-                &bytes,
-                MessageKind::Negotiation,
-                Some(&alice().public()),
-                NOW
-            )
-            .unwrap_err(),
+            open(&bytes, MessageKind::Negotiation, Some(&alice().public()), NOW).unwrap_err(),
             EnvelopeError::WrongRecipient
         );
     }
@@ -435,20 +384,11 @@ mod tests {
         let bytes = direct(MessageKind::Negotiation, 1, b"x");
         let me = bob().public();
         assert_eq!(
-            open(
-                &bytes,
-                MessageKind::Negotiation,
-                Some(&me),
-                Timestamp::from_millis(61_000)
-            )
-            .unwrap_err(),
+            open(&bytes, MessageKind::Negotiation, Some(&me), Timestamp::from_millis(61_000)).unwrap_err(),
             EnvelopeError::Expired
         );
         let early = Timestamp::from_millis(0);
-        assert!(
-            open(&bytes, MessageKind::Negotiation, Some(&me), early).is_ok(),
-            "within clock skew"
-        );
+        assert!(open(&bytes, MessageKind::Negotiation, Some(&me), early).is_ok(), "within clock skew");
         let long = seal(
             Seal {
                 keypair: &alice(),
@@ -460,10 +400,7 @@ mod tests {
             },
             vec![],
         );
-        assert_eq!(
-            open(&long, MessageKind::Negotiation, Some(&me), NOW).unwrap_err(),
-            EnvelopeError::ValidityTooLong
-        );
+        assert_eq!(open(&long, MessageKind::Negotiation, Some(&me), NOW).unwrap_err(), EnvelopeError::ValidityTooLong);
         let future = seal(
             Seal {
                 keypair: &alice(),
@@ -475,19 +412,13 @@ mod tests {
             },
             vec![],
         );
-        assert_eq!(
-            open(&future, MessageKind::Negotiation, Some(&me), NOW).unwrap_err(),
-            EnvelopeError::NotYetValid
-        );
+        assert_eq!(open(&future, MessageKind::Negotiation, Some(&me), NOW).unwrap_err(), EnvelopeError::NotYetValid);
     }
 
     #[test]
     fn oversize_and_garbage_bytes_are_rejected_without_panicking() {
         let big = vec![0u8; MAX_GOSSIP_MESSAGE_BYTES + 1];
-        assert!(matches!(
-            open(&big, MessageKind::Intent, None, NOW),
-            Err(EnvelopeError::TooLarge { .. })
-        ));
+        assert!(matches!(open(&big, MessageKind::Intent, None, NOW), Err(EnvelopeError::TooLarge { .. })));
         for garbage in [&b""[..], b"\xff\xff\xff", b"\x0a\x05abc"] {
             assert!(open(garbage, MessageKind::Intent, None, NOW).is_err());
         }
@@ -497,38 +428,15 @@ mod tests {
     fn a_replayed_nonce_is_rejected_until_it_expires() {
         let mut guard = ReplayGuard::default();
         let me = bob().public();
-        let first = open(
-            &direct(MessageKind::Negotiation, 7, b"a"),
-            MessageKind::Negotiation,
-            Some(&me),
-            NOW,
-        )
-        .unwrap();
+        let first = open(&direct(MessageKind::Negotiation, 7, b"a"), MessageKind::Negotiation, Some(&me), NOW).unwrap();
         guard.check(first.header(), NOW).unwrap();
-        let again = open(
-            &direct(MessageKind::Negotiation, 7, b"a"),
-            MessageKind::Negotiation,
-            Some(&me),
-            NOW,
-        )
-        .unwrap();
-        assert_eq!(
-            guard.check(again.header(), NOW),
-            Err(EnvelopeError::Replayed)
-        );
-        let other = open(
-            &direct(MessageKind::Negotiation, 8, b"a"),
-            MessageKind::Negotiation,
-            Some(&me),
-            NOW,
-        )
-        .unwrap();
+        let again = open(&direct(MessageKind::Negotiation, 7, b"a"), MessageKind::Negotiation, Some(&me), NOW).unwrap();
+        assert_eq!(guard.check(again.header(), NOW), Err(EnvelopeError::Replayed));
+        let other = open(&direct(MessageKind::Negotiation, 8, b"a"), MessageKind::Negotiation, Some(&me), NOW).unwrap();
         guard.check(other.header(), NOW).unwrap();
         assert_eq!(guard.len(), 2);
         // After expiry the nonce is forgotten (and the message itself would fail `open`).
-        guard
-            .check(other.header(), Timestamp::from_millis(61_000))
-            .unwrap();
+        guard.check(other.header(), Timestamp::from_millis(61_000)).unwrap();
         assert_eq!(guard.len(), 1);
     }
 }

@@ -6,9 +6,7 @@
 //! Messages are delivered in the order they were sent, after `latency`; a node that is offline
 //! gets nothing, and senders see their messages as undelivered, as a real driver would.
 
-use crate::engine::{
-    Change, Config, Engine, Event, HandleError, Input, Output, Role, State, Timer,
-};
+use crate::engine::{Change, Config, Engine, Event, HandleError, Input, Output, Role, State, Timer};
 use crate::envelope::MessageKind;
 use crate::identity::{Keypair, PublicKey};
 use crate::time::Timestamp;
@@ -32,18 +30,8 @@ pub struct Peer {
 
 #[derive(Debug)]
 enum Delivery {
-    Direct {
-        from: PublicKey,
-        to: PublicKey,
-        kind: MessageKind,
-        bytes: Vec<u8>,
-        id: Option<crate::engine::OutboxId>,
-    },
-    Gossip {
-        from: PublicKey,
-        kind: MessageKind,
-        bytes: Vec<u8>,
-    },
+    Direct { from: PublicKey, to: PublicKey, kind: MessageKind, bytes: Vec<u8>, id: Option<crate::engine::OutboxId> },
+    Gossip { from: PublicKey, kind: MessageKind, bytes: Vec<u8> },
 }
 
 /// Engines wired together in virtual time.
@@ -77,11 +65,7 @@ impl Network {
 
     /// Adds a node whose key and engine seed derive from `seed`, and returns its key.
     pub fn add(&mut self, role: Role, seed: u8) -> PublicKey {
-        self.add_with(
-            Keypair::from_secret_bytes(&[seed; 32]),
-            Config::new(role, [seed; 32]),
-            State::default(),
-        )
+        self.add_with(Keypair::from_secret_bytes(&[seed; 32]), Config::new(role, [seed; 32]), State::default())
     }
 
     /// Adds a node with its own key, configuration and state.
@@ -90,13 +74,7 @@ impl Network {
         let engine = Engine::new(keypair, config, state, self.now);
         self.peers.insert(
             key,
-            Peer {
-                engine,
-                events: Vec::new(),
-                rejections: Vec::new(),
-                ledger: Vec::new(),
-                outputs: Vec::new(),
-            },
+            Peer { engine, events: Vec::new(), rejections: Vec::new(), ledger: Vec::new(), outputs: Vec::new() },
         );
         self.drain(key);
         key
@@ -118,8 +96,7 @@ impl Network {
     pub fn set_online(&mut self, key: PublicKey, online: bool) {
         if online {
             self.offline.remove(&key);
-            let others: Vec<PublicKey> =
-                self.peers.keys().filter(|k| **k != key).copied().collect();
+            let others: Vec<PublicKey> = self.peers.keys().filter(|k| **k != key).copied().collect();
             for other in others {
                 let _ = self.input(other, Input::PeerConnected(key));
             }
@@ -129,11 +106,7 @@ impl Network {
     }
 
     /// Gives `input` to a node now, and returns what `handle` returned.
-    pub fn input(
-        &mut self,
-        key: PublicKey,
-        input: Input,
-    ) -> Result<crate::engine::Handled, HandleError> {
+    pub fn input(&mut self, key: PublicKey, input: Input) -> Result<crate::engine::Handled, HandleError> {
         let now = self.now;
         let Some(peer) = self.peers.get_mut(&key) else {
             return Err(HandleError::Busy);
@@ -154,22 +127,8 @@ impl Network {
         while let Some(output) = peer.engine.poll() {
             peer.outputs.push(output.clone());
             match output {
-                Output::Send {
-                    to,
-                    kind,
-                    bytes,
-                    delivery,
-                } => {
-                    self.in_flight.push_back((
-                        at,
-                        Delivery::Direct {
-                            from: key,
-                            to,
-                            kind,
-                            bytes,
-                            id: delivery,
-                        },
-                    ));
+                Output::Send { to, kind, bytes, delivery } => {
+                    self.in_flight.push_back((at, Delivery::Direct { from: key, to, kind, bytes, id: delivery }));
                 }
                 Output::Publish { bytes, topic } => {
                     let kind = if topic.starts_with("me2b/v1/requests/") {
@@ -177,14 +136,7 @@ impl Network {
                     } else {
                         MessageKind::Intent
                     };
-                    self.in_flight.push_back((
-                        at,
-                        Delivery::Gossip {
-                            from: key,
-                            kind,
-                            bytes,
-                        },
-                    ));
+                    self.in_flight.push_back((at, Delivery::Gossip { from: key, kind, bytes }));
                 }
                 Output::Persist(Change::LedgerEntry { bytes, .. }) => peer.ledger.push(bytes),
                 Output::Persist(_) => {}
@@ -205,41 +157,20 @@ impl Network {
         self.now = self.now.max(at);
         match delivery {
             Delivery::Gossip { from, kind, bytes } => {
-                let receivers: Vec<PublicKey> = self
-                    .peers
-                    .keys()
-                    .filter(|k| **k != from && !self.offline.contains(*k))
-                    .copied()
-                    .collect();
+                let receivers: Vec<PublicKey> =
+                    self.peers.keys().filter(|k| **k != from && !self.offline.contains(*k)).copied().collect();
                 for to in receivers {
-                    let _ = self.input(
-                        to,
-                        Input::Gossip {
-                            kind,
-                            bytes: bytes.clone(),
-                        },
-                    );
+                    let _ = self.input(to, Input::Gossip { kind, bytes: bytes.clone() });
                 }
             }
-            Delivery::Direct {
-                from,
-                to,
-                kind,
-                bytes,
-                id,
-            } => {
-                let reachable = self.peers.contains_key(&to)
-                    && !self.offline.contains(&to)
-                    && !self.offline.contains(&from);
+            Delivery::Direct { from, to, kind, bytes, id } => {
+                let reachable =
+                    self.peers.contains_key(&to) && !self.offline.contains(&to) && !self.offline.contains(&from);
                 if reachable {
                     let _ = self.input(to, Input::Direct { from, kind, bytes });
                 }
                 if let Some(id) = id {
-                    let report = if reachable {
-                        Input::Delivered(id)
-                    } else {
-                        Input::Undelivered(id)
-                    };
+                    let report = if reachable { Input::Delivered(id) } else { Input::Undelivered(id) };
                     let _ = self.input(from, report);
                 }
             }

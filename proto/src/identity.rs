@@ -34,9 +34,7 @@ pub struct Keypair {
 impl Keypair {
     /// A keypair from its 32-byte secret seed.
     pub fn from_secret_bytes(secret: &[u8; 32]) -> Self {
-        Keypair {
-            signing: SigningKey::from_bytes(secret),
-        }
+        Keypair { signing: SigningKey::from_bytes(secret) }
     }
 
     /// The 32-byte secret seed, for the node to store encrypted. Handle with care.
@@ -58,10 +56,7 @@ impl Keypair {
 
 impl fmt::Debug for Keypair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keypair")
-            .field("public", &self.public())
-            .field("secret", &"..")
-            .finish()
+        f.debug_struct("Keypair").field("public", &self.public()).field("secret", &"..").finish()
     }
 }
 
@@ -124,8 +119,7 @@ impl PublicKey {
             return false;
         };
         let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
-        key.verify_strict(&domain.prefixed(message), &signature)
-            .is_ok()
+        key.verify_strict(&domain.prefixed(message), &signature).is_ok()
     }
 
     /// A short printable form: the first 8 bytes in hex.
@@ -137,10 +131,7 @@ impl PublicKey {
 impl TryFrom<&[u8]> for PublicKey {
     type Error = KeyError;
     fn try_from(bytes: &[u8]) -> Result<Self, KeyError> {
-        let array: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Length {
-            expected: 32,
-            actual: bytes.len(),
-        })?;
+        let array: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Length { expected: 32, actual: bytes.len() })?;
         let key = VerifyingKey::from_bytes(&array).map_err(|_| KeyError::InvalidPublicKey)?;
         if key.is_weak() {
             return Err(KeyError::InvalidPublicKey);
@@ -189,10 +180,7 @@ impl Signature {
 impl TryFrom<&[u8]> for Signature {
     type Error = KeyError;
     fn try_from(bytes: &[u8]) -> Result<Self, KeyError> {
-        let array: [u8; 64] = bytes.try_into().map_err(|_| KeyError::Length {
-            expected: 64,
-            actual: bytes.len(),
-        })?;
+        let array: [u8; 64] = bytes.try_into().map_err(|_| KeyError::Length { expected: 64, actual: bytes.len() })?;
         Ok(Signature(array))
     }
 }
@@ -241,10 +229,7 @@ impl Digest {
 impl TryFrom<&[u8]> for Digest {
     type Error = KeyError;
     fn try_from(bytes: &[u8]) -> Result<Self, KeyError> {
-        let array: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Length {
-            expected: 32,
-            actual: bytes.len(),
-        })?;
+        let array: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Length { expected: 32, actual: bytes.len() })?;
         Ok(Digest(array))
     }
 }
@@ -367,10 +352,7 @@ pub type AgreementId = Digest;
 impl std::str::FromStr for Digest {
     type Err = KeyError;
     fn from_str(text: &str) -> Result<Self, KeyError> {
-        let bytes = unhex(text).ok_or(KeyError::Length {
-            expected: 32,
-            actual: text.len() / 2,
-        })?;
+        let bytes = unhex(text).ok_or(KeyError::Length { expected: 32, actual: text.len() / 2 })?;
         Digest::try_from(bytes.as_slice())
     }
 }
@@ -391,10 +373,7 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
     if !text.len().is_multiple_of(2) {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect()
 }
 
 #[cfg(test)]
@@ -410,46 +389,20 @@ mod tests {
     fn signature_verifies_only_in_its_domain_and_with_its_key() {
         let key = keypair(1);
         let signature = key.sign(SignatureDomain::Agreement, b"terms");
-        assert!(
-            key.public()
-                .verify(SignatureDomain::Agreement, b"terms", &signature)
-        );
-        assert!(
-            !key.public()
-                .verify(SignatureDomain::LedgerEntry, b"terms", &signature)
-        );
-        assert!(!key.public().verify(
-            SignatureDomain::Envelope(MessageKind::Intent),
-            b"terms",
-            &signature
-        ));
-        assert!(
-            !key.public()
-                .verify(SignatureDomain::Agreement, b"terms!", &signature)
-        );
-        assert!(
-            !keypair(2)
-                .public()
-                .verify(SignatureDomain::Agreement, b"terms", &signature)
-        );
+        assert!(key.public().verify(SignatureDomain::Agreement, b"terms", &signature));
+        assert!(!key.public().verify(SignatureDomain::LedgerEntry, b"terms", &signature));
+        assert!(!key.public().verify(SignatureDomain::Envelope(MessageKind::Intent), b"terms", &signature));
+        assert!(!key.public().verify(SignatureDomain::Agreement, b"terms!", &signature));
+        assert!(!keypair(2).public().verify(SignatureDomain::Agreement, b"terms", &signature));
     }
 
     #[test]
     fn keys_of_the_wrong_length_or_weak_are_rejected() {
-        assert_eq!(
-            PublicKey::try_from(&[0u8; 31][..]),
-            Err(KeyError::Length {
-                expected: 32,
-                actual: 31
-            })
-        );
+        assert_eq!(PublicKey::try_from(&[0u8; 31][..]), Err(KeyError::Length { expected: 32, actual: 31 }));
         // The identity point is a small-order (weak) key.
         let mut identity = [0u8; 32];
         identity[0] = 1;
-        assert_eq!(
-            PublicKey::try_from(&identity[..]),
-            Err(KeyError::InvalidPublicKey)
-        );
+        assert_eq!(PublicKey::try_from(&identity[..]), Err(KeyError::InvalidPublicKey));
         assert!(PublicKey::try_from(&keypair(3).public().to_bytes()[..]).is_ok());
     }
 

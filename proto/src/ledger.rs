@@ -90,10 +90,7 @@ impl EventKind {
             Ok(W::DataDeleted) => EventKind::DataDeleted,
             Ok(W::DeletionReceipt) => EventKind::DeletionReceipt,
             Ok(W::Unspecified) | Err(_) => {
-                return Err(DecodeError::UnknownEnum {
-                    field: "ledger.kind",
-                    value,
-                });
+                return Err(DecodeError::UnknownEnum { field: "ledger.kind", value });
             }
         })
     }
@@ -143,24 +140,14 @@ pub fn append(keypair: &Keypair, head: &mut Head, at: Timestamp, event: &Event) 
         prev_hash: head.last_hash.to_bytes().to_vec(),
         at_ms: at.as_millis(),
         kind: event.kind.to_wire() as i32,
-        peer: event
-            .peer
-            .map(|p| p.to_bytes().to_vec())
-            .unwrap_or_default(),
+        peer: event.peer.map(|p| p.to_bytes().to_vec()).unwrap_or_default(),
         subject: event.subject.clone(),
         fields: event.fields.iter().map(ToString::to_string).collect(),
-        digest: event
-            .digest
-            .map(|d| d.to_bytes().to_vec())
-            .unwrap_or_default(),
+        digest: event.digest.map(|d| d.to_bytes().to_vec()).unwrap_or_default(),
     }
     .encode_to_vec();
     let signature = keypair.sign(SignatureDomain::LedgerEntry, &entry);
-    let signed = wire::SignedLedgerEntry {
-        entry,
-        signature: signature.to_bytes().to_vec(),
-    }
-    .encode_to_vec();
+    let signed = wire::SignedLedgerEntry { entry, signature: signature.to_bytes().to_vec() }.encode_to_vec();
     head.next_sequence += 1;
     head.last_hash = Digest::of(&signed);
     signed
@@ -184,9 +171,7 @@ pub enum LedgerError {
         index: usize,
     },
     /// The sequence number is not the entry's position: removed, inserted or reordered.
-    #[error(
-        "entry {index}: sequence {found}, expected {index} (entry removed, inserted or reordered)"
-    )]
+    #[error("entry {index}: sequence {found}, expected {index} (entry removed, inserted or reordered)")]
     Sequence {
         /// Position in the list given.
         index: usize,
@@ -211,29 +196,19 @@ pub enum LedgerError {
 
 /// Checks a whole ledger signed by `key` and returns its entries. With `head`, the last
 /// known head (kept apart from the entries), removal from the end is caught too.
-pub fn verify(
-    entries: &[Vec<u8>],
-    key: &PublicKey,
-    head: Option<&Head>,
-) -> Result<Vec<Entry>, LedgerError> {
+pub fn verify(entries: &[Vec<u8>], key: &PublicKey, head: Option<&Head>) -> Result<Vec<Entry>, LedgerError> {
     let mut last_hash = Digest::default();
     let mut out = Vec::with_capacity(entries.len());
     for (index, bytes) in entries.iter().enumerate() {
         let malformed = |source| LedgerError::Malformed { index, source };
-        let signed =
-            wire::SignedLedgerEntry::decode(bytes.as_slice()).map_err(|e| malformed(e.into()))?;
-        let signature: Signature =
-            decode::key("signature", &signed.signature).map_err(malformed)?;
+        let signed = wire::SignedLedgerEntry::decode(bytes.as_slice()).map_err(|e| malformed(e.into()))?;
+        let signature: Signature = decode::key("signature", &signed.signature).map_err(malformed)?;
         if !key.verify(SignatureDomain::LedgerEntry, &signed.entry, &signature) {
             return Err(LedgerError::BadSignature { index });
         }
-        let entry =
-            wire::LedgerEntry::decode(signed.entry.as_slice()).map_err(|e| malformed(e.into()))?;
+        let entry = wire::LedgerEntry::decode(signed.entry.as_slice()).map_err(|e| malformed(e.into()))?;
         if entry.sequence != index as u64 {
-            return Err(LedgerError::Sequence {
-                index,
-                found: entry.sequence,
-            });
+            return Err(LedgerError::Sequence { index, found: entry.sequence });
         }
         let prev_hash: Digest = decode::key("prev_hash", &entry.prev_hash).map_err(malformed)?;
         if prev_hash != last_hash {
@@ -242,43 +217,24 @@ pub fn verify(
         last_hash = Digest::of(bytes);
         let event = Event {
             kind: EventKind::from_wire(entry.kind).map_err(malformed)?,
-            peer: if entry.peer.is_empty() {
-                None
-            } else {
-                Some(decode::key("peer", &entry.peer).map_err(malformed)?)
-            },
+            peer: if entry.peer.is_empty() { None } else { Some(decode::key("peer", &entry.peer).map_err(malformed)?) },
             subject: entry.subject,
-            fields: entry
-                .fields
-                .into_iter()
-                .map(FieldPath::try_from)
-                .collect::<Result<_, _>>()
-                .map_err(malformed)?,
+            fields: entry.fields.into_iter().map(FieldPath::try_from).collect::<Result<_, _>>().map_err(malformed)?,
             digest: if entry.digest.is_empty() {
                 None
             } else {
                 Some(decode::key("digest", &entry.digest).map_err(malformed)?)
             },
         };
-        out.push(Entry {
-            sequence: entry.sequence,
-            prev_hash,
-            at: Timestamp::from_millis(entry.at_ms),
-            event,
-        });
+        out.push(Entry { sequence: entry.sequence, prev_hash, at: Timestamp::from_millis(entry.at_ms), event });
     }
     if let Some(head) = head {
         let found = entries.len() as u64;
         if found < head.next_sequence {
-            return Err(LedgerError::Truncated {
-                found,
-                expected: head.next_sequence,
-            });
+            return Err(LedgerError::Truncated { found, expected: head.next_sequence });
         }
         if found == head.next_sequence && last_hash != head.last_hash {
-            return Err(LedgerError::Chain {
-                index: entries.len().saturating_sub(1),
-            });
+            return Err(LedgerError::Chain { index: entries.len().saturating_sub(1) });
         }
     }
     Ok(out)
@@ -326,28 +282,19 @@ mod tests {
         entry.fields = vec!["health.hereditary.brca1".into()];
         signed.entry = entry.encode_to_vec();
         entries[2] = signed.encode_to_vec();
-        assert_eq!(
-            verify(&entries, &key().public(), Some(&head)),
-            Err(LedgerError::BadSignature { index: 2 })
-        );
+        assert_eq!(verify(&entries, &key().public(), Some(&head)), Err(LedgerError::BadSignature { index: 2 }));
     }
 
     #[test]
     fn a_removed_entry_is_found() {
         let (mut entries, head) = ledger(5);
         entries.remove(1);
-        assert!(matches!(
-            verify(&entries, &key().public(), None),
-            Err(LedgerError::Sequence { index: 1, .. })
-        ));
+        assert!(matches!(verify(&entries, &key().public(), None), Err(LedgerError::Sequence { index: 1, .. })));
         let (mut entries, _) = ledger(5);
         entries.pop();
         assert_eq!(
             verify(&entries, &key().public(), Some(&head)),
-            Err(LedgerError::Truncated {
-                found: 4,
-                expected: 5
-            })
+            Err(LedgerError::Truncated { found: 4, expected: 5 })
         );
     }
 
@@ -355,33 +302,18 @@ mod tests {
     fn reordered_entries_are_found() {
         let (mut entries, _) = ledger(5);
         entries.swap(1, 3);
-        assert!(matches!(
-            verify(&entries, &key().public(), None),
-            Err(LedgerError::Sequence { index: 1, .. })
-        ));
+        assert!(matches!(verify(&entries, &key().public(), None), Err(LedgerError::Sequence { index: 1, .. })));
     }
 
     #[test]
     fn a_forged_entry_is_found() {
         let (mut entries, _) = ledger(3);
         // An entry signed by another key, with the right sequence and chain.
-        let mut forged_head = Head {
-            next_sequence: 3,
-            last_hash: Digest::of(&entries[2]),
-        };
+        let mut forged_head = Head { next_sequence: 3, last_hash: Digest::of(&entries[2]) };
         let forger = Keypair::from_secret_bytes(&[66; 32]);
-        let event = Event {
-            kind: EventKind::Revoked,
-            peer: None,
-            subject: vec![],
-            fields: vec![],
-            digest: None,
-        };
+        let event = Event { kind: EventKind::Revoked, peer: None, subject: vec![], fields: vec![], digest: None };
         entries.push(append(&forger, &mut forged_head, Timestamp::EPOCH, &event));
-        assert_eq!(
-            verify(&entries, &key().public(), None),
-            Err(LedgerError::BadSignature { index: 3 })
-        );
+        assert_eq!(verify(&entries, &key().public(), None), Err(LedgerError::BadSignature { index: 3 }));
     }
 
     #[test]
@@ -389,30 +321,15 @@ mod tests {
         // Even the key's owner cannot rewrite history silently: replacing entry 1 with a
         // freshly signed one breaks entry 2's link.
         let (mut entries, _) = ledger(4);
-        let mut head = Head {
-            next_sequence: 1,
-            last_hash: Digest::of(&entries[0]),
-        };
-        let event = Event {
-            kind: EventKind::Revoked,
-            peer: None,
-            subject: vec![],
-            fields: vec![],
-            digest: None,
-        };
+        let mut head = Head { next_sequence: 1, last_hash: Digest::of(&entries[0]) };
+        let event = Event { kind: EventKind::Revoked, peer: None, subject: vec![], fields: vec![], digest: None };
         entries[1] = append(&key(), &mut head, Timestamp::EPOCH, &event);
-        assert_eq!(
-            verify(&entries, &key().public(), None),
-            Err(LedgerError::Chain { index: 2 })
-        );
+        assert_eq!(verify(&entries, &key().public(), None), Err(LedgerError::Chain { index: 2 }));
     }
 
     #[test]
     fn garbage_is_malformed_not_a_panic() {
         let entries = vec![b"\xff\x00garbage".to_vec()];
-        assert!(matches!(
-            verify(&entries, &key().public(), None),
-            Err(LedgerError::Malformed { index: 0, .. })
-        ));
+        assert!(matches!(verify(&entries, &key().public(), None), Err(LedgerError::Malformed { index: 0, .. })));
     }
 }

@@ -78,21 +78,12 @@ impl TryFrom<wire::Intent> for Intent {
         let mut spec = BTreeMap::new();
         for entry in intent.spec {
             let key_ok = (1..=32).contains(&entry.key.len())
-                && entry
-                    .key
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+                && entry.key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
             if !key_ok || entry.value.len() > 64 {
-                return Err(DecodeError::Invalid {
-                    field: "intent.spec",
-                    reason: "bad key or value",
-                });
+                return Err(DecodeError::Invalid { field: "intent.spec", reason: "bad key or value" });
             }
             if spec.insert(entry.key, entry.value).is_some() {
-                return Err(DecodeError::Invalid {
-                    field: "intent.spec",
-                    reason: "a key appears twice",
-                });
+                return Err(DecodeError::Invalid { field: "intent.spec", reason: "a key appears twice" });
             }
         }
         let shares = intent
@@ -104,9 +95,7 @@ impl TryFrom<wire::Intent> for Intent {
                     fields: vec![field],
                     purpose: wire::Purpose::ServiceProvision as i32,
                     retention_ms: 1,
-                    r#use: Some(wire::Use {
-                        kind: Some(wire::r#use::Kind::OneTime(wire::OneTime {})),
-                    }),
+                    r#use: Some(wire::Use { kind: Some(wire::r#use::Kind::OneTime(wire::OneTime {})) }),
                     compensation: Some(wire::Compensation {
                         kind: Some(wire::compensation::Kind::None(wire::NoCompensation {})),
                     }),
@@ -135,10 +124,7 @@ impl From<&Intent> for wire::Intent {
             spec: intent
                 .spec
                 .iter()
-                .map(|(key, value)| wire::SpecEntry {
-                    key: key.clone(),
-                    value: value.clone(),
-                })
+                .map(|(key, value)| wire::SpecEntry { key: key.clone(), value: value.clone() })
                 .collect(),
             max_price: intent.max_price.as_ref().map(Into::into),
             shares: intent.shares.iter().map(Into::into).collect(),
@@ -239,10 +225,7 @@ impl TerminationCode {
             Ok(W::NotSelected) => TerminationCode::NotSelected,
             Ok(W::ProtocolError) => TerminationCode::ProtocolError,
             Ok(W::Unspecified) | Err(_) => {
-                return Err(DecodeError::UnknownEnum {
-                    field: "terminate.code",
-                    value,
-                });
+                return Err(DecodeError::UnknownEnum { field: "terminate.code", value });
             }
         })
     }
@@ -321,9 +304,9 @@ impl TryFrom<wire::NegotiationMessage> for NegotiationMessage {
                 deadline: Timestamp::from_millis(p.deadline_ms),
                 offer: p.offer.map(ProductOffer::try_from).transpose()?,
             },
-            Body::Counter(c) => NegotiationBody::Counter {
-                terms: decode::required("counter.terms", c.terms)?.try_into()?,
-            },
+            Body::Counter(c) => {
+                NegotiationBody::Counter { terms: decode::required("counter.terms", c.terms)?.try_into()? }
+            }
             Body::Agree(a) => {
                 decode::bounded("agree.agreement", &a.agreement, 64 * 1024)?;
                 NegotiationBody::Agree {
@@ -331,9 +314,9 @@ impl TryFrom<wire::NegotiationMessage> for NegotiationMessage {
                     signature: decode::key("agree.signature", &a.signature)?,
                 }
             }
-            Body::Finalize(f) => NegotiationBody::Finalize {
-                signature: decode::key("finalize.signature", &f.signature)?,
-            },
+            Body::Finalize(f) => {
+                NegotiationBody::Finalize { signature: decode::key("finalize.signature", &f.signature)? }
+            }
             Body::Terminate(t) => NegotiationBody::Terminate {
                 code: TerminationCode::from_wire(t.code)?,
                 reason: decode::text("terminate.reason", t.reason)?,
@@ -351,34 +334,22 @@ impl From<&NegotiationMessage> for wire::NegotiationMessage {
     fn from(message: &NegotiationMessage) -> Self {
         use wire::negotiation_message::Body;
         let body = match &message.body {
-            NegotiationBody::Propose {
-                context,
-                terms,
-                deadline,
-                offer,
-            } => Body::Propose(wire::Propose {
+            NegotiationBody::Propose { context, terms, deadline, offer } => Body::Propose(wire::Propose {
                 context: Some((*context).into()),
                 terms: Some(terms.into()),
                 deadline_ms: deadline.as_millis(),
                 offer: offer.as_ref().map(Into::into),
             }),
-            NegotiationBody::Counter { terms } => Body::Counter(wire::CounterOffer {
-                terms: Some(terms.into()),
-            }),
-            NegotiationBody::Agree {
-                agreement,
-                signature,
-            } => Body::Agree(wire::Agree {
-                agreement: agreement.clone(),
-                signature: signature.to_bytes().to_vec(),
-            }),
-            NegotiationBody::Finalize { signature } => Body::Finalize(wire::Finalize {
-                signature: signature.to_bytes().to_vec(),
-            }),
-            NegotiationBody::Terminate { code, reason } => Body::Terminate(wire::Terminate {
-                code: code.to_wire() as i32,
-                reason: reason.clone(),
-            }),
+            NegotiationBody::Counter { terms } => Body::Counter(wire::CounterOffer { terms: Some(terms.into()) }),
+            NegotiationBody::Agree { agreement, signature } => {
+                Body::Agree(wire::Agree { agreement: agreement.clone(), signature: signature.to_bytes().to_vec() })
+            }
+            NegotiationBody::Finalize { signature } => {
+                Body::Finalize(wire::Finalize { signature: signature.to_bytes().to_vec() })
+            }
+            NegotiationBody::Terminate { code, reason } => {
+                Body::Terminate(wire::Terminate { code: code.to_wire() as i32, reason: reason.clone() })
+            }
         };
         wire::NegotiationMessage {
             negotiation_id: message.id.to_bytes().to_vec(),
@@ -436,18 +407,14 @@ impl TryFrom<wire::DataPackage> for DataPackage {
                 let content = match decode::required("item.content", item.content)? {
                     Content::Value(value) => ItemContent::Value(Personal::new(value.try_into()?)),
                     Content::Derived(fact) => ItemContent::Derived {
-                        predicate: decode::required("item.derived.predicate", fact.predicate)?
-                            .try_into()?,
+                        predicate: decode::required("item.derived.predicate", fact.predicate)?.try_into()?,
                         holds: fact.holds,
                     },
                     Content::TriggerEvent(event) => {
                         ItemContent::TriggerEvent(decode::text("item.trigger_event", event)?)
                     }
                 };
-                Ok(DataItem {
-                    path: item.path.try_into()?,
-                    content,
-                })
+                Ok(DataItem { path: item.path.try_into()?, content })
             })
             .collect::<Result<_, DecodeError>>()?;
         Ok(DataPackage {
@@ -472,10 +439,7 @@ impl From<&DataPackage> for wire::DataPackage {
                     content: Some(match &item.content {
                         ItemContent::Value(value) => Content::Value(value.expose().into()),
                         ItemContent::Derived { predicate, holds } => {
-                            Content::Derived(wire::DerivedFact {
-                                predicate: Some(predicate.into()),
-                                holds: *holds,
-                            })
+                            Content::Derived(wire::DerivedFact { predicate: Some(predicate.into()), holds: *holds })
                         }
                         ItemContent::TriggerEvent(event) => Content::TriggerEvent(event.clone()),
                     }),
@@ -574,10 +538,7 @@ impl TryFrom<wire::DeletionReceipt> for DeletionReceipt {
             Ok(wire::DeletionCause::Revoked) => DeletionCause::Revoked,
             Ok(wire::DeletionCause::Expired) => DeletionCause::Expired,
             _ => {
-                return Err(DecodeError::UnknownEnum {
-                    field: "receipt.cause",
-                    value: receipt.cause,
-                });
+                return Err(DecodeError::UnknownEnum { field: "receipt.cause", value: receipt.cause });
             }
         };
         Ok(DeletionReceipt {
@@ -617,10 +578,7 @@ mod tests {
             description: "Running shoes fitted to you".into(),
             terms: shoe_terms(),
         };
-        assert_eq!(
-            DataRequest::try_from(wire::DataRequest::from(&request)),
-            Ok(request)
-        );
+        assert_eq!(DataRequest::try_from(wire::DataRequest::from(&request)), Ok(request));
 
         let intent = Intent {
             id: IntentId::from_bytes([2; 16]),
@@ -642,10 +600,7 @@ mod tests {
                 offer: None,
             },
         };
-        assert_eq!(
-            NegotiationMessage::try_from(wire::NegotiationMessage::from(&message)),
-            Ok(message)
-        );
+        assert_eq!(NegotiationMessage::try_from(wire::NegotiationMessage::from(&message)), Ok(message));
 
         let package = DataPackage {
             agreement_id: crate::identity::Digest::of(b"a"),
@@ -655,10 +610,7 @@ mod tests {
                 content: ItemContent::Value(Personal::new(Value::Number(44.0))),
             }],
         };
-        assert_eq!(
-            DataPackage::try_from(wire::DataPackage::from(&package)),
-            Ok(package)
-        );
+        assert_eq!(DataPackage::try_from(wire::DataPackage::from(&package)), Ok(package));
 
         let receipt = DeletionReceipt {
             agreement_id: crate::identity::Digest::of(b"a"),
@@ -666,74 +618,33 @@ mod tests {
             items_deleted: 2,
             deleted_at: Timestamp::from_millis(7),
         };
-        assert_eq!(
-            DeletionReceipt::try_from(wire::DeletionReceipt::from(&receipt)),
-            Ok(receipt)
-        );
+        assert_eq!(DeletionReceipt::try_from(wire::DeletionReceipt::from(&receipt)), Ok(receipt));
     }
 
     #[test]
     fn malformed_messages_are_rejected() {
-        let mut intent = wire::Intent {
-            id: vec![2; 16],
-            category: "apparel.shoes".into(),
-            ..Default::default()
-        };
+        let mut intent = wire::Intent { id: vec![2; 16], category: "apparel.shoes".into(), ..Default::default() };
         intent.spec = vec![
-            wire::SpecEntry {
-                key: "size".into(),
-                value: "44".into(),
-            },
-            wire::SpecEntry {
-                key: "size".into(),
-                value: "45".into(),
-            },
+            wire::SpecEntry { key: "size".into(), value: "44".into() },
+            wire::SpecEntry { key: "size".into(), value: "45".into() },
         ];
-        assert!(
-            Intent::try_from(intent.clone()).is_err(),
-            "duplicate spec key"
-        );
-        intent.spec = (0..=MAX_SPEC_ENTRIES)
-            .map(|i| wire::SpecEntry {
-                key: format!("k{i}"),
-                value: "v".into(),
-            })
-            .collect();
-        assert!(matches!(
-            Intent::try_from(intent.clone()),
-            Err(DecodeError::TooLong { .. })
-        ));
+        assert!(Intent::try_from(intent.clone()).is_err(), "duplicate spec key");
+        intent.spec =
+            (0..=MAX_SPEC_ENTRIES).map(|i| wire::SpecEntry { key: format!("k{i}"), value: "v".into() }).collect();
+        assert!(matches!(Intent::try_from(intent.clone()), Err(DecodeError::TooLong { .. })));
         intent.spec.clear();
         intent.id = vec![1; 15];
-        assert!(matches!(
-            Intent::try_from(intent),
-            Err(DecodeError::Key { .. })
-        ));
+        assert!(matches!(Intent::try_from(intent), Err(DecodeError::Key { .. })));
 
-        let no_body = wire::NegotiationMessage {
-            negotiation_id: vec![0; 16],
-            round: 1,
-            body: None,
-        };
-        assert_eq!(
-            NegotiationMessage::try_from(no_body),
-            Err(DecodeError::Missing("negotiation.body"))
-        );
+        let no_body = wire::NegotiationMessage { negotiation_id: vec![0; 16], round: 1, body: None };
+        assert_eq!(NegotiationMessage::try_from(no_body), Err(DecodeError::Missing("negotiation.body")));
 
         let terminate = wire::NegotiationMessage {
             negotiation_id: vec![0; 16],
             round: 1,
-            body: Some(wire::negotiation_message::Body::Terminate(
-                wire::Terminate {
-                    code: 99,
-                    reason: String::new(),
-                },
-            )),
+            body: Some(wire::negotiation_message::Body::Terminate(wire::Terminate { code: 99, reason: String::new() })),
         };
-        assert!(matches!(
-            NegotiationMessage::try_from(terminate),
-            Err(DecodeError::UnknownEnum { .. })
-        ));
+        assert!(matches!(NegotiationMessage::try_from(terminate), Err(DecodeError::UnknownEnum { .. })));
 
         let items = (0..=MAX_PACKAGE_ITEMS)
             .map(|_| wire::DataItem {
@@ -741,14 +652,7 @@ mod tests {
                 content: Some(wire::data_item::Content::TriggerEvent("x".into())),
             })
             .collect();
-        let big = wire::DataPackage {
-            agreement_id: vec![0; 32],
-            sequence: 1,
-            items,
-        };
-        assert!(matches!(
-            DataPackage::try_from(big),
-            Err(DecodeError::TooLong { .. })
-        ));
+        let big = wire::DataPackage { agreement_id: vec![0; 32], sequence: 1, items };
+        assert!(matches!(DataPackage::try_from(big), Err(DecodeError::TooLong { .. })));
     }
 }

@@ -149,35 +149,19 @@ pub fn next(state: Option<&State>, step: &Step) -> Result<State, TransitionError
         (Some(current), _) if current.is_final() => None,
         (Some(current), Step::Terminate { code, reason }) => {
             let _ = current;
-            Some(S::Terminated {
-                code: *code,
-                reason: reason.clone(),
-            })
+            Some(S::Terminated { code: *code, reason: reason.clone() })
         }
-        (Some(S::AwaitingOwner), Step::Terms { by: Party::Local }) => {
-            Some(S::Offered { by: Party::Local })
-        }
-        (Some(S::AwaitingOwner), Step::Agree { by: Party::Local }) => Some(S::Agreed {
-            signed_by: Party::Local,
-        }),
-        (Some(current), Step::AskOwner) if table_by(current) == Some(Party::Remote) => {
-            Some(S::AwaitingOwner)
-        }
-        (Some(current), Step::Terms { by }) if table_by(current) == Some(by.other()) => {
-            Some(S::Offered { by: *by })
-        }
+        (Some(S::AwaitingOwner), Step::Terms { by: Party::Local }) => Some(S::Offered { by: Party::Local }),
+        (Some(S::AwaitingOwner), Step::Agree { by: Party::Local }) => Some(S::Agreed { signed_by: Party::Local }),
+        (Some(current), Step::AskOwner) if table_by(current) == Some(Party::Remote) => Some(S::AwaitingOwner),
+        (Some(current), Step::Terms { by }) if table_by(current) == Some(by.other()) => Some(S::Offered { by: *by }),
         (Some(current), Step::Agree { by }) if table_by(current) == Some(by.other()) => {
             Some(S::Agreed { signed_by: *by })
         }
-        (Some(S::Agreed { signed_by }), Step::Finalize { by }) if *by == signed_by.other() => {
-            Some(S::Finalized)
-        }
+        (Some(S::Agreed { signed_by }), Step::Finalize { by }) if *by == signed_by.other() => Some(S::Finalized),
         _ => None,
     };
-    next.ok_or_else(|| TransitionError {
-        state: state.map_or("NEW", State::name),
-        step: format!("{step:?}"),
-    })
+    next.ok_or_else(|| TransitionError { state: state.map_or("NEW", State::name), step: format!("{step:?}") })
 }
 
 /// One negotiation as one side sees it.
@@ -229,20 +213,14 @@ mod tests {
     use super::*;
 
     fn terminate() -> Step {
-        Step::Terminate {
-            code: TerminationCode::Declined,
-            reason: String::new(),
-        }
+        Step::Terminate { code: TerminationCode::Declined, reason: String::new() }
     }
 
     #[test]
     fn the_happy_paths() {
         let s = next(None, &Step::Terms { by: Party::Local }).unwrap();
         let s = next(Some(&s), &Step::Agree { by: Party::Remote }).unwrap();
-        assert_eq!(
-            next(Some(&s), &Step::Finalize { by: Party::Local }),
-            Ok(State::Finalized)
-        );
+        assert_eq!(next(Some(&s), &Step::Finalize { by: Party::Local }), Ok(State::Finalized));
 
         let s = next(None, &Step::Terms { by: Party::Remote }).unwrap();
         let s = next(Some(&s), &Step::Terms { by: Party::Local }).unwrap();
@@ -250,10 +228,7 @@ mod tests {
         let s = next(Some(&s), &Step::Terms { by: Party::Remote }).unwrap();
         let s = next(Some(&s), &Step::AskOwner).unwrap();
         let s = next(Some(&s), &Step::Agree { by: Party::Local }).unwrap();
-        assert_eq!(
-            next(Some(&s), &Step::Finalize { by: Party::Remote }),
-            Ok(State::Finalized)
-        );
+        assert_eq!(next(Some(&s), &Step::Finalize { by: Party::Remote }), Ok(State::Finalized));
     }
 
     #[test]
@@ -264,9 +239,7 @@ mod tests {
         assert!(next(Some(&requested), &Step::Agree { by: Party::Local }).is_err());
         // No finalize before agree, and not by the signer.
         assert!(next(Some(&requested), &Step::Finalize { by: Party::Remote }).is_err());
-        let agreed = State::Agreed {
-            signed_by: Party::Local,
-        };
+        let agreed = State::Agreed { signed_by: Party::Local };
         assert!(next(Some(&agreed), &Step::Finalize { by: Party::Local }).is_err());
         // The owner is asked only about the peer's terms.
         assert!(next(Some(&requested), &Step::AskOwner).is_err());
@@ -276,10 +249,7 @@ mod tests {
 
     #[test]
     fn a_terminated_negotiation_never_becomes_an_agreement() {
-        let terminated = State::Terminated {
-            code: TerminationCode::Timeout,
-            reason: String::new(),
-        };
+        let terminated = State::Terminated { code: TerminationCode::Timeout, reason: String::new() };
         for step in [
             Step::Terms { by: Party::Local },
             Step::Terms { by: Party::Remote },
@@ -295,14 +265,9 @@ mod tests {
             State::Requested { by: Party::Local },
             State::Offered { by: Party::Remote },
             State::AwaitingOwner,
-            State::Agreed {
-                signed_by: Party::Local,
-            },
+            State::Agreed { signed_by: Party::Local },
         ] {
-            assert!(matches!(
-                next(Some(&state), &terminate()),
-                Ok(State::Terminated { .. })
-            ));
+            assert!(matches!(next(Some(&state), &terminate()), Ok(State::Terminated { .. })));
         }
     }
 }

@@ -251,13 +251,7 @@ pub enum Decision {
 /// A person's agent's decision on `terms` from `asker`: the terms are narrowed to what
 /// `policy` allows and `facts` can answer; the result is accepted as is, countered, put to the
 /// owner, or rejected.
-pub fn evaluate(
-    terms: &Terms,
-    policy: &Policy,
-    facts: &dyn Facts,
-    asker: Asker<'_>,
-    now: Timestamp,
-) -> Decision {
+pub fn evaluate(terms: &Terms, policy: &Policy, facts: &dyn Facts, asker: Asker<'_>, now: Timestamp) -> Decision {
     let business = asker.business;
     let check_values = !std::ptr::addr_eq(facts, &AnyValue as &dyn Facts);
     if policy.denied_businesses.contains(business)
@@ -283,22 +277,17 @@ pub fn evaluate(
     for field in &terms.fields {
         let allowed = policy.rule_for(&field.path, asker.category).filter(|rule| {
             rule.purposes.contains(&terms.purpose)
-                && !matches!(
-                    (&field.disclosure, rule.share),
-                    (_, Share::Never) | (Disclosure::Raw, Share::DerivedOnly)
-                )
+                && !matches!((&field.disclosure, rule.share), (_, Share::Never) | (Disclosure::Raw, Share::DerivedOnly))
         });
         let Some(rule) = allowed else {
             concerns.push(Concern::FieldNotAllowed(field.path.clone()));
             continue;
         };
         if check_values {
-            let usable = facts
-                .value(&field.path)
-                .is_some_and(|value| match &field.disclosure {
-                    Disclosure::Raw => true,
-                    Disclosure::Derived(predicate) => predicate.evaluate(value, now).is_ok(),
-                });
+            let usable = facts.value(&field.path).is_some_and(|value| match &field.disclosure {
+                Disclosure::Raw => true,
+                Disclosure::Derived(predicate) => predicate.evaluate(value, now).is_ok(),
+            });
             if !usable {
                 concerns.push(Concern::FieldUnavailable(field.path.clone()));
                 continue;
@@ -350,26 +339,12 @@ pub fn evaluate(
     ask.dedup();
 
     if concerns.is_empty() {
-        return if ask.is_empty() {
-            Decision::Accept
-        } else {
-            Decision::AskOwner {
-                terms: proposal,
-                reasons: ask,
-            }
-        };
+        return if ask.is_empty() { Decision::Accept } else { Decision::AskOwner { terms: proposal, reasons: ask } };
     }
     if !policy.counter {
         return Decision::Reject(Reason::TooFar(concerns));
     }
-    if ask.is_empty() {
-        Decision::Counter(proposal)
-    } else {
-        Decision::AskOwner {
-            terms: proposal,
-            reasons: ask,
-        }
-    }
+    if ask.is_empty() { Decision::Counter(proposal) } else { Decision::AskOwner { terms: proposal, reasons: ask } }
 }
 
 /// A business's limits on what it agrees to.
@@ -463,23 +438,12 @@ mod tests {
         Policy {
             rules: vec![
                 rule("body", Share::Raw, &[Purpose::PersonalisedOffers]),
-                rule(
-                    "activity",
-                    Share::DerivedOnly,
-                    &[Purpose::PersonalisedOffers],
-                ),
-                rule(
-                    "health",
-                    Share::Raw,
-                    &[Purpose::Research, Purpose::HealthCare],
-                ),
+                rule("activity", Share::DerivedOnly, &[Purpose::PersonalisedOffers]),
+                rule("health", Share::Raw, &[Purpose::Research, Purpose::HealthCare]),
             ],
             max_retention: Duration::from_secs(60 * 86_400),
             min_compensation: Compensation::Discount { percent: 5 },
-            max_contact: Some(ContactPermission {
-                max_messages: 4,
-                per_period: Duration::from_secs(30 * 86_400),
-            }),
+            max_contact: Some(ContactPermission { max_messages: 4, per_period: Duration::from_secs(30 * 86_400) }),
             ..Policy::default()
         }
     }
@@ -487,25 +451,13 @@ mod tests {
     fn vault() -> BTreeMap<FieldPath, Value> {
         let mut vault = BTreeMap::new();
         vault.insert("body.shoe_size_eu".parse().unwrap(), Value::Number(44.0));
-        vault.insert(
-            "activity.running_km".parse().unwrap(),
-            Value::Series(vec![]),
-        );
-        vault.insert(
-            "health.acquired.asthma".parse().unwrap(),
-            Value::Boolean(true),
-        );
+        vault.insert("activity.running_km".parse().unwrap(), Value::Series(vec![]));
+        vault.insert("health.acquired.asthma".parse().unwrap(), Value::Boolean(true));
         vault
     }
 
     fn decide(terms: &Terms, policy: &Policy) -> Decision {
-        evaluate(
-            terms,
-            policy,
-            &vault(),
-            asker(&business(), &shoes()),
-            Timestamp::EPOCH,
-        )
+        evaluate(terms, policy, &vault(), asker(&business(), &shoes()), Timestamp::EPOCH)
     }
 
     #[test]
@@ -518,29 +470,17 @@ mod tests {
     fn a_denied_or_unlisted_business_is_rejected() {
         let mut policy = shoe_policy();
         policy.denied_businesses.insert(business());
-        assert_eq!(
-            decide(&shoe_terms(), &policy),
-            Decision::Reject(Reason::BusinessNotAllowed)
-        );
+        assert_eq!(decide(&shoe_terms(), &policy), Decision::Reject(Reason::BusinessNotAllowed));
         let mut policy = shoe_policy();
-        policy
-            .allowed_businesses
-            .insert(Keypair::from_secret_bytes(&[1; 32]).public());
-        assert_eq!(
-            decide(&shoe_terms(), &policy),
-            Decision::Reject(Reason::BusinessNotAllowed)
-        );
+        policy.allowed_businesses.insert(Keypair::from_secret_bytes(&[1; 32]).public());
+        assert_eq!(decide(&shoe_terms(), &policy), Decision::Reject(Reason::BusinessNotAllowed));
     }
 
     #[test]
     fn disallowed_fields_are_dropped_in_a_counter() {
         let mut terms = shoe_terms();
-        terms
-            .fields
-            .push(FieldRequest::raw("profile.email".parse().unwrap()));
-        let Decision::Counter(counter) = decide(&terms, &shoe_policy()) else {
-            panic!("expected a counter")
-        };
+        terms.fields.push(FieldRequest::raw("profile.email".parse().unwrap()));
+        let Decision::Counter(counter) = decide(&terms, &shoe_policy()) else { panic!("expected a counter") };
         assert_eq!(counter, shoe_terms());
         assert!(counter.is_within(&terms));
     }
@@ -549,21 +489,15 @@ mod tests {
     fn a_raw_value_where_only_derived_facts_are_allowed_is_dropped() {
         let mut terms = shoe_terms();
         terms.fields[1].disclosure = Disclosure::Raw;
-        let Decision::Counter(counter) = decide(&terms, &shoe_policy()) else {
-            panic!("expected a counter")
-        };
+        let Decision::Counter(counter) = decide(&terms, &shoe_policy()) else { panic!("expected a counter") };
         assert_eq!(counter.fields.len(), 1);
     }
 
     #[test]
     fn fields_missing_from_the_vault_are_dropped() {
         let mut terms = shoe_terms();
-        terms
-            .fields
-            .push(FieldRequest::raw("body.height_cm".parse().unwrap()).optional());
-        let Decision::Counter(counter) = decide(&terms, &shoe_policy()) else {
-            panic!("expected a counter")
-        };
+        terms.fields.push(FieldRequest::raw("body.height_cm".parse().unwrap()).optional());
+        let Decision::Counter(counter) = decide(&terms, &shoe_policy()) else { panic!("expected a counter") };
         assert!(counter.field(&"body.height_cm".parse().unwrap()).is_none());
     }
 
@@ -571,10 +505,7 @@ mod tests {
     fn a_field_for_a_purpose_the_rule_does_not_list_is_not_allowed() {
         let mut terms = shoe_terms();
         terms.purpose = Purpose::Marketing;
-        assert_eq!(
-            decide(&terms, &shoe_policy()),
-            Decision::Reject(Reason::NothingToShare)
-        );
+        assert_eq!(decide(&terms, &shoe_policy()), Decision::Reject(Reason::NothingToShare));
     }
 
     #[test]
@@ -582,38 +513,24 @@ mod tests {
         let mut terms = shoe_terms();
         terms.retention = Duration::from_secs(365 * 86_400);
         terms.onward_sharing = true;
-        terms.contact = Some(ContactPermission {
-            max_messages: 30,
-            per_period: Duration::from_secs(86_400),
-        });
+        terms.contact = Some(ContactPermission { max_messages: 30, per_period: Duration::from_secs(86_400) });
         terms.compensation = Compensation::Discount { percent: 2 };
         let policy = shoe_policy();
-        let Decision::Counter(counter) = decide(&terms, &policy) else {
-            panic!("expected a counter")
-        };
+        let Decision::Counter(counter) = decide(&terms, &policy) else { panic!("expected a counter") };
         assert_eq!(counter.retention, policy.max_retention);
         assert!(!counter.onward_sharing);
         assert_eq!(counter.contact, policy.max_contact);
         assert_eq!(counter.compensation, policy.min_compensation);
         assert!(policy.permits(&counter, asker(&business(), &shoes())));
-        assert!(
-            counter.is_within(&terms),
-            "a counter never widens the request"
-        );
+        assert!(counter.is_within(&terms), "a counter never widens the request");
     }
 
     #[test]
     fn a_policy_that_does_not_counter_rejects_with_its_concerns() {
         let mut terms = shoe_terms();
         terms.onward_sharing = true;
-        let policy = Policy {
-            counter: false,
-            ..shoe_policy()
-        };
-        assert_eq!(
-            decide(&terms, &policy),
-            Decision::Reject(Reason::TooFar(vec![Concern::OnwardSharing]))
-        );
+        let policy = Policy { counter: false, ..shoe_policy() };
+        assert_eq!(decide(&terms, &policy), Decision::Reject(Reason::TooFar(vec![Concern::OnwardSharing])));
     }
 
     #[test]
@@ -626,9 +543,7 @@ mod tests {
             decision,
             Decision::AskOwner {
                 terms: terms.clone(),
-                reasons: vec![AskReason::Sensitive(
-                    "health.acquired.asthma".parse().unwrap()
-                )]
+                reasons: vec![AskReason::Sensitive("health.acquired.asthma".parse().unwrap())]
             }
         );
     }
@@ -639,19 +554,9 @@ mod tests {
         for rule in &mut policy.rules {
             rule.categories.insert("apparel".parse().unwrap());
         }
-        assert_eq!(
-            decide(&shoe_terms(), &policy),
-            Decision::Accept,
-            "apparel covers apparel.shoes"
-        );
+        assert_eq!(decide(&shoe_terms(), &policy), Decision::Accept, "apparel covers apparel.shoes");
         let hats: Category = "food.delivery".parse().unwrap();
-        let decision = evaluate(
-            &shoe_terms(),
-            &policy,
-            &vault(),
-            asker(&business(), &hats),
-            Timestamp::EPOCH,
-        );
+        let decision = evaluate(&shoe_terms(), &policy, &vault(), asker(&business(), &hats), Timestamp::EPOCH);
         assert_eq!(decision, Decision::Reject(Reason::NothingToShare));
     }
 
@@ -659,10 +564,7 @@ mod tests {
     fn a_rule_can_ask_the_owner() {
         let mut policy = shoe_policy();
         policy.rules[0].ask_owner = true;
-        assert!(matches!(
-            decide(&shoe_terms(), &policy),
-            Decision::AskOwner { .. }
-        ));
+        assert!(matches!(decide(&shoe_terms(), &policy), Decision::AskOwner { .. }));
     }
 
     #[test]
@@ -670,33 +572,21 @@ mod tests {
         let mut terms = shoe_terms();
         terms.usage = Use::Trigger {
             path: "location.home".parse().unwrap(),
-            predicate: Predicate::NumberCompare {
-                op: crate::predicate::CompareOp::Greater,
-                operand: 1.0,
-            },
+            predicate: Predicate::NumberCompare { op: crate::predicate::CompareOp::Greater, operand: 1.0 },
             event: "moved".into(),
         };
-        assert!(matches!(
-            decide(&terms, &shoe_policy()),
-            Decision::Reject(Reason::TriggerNotAllowed(_))
-        ));
+        assert!(matches!(decide(&terms, &shoe_policy()), Decision::Reject(Reason::TriggerNotAllowed(_))));
     }
 
     #[test]
     fn business_takes_narrower_counters_and_refuses_wider_ones() {
         let requested = shoe_terms();
         let policy = BusinessPolicy::default();
-        assert_eq!(
-            evaluate_counter(&requested, &requested, &policy),
-            Decision::Accept
-        );
+        assert_eq!(evaluate_counter(&requested, &requested, &policy), Decision::Accept);
 
         let mut without_optional = requested.clone();
         without_optional.fields.pop();
-        assert_eq!(
-            evaluate_counter(&requested, &without_optional, &policy),
-            Decision::Accept
-        );
+        assert_eq!(evaluate_counter(&requested, &without_optional, &policy), Decision::Accept);
 
         let mut without_required = requested.clone();
         without_required.fields.remove(0);
@@ -707,38 +597,21 @@ mod tests {
 
         let mut wider = requested.clone();
         wider.onward_sharing = true;
-        assert_eq!(
-            evaluate_counter(&requested, &wider, &policy),
-            Decision::Reject(Reason::WiderThanRequested)
-        );
+        assert_eq!(evaluate_counter(&requested, &wider, &policy), Decision::Reject(Reason::WiderThanRequested));
 
         let mut short = requested.clone();
         short.retention = Duration::from_secs(60);
-        assert_eq!(
-            evaluate_counter(&requested, &short, &policy),
-            Decision::Reject(Reason::RetentionTooShort)
-        );
+        assert_eq!(evaluate_counter(&requested, &short, &policy), Decision::Reject(Reason::RetentionTooShort));
 
-        let capped = BusinessPolicy {
-            max_compensation: Some(Compensation::Discount { percent: 15 }),
-            ..policy.clone()
-        };
+        let capped =
+            BusinessPolicy { max_compensation: Some(Compensation::Discount { percent: 15 }), ..policy.clone() };
         let mut greedy = requested.clone();
         greedy.compensation = Compensation::Discount { percent: 40 };
-        assert_eq!(
-            evaluate_counter(&requested, &greedy, &capped),
-            Decision::Reject(Reason::CompensationTooHigh)
-        );
+        assert_eq!(evaluate_counter(&requested, &greedy, &capped), Decision::Reject(Reason::CompensationTooHigh));
         greedy.compensation = Compensation::Discount { percent: 15 };
-        assert_eq!(
-            evaluate_counter(&requested, &greedy, &capped),
-            Decision::Accept
-        );
+        assert_eq!(evaluate_counter(&requested, &greedy, &capped), Decision::Accept);
 
-        let strict = BusinessPolicy {
-            accept_counters: false,
-            ..policy
-        };
+        let strict = BusinessPolicy { accept_counters: false, ..policy };
         assert_eq!(
             evaluate_counter(&requested, &without_optional, &strict),
             Decision::Reject(Reason::CountersNotAccepted)

@@ -112,18 +112,10 @@ impl Predicate {
                 Ok(birth.whole_years_until(Date::of(now)) >= i64::from(*years))
             }
             (Predicate::NumberInRange { min, max }, Value::Number(n)) => Ok(min <= n && n <= max),
-            (Predicate::NumberCompare { op, operand }, Value::Number(n)) => {
-                Ok(op.holds(*n, *operand))
-            }
-            (Predicate::DateCompare { op, operand }, Value::Date(date)) => {
-                Ok(op.holds(date, operand))
-            }
+            (Predicate::NumberCompare { op, operand }, Value::Number(n)) => Ok(op.holds(*n, *operand)),
+            (Predicate::DateCompare { op, operand }, Value::Date(date)) => Ok(op.holds(date, operand)),
             (Predicate::SumSinceAtLeast { since, threshold }, Value::Series(points)) => {
-                let sum: f64 = points
-                    .iter()
-                    .filter(|p| p.at >= *since)
-                    .map(|p| p.value)
-                    .sum();
+                let sum: f64 = points.iter().filter(|p| p.at >= *since).map(|p| p.value).sum();
                 Ok(sum >= *threshold)
             }
             _ => Err(TypeMismatch {
@@ -136,18 +128,13 @@ impl Predicate {
 
     fn validate(self) -> Result<Self, DecodeError> {
         let finite = match &self {
-            Predicate::NumberInRange { min, max } => {
-                min.is_finite() && max.is_finite() && min <= max
-            }
+            Predicate::NumberInRange { min, max } => min.is_finite() && max.is_finite() && min <= max,
             Predicate::NumberCompare { operand, .. } => operand.is_finite(),
             Predicate::SumSinceAtLeast { threshold, .. } => threshold.is_finite(),
             _ => true,
         };
         if !finite {
-            return Err(DecodeError::Invalid {
-                field: "predicate",
-                reason: "bounds must be finite and ordered",
-            });
+            return Err(DecodeError::Invalid { field: "predicate", reason: "bounds must be finite and ordered" });
         }
         Ok(self)
     }
@@ -197,22 +184,15 @@ impl TryFrom<wire::Predicate> for Predicate {
         use wire::predicate::Kind;
         let predicate = match decode::required("predicate", predicate.kind)? {
             Kind::AgeAtLeast(p) => Predicate::AgeAtLeast { years: p.years },
-            Kind::NumberInRange(p) => Predicate::NumberInRange {
-                min: p.min,
-                max: p.max,
-            },
-            Kind::NumberCompare(p) => Predicate::NumberCompare {
-                op: compare_op(p.op)?,
-                operand: p.value,
-            },
+            Kind::NumberInRange(p) => Predicate::NumberInRange { min: p.min, max: p.max },
+            Kind::NumberCompare(p) => Predicate::NumberCompare { op: compare_op(p.op)?, operand: p.value },
             Kind::DateCompare(p) => Predicate::DateCompare {
                 op: compare_op(p.op)?,
                 operand: decode::required("date_compare.date", p.date)?.try_into()?,
             },
-            Kind::SumSinceAtLeast(p) => Predicate::SumSinceAtLeast {
-                since: Timestamp::from_millis(p.since_ms),
-                threshold: p.threshold,
-            },
+            Kind::SumSinceAtLeast(p) => {
+                Predicate::SumSinceAtLeast { since: Timestamp::from_millis(p.since_ms), threshold: p.threshold }
+            }
         };
         predicate.validate()
     }
@@ -223,23 +203,16 @@ impl From<&Predicate> for wire::Predicate {
         use wire::predicate::Kind;
         let kind = match predicate {
             Predicate::AgeAtLeast { years } => Kind::AgeAtLeast(wire::AgeAtLeast { years: *years }),
-            Predicate::NumberInRange { min, max } => Kind::NumberInRange(wire::NumberInRange {
-                min: *min,
-                max: *max,
-            }),
-            Predicate::NumberCompare { op, operand } => Kind::NumberCompare(wire::NumberCompare {
-                op: wire::CompareOp::from(*op) as i32,
-                value: *operand,
-            }),
+            Predicate::NumberInRange { min, max } => Kind::NumberInRange(wire::NumberInRange { min: *min, max: *max }),
+            Predicate::NumberCompare { op, operand } => {
+                Kind::NumberCompare(wire::NumberCompare { op: wire::CompareOp::from(*op) as i32, value: *operand })
+            }
             Predicate::DateCompare { op, operand } => Kind::DateCompare(wire::DateCompare {
                 op: wire::CompareOp::from(*op) as i32,
                 date: Some((*operand).into()),
             }),
             Predicate::SumSinceAtLeast { since, threshold } => {
-                Kind::SumSinceAtLeast(wire::SumSinceAtLeast {
-                    since_ms: since.as_millis(),
-                    threshold: *threshold,
-                })
+                Kind::SumSinceAtLeast(wire::SumSinceAtLeast { since_ms: since.as_millis(), threshold: *threshold })
             }
         };
         wire::Predicate { kind: Some(kind) }
@@ -271,41 +244,18 @@ mod tests {
     #[test]
     fn number_range_and_comparison() {
         let size = Value::Number(44.0);
-        assert_eq!(
-            Predicate::NumberInRange {
-                min: 43.0,
-                max: 45.0
-            }
-            .evaluate(&size, now()),
-            Ok(true)
-        );
-        assert_eq!(
-            Predicate::NumberInRange {
-                min: 45.0,
-                max: 46.0
-            }
-            .evaluate(&size, now()),
-            Ok(false)
-        );
-        let gt = Predicate::NumberCompare {
-            op: CompareOp::Greater,
-            operand: 44.0,
-        };
+        assert_eq!(Predicate::NumberInRange { min: 43.0, max: 45.0 }.evaluate(&size, now()), Ok(true));
+        assert_eq!(Predicate::NumberInRange { min: 45.0, max: 46.0 }.evaluate(&size, now()), Ok(false));
+        let gt = Predicate::NumberCompare { op: CompareOp::Greater, operand: 44.0 };
         assert_eq!(gt.evaluate(&size, now()), Ok(false));
-        let ge = Predicate::NumberCompare {
-            op: CompareOp::GreaterOrEqual,
-            operand: 44.0,
-        };
+        let ge = Predicate::NumberCompare { op: CompareOp::GreaterOrEqual, operand: 44.0 };
         assert_eq!(ge.evaluate(&size, now()), Ok(true));
     }
 
     #[test]
     fn date_comparison() {
         let date = Value::Date(Date::new(2026, 1, 1).unwrap());
-        let before = Predicate::DateCompare {
-            op: CompareOp::Less,
-            operand: Date::new(2026, 6, 1).unwrap(),
-        };
+        let before = Predicate::DateCompare { op: CompareOp::Less, operand: Date::new(2026, 6, 1).unwrap() };
         assert_eq!(before.evaluate(&date, now()), Ok(true));
     }
 
@@ -313,28 +263,13 @@ mod tests {
     fn sum_of_a_series_since_a_date() {
         let since = Timestamp::from_millis(20_454 * DAY_MS); // 2026-01-01
         let runs = Value::Series(vec![
-            Point {
-                at: Timestamp::from_millis(20_400 * DAY_MS),
-                value: 500.0,
-            },
-            Point {
-                at: Timestamp::from_millis(20_500 * DAY_MS),
-                value: 300.0,
-            },
-            Point {
-                at: Timestamp::from_millis(20_600 * DAY_MS),
-                value: 310.0,
-            },
+            Point { at: Timestamp::from_millis(20_400 * DAY_MS), value: 500.0 },
+            Point { at: Timestamp::from_millis(20_500 * DAY_MS), value: 300.0 },
+            Point { at: Timestamp::from_millis(20_600 * DAY_MS), value: 310.0 },
         ]);
-        let p = Predicate::SumSinceAtLeast {
-            since,
-            threshold: 600.0,
-        };
+        let p = Predicate::SumSinceAtLeast { since, threshold: 600.0 };
         assert_eq!(p.evaluate(&runs, now()), Ok(true));
-        let p = Predicate::SumSinceAtLeast {
-            since,
-            threshold: 700.0,
-        };
+        let p = Predicate::SumSinceAtLeast { since, threshold: 700.0 };
         assert_eq!(p.evaluate(&runs, now()), Ok(false));
     }
 
@@ -349,18 +284,9 @@ mod tests {
         let all = [
             Predicate::AgeAtLeast { years: 18 },
             Predicate::NumberInRange { min: 1.0, max: 2.0 },
-            Predicate::NumberCompare {
-                op: CompareOp::Less,
-                operand: 3.0,
-            },
-            Predicate::DateCompare {
-                op: CompareOp::Equal,
-                operand: Date::new(2020, 2, 2).unwrap(),
-            },
-            Predicate::SumSinceAtLeast {
-                since: now(),
-                threshold: 600.0,
-            },
+            Predicate::NumberCompare { op: CompareOp::Less, operand: 3.0 },
+            Predicate::DateCompare { op: CompareOp::Equal, operand: Date::new(2020, 2, 2).unwrap() },
+            Predicate::SumSinceAtLeast { since: now(), threshold: 600.0 },
         ];
         for p in all {
             assert_eq!(Predicate::try_from(wire::Predicate::from(&p)), Ok(p));
@@ -368,21 +294,9 @@ mod tests {
         let inverted = Predicate::NumberInRange { min: 2.0, max: 1.0 };
         assert!(Predicate::try_from(wire::Predicate::from(&inverted)).is_err());
         let unknown_op = wire::Predicate {
-            kind: Some(wire::predicate::Kind::NumberCompare(wire::NumberCompare {
-                op: 42,
-                value: 1.0,
-            })),
+            kind: Some(wire::predicate::Kind::NumberCompare(wire::NumberCompare { op: 42, value: 1.0 })),
         };
-        assert_eq!(
-            Predicate::try_from(unknown_op),
-            Err(DecodeError::UnknownEnum {
-                field: "op",
-                value: 42
-            })
-        );
-        assert_eq!(
-            Predicate::try_from(wire::Predicate { kind: None }),
-            Err(DecodeError::Missing("predicate"))
-        );
+        assert_eq!(Predicate::try_from(unknown_op), Err(DecodeError::UnknownEnum { field: "op", value: 42 }));
+        assert_eq!(Predicate::try_from(wire::Predicate { kind: None }), Err(DecodeError::Missing("predicate")));
     }
 }

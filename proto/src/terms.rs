@@ -36,20 +36,12 @@ pub struct FieldRequest {
 impl FieldRequest {
     /// A required raw field.
     pub fn raw(path: FieldPath) -> Self {
-        FieldRequest {
-            path,
-            required: true,
-            disclosure: Disclosure::Raw,
-        }
+        FieldRequest { path, required: true, disclosure: Disclosure::Raw }
     }
 
     /// A required derived fact.
     pub fn derived(path: FieldPath, predicate: Predicate) -> Self {
-        FieldRequest {
-            path,
-            required: true,
-            disclosure: Disclosure::Derived(predicate),
-        }
+        FieldRequest { path, required: true, disclosure: Disclosure::Derived(predicate) }
     }
 
     /// The same field, optional.
@@ -98,22 +90,13 @@ impl Money {
                 reason: "expected three upper-case letters (ISO 4217)",
             });
         }
-        Ok(Money {
-            amount_minor,
-            currency: currency.to_owned(),
-        })
+        Ok(Money { amount_minor, currency: currency.to_owned() })
     }
 }
 
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{:02} {}",
-            self.amount_minor / 100,
-            self.amount_minor % 100,
-            self.currency
-        )
+        write!(f, "{}.{:02} {}", self.amount_minor / 100, self.amount_minor % 100, self.currency)
     }
 }
 
@@ -139,9 +122,7 @@ impl Compensation {
     pub fn meets(&self, floor: &Compensation) -> bool {
         match (self, floor) {
             (_, Compensation::None) => true,
-            (Compensation::Discount { percent: a }, Compensation::Discount { percent: b }) => {
-                a >= b
-            }
+            (Compensation::Discount { percent: a }, Compensation::Discount { percent: b }) => a >= b,
             (Compensation::Money(a), Compensation::Money(b)) => {
                 a.currency == b.currency && a.amount_minor >= b.amount_minor
             }
@@ -235,12 +216,10 @@ impl Terms {
     /// disclosure and is ignored.
     pub fn is_within(&self, bound: &Terms) -> bool {
         let fields_within = self.fields.iter().all(|field| {
-            bound.field(&field.path).is_some_and(|allowed| {
-                match (&field.disclosure, &allowed.disclosure) {
-                    (_, Disclosure::Raw) => true,
-                    (Disclosure::Derived(a), Disclosure::Derived(b)) => a == b,
-                    (Disclosure::Raw, Disclosure::Derived(_)) => false,
-                }
+            bound.field(&field.path).is_some_and(|allowed| match (&field.disclosure, &allowed.disclosure) {
+                (_, Disclosure::Raw) => true,
+                (Disclosure::Derived(a), Disclosure::Derived(b)) => a == b,
+                (Disclosure::Raw, Disclosure::Derived(_)) => false,
             })
         });
         let contact_within = match (&self.contact, &bound.contact) {
@@ -249,9 +228,7 @@ impl Terms {
             (Some(a), Some(b)) => a.within(b),
         };
         let usage_within = match (&self.usage, &bound.usage) {
-            (Use::Subscription { min_interval: a }, Use::Subscription { min_interval: b }) => {
-                a >= b
-            }
+            (Use::Subscription { min_interval: a }, Use::Subscription { min_interval: b }) => a >= b,
             (a, b) => a == b,
         };
         fields_within
@@ -274,11 +251,7 @@ fn field_request(field: wire::FieldRequest) -> Result<FieldRequest, DecodeError>
         D::Raw(_) => Disclosure::Raw,
         D::Derived(predicate) => Disclosure::Derived(predicate.try_into()?),
     };
-    Ok(FieldRequest {
-        path: field.path.try_into()?,
-        required: field.required,
-        disclosure,
-    })
+    Ok(FieldRequest { path: field.path.try_into()?, required: field.required, disclosure })
 }
 
 fn usage(usage: wire::Use) -> Result<Use, DecodeError> {
@@ -292,17 +265,12 @@ fn usage(usage: wire::Use) -> Result<Use, DecodeError> {
                     reason: "must be at least one second",
                 });
             }
-            Use::Subscription {
-                min_interval: Duration::from_millis(s.min_interval_ms),
-            }
+            Use::Subscription { min_interval: Duration::from_millis(s.min_interval_ms) }
         }
         Kind::Trigger(t) => {
             let event = decode::text("use.trigger.event", t.event)?;
             if event.is_empty() || event.len() > 64 {
-                return Err(DecodeError::Invalid {
-                    field: "use.trigger.event",
-                    reason: "must be 1 to 64 bytes",
-                });
+                return Err(DecodeError::Invalid { field: "use.trigger.event", reason: "must be 1 to 64 bytes" });
             }
             Use::Trigger {
                 path: t.path.try_into()?,
@@ -322,10 +290,7 @@ impl TryFrom<wire::Money> for Money {
 
 impl From<&Money> for wire::Money {
     fn from(money: &Money) -> wire::Money {
-        wire::Money {
-            amount_minor: money.amount_minor,
-            currency: money.currency.clone(),
-        }
+        wire::Money { amount_minor: money.amount_minor, currency: money.currency.clone() }
     }
 }
 
@@ -343,9 +308,7 @@ fn compensation(compensation: wire::Compensation) -> Result<Compensation, Decode
             }
         },
         Kind::Money(m) => Compensation::Money(m.try_into()?),
-        Kind::Service(s) => {
-            Compensation::Service(decode::text("compensation.service", s.description)?)
-        }
+        Kind::Service(s) => Compensation::Service(decode::text("compensation.service", s.description)?),
     })
 }
 
@@ -354,22 +317,12 @@ impl TryFrom<wire::Terms> for Terms {
     fn try_from(terms: wire::Terms) -> Result<Terms, DecodeError> {
         decode::bounded("terms.fields", &terms.fields, MAX_FIELDS)?;
         if terms.fields.is_empty() {
-            return Err(DecodeError::Invalid {
-                field: "terms.fields",
-                reason: "must name at least one field",
-            });
+            return Err(DecodeError::Invalid { field: "terms.fields", reason: "must name at least one field" });
         }
-        let fields = terms
-            .fields
-            .into_iter()
-            .map(field_request)
-            .collect::<Result<Vec<_>, _>>()?;
+        let fields = terms.fields.into_iter().map(field_request).collect::<Result<Vec<_>, _>>()?;
         let unique: BTreeSet<&FieldPath> = fields.iter().map(|f| &f.path).collect();
         if unique.len() != fields.len() {
-            return Err(DecodeError::Invalid {
-                field: "terms.fields",
-                reason: "a path appears twice",
-            });
+            return Err(DecodeError::Invalid { field: "terms.fields", reason: "a path appears twice" });
         }
         if terms.retention_ms == 0 || terms.retention_ms > MAX_RETENTION_MS {
             return Err(DecodeError::Invalid {
@@ -391,9 +344,7 @@ impl TryFrom<wire::Terms> for Terms {
             }
         };
         let jurisdiction = terms.jurisdiction;
-        if !(2..=8).contains(&jurisdiction.len())
-            || !jurisdiction.bytes().all(|b| b.is_ascii_uppercase())
-        {
+        if !(2..=8).contains(&jurisdiction.len()) || !jurisdiction.bytes().all(|b| b.is_ascii_uppercase()) {
             return Err(DecodeError::Invalid {
                 field: "terms.jurisdiction",
                 reason: "expected an upper-case code such as EU or DE",
@@ -405,10 +356,7 @@ impl TryFrom<wire::Terms> for Terms {
             retention: Duration::from_millis(terms.retention_ms),
             usage: usage(decode::required("terms.use", terms.r#use)?)?,
             onward_sharing: terms.onward_sharing,
-            compensation: compensation(decode::required(
-                "terms.compensation",
-                terms.compensation,
-            )?)?,
+            compensation: compensation(decode::required("terms.compensation", terms.compensation)?)?,
             contact,
             jurisdiction,
             expires_at: Timestamp::from_millis(terms.expires_at_ms),
@@ -436,14 +384,10 @@ impl From<&Terms> for wire::Terms {
         use wire::r#use::Kind as U;
         let usage = match &terms.usage {
             Use::OneTime => U::OneTime(wire::OneTime {}),
-            Use::Subscription { min_interval } => U::Subscription(wire::Subscription {
-                min_interval_ms: duration_ms(*min_interval),
-            }),
-            Use::Trigger {
-                path,
-                predicate,
-                event,
-            } => U::Trigger(wire::Trigger {
+            Use::Subscription { min_interval } => {
+                U::Subscription(wire::Subscription { min_interval_ms: duration_ms(*min_interval) })
+            }
+            Use::Trigger { path, predicate, event } => U::Trigger(wire::Trigger {
                 path: path.to_string(),
                 predicate: Some(predicate.into()),
                 event: event.clone(),
@@ -451,13 +395,9 @@ impl From<&Terms> for wire::Terms {
         };
         let compensation = match &terms.compensation {
             Compensation::None => C::None(wire::NoCompensation {}),
-            Compensation::Discount { percent } => C::Discount(wire::Discount {
-                percent: u32::from(*percent),
-            }),
+            Compensation::Discount { percent } => C::Discount(wire::Discount { percent: u32::from(*percent) }),
             Compensation::Money(money) => C::Money(money.into()),
-            Compensation::Service(text) => C::Service(wire::ServiceCompensation {
-                description: text.clone(),
-            }),
+            Compensation::Service(text) => C::Service(wire::ServiceCompensation { description: text.clone() }),
         };
         wire::Terms {
             fields: terms.fields.iter().map(Into::into).collect(),
@@ -465,9 +405,7 @@ impl From<&Terms> for wire::Terms {
             retention_ms: duration_ms(terms.retention),
             r#use: Some(wire::Use { kind: Some(usage) }),
             onward_sharing: terms.onward_sharing,
-            compensation: Some(wire::Compensation {
-                kind: Some(compensation),
-            }),
+            compensation: Some(wire::Compensation { kind: Some(compensation) }),
             contact: terms.contact.map(|c| wire::ContactPermission {
                 max_messages: c.max_messages,
                 per_period_ms: duration_ms(c.per_period),
@@ -489,10 +427,7 @@ pub(crate) mod tests {
                 FieldRequest::raw("body.shoe_size_eu".parse().unwrap()),
                 FieldRequest::derived(
                     "activity.running_km".parse().unwrap(),
-                    Predicate::SumSinceAtLeast {
-                        since: Timestamp::EPOCH,
-                        threshold: 600.0,
-                    },
+                    Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold: 600.0 },
                 )
                 .optional(),
             ],
@@ -501,10 +436,7 @@ pub(crate) mod tests {
             usage: Use::OneTime,
             onward_sharing: false,
             compensation: Compensation::Discount { percent: 10 },
-            contact: Some(ContactPermission {
-                max_messages: 2,
-                per_period: Duration::from_secs(30 * 86_400),
-            }),
+            contact: Some(ContactPermission { max_messages: 2, per_period: Duration::from_secs(30 * 86_400) }),
             jurisdiction: "EU".into(),
             expires_at: Timestamp::from_millis(10_000_000),
         }
@@ -521,10 +453,7 @@ pub(crate) mod tests {
         let mut trigger = terms;
         trigger.usage = Use::Trigger {
             path: "activity.running_km".parse().unwrap(),
-            predicate: Predicate::SumSinceAtLeast {
-                since: Timestamp::EPOCH,
-                threshold: 600.0,
-            },
+            predicate: Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold: 600.0 },
             event: "replacement-due".into(),
         };
         trigger.compensation = Compensation::Money(Money::new(500, "EUR").unwrap());
@@ -542,13 +471,8 @@ pub(crate) mod tests {
         assert!(round_trip(&twice).is_err());
 
         let mut too_many = shoe_terms();
-        too_many.fields = (0..=MAX_FIELDS)
-            .map(|i| FieldRequest::raw(format!("x.f{i}").parse().unwrap()))
-            .collect();
-        assert!(matches!(
-            round_trip(&too_many),
-            Err(DecodeError::TooLong { .. })
-        ));
+        too_many.fields = (0..=MAX_FIELDS).map(|i| FieldRequest::raw(format!("x.f{i}").parse().unwrap())).collect();
+        assert!(matches!(round_trip(&too_many), Err(DecodeError::TooLong { .. })));
 
         let mut forever = shoe_terms();
         forever.retention = Duration::from_millis(MAX_RETENTION_MS + 1);
@@ -556,35 +480,21 @@ pub(crate) mod tests {
 
         let mut bad_currency = wire::Terms::from(&shoe_terms());
         bad_currency.compensation = Some(wire::Compensation {
-            kind: Some(wire::compensation::Kind::Money(wire::Money {
-                amount_minor: 1,
-                currency: "euro".into(),
-            })),
+            kind: Some(wire::compensation::Kind::Money(wire::Money { amount_minor: 1, currency: "euro".into() })),
         });
         assert!(Terms::try_from(bad_currency).is_err());
 
         let mut unknown_purpose = wire::Terms::from(&shoe_terms());
         unknown_purpose.purpose = 77;
-        assert_eq!(
-            Terms::try_from(unknown_purpose),
-            Err(DecodeError::UnknownEnum {
-                field: "purpose",
-                value: 77
-            })
-        );
+        assert_eq!(Terms::try_from(unknown_purpose), Err(DecodeError::UnknownEnum { field: "purpose", value: 77 }));
 
         let mut no_use = wire::Terms::from(&shoe_terms());
         no_use.r#use = None;
-        assert_eq!(
-            Terms::try_from(no_use),
-            Err(DecodeError::Missing("terms.use"))
-        );
+        assert_eq!(Terms::try_from(no_use), Err(DecodeError::Missing("terms.use")));
 
         let mut discount = wire::Terms::from(&shoe_terms());
         discount.compensation = Some(wire::Compensation {
-            kind: Some(wire::compensation::Kind::Discount(wire::Discount {
-                percent: 300,
-            })),
+            kind: Some(wire::compensation::Kind::Discount(wire::Discount { percent: 300 })),
         });
         assert!(Terms::try_from(discount).is_err());
     }
@@ -601,10 +511,7 @@ pub(crate) mod tests {
 
         let mut raw = base.clone();
         raw.fields[1].disclosure = Disclosure::Raw;
-        assert!(
-            !raw.is_within(&base),
-            "a raw value instead of a derived fact widens"
-        );
+        assert!(!raw.is_within(&base), "a raw value instead of a derived fact widens");
         assert!(base.is_within(&raw));
 
         let mut longer = base.clone();
@@ -616,10 +523,7 @@ pub(crate) mod tests {
         assert!(!shared.is_within(&base));
 
         let mut chatty = base.clone();
-        chatty.contact = Some(ContactPermission {
-            max_messages: 3,
-            per_period: Duration::from_secs(30 * 86_400),
-        });
+        chatty.contact = Some(ContactPermission { max_messages: 3, per_period: Duration::from_secs(30 * 86_400) });
         assert!(!chatty.is_within(&base));
 
         let mut other_purpose = base.clone();

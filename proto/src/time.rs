@@ -50,13 +50,7 @@ impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let date = crate::value::Date::from_days_since_epoch(self.days_since_epoch());
         let ms_of_day = self.0 % 86_400_000;
-        write!(
-            f,
-            "{date}T{:02}:{:02}:{:02}Z",
-            ms_of_day / 3_600_000,
-            ms_of_day / 60_000 % 60,
-            ms_of_day / 1000 % 60
-        )
+        write!(f, "{date}T{:02}:{:02}:{:02}Z", ms_of_day / 3_600_000, ms_of_day / 60_000 % 60, ms_of_day / 1000 % 60)
     }
 }
 

@@ -53,10 +53,8 @@ pub struct Date {
 impl Date {
     /// A date, if it exists (years 1 to 9999).
     pub fn new(year: i32, month: u32, day: u32) -> Option<Date> {
-        let valid = (1..=9999).contains(&year)
-            && (1..=12).contains(&month)
-            && day >= 1
-            && day <= days_in_month(year, month);
+        let valid =
+            (1..=9999).contains(&year) && (1..=12).contains(&month) && day >= 1 && day <= days_in_month(year, month);
         valid.then_some(Date { year, month, day })
     }
 
@@ -144,20 +142,14 @@ impl std::str::FromStr for Date {
 impl TryFrom<wire::Date> for Date {
     type Error = DecodeError;
     fn try_from(date: wire::Date) -> Result<Date, DecodeError> {
-        Date::new(date.year, date.month, date.day).ok_or(DecodeError::Invalid {
-            field: "date",
-            reason: "no such calendar date",
-        })
+        Date::new(date.year, date.month, date.day)
+            .ok_or(DecodeError::Invalid { field: "date", reason: "no such calendar date" })
     }
 }
 
 impl From<Date> for wire::Date {
     fn from(date: Date) -> wire::Date {
-        wire::Date {
-            year: date.year,
-            month: date.month,
-            day: date.day,
-        }
+        wire::Date { year: date.year, month: date.month, day: date.day }
     }
 }
 
@@ -201,24 +193,17 @@ impl Value {
     /// bounded text).
     pub fn validate(&self) -> Result<(), DecodeError> {
         match self {
-            Value::Number(n) if !n.is_finite() => Err(DecodeError::Invalid {
-                field: "value.number",
-                reason: "not a finite number",
-            }),
+            Value::Number(n) if !n.is_finite() => {
+                Err(DecodeError::Invalid { field: "value.number", reason: "not a finite number" })
+            }
             Value::Text(text) => decode::text("value.text", text.clone()).map(|_| ()),
             Value::Series(points) => {
                 decode::bounded("value.series", points, MAX_SERIES_POINTS)?;
                 if points.iter().any(|p| !p.value.is_finite()) {
-                    return Err(DecodeError::Invalid {
-                        field: "value.series",
-                        reason: "not a finite number",
-                    });
+                    return Err(DecodeError::Invalid { field: "value.series", reason: "not a finite number" });
                 }
                 if points.windows(2).any(|w| w[0].at > w[1].at) {
-                    return Err(DecodeError::Invalid {
-                        field: "value.series",
-                        reason: "points out of time order",
-                    });
+                    return Err(DecodeError::Invalid { field: "value.series", reason: "points out of time order" });
                 }
                 Ok(())
             }
@@ -240,10 +225,7 @@ impl TryFrom<wire::Value> for Value {
                 series
                     .points
                     .into_iter()
-                    .map(|p| Point {
-                        at: Timestamp::from_millis(p.at_ms),
-                        value: p.value,
-                    })
+                    .map(|p| Point { at: Timestamp::from_millis(p.at_ms), value: p.value })
                     .collect(),
             ),
         };
@@ -261,13 +243,7 @@ impl From<&Value> for wire::Value {
             Value::Boolean(b) => Kind::Boolean(*b),
             Value::Date(date) => Kind::Date((*date).into()),
             Value::Series(points) => Kind::Series(wire::Series {
-                points: points
-                    .iter()
-                    .map(|p| wire::SeriesPoint {
-                        at_ms: p.at.as_millis(),
-                        value: p.value,
-                    })
-                    .collect(),
+                points: points.iter().map(|p| wire::SeriesPoint { at_ms: p.at.as_millis(), value: p.value }).collect(),
             }),
         };
         wire::Value { kind: Some(kind) }
@@ -287,18 +263,9 @@ mod tests {
 
     #[test]
     fn dates_convert_from_days_and_text() {
-        assert_eq!(
-            Date::from_days_since_epoch(0),
-            Date::new(1970, 1, 1).unwrap()
-        );
-        assert_eq!(
-            Date::from_days_since_epoch(20_513),
-            Date::new(2026, 3, 1).unwrap()
-        );
-        assert_eq!(
-            Date::from_days_since_epoch(-1),
-            Date::new(1969, 12, 31).unwrap()
-        );
+        assert_eq!(Date::from_days_since_epoch(0), Date::new(1970, 1, 1).unwrap());
+        assert_eq!(Date::from_days_since_epoch(20_513), Date::new(2026, 3, 1).unwrap());
+        assert_eq!(Date::from_days_since_epoch(-1), Date::new(1969, 12, 31).unwrap());
         assert_eq!("2000-02-29".parse(), Ok(Date::new(2000, 2, 29).unwrap()));
         assert!("1900-02-29".parse::<Date>().is_err());
         assert!("2026-13-01".parse::<Date>().is_err());
@@ -308,55 +275,24 @@ mod tests {
     #[test]
     fn age_counts_whole_years() {
         let birth = Date::new(2008, 11, 24).unwrap();
-        assert_eq!(
-            birth.whole_years_until(Date::new(2026, 11, 23).unwrap()),
-            17
-        );
-        assert_eq!(
-            birth.whole_years_until(Date::new(2026, 11, 24).unwrap()),
-            18
-        );
+        assert_eq!(birth.whole_years_until(Date::new(2026, 11, 23).unwrap()), 17);
+        assert_eq!(birth.whole_years_until(Date::new(2026, 11, 24).unwrap()), 18);
     }
 
     #[test]
     fn invalid_wire_values_are_rejected() {
-        let nan = wire::Value {
-            kind: Some(wire::value::Kind::Number(f64::NAN)),
-        };
+        let nan = wire::Value { kind: Some(wire::value::Kind::Number(f64::NAN)) };
         assert!(Value::try_from(nan).is_err());
-        assert_eq!(
-            Value::try_from(wire::Value { kind: None }),
-            Err(DecodeError::Missing("value"))
-        );
-        let bad_date = wire::Value {
-            kind: Some(wire::value::Kind::Date(wire::Date {
-                year: 2026,
-                month: 2,
-                day: 30,
-            })),
-        };
+        assert_eq!(Value::try_from(wire::Value { kind: None }), Err(DecodeError::Missing("value")));
+        let bad_date =
+            wire::Value { kind: Some(wire::value::Kind::Date(wire::Date { year: 2026, month: 2, day: 30 })) };
         assert!(Value::try_from(bad_date).is_err());
         let unordered = Value::Series(vec![
-            Point {
-                at: Timestamp::from_millis(2),
-                value: 1.0,
-            },
-            Point {
-                at: Timestamp::from_millis(1),
-                value: 1.0,
-            },
+            Point { at: Timestamp::from_millis(2), value: 1.0 },
+            Point { at: Timestamp::from_millis(1), value: 1.0 },
         ]);
         assert!(Value::try_from(wire::Value::from(&unordered)).is_err());
-        let long = Value::Series(vec![
-            Point {
-                at: Timestamp::EPOCH,
-                value: 1.0
-            };
-            MAX_SERIES_POINTS + 1
-        ]);
-        assert!(matches!(
-            Value::try_from(wire::Value::from(&long)),
-            Err(DecodeError::TooLong { .. })
-        ));
+        let long = Value::Series(vec![Point { at: Timestamp::EPOCH, value: 1.0 }; MAX_SERIES_POINTS + 1]);
+        assert!(matches!(Value::try_from(wire::Value::from(&long)), Err(DecodeError::TooLong { .. })));
     }
 }

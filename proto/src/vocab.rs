@@ -11,25 +11,15 @@ use std::str::FromStr;
 /// `[a-z0-9_]`, joined by dots, at most [`MAX_PATH_BYTES`] long.
 fn check_dotted(field: &'static str, text: &str) -> Result<(), DecodeError> {
     if text.len() > MAX_PATH_BYTES {
-        return Err(DecodeError::TooLong {
-            field,
-            max: MAX_PATH_BYTES,
-            actual: text.len(),
-        });
+        return Err(DecodeError::TooLong { field, max: MAX_PATH_BYTES, actual: text.len() });
     }
     let segments: Vec<&str> = text.split('.').collect();
     let well_formed = segments.len() <= 8
         && segments.iter().all(|segment| {
-            !segment.is_empty()
-                && segment
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            !segment.is_empty() && segment.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         });
     if !well_formed {
-        return Err(DecodeError::Invalid {
-            field,
-            reason: "expected dot-separated segments of a-z, 0-9 and _",
-        });
+        return Err(DecodeError::Invalid { field, reason: "expected dot-separated segments of a-z, 0-9 and _" });
     }
     Ok(())
 }
@@ -124,9 +114,7 @@ impl FieldPath {
     /// Whether values under this path are sensitive. Health data always is, and so are
     /// records in the `identity` and `finance` trees.
     pub fn is_sensitive(&self) -> bool {
-        ["health", "identity", "finance"]
-            .iter()
-            .any(|root| self.0 == *root || self.0.starts_with(&format!("{root}.")))
+        ["health", "identity", "finance"].iter().any(|root| self.0 == *root || self.0.starts_with(&format!("{root}.")))
     }
 }
 
@@ -187,10 +175,7 @@ pub struct UnknownPurpose(pub String);
 impl FromStr for Purpose {
     type Err = UnknownPurpose;
     fn from_str(text: &str) -> Result<Self, UnknownPurpose> {
-        Purpose::ALL
-            .into_iter()
-            .find(|purpose| purpose.as_str() == text)
-            .ok_or_else(|| UnknownPurpose(text.to_owned()))
+        Purpose::ALL.into_iter().find(|purpose| purpose.as_str() == text).ok_or_else(|| UnknownPurpose(text.to_owned()))
     }
 }
 
@@ -205,10 +190,7 @@ impl TryFrom<i32> for Purpose {
             Ok(W::Research) => Ok(Purpose::Research),
             Ok(W::HealthCare) => Ok(Purpose::HealthCare),
             Ok(W::Marketing) => Ok(Purpose::Marketing),
-            Ok(W::Unspecified) | Err(_) => Err(DecodeError::UnknownEnum {
-                field: "purpose",
-                value,
-            }),
+            Ok(W::Unspecified) | Err(_) => Err(DecodeError::UnknownEnum { field: "purpose", value }),
         }
     }
 }
@@ -234,16 +216,7 @@ mod tests {
     fn dotted_names_are_validated() {
         assert!("apparel.shoes".parse::<Category>().is_ok());
         assert!("body.shoe_size_eu".parse::<FieldPath>().is_ok());
-        for bad in [
-            "",
-            ".a",
-            "a.",
-            "a..b",
-            "Apparel",
-            "a b",
-            "a-b",
-            "a.b.c.d.e.f.g.h.i",
-        ] {
+        for bad in ["", ".a", "a.", "a..b", "Apparel", "a b", "a-b", "a.b.c.d.e.f.g.h.i"] {
             assert!(bad.parse::<FieldPath>().is_err(), "{bad:?} accepted");
         }
         assert!("a".repeat(MAX_PATH_BYTES + 1).parse::<Category>().is_err());
@@ -259,28 +232,15 @@ mod tests {
 
     #[test]
     fn health_is_always_sensitive() {
-        assert!(
-            "health.hereditary.brca1"
-                .parse::<FieldPath>()
-                .unwrap()
-                .is_sensitive()
-        );
-        assert!(
-            !"body.shoe_size_eu"
-                .parse::<FieldPath>()
-                .unwrap()
-                .is_sensitive()
-        );
+        assert!("health.hereditary.brca1".parse::<FieldPath>().unwrap().is_sensitive());
+        assert!(!"body.shoe_size_eu".parse::<FieldPath>().unwrap().is_sensitive());
     }
 
     #[test]
     fn purposes_round_trip_and_reject_unknown_values() {
         for purpose in Purpose::ALL {
             assert_eq!(purpose.as_str().parse::<Purpose>(), Ok(purpose));
-            assert_eq!(
-                Purpose::try_from(wire::Purpose::from(purpose) as i32),
-                Ok(purpose)
-            );
+            assert_eq!(Purpose::try_from(wire::Purpose::from(purpose) as i32), Ok(purpose));
         }
         assert!(Purpose::try_from(0).is_err());
         assert!(Purpose::try_from(99).is_err());

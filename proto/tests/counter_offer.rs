@@ -21,30 +21,17 @@ fn a_counter_offer_narrows_the_terms_and_is_agreed() {
     let mut terms = shoe_terms(START.saturating_add(DAY));
     terms.retention = 365 * DAY;
     terms.onward_sharing = true;
-    terms
-        .fields
-        .push(FieldRequest::raw(path("profile.email")).optional());
+    terms.fields.push(FieldRequest::raw(path("profile.email")).optional());
     publish(&mut w.net, w.shoes, "apparel.shoes", terms);
     w.net.settle();
 
     let ids = finalized(&w.net.peer(&w.shoes).events);
     assert_eq!(ids.len(), 1);
-    let agreed = &w.net.peer(&w.shoes).engine.state().agreements[&ids[0]]
-        .agreement
-        .terms;
-    assert_eq!(
-        agreed.retention,
-        60 * DAY,
-        "retention capped at the policy's"
-    );
+    let agreed = &w.net.peer(&w.shoes).engine.state().agreements[&ids[0]].agreement.terms;
+    assert_eq!(agreed.retention, 60 * DAY, "retention capped at the policy's");
     assert!(!agreed.onward_sharing);
-    assert!(
-        agreed.field(&path("profile.email")).is_none(),
-        "email is not shared"
-    );
-    assert!(
-        !w.net.peer(&w.shoes).engine.state().received[&ids[0]].contains_key(&path("profile.email"))
-    );
+    assert!(agreed.field(&path("profile.email")).is_none(), "email is not shared");
+    assert!(!w.net.peer(&w.shoes).engine.state().received[&ids[0]].contains_key(&path("profile.email")));
 }
 
 #[test]
@@ -55,16 +42,12 @@ fn a_counter_that_drops_a_required_field_is_refused_by_the_business() {
     publish(&mut w.net, w.shoes, "apparel.shoes", terms);
     w.net.settle();
     assert!(finalized(&w.net.peer(&w.shoes).events).is_empty());
-    let ended = w.net.peer(&w.person).events.iter().any(|e| {
-        matches!(
-            e,
-            Event::Terminated {
-                code: TerminationCode::Policy,
-                by_peer: true,
-                ..
-            }
-        )
-    });
+    let ended = w
+        .net
+        .peer(&w.person)
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Terminated { code: TerminationCode::Policy, by_peer: true, .. }));
     assert!(ended, "the business terminates with a policy reason");
 }
 
@@ -74,10 +57,7 @@ fn a_business_that_takes_no_counters_ends_the_negotiation() {
     command(
         &mut w.net,
         w.shoes,
-        Command::SetBusinessPolicy(BusinessPolicy {
-            accept_counters: false,
-            ..BusinessPolicy::default()
-        }),
+        Command::SetBusinessPolicy(BusinessPolicy { accept_counters: false, ..BusinessPolicy::default() }),
     );
     let mut terms = shoe_terms(START.saturating_add(DAY));
     terms.onward_sharing = true;
@@ -97,43 +77,19 @@ fn a_business_counter_that_widens_what_the_person_allowed_is_not_accepted() {
     command(
         &mut w.net,
         w.shoes,
-        Command::SetBusinessPolicy(BusinessPolicy {
-            accept_counters: false,
-            ..BusinessPolicy::default()
-        }),
+        Command::SetBusinessPolicy(BusinessPolicy { accept_counters: false, ..BusinessPolicy::default() }),
     );
     publish(&mut w.net, w.shoes, "apparel.shoes", terms.clone());
     // Deliver the gossip only; intercept the person's counter-proposal.
     w.net.deliver_next();
-    let negotiation = w
-        .net
-        .peer(&w.person)
-        .engine
-        .state()
-        .negotiations
-        .values()
-        .next()
-        .unwrap()
-        .clone();
-    assert_eq!(
-        negotiation.state,
-        State::Requested {
-            by: me2b_proto::negotiation::Party::Local
-        }
-    );
-    assert!(
-        !negotiation.terms.onward_sharing,
-        "the person's proposal drops onward sharing"
-    );
+    let negotiation = w.net.peer(&w.person).engine.state().negotiations.values().next().unwrap().clone();
+    assert_eq!(negotiation.state, State::Requested { by: me2b_proto::negotiation::Party::Local });
+    assert!(!negotiation.terms.onward_sharing, "the person's proposal drops onward sharing");
 
     let mut wider = negotiation.terms.clone();
     wider.onward_sharing = true;
     wider.fields.push(FieldRequest::raw(path("profile.email")));
-    let counter = NegotiationMessage {
-        id: negotiation.id,
-        round: 2,
-        body: NegotiationBody::Counter { terms: wider },
-    };
+    let counter = NegotiationMessage { id: negotiation.id, round: 2, body: NegotiationBody::Counter { terms: wider } };
     let bytes = envelope::seal(
         Seal {
             keypair: &shoe_key,
@@ -141,31 +97,14 @@ fn a_business_counter_that_widens_what_the_person_allowed_is_not_accepted() {
             recipient: Some(w.person),
             nonce: Nonce::from_bytes([77; 16]),
             issued_at: w.net.now(),
-            expires_at: w
-                .net
-                .now()
-                .saturating_add(std::time::Duration::from_secs(60)),
+            expires_at: w.net.now().saturating_add(std::time::Duration::from_secs(60)),
         },
         wire::NegotiationMessage::from(&counter).encode_to_vec(),
     );
-    w.net
-        .input(
-            w.person,
-            Input::Direct {
-                from: w.shoes,
-                kind: MessageKind::Negotiation,
-                bytes,
-            },
-        )
-        .unwrap();
+    w.net.input(w.person, Input::Direct { from: w.shoes, kind: MessageKind::Negotiation, bytes }).unwrap();
     let after = &w.net.peer(&w.person).engine.state().negotiations[&negotiation.id];
     // The agent counters again with what its policy allows; it never signs the wider terms.
-    assert_eq!(
-        after.state,
-        State::Offered {
-            by: me2b_proto::negotiation::Party::Local
-        }
-    );
+    assert_eq!(after.state, State::Offered { by: me2b_proto::negotiation::Party::Local });
     assert!(!after.terms.onward_sharing);
     assert!(after.terms.field(&path("profile.email")).is_none());
     assert!(after.agreement.is_none());

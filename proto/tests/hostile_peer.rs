@@ -23,21 +23,12 @@ fn rejection(result: Result<me2b_proto::engine::Handled, HandleError>) -> Reject
 #[test]
 fn garbage_and_forged_gossip_is_rejected_and_penalised() {
     let mut w = world();
-    let garbage = rejection(w.net.input(
-        w.person,
-        Input::Gossip {
-            kind: MessageKind::DataRequest,
-            bytes: vec![0xff; 40],
-        },
-    ));
+    let garbage =
+        rejection(w.net.input(w.person, Input::Gossip { kind: MessageKind::DataRequest, bytes: vec![0xff; 40] }));
     assert!(garbage.penalise());
 
     // A request signed by one key but claiming another sender.
-    let request = wire::DataRequest {
-        id: vec![1; 16],
-        category: "apparel.shoes".into(),
-        ..Default::default()
-    };
+    let request = wire::DataRequest { id: vec![1; 16], category: "apparel.shoes".into(), ..Default::default() };
     let honest = envelope::seal(
         Seal {
             keypair: &Keypair::from_secret_bytes(&[9; 32]),
@@ -53,34 +44,19 @@ fn garbage_and_forged_gossip_is_rejected_and_penalised() {
     let mut inner = wire::Envelope::decode(signed.envelope.as_slice()).unwrap();
     inner.sender = w.shoes.to_bytes().to_vec();
     signed.envelope = inner.encode_to_vec();
-    let forged = rejection(w.net.input(
-        w.person,
-        Input::Gossip {
-            kind: MessageKind::DataRequest,
-            bytes: signed.encode_to_vec(),
-        },
-    ));
+    let forged = rejection(
+        w.net.input(w.person, Input::Gossip { kind: MessageKind::DataRequest, bytes: signed.encode_to_vec() }),
+    );
     assert_eq!(forged, Rejection::Envelope(EnvelopeError::BadSignature));
     assert!(forged.penalise());
 
     // Well signed but schema-invalid (no terms).
-    let invalid = rejection(w.net.input(
-        w.person,
-        Input::Gossip {
-            kind: MessageKind::DataRequest,
-            bytes: honest,
-        },
-    ));
+    let invalid = rejection(w.net.input(w.person, Input::Gossip { kind: MessageKind::DataRequest, bytes: honest }));
     assert!(matches!(invalid, Rejection::Decode(_)));
     assert!(invalid.penalise());
 
     // The node still works.
-    publish(
-        &mut w.net,
-        w.shoes,
-        "apparel.shoes",
-        shoe_terms(START.saturating_add(DAY)),
-    );
+    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
     w.net.settle();
     assert_eq!(finalized(&w.net.peer(&w.person).events).len(), 1);
 }
@@ -88,12 +64,7 @@ fn garbage_and_forged_gossip_is_rejected_and_penalised() {
 #[test]
 fn a_replayed_direct_message_is_rejected_without_penalty() {
     let mut w = world();
-    publish(
-        &mut w.net,
-        w.shoes,
-        "apparel.shoes",
-        shoe_terms(START.saturating_add(DAY)),
-    );
+    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
     w.net.settle();
     let (kind, bytes) = w
         .net
@@ -101,22 +72,13 @@ fn a_replayed_direct_message_is_rejected_without_penalty() {
         .outputs
         .iter()
         .find_map(|o| match o {
-            me2b_proto::engine::Output::Send {
-                kind: MessageKind::Negotiation,
-                bytes,
-                ..
-            } => Some((MessageKind::Negotiation, bytes.clone())),
+            me2b_proto::engine::Output::Send { kind: MessageKind::Negotiation, bytes, .. } => {
+                Some((MessageKind::Negotiation, bytes.clone()))
+            }
             _ => None,
         })
         .unwrap();
-    let replayed = rejection(w.net.input(
-        w.shoes,
-        Input::Direct {
-            from: w.person,
-            kind,
-            bytes,
-        },
-    ));
+    let replayed = rejection(w.net.input(w.shoes, Input::Direct { from: w.person, kind, bytes }));
     assert_eq!(replayed, Rejection::Envelope(EnvelopeError::Replayed));
     assert!(!replayed.penalise());
 }
@@ -124,12 +86,7 @@ fn a_replayed_direct_message_is_rejected_without_penalty() {
 #[test]
 fn a_message_claiming_another_sender_than_the_connection_is_rejected() {
     let mut w = world();
-    publish(
-        &mut w.net,
-        w.shoes,
-        "apparel.shoes",
-        shoe_terms(START.saturating_add(DAY)),
-    );
+    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
     w.net.deliver_next(); // gossip to the person; its proposal is now in flight
     let bytes = w
         .net
@@ -141,35 +98,20 @@ fn a_message_claiming_another_sender_than_the_connection_is_rejected() {
             _ => None,
         })
         .unwrap();
-    let wrong = rejection(w.net.input(
-        w.shoes,
-        Input::Direct {
-            from: w.clinic,
-            kind: MessageKind::Negotiation,
-            bytes,
-        },
-    ));
+    let wrong =
+        rejection(w.net.input(w.shoes, Input::Direct { from: w.clinic, kind: MessageKind::Negotiation, bytes }));
     assert_eq!(wrong, Rejection::Envelope(EnvelopeError::WrongSender));
 }
 
 #[test]
 fn data_outside_the_agreement_is_refused_and_not_stored() {
     let mut w = world();
-    publish(
-        &mut w.net,
-        w.shoes,
-        "apparel.shoes",
-        shoe_terms(START.saturating_add(DAY)),
-    );
+    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
     w.net.settle();
     let id = finalized(&w.net.peer(&w.shoes).events)[0];
     let person_key = Keypair::from_secret_bytes(&[1; 32]);
     let send = |net: &mut me2b_proto::harness::Network, items: Vec<DataItem>, nonce: u8| {
-        let package = DataPackage {
-            agreement_id: id,
-            sequence: 2,
-            items,
-        };
+        let package = DataPackage { agreement_id: id, sequence: 2, items };
         let bytes = envelope::seal(
             Seal {
                 keypair: &person_key,
@@ -181,14 +123,7 @@ fn data_outside_the_agreement_is_refused_and_not_stored() {
             },
             wire::DataPackage::from(&package).encode_to_vec(),
         );
-        net.input(
-            w.shoes,
-            Input::Direct {
-                from: w.person,
-                kind: MessageKind::DataPackage,
-                bytes,
-            },
-        )
+        net.input(w.shoes, Input::Direct { from: w.person, kind: MessageKind::DataPackage, bytes })
     };
     let email = DataItem {
         path: path("profile.email"),
@@ -202,29 +137,15 @@ fn data_outside_the_agreement_is_refused_and_not_stored() {
         path: path("activity.running_km"),
         content: ItemContent::Value(Personal::new(Value::Number(600.0))),
     };
-    assert!(matches!(
-        rejection(send(&mut w.net, vec![raw_km], 2)),
-        Rejection::OutsideAgreement(_)
-    ));
-    assert!(
-        !w.net.peer(&w.shoes).engine.state().received[&id].contains_key(&path("profile.email"))
-    );
+    assert!(matches!(rejection(send(&mut w.net, vec![raw_km], 2)), Rejection::OutsideAgreement(_)));
+    assert!(!w.net.peer(&w.shoes).engine.state().received[&id].contains_key(&path("profile.email")));
 }
 
 #[test]
 fn an_oversized_direct_message_is_refused_before_decoding() {
     let mut w = world();
     let big = vec![0u8; me2b_proto::limits::MAX_DIRECT_MESSAGE_BYTES + 1];
-    let refused = rejection(w.net.input(
-        w.shoes,
-        Input::Direct {
-            from: w.person,
-            kind: MessageKind::DataPackage,
-            bytes: big,
-        },
-    ));
-    assert!(matches!(
-        refused,
-        Rejection::Envelope(EnvelopeError::TooLarge { .. })
-    ));
+    let refused =
+        rejection(w.net.input(w.shoes, Input::Direct { from: w.person, kind: MessageKind::DataPackage, bytes: big }));
+    assert!(matches!(refused, Rejection::Envelope(EnvelopeError::TooLarge { .. })));
 }

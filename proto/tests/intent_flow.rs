@@ -22,9 +22,7 @@ fn intent(w: &mut World, max_price: u64) -> me2b_proto::identity::IntentId {
             expires_at: START.saturating_add(DAY),
         },
     );
-    let Handled::Intent(id) = handled else {
-        panic!("expected an intent id")
-    };
+    let Handled::Intent(id) = handled else { panic!("expected an intent id") };
     id
 }
 
@@ -32,22 +30,10 @@ fn intent(w: &mut World, max_price: u64) -> me2b_proto::identity::IntentId {
 fn the_best_matching_offer_is_agreed_and_the_others_are_not_selected() {
     let mut w = world();
     let rival = w.net.add(Role::Business, 4);
-    command(
-        &mut w.net,
-        rival,
-        Command::Subscribe("apparel.shoes".parse().unwrap()),
-    );
+    command(&mut w.net, rival, Command::Subscribe("apparel.shoes".parse().unwrap()));
     let expiry = START.saturating_add(DAY);
-    command(
-        &mut w.net,
-        w.shoes,
-        Command::SetCatalog(shoe_catalog(11_000, 10, expiry)),
-    );
-    command(
-        &mut w.net,
-        rival,
-        Command::SetCatalog(shoe_catalog(10_000, 15, expiry)),
-    );
+    command(&mut w.net, w.shoes, Command::SetCatalog(shoe_catalog(11_000, 10, expiry)));
+    command(&mut w.net, rival, Command::SetCatalog(shoe_catalog(10_000, 15, expiry)));
 
     intent(&mut w, 12_000);
     w.net.settle();
@@ -57,45 +43,27 @@ fn the_best_matching_offer_is_agreed_and_the_others_are_not_selected() {
 
     let agreements = finalized(&w.net.peer(&w.person).events);
     assert_eq!(agreements.len(), 1);
-    assert_eq!(
-        finalized(&w.net.peer(&rival).events),
-        agreements,
-        "15% beats 10%"
-    );
+    assert_eq!(finalized(&w.net.peer(&rival).events), agreements, "15% beats 10%");
     assert!(finalized(&w.net.peer(&w.shoes).events).is_empty());
-    let not_selected = w.net.peer(&w.shoes).events.iter().any(|e| {
-        matches!(
-            e,
-            Event::Terminated {
-                code: TerminationCode::NotSelected,
-                by_peer: true,
-                ..
-            }
-        )
-    });
+    let not_selected = w
+        .net
+        .peer(&w.shoes)
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Terminated { code: TerminationCode::NotSelected, by_peer: true, .. }));
     assert!(not_selected);
-    assert!(
-        !w.net.peer(&rival).engine.state().received[&agreements[0]].is_empty(),
-        "data flows to the chosen one"
-    );
+    assert!(!w.net.peer(&rival).engine.state().received[&agreements[0]].is_empty(), "data flows to the chosen one");
 }
 
 #[test]
 fn an_offer_over_budget_or_off_spec_is_not_made_or_not_taken() {
     let mut w = world();
     let expiry = START.saturating_add(DAY);
-    command(
-        &mut w.net,
-        w.shoes,
-        Command::SetCatalog(shoe_catalog(15_000, 10, expiry)),
-    );
+    command(&mut w.net, w.shoes, Command::SetCatalog(shoe_catalog(15_000, 10, expiry)));
     intent(&mut w, 12_000);
     w.net.settle();
     w.net.advance(std::time::Duration::from_secs(30));
-    assert!(
-        w.net.peer(&w.shoes).engine.state().negotiations.is_empty(),
-        "too expensive: no answer"
-    );
+    assert!(w.net.peer(&w.shoes).engine.state().negotiations.is_empty(), "too expensive: no answer");
     assert!(finalized(&w.net.peer(&w.person).events).is_empty());
 }
 
@@ -106,22 +74,8 @@ fn businesses_count_aggregate_demand() {
     intent(&mut w, 9_000);
     w.net.settle();
     let demand = &w.net.peer(&w.shoes).engine.state().demand;
-    assert_eq!(
-        demand[&("apparel.shoes".parse().unwrap(), String::new())],
-        2
-    );
-    assert_eq!(
-        demand[&("apparel.shoes".parse().unwrap(), "size_eu=44".to_string())],
-        2
-    );
+    assert_eq!(demand[&("apparel.shoes".parse().unwrap(), String::new())], 2);
+    assert_eq!(demand[&("apparel.shoes".parse().unwrap(), "size_eu=44".to_string())], 2);
     // The person's own negotiations: none (no catalog), and nothing is pending.
-    assert!(
-        w.net
-            .peer(&w.person)
-            .engine
-            .state()
-            .negotiations
-            .values()
-            .all(|n| n.state != State::AwaitingOwner)
-    );
+    assert!(w.net.peer(&w.person).engine.state().negotiations.values().all(|n| n.state != State::AwaitingOwner));
 }

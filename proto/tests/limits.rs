@@ -5,9 +5,7 @@
 
 mod common;
 use common::*;
-use me2b_proto::engine::{
-    Command, Config, Engine, HandleError, Input, Provenance, Rejection, Role, State,
-};
+use me2b_proto::engine::{Command, Config, Engine, HandleError, Input, Provenance, Rejection, Role, State};
 use me2b_proto::envelope::{self, EnvelopeError, MessageKind, ReplayGuard, Seal};
 use me2b_proto::identity::{Keypair, NegotiationId, Nonce};
 use me2b_proto::limits::{MAX_PENDING_OUTPUTS, MAX_ROUNDS, MAX_SEEN_NONCES};
@@ -19,12 +17,8 @@ use std::time::Duration;
 
 #[test]
 fn an_engine_that_is_not_polled_says_busy() {
-    let mut engine = Engine::new(
-        Keypair::from_secret_bytes(&[1; 32]),
-        Config::new(Role::Person, [1; 32]),
-        State::default(),
-        START,
-    );
+    let mut engine =
+        Engine::new(Keypair::from_secret_bytes(&[1; 32]), Config::new(Role::Person, [1; 32]), State::default(), START);
     let mut accepted = 0;
     let busy = loop {
         let command = Command::SetRecord {
@@ -36,10 +30,7 @@ fn an_engine_that_is_not_polled_says_busy() {
             Ok(_) => accepted += 1,
             Err(error) => break error,
         }
-        assert!(
-            accepted <= MAX_PENDING_OUTPUTS,
-            "the output queue grew past its bound"
-        );
+        assert!(accepted <= MAX_PENDING_OUTPUTS, "the output queue grew past its bound");
     };
     assert_eq!(busy, HandleError::Busy);
     let mut drained = 0;
@@ -47,15 +38,9 @@ fn an_engine_that_is_not_polled_says_busy() {
         drained += 1;
     }
     assert!(drained <= MAX_PENDING_OUTPUTS);
-    let command = Command::SetRecord {
-        path: path("body.weight_kg"),
-        value: Value::Number(71.0),
-        provenance: Provenance::Owner,
-    };
-    assert!(
-        engine.handle(Input::Command(command), START).is_ok(),
-        "works again once polled"
-    );
+    let command =
+        Command::SetRecord { path: path("body.weight_kg"), value: Value::Number(71.0), provenance: Provenance::Owner };
+    assert!(engine.handle(Input::Command(command), START).is_ok(), "works again once polled");
 }
 
 #[test]
@@ -77,10 +62,7 @@ fn the_replay_guard_refuses_when_full_instead_of_forgetting() {
             },
             Vec::new(),
         );
-        envelope::open(&bytes, MessageKind::Negotiation, Some(&me), START)
-            .unwrap()
-            .header()
-            .clone()
+        envelope::open(&bytes, MessageKind::Negotiation, Some(&me), START).unwrap().header().clone()
     };
     let first = header(0);
     guard.check(&first, START).unwrap();
@@ -93,52 +75,22 @@ fn the_replay_guard_refuses_when_full_instead_of_forgetting() {
         guard.check(&filler, START).unwrap();
     }
     assert_eq!(guard.len(), MAX_SEEN_NONCES);
-    assert_eq!(
-        guard.check(&header(u32::MAX), START),
-        Err(EnvelopeError::Busy)
-    );
-    assert_eq!(
-        guard.check(&first, START),
-        Err(EnvelopeError::Replayed),
-        "nothing was forgotten"
-    );
+    assert_eq!(guard.check(&header(u32::MAX), START), Err(EnvelopeError::Busy));
+    assert_eq!(guard.check(&first, START), Err(EnvelopeError::Replayed), "nothing was forgotten");
     // Once the window has passed the guard empties and accepts again.
-    assert!(
-        guard
-            .check(
-                &header(u32::MAX),
-                START.saturating_add(Duration::from_secs(61))
-            )
-            .is_ok()
-    );
+    assert!(guard.check(&header(u32::MAX), START.saturating_add(Duration::from_secs(61))).is_ok());
 }
 
 #[test]
 fn negotiation_messages_past_the_round_limit_are_refused() {
     let mut w = world();
-    publish(
-        &mut w.net,
-        w.shoes,
-        "apparel.shoes",
-        shoe_terms(START.saturating_add(DAY)),
-    );
+    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
     w.net.deliver_next();
-    let id: NegotiationId = *w
-        .net
-        .peer(&w.person)
-        .engine
-        .state()
-        .negotiations
-        .keys()
-        .next()
-        .unwrap();
+    let id: NegotiationId = *w.net.peer(&w.person).engine.state().negotiations.keys().next().unwrap();
     let message = NegotiationMessage {
         id,
         round: MAX_ROUNDS + 1,
-        body: NegotiationBody::Terminate {
-            code: TerminationCode::Declined,
-            reason: String::new(),
-        },
+        body: NegotiationBody::Terminate { code: TerminationCode::Declined, reason: String::new() },
     };
     let bytes = envelope::seal(
         Seal {
@@ -151,18 +103,6 @@ fn negotiation_messages_past_the_round_limit_are_refused() {
         },
         wire::NegotiationMessage::from(&message).encode_to_vec(),
     );
-    let refused = w.net.input(
-        w.person,
-        Input::Direct {
-            from: w.shoes,
-            kind: MessageKind::Negotiation,
-            bytes,
-        },
-    );
-    assert_eq!(
-        refused,
-        Err(HandleError::Rejected(Rejection::Protocol(
-            "round out of range"
-        )))
-    );
+    let refused = w.net.input(w.person, Input::Direct { from: w.shoes, kind: MessageKind::Negotiation, bytes });
+    assert_eq!(refused, Err(HandleError::Rejected(Rejection::Protocol("round out of range"))));
 }

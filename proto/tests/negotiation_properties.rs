@@ -36,15 +36,7 @@ use std::time::Duration;
 
 #[derive(Debug, Clone)]
 enum Op {
-    Publish {
-        fields: u8,
-        research: bool,
-        retention_days: u64,
-        onward: bool,
-        contact: u8,
-        usage: u8,
-        percent: u8,
-    },
+    Publish { fields: u8, research: bool, retention_days: u64, onward: bool, contact: u8, usage: u8, percent: u8 },
     Approve(u8),
     Decline(u8),
     Deliver(u8),
@@ -78,83 +70,44 @@ fn field_pool() -> Vec<FieldRequest> {
         FieldRequest::raw(path("body.shoe_size_eu")),
         FieldRequest::derived(
             path("activity.running_km"),
-            Predicate::SumSinceAtLeast {
-                since: YEAR_START,
-                threshold: 600.0,
-            },
+            Predicate::SumSinceAtLeast { since: YEAR_START, threshold: 600.0 },
         ),
         FieldRequest::raw(path("activity.running_km")).optional(),
         FieldRequest::raw(path("profile.email")).optional(),
         FieldRequest::raw(path("health.acquired.asthma")),
-        FieldRequest::derived(
-            path("profile.birthdate"),
-            Predicate::AgeAtLeast { years: 18 },
-        )
-        .optional(),
+        FieldRequest::derived(path("profile.birthdate"), Predicate::AgeAtLeast { years: 18 }).optional(),
     ]
 }
 
 fn terms(op: &Op, now: me2b_proto::time::Timestamp) -> Option<Terms> {
-    let Op::Publish {
-        fields,
-        research,
-        retention_days,
-        onward,
-        contact,
-        usage,
-        percent,
-    } = op
-    else {
+    let Op::Publish { fields, research, retention_days, onward, contact, usage, percent } = op else {
         return None;
     };
     let pool = field_pool();
-    let mut chosen: Vec<FieldRequest> = pool
-        .into_iter()
-        .enumerate()
-        .filter(|(i, _)| fields & (1 << i) != 0)
-        .map(|(_, f)| f)
-        .collect();
+    let mut chosen: Vec<FieldRequest> =
+        pool.into_iter().enumerate().filter(|(i, _)| fields & (1 << i) != 0).map(|(_, f)| f).collect();
     // A path at most once.
     let mut seen = BTreeSet::new();
     chosen.retain(|f| seen.insert(f.path.clone()));
     Some(Terms {
         fields: chosen,
-        purpose: if *research {
-            Purpose::Research
-        } else {
-            Purpose::PersonalisedOffers
-        },
+        purpose: if *research { Purpose::Research } else { Purpose::PersonalisedOffers },
         retention: DAY * (*retention_days as u32),
         usage: match usage {
             0 => Use::OneTime,
-            1 => Use::Subscription {
-                min_interval: Duration::from_secs(60),
-            },
+            1 => Use::Subscription { min_interval: Duration::from_secs(60) },
             _ => Use::Trigger {
                 path: path("activity.running_km"),
-                predicate: Predicate::SumSinceAtLeast {
-                    since: YEAR_START,
-                    threshold: 600.0,
-                },
+                predicate: Predicate::SumSinceAtLeast { since: YEAR_START, threshold: 600.0 },
                 event: "replacement-due".into(),
             },
         },
         onward_sharing: *onward,
-        compensation: if *percent == 0 {
-            Compensation::None
-        } else {
-            Compensation::Discount { percent: *percent }
-        },
+        compensation: if *percent == 0 { Compensation::None } else { Compensation::Discount { percent: *percent } },
         contact: match contact {
             0 => None,
-            1 => Some(ContactPermission {
-                max_messages: 1,
-                per_period: 30 * DAY,
-            }),
-            _ => Some(ContactPermission {
-                max_messages: 10,
-                per_period: DAY,
-            }),
+            1 => Some(ContactPermission { max_messages: 1, per_period: 30 * DAY }),
+            _ => Some(ContactPermission { max_messages: 10, per_period: DAY }),
         },
         jurisdiction: "EU".into(),
         expires_at: now.saturating_add(Duration::from_secs(600)),
@@ -166,9 +119,7 @@ fn sent(net: &Network, from: PublicKey) -> Vec<(PublicKey, MessageKind, Vec<u8>)
         .outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Send {
-                to, kind, bytes, ..
-            } => Some((*to, *kind, bytes.clone())),
+            Output::Send { to, kind, bytes, .. } => Some((*to, *kind, bytes.clone())),
             _ => None,
         })
         .collect()
@@ -179,16 +130,9 @@ fn run(ops: &[Op], accept_counters: bool) {
     command(
         &mut w.net,
         w.shoes,
-        Command::SetBusinessPolicy(BusinessPolicy {
-            accept_counters,
-            ..BusinessPolicy::default()
-        }),
+        Command::SetBusinessPolicy(BusinessPolicy { accept_counters, ..BusinessPolicy::default() }),
     );
-    command(
-        &mut w.net,
-        w.shoes,
-        Command::Subscribe("health.research".parse().unwrap()),
-    );
+    command(&mut w.net, w.shoes, Command::Subscribe("health.research".parse().unwrap()));
     let (person, business) = (w.person, w.shoes);
     let net = &mut w.net;
 
@@ -201,11 +145,7 @@ fn run(ops: &[Op], accept_counters: bool) {
                 if terms.fields.is_empty() {
                     continue;
                 }
-                let category = if *research {
-                    "health.research"
-                } else {
-                    "apparel.shoes"
-                };
+                let category = if *research { "health.research" } else { "apparel.shoes" };
                 publish(net, business, category, terms);
             }
             Op::Approve(k) | Op::Decline(k) => {
@@ -219,11 +159,8 @@ fn run(ops: &[Op], accept_counters: bool) {
                     .map(|n| n.id)
                     .collect();
                 if let Some(id) = pending.get(*k as usize % pending.len().max(1)) {
-                    let command = if matches!(op, Op::Approve(_)) {
-                        Command::Approve(*id)
-                    } else {
-                        Command::Decline(*id)
-                    };
+                    let command =
+                        if matches!(op, Op::Approve(_)) { Command::Approve(*id) } else { Command::Decline(*id) };
                     let _ = net.input(person, Input::Command(command));
                 }
             }
@@ -244,22 +181,10 @@ fn run(ops: &[Op], accept_counters: bool) {
                     .map(|a| a.id)
                     .collect();
                 if let Some(id) = active.get(*k as usize % active.len().max(1)) {
-                    command(
-                        net,
-                        person,
-                        Command::Revoke {
-                            agreement_id: *id,
-                            reason: String::new(),
-                        },
-                    );
+                    command(net, person, Command::Revoke { agreement_id: *id, reason: String::new() });
                 }
             }
-            Op::SetKm(km) => set(
-                net,
-                person,
-                "activity.running_km",
-                running_km(f64::from(*km)),
-            ),
+            Op::SetKm(km) => set(net, person, "activity.running_km", running_km(f64::from(*km))),
             Op::Replay(k) | Op::Tamper(k, _) => {
                 if matches!(op, Op::Replay(_)) {
                     // Only a message that was delivered can be replayed.
@@ -267,25 +192,16 @@ fn run(ops: &[Op], accept_counters: bool) {
                 }
                 let mut all: Vec<(PublicKey, PublicKey, MessageKind, Vec<u8>)> = Vec::new();
                 for from in [person, business] {
-                    all.extend(
-                        sent(net, from)
-                            .into_iter()
-                            .map(|(to, kind, bytes)| (from, to, kind, bytes)),
-                    );
+                    all.extend(sent(net, from).into_iter().map(|(to, kind, bytes)| (from, to, kind, bytes)));
                 }
-                if let Some((from, to, kind, mut bytes)) =
-                    all.get(*k as usize % all.len().max(1)).cloned()
-                {
+                if let Some((from, to, kind, mut bytes)) = all.get(*k as usize % all.len().max(1)).cloned() {
                     if let Op::Tamper(_, index) = op {
                         let at = *index as usize % bytes.len();
                         bytes[at] ^= 0x5a;
                     }
                     let result = net.input(to, Input::Direct { from, kind, bytes });
                     // A replay or a tampered copy is never accepted.
-                    assert!(
-                        result.is_err(),
-                        "a replayed or tampered message was accepted: {op:?}"
-                    );
+                    assert!(result.is_err(), "a replayed or tampered message was accepted: {op:?}");
                 }
             }
         }
@@ -302,30 +218,18 @@ fn check(net: &Network, person: PublicKey, business: PublicKey) {
 
     // Both sides agree on how every negotiation ended.
     for (id, n) in &p.negotiations {
-        assert!(
-            n.state.is_final(),
-            "person negotiation {id:?} still {}",
-            n.state
-        );
+        assert!(n.state.is_final(), "person negotiation {id:?} still {}", n.state);
         match b.negotiations.get(id) {
             Some(other) => assert_eq!(n.state.name(), other.state.name(), "negotiation {id:?}"),
-            None => assert!(
-                matches!(n.state, State::Terminated { .. }),
-                "only the person knows {id:?}, yet {}",
-                n.state
-            ),
+            None => {
+                assert!(matches!(n.state, State::Terminated { .. }), "only the person knows {id:?}, yet {}", n.state)
+            }
         }
     }
     for id in b.negotiations.keys() {
-        assert!(
-            p.negotiations.contains_key(id),
-            "the business has a negotiation the person does not"
-        );
+        assert!(p.negotiations.contains_key(id), "the business has a negotiation the person does not");
     }
-    assert_eq!(
-        p.agreements.keys().collect::<Vec<_>>(),
-        b.agreements.keys().collect::<Vec<_>>()
-    );
+    assert_eq!(p.agreements.keys().collect::<Vec<_>>(), b.agreements.keys().collect::<Vec<_>>());
 
     // A terminated negotiation never becomes an agreement (on either side, in event order).
     for who in [person, business] {
@@ -352,14 +256,8 @@ fn check(net: &Network, person: PublicKey, business: PublicKey) {
             },
             Context::Intent(_) => unreachable!("no intents in this test"),
         };
-        let asker = Asker {
-            business: &business,
-            category: &category,
-        };
-        assert!(
-            p.policy.permits(&record.agreement.terms, asker),
-            "agreement outside policy"
-        );
+        let asker = Asker { business: &business, category: &category };
+        assert!(p.policy.permits(&record.agreement.terms, asker), "agreement outside policy");
     }
 
     // Reference model from the person's ledger: data flows only under an active agreement.
@@ -371,22 +269,14 @@ fn check(net: &Network, person: PublicKey, business: PublicKey) {
         let e = &entry.event;
         match e.kind {
             EventKind::AgreementFinalized => {
-                model.insert(
-                    e.subject.clone(),
-                    (true, e.fields.iter().cloned().collect()),
-                );
+                model.insert(e.subject.clone(), (true, e.fields.iter().cloned().collect()));
             }
             EventKind::Revoked | EventKind::Expired => {
-                model
-                    .get_mut(&e.subject)
-                    .expect("revoked an unknown agreement")
-                    .0 = false;
+                model.get_mut(&e.subject).expect("revoked an unknown agreement").0 = false;
             }
             EventKind::DataSent => {
                 data_sent += 1;
-                let (active, paths) = model
-                    .get(&e.subject)
-                    .expect("data sent without an agreement");
+                let (active, paths) = model.get(&e.subject).expect("data sent without an agreement");
                 assert!(*active, "data sent under an agreement that is not active");
                 assert!(
                     e.fields.iter().all(|f| paths.contains(f)),
@@ -399,46 +289,24 @@ fn check(net: &Network, person: PublicKey, business: PublicKey) {
     // Every package that left the node is in the ledger, and names only agreed items.
     let mut packages = BTreeSet::new();
     for output in &net.peer(&person).outputs {
-        let Output::Send {
-            kind: MessageKind::DataPackage,
-            bytes,
-            delivery,
-            ..
-        } = output
-        else {
+        let Output::Send { kind: MessageKind::DataPackage, bytes, delivery, .. } = output else {
             continue;
         };
         packages.insert(*delivery);
         let signed = wire::SignedEnvelope::decode(bytes.as_slice()).unwrap();
         let envelope = wire::Envelope::decode(signed.envelope.as_slice()).unwrap();
-        let package =
-            DataPackage::try_from(wire::DataPackage::decode(envelope.payload.as_slice()).unwrap())
-                .unwrap();
+        let package = DataPackage::try_from(wire::DataPackage::decode(envelope.payload.as_slice()).unwrap()).unwrap();
         let record = &p.agreements[&package.agreement_id];
-        check_items(
-            &record.agreement.terms,
-            package.items.iter().map(|i| (&i.path, &i.content)),
-        )
-        .unwrap();
+        check_items(&record.agreement.terms, package.items.iter().map(|i| (&i.path, &i.content))).unwrap();
     }
     assert_eq!(packages.len(), data_sent);
 
     // After revocation or expiry the business holds nothing, and both sides say DELETED.
     for (id, record) in &p.agreements {
         if !record.is_active() {
-            assert!(
-                !b.received.contains_key(id),
-                "business still holds data after revocation or expiry"
-            );
-            assert!(
-                matches!(record.lifecycle, Lifecycle::Deleted { .. }),
-                "{:?}",
-                record.lifecycle
-            );
-            assert!(matches!(
-                b.agreements[id].lifecycle,
-                Lifecycle::Deleted { .. }
-            ));
+            assert!(!b.received.contains_key(id), "business still holds data after revocation or expiry");
+            assert!(matches!(record.lifecycle, Lifecycle::Deleted { .. }), "{:?}", record.lifecycle);
+            assert!(matches!(b.agreements[id].lifecycle, Lifecycle::Deleted { .. }));
         }
     }
     // Nothing the business holds was a raw value that the terms asked as a derived fact.

@@ -24,14 +24,7 @@ fn offers_flow_within_the_contact_cap() {
     publish(&mut w.net, w.shoes, "apparel.shoes", terms);
     w.net.settle();
     let id = finalized(&w.net.peer(&w.shoes).events)[0];
-    command(
-        &mut w.net,
-        w.shoes,
-        Command::SendOffer {
-            agreement_id: id,
-            offer: offer(),
-        },
-    );
+    command(&mut w.net, w.shoes, Command::SendOffer { agreement_id: id, offer: offer() });
     w.net.settle();
     assert!(
         w.net
@@ -42,26 +35,10 @@ fn offers_flow_within_the_contact_cap() {
     );
 
     // The terms allow one offer per 30 days.
-    let second = w.net.input(
-        w.shoes,
-        Input::Command(Command::SendOffer {
-            agreement_id: id,
-            offer: offer(),
-        }),
-    );
-    assert_eq!(
-        second,
-        Err(HandleError::Command(CommandError::ContactCapReached))
-    );
+    let second = w.net.input(w.shoes, Input::Command(Command::SendOffer { agreement_id: id, offer: offer() }));
+    assert_eq!(second, Err(HandleError::Command(CommandError::ContactCapReached)));
     w.net.advance(31 * DAY);
-    command(
-        &mut w.net,
-        w.shoes,
-        Command::SendOffer {
-            agreement_id: id,
-            offer: offer(),
-        },
-    );
+    command(&mut w.net, w.shoes, Command::SendOffer { agreement_id: id, offer: offer() });
 }
 
 #[test]
@@ -72,15 +49,6 @@ fn without_contact_permission_no_offer_is_sent() {
     publish(&mut w.net, w.shoes, "apparel.shoes", terms);
     w.net.settle();
     let id = finalized(&w.net.peer(&w.shoes).events)[0];
-    let sent = w.net.input(
-        w.shoes,
-        Input::Command(Command::SendOffer {
-            agreement_id: id,
-            offer: offer(),
-        }),
-    );
-    assert_eq!(
-        sent,
-        Err(HandleError::Command(CommandError::ContactNotAllowed))
-    );
+    let sent = w.net.input(w.shoes, Input::Command(Command::SendOffer { agreement_id: id, offer: offer() }));
+    assert_eq!(sent, Err(HandleError::Command(CommandError::ContactNotAllowed)));
 }

@@ -10,23 +10,14 @@ use me2b_proto::identity::Keypair;
 #[test]
 fn a_person_restarted_while_awaiting_the_owner_can_still_approve() {
     let mut w = world();
-    publish(
-        &mut w.net,
-        w.clinic,
-        "health.research",
-        health_terms(START.saturating_add(DAY)),
-    );
+    publish(&mut w.net, w.clinic, "health.research", health_terms(START.saturating_add(DAY)));
     w.net.settle();
     let pending = awaiting(&w.net.peer(&w.person).events)[0];
 
     // Crash: the driver kept the state it was told to persist; restart with a fresh seed.
     let crashed = w.net.remove(&w.person).unwrap();
     let state = crashed.engine.state().clone();
-    let person = w.net.add_with(
-        Keypair::from_secret_bytes(&[1; 32]),
-        Config::new(Role::Person, [99; 32]),
-        state,
-    );
+    let person = w.net.add_with(Keypair::from_secret_bytes(&[1; 32]), Config::new(Role::Person, [99; 32]), state);
     assert_eq!(person, w.person);
 
     command(&mut w.net, person, Command::Approve(pending));
@@ -38,22 +29,13 @@ fn a_person_restarted_while_awaiting_the_owner_can_still_approve() {
 #[test]
 fn a_business_restarted_mid_negotiation_finishes_it() {
     let mut w = world();
-    publish(
-        &mut w.net,
-        w.shoes,
-        "apparel.shoes",
-        shoe_terms(START.saturating_add(DAY)),
-    );
+    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
     // Deliver the gossip and the person's proposal; the business's Agree is now in flight.
     w.net.deliver_next();
     w.net.deliver_next();
     let crashed = w.net.remove(&w.shoes).unwrap();
     let state = crashed.engine.state().clone();
-    w.net.add_with(
-        Keypair::from_secret_bytes(&[2; 32]),
-        Config::new(Role::Business, [98; 32]),
-        state,
-    );
+    w.net.add_with(Keypair::from_secret_bytes(&[2; 32]), Config::new(Role::Business, [98; 32]), state);
     w.net.settle();
     assert_eq!(finalized(&w.net.peer(&w.shoes).events).len(), 1);
     assert_eq!(finalized(&w.net.peer(&w.person).events).len(), 1);

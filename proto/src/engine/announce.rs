@@ -2,8 +2,7 @@
 
 use super::negotiate::Opening;
 use super::{
-    Change, CommandError, Engine, Event, KnownRequest, OwnIntent, Rejection, Result, Role, Timer,
-    VaultFacts, describe,
+    Change, CommandError, Engine, Event, KnownRequest, OwnIntent, Rejection, Result, Role, Timer, VaultFacts, describe,
 };
 use crate::envelope::{self, MessageKind, Opened, Seal};
 use crate::identity::{IntentId, RequestId};
@@ -28,56 +27,23 @@ impl Engine {
     ) -> Result<RequestId> {
         self.require(Role::Business)?;
         check_expiry(terms.expires_at, now)?;
-        let request = DataRequest {
-            id: RequestId::from_bytes(self.random()),
-            category,
-            business_name,
-            description,
-            terms,
-        };
+        let request =
+            DataRequest { id: RequestId::from_bytes(self.random()), category, business_name, description, terms };
         // A request built by the owner must be as valid as one received: round-trip it.
         let wire_request = wire::DataRequest::from(&request);
-        DataRequest::try_from(wire_request.clone())
-            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+        DataRequest::try_from(wire_request.clone()).map_err(|e| CommandError::Invalid(e.to_string()))?;
         let payload = wire_request.encode_to_vec();
-        let bytes = self.seal_gossip(
-            MessageKind::DataRequest,
-            payload,
-            request.terms.expires_at,
-            now,
-        );
+        let bytes = self.seal_gossip(MessageKind::DataRequest, payload, request.terms.expires_at, now);
         if bytes.len() > MessageKind::DataRequest.max_bytes() {
             return Err(CommandError::Invalid("request too large for gossip".into()).into());
         }
         self.forget_old_requests(now);
         let id = request.id;
-        let fields = request
-            .terms
-            .fields
-            .iter()
-            .map(|f| f.path.clone())
-            .collect();
-        self.emit(super::Output::Publish {
-            topic: request.category.request_topic(),
-            bytes,
-        });
-        self.state.requests.insert(
-            id,
-            KnownRequest {
-                request,
-                business: self.public_key(),
-                at: now,
-            },
-        );
+        let fields = request.terms.fields.iter().map(|f| f.path.clone()).collect();
+        self.emit(super::Output::Publish { topic: request.category.request_topic(), bytes });
+        self.state.requests.insert(id, KnownRequest { request, business: self.public_key(), at: now });
         self.persist(Change::Request(id));
-        self.record(
-            now,
-            EventKind::RequestPublished,
-            None,
-            &id.to_bytes(),
-            fields,
-            None,
-        );
+        self.record(now, EventKind::RequestPublished, None, &id.to_bytes(), fields, None);
         Ok(id)
     }
 
@@ -86,62 +52,25 @@ impl Engine {
         check_expiry(intent.expires_at, now)?;
         let wire_intent = wire::Intent::from(&intent);
         Intent::try_from(wire_intent.clone()).map_err(|e| CommandError::Invalid(e.to_string()))?;
-        let bytes = self.seal_gossip(
-            MessageKind::Intent,
-            wire_intent.encode_to_vec(),
-            intent.expires_at,
-            now,
-        );
+        let bytes = self.seal_gossip(MessageKind::Intent, wire_intent.encode_to_vec(), intent.expires_at, now);
         if bytes.len() > MessageKind::Intent.max_bytes() {
             return Err(CommandError::Invalid("intent too large for gossip".into()).into());
         }
         let id = intent.id;
-        let decide_at = now
-            .saturating_add(self.config.intent_window)
-            .min(intent.expires_at);
-        self.emit(super::Output::Publish {
-            topic: intent.category.intent_topic(),
-            bytes,
-        });
+        let decide_at = now.saturating_add(self.config.intent_window).min(intent.expires_at);
+        self.emit(super::Output::Publish { topic: intent.category.intent_topic(), bytes });
         let fields = intent.shares.iter().map(|f| f.path.clone()).collect();
-        self.state.intents.insert(
-            id,
-            OwnIntent {
-                intent,
-                candidates: Vec::new(),
-                decided: false,
-            },
-        );
+        self.state.intents.insert(id, OwnIntent { intent, candidates: Vec::new(), decided: false });
         self.persist(Change::Intent(id));
-        self.record(
-            now,
-            EventKind::IntentPublished,
-            None,
-            &id.to_bytes(),
-            fields,
-            None,
-        );
+        self.record(now, EventKind::IntentPublished, None, &id.to_bytes(), fields, None);
         self.set_timer(decide_at, Timer::IntentDecision(id));
         Ok(id)
     }
 
-    fn seal_gossip(
-        &mut self,
-        kind: MessageKind,
-        payload: Vec<u8>,
-        expires_at: Timestamp,
-        now: Timestamp,
-    ) -> Vec<u8> {
+    fn seal_gossip(&mut self, kind: MessageKind, payload: Vec<u8>, expires_at: Timestamp, now: Timestamp) -> Vec<u8> {
         let nonce = self.nonce();
         envelope::seal(
-            Seal {
-                keypair: &self.keypair,
-                kind,
-                recipient: None,
-                nonce,
-                issued_at: now,
-                expires_at,
-            },
+            Seal { keypair: &self.keypair, kind, recipient: None, nonce, issued_at: now, expires_at },
             payload,
         )
     }
@@ -165,12 +94,7 @@ impl Engine {
         self.forget_old_requests(now);
         let id = request.id;
         let category = request.category.clone();
-        let fields = request
-            .terms
-            .fields
-            .iter()
-            .map(|f| f.path.clone())
-            .collect();
+        let fields = request.terms.fields.iter().map(|f| f.path.clone()).collect();
         self.record(
             now,
             EventKind::RequestSeen,
@@ -179,30 +103,12 @@ impl Engine {
             fields,
             Some(crate::identity::Digest::of(opened.payload())),
         );
-        let asker = Asker {
-            business: &business,
-            category: &request.category,
-        };
-        let decision = policy::evaluate(
-            &request.terms,
-            &self.state.policy,
-            &VaultFacts(&self.state.vault),
-            asker,
-            now,
-        );
+        let asker = Asker { business: &business, category: &request.category };
+        let decision = policy::evaluate(&request.terms, &self.state.policy, &VaultFacts(&self.state.vault), asker, now);
         let terms = request.terms.clone();
-        self.state.requests.insert(
-            id,
-            KnownRequest {
-                request,
-                business,
-                at: now,
-            },
-        );
+        self.state.requests.insert(id, KnownRequest { request, business, at: now });
         self.persist(Change::Request(id));
-        let deadline = now
-            .saturating_add(self.config.negotiation_timeout)
-            .min(terms.expires_at);
+        let deadline = now.saturating_add(self.config.negotiation_timeout).min(terms.expires_at);
         let opening = |requested: Terms| Opening {
             peer: business,
             context: Context::Request(id),
@@ -220,21 +126,13 @@ impl Engine {
                 self.propose(opening(terms), counter, now);
                 "countered".to_owned()
             }
-            Decision::AskOwner {
-                terms: proposal,
-                reasons,
-            } => {
+            Decision::AskOwner { terms: proposal, reasons } => {
                 self.await_owner_before_proposing(opening(terms), proposal, reasons, now);
                 "awaiting-owner".to_owned()
             }
             Decision::Reject(reason) => format!("rejected: {}", describe(&reason)),
         };
-        self.event(Event::RequestSeen {
-            request_id: id,
-            business,
-            category,
-            outcome,
-        });
+        self.event(Event::RequestSeen { request_id: id, business, category, outcome });
         Ok(())
     }
 
@@ -251,12 +149,7 @@ impl Engine {
             self.persist(Change::Request(id));
         }
         while self.state.requests.len() >= MAX_SEEN_ANNOUNCEMENTS {
-            let oldest = self
-                .state
-                .requests
-                .iter()
-                .min_by_key(|(_, known)| known.at)
-                .map(|(id, _)| *id);
+            let oldest = self.state.requests.iter().min_by_key(|(_, known)| known.at).map(|(id, _)| *id);
             let Some(oldest) = oldest else { break };
             self.state.requests.remove(&oldest);
             self.persist(Change::Request(oldest));
@@ -277,9 +170,7 @@ impl Engine {
         if intent.expires_at != opened.header().expires_at {
             return Err(Rejection::Protocol("intent expiry differs from its envelope's").into());
         }
-        self.state
-            .seen_intents
-            .retain(|_, expires_at| *expires_at > now);
+        self.state.seen_intents.retain(|_, expires_at| *expires_at > now);
         if self.state.seen_intents.contains_key(&intent.id) {
             return Err(Rejection::Stale("intent already seen").into());
         }
@@ -301,15 +192,8 @@ impl Engine {
 
         let item = self.state.catalog.iter().find(|item| {
             item.category == intent.category
-                && intent.spec.iter().all(|(key, value)| {
-                    item.spec
-                        .get(key)
-                        .is_none_or(|values| values.contains(value))
-                })
-                && intent
-                    .max_price
-                    .as_ref()
-                    .is_none_or(|max| max.currency == item.price.currency && item.price <= *max)
+                && intent.spec.iter().all(|(key, value)| item.spec.get(key).is_none_or(|values| values.contains(value)))
+                && intent.max_price.as_ref().is_none_or(|max| max.currency == item.price.currency && item.price <= *max)
         });
         let answer = item.map(|item| {
             let mut terms = item.terms.clone();
@@ -323,9 +207,7 @@ impl Engine {
         });
         let answered = answer.is_some();
         if let Some((terms, offer)) = answer {
-            let deadline = now
-                .saturating_add(self.config.negotiation_timeout)
-                .min(intent.expires_at);
+            let deadline = now.saturating_add(self.config.negotiation_timeout).min(intent.expires_at);
             let opening = Opening {
                 peer: person,
                 context: Context::Intent(intent.id),
@@ -336,22 +218,13 @@ impl Engine {
             };
             self.propose(opening, terms, now);
         }
-        self.event(Event::IntentSeen {
-            intent_id: intent.id,
-            category: intent.category,
-            answered,
-        });
+        self.event(Event::IntentSeen { intent_id: intent.id, category: intent.category, answered });
         Ok(())
     }
 
     fn count_demand(&mut self, intent: &Intent) {
         let mut keys = vec![(intent.category.clone(), String::new())];
-        keys.extend(
-            intent
-                .spec
-                .iter()
-                .map(|(key, value)| (intent.category.clone(), format!("{key}={value}"))),
-        );
+        keys.extend(intent.spec.iter().map(|(key, value)| (intent.category.clone(), format!("{key}={value}"))));
         for key in keys {
             let full = self.state.demand.len() >= crate::limits::MAX_DEMAND_KEYS;
             match self.state.demand.get_mut(&key) {
@@ -371,9 +244,7 @@ fn check_expiry(expires_at: Timestamp, now: Timestamp) -> Result<(), CommandErro
         return Err(CommandError::Invalid("expiry must be in the future".into()));
     }
     if expires_at.as_millis() - now.as_millis() > MAX_GOSSIP_VALIDITY_MS {
-        return Err(CommandError::Invalid(
-            "expiry must be within 14 days".into(),
-        ));
+        return Err(CommandError::Invalid("expiry must be within 14 days".into()));
     }
     Ok(())
 }

@@ -1,16 +1,13 @@
 //! What flows under an agreement: data packages (once, as a subscription, or a trigger's
 //! event), personal offers within the contact cap, revocation, expiry and deletion receipts.
 
-use super::{
-    Change, CommandError, Engine, Event, ReceivedItem, Rejection, Result, Role, Timer, parse,
-};
+use super::{Change, CommandError, Engine, Event, ReceivedItem, Rejection, Result, Role, Timer, parse};
 use crate::agreement::{self, Lifecycle};
 use crate::envelope::{MessageKind, Opened};
 use crate::identity::{AgreementId, Digest, OfferId, PublicKey};
 use crate::ledger::EventKind;
 use crate::messages::{
-    DataItem, DataPackage, DeletionCause, DeletionReceipt, ItemContent, PersonalOffer,
-    ProductOffer, Revocation,
+    DataItem, DataPackage, DeletionCause, DeletionReceipt, ItemContent, PersonalOffer, ProductOffer, Revocation,
 };
 use crate::terms::{Disclosure, Use};
 use crate::time::Timestamp;
@@ -38,9 +35,7 @@ impl Engine {
             .state
             .agreements
             .iter()
-            .filter(|(_, record)| {
-                record.is_active() && record.agreement.person == self.keypair.public()
-            })
+            .filter(|(_, record)| record.is_active() && record.agreement.person == self.keypair.public())
             .filter(|(_, record)| match &record.agreement.terms.usage {
                 Use::Subscription { .. } => record.agreement.terms.field(path).is_some(),
                 Use::Trigger { path: watched, .. } => watched == path,
@@ -54,9 +49,7 @@ impl Engine {
                     let Some(record) = self.state.agreements.get_mut(&id) else {
                         continue;
                     };
-                    let due = record
-                        .last_package_at
-                        .map_or(now, |at| at.saturating_add(min_interval));
+                    let due = record.last_package_at.map_or(now, |at| at.saturating_add(min_interval));
                     if due <= now {
                         self.send_fields(id, now);
                     } else if !record.update_due {
@@ -72,12 +65,7 @@ impl Engine {
     }
 
     pub(super) fn subscription_due(&mut self, id: AgreementId, now: Timestamp) {
-        if self
-            .state
-            .agreements
-            .get(&id)
-            .is_some_and(|record| record.is_active() && record.update_due)
-        {
+        if self.state.agreements.get(&id).is_some_and(|record| record.is_active() && record.update_due) {
             self.send_fields(id, now);
         }
     }
@@ -101,10 +89,7 @@ impl Engine {
                         holds: predicate.evaluate(value, now).ok()?,
                     },
                 };
-                Some(DataItem {
-                    path: field.path.clone(),
-                    content,
-                })
+                Some(DataItem { path: field.path.clone(), content })
             })
             .collect();
         self.send_package(id, items, now);
@@ -115,27 +100,17 @@ impl Engine {
         let Some(record) = self.state.agreements.get(&id) else {
             return;
         };
-        let Use::Trigger {
-            predicate, event, ..
-        } = &record.agreement.terms.usage
-        else {
+        let Use::Trigger { predicate, event, .. } = &record.agreement.terms.usage else {
             return;
         };
-        let holds = self
-            .state
-            .vault
-            .get(path)
-            .and_then(|r| predicate.evaluate(r.value.expose(), now).ok())
-            .unwrap_or(false);
+        let holds =
+            self.state.vault.get(path).and_then(|r| predicate.evaluate(r.value.expose(), now).ok()).unwrap_or(false);
         let (armed, event) = (record.trigger_armed, event.clone());
         if holds && armed {
             if let Some(record) = self.state.agreements.get_mut(&id) {
                 record.trigger_armed = false;
             }
-            let item = DataItem {
-                path: path.clone(),
-                content: ItemContent::TriggerEvent(event),
-            };
+            let item = DataItem { path: path.clone(), content: ItemContent::TriggerEvent(event) };
             self.send_package(id, vec![item], now);
         } else if !holds && !armed {
             if let Some(record) = self.state.agreements.get_mut(&id) {
@@ -154,40 +129,21 @@ impl Engine {
             return;
         }
         // The one rule of what may leave the node, checked before anything is sent.
-        if agreement::check_items(
-            &record.agreement.terms,
-            items.iter().map(|i| (&i.path, &i.content)),
-        )
-        .is_err()
-        {
+        if agreement::check_items(&record.agreement.terms, items.iter().map(|i| (&i.path, &i.content))).is_err() {
             return;
         }
         record.last_package += 1;
         record.last_package_at = Some(now);
         record.update_due = false;
-        let package = DataPackage {
-            agreement_id: id,
-            sequence: record.last_package,
-            items,
-        };
+        let package = DataPackage { agreement_id: id, sequence: record.last_package, items };
         let business = record.agreement.business;
         let fields: Vec<FieldPath> = package.items.iter().map(|i| i.path.clone()).collect();
         let payload = wire::DataPackage::from(&package).encode_to_vec();
         let digest = Digest::of(&payload);
         self.persist(Change::Agreement(id));
         self.send(business, MessageKind::DataPackage, payload, None, now);
-        self.record(
-            now,
-            EventKind::DataSent,
-            Some(business),
-            id.as_bytes(),
-            fields.clone(),
-            Some(digest),
-        );
-        self.event(Event::DataSent {
-            agreement_id: id,
-            fields,
-        });
+        self.record(now, EventKind::DataSent, Some(business), id.as_bytes(), fields.clone(), Some(digest));
+        self.event(Event::DataSent { agreement_id: id, fields });
     }
 
     /// A business receives data: only under an active agreement, only what it names.
@@ -202,24 +158,14 @@ impl Engine {
         if package.sequence <= record.last_package {
             return Err(Rejection::Stale("package already received").into());
         }
-        agreement::check_items(
-            &record.agreement.terms,
-            package.items.iter().map(|i| (&i.path, &i.content)),
-        )
-        .map_err(Rejection::from)?;
+        agreement::check_items(&record.agreement.terms, package.items.iter().map(|i| (&i.path, &i.content)))
+            .map_err(Rejection::from)?;
         record.last_package = package.sequence;
         record.last_package_at = Some(now);
         let held = self.state.received.entry(id).or_default();
         let fields: Vec<FieldPath> = package.items.iter().map(|i| i.path.clone()).collect();
         for item in package.items {
-            held.insert(
-                item.path,
-                ReceivedItem {
-                    content: item.content,
-                    sequence: package.sequence,
-                    at: now,
-                },
-            );
+            held.insert(item.path, ReceivedItem { content: item.content, sequence: package.sequence, at: now });
         }
         self.persist(Change::Agreement(id));
         self.persist(Change::Received(id));
@@ -231,27 +177,15 @@ impl Engine {
             fields.clone(),
             Some(Digest::of(opened.payload())),
         );
-        self.event(Event::DataReceived {
-            agreement_id: id,
-            fields,
-        });
+        self.event(Event::DataReceived { agreement_id: id, fields });
         Ok(())
     }
 
-    pub(super) fn send_offer(
-        &mut self,
-        id: AgreementId,
-        offer: ProductOffer,
-        now: Timestamp,
-    ) -> Result<OfferId> {
+    pub(super) fn send_offer(&mut self, id: AgreementId, offer: ProductOffer, now: Timestamp) -> Result<OfferId> {
         self.require(Role::Business)?;
         let me = self.public_key();
         let offer_id = OfferId::from_bytes(self.random());
-        let record = self
-            .state
-            .agreements
-            .get_mut(&id)
-            .ok_or(CommandError::UnknownAgreement(id))?;
+        let record = self.state.agreements.get_mut(&id).ok_or(CommandError::UnknownAgreement(id))?;
         if record.agreement.business != me {
             return Err(CommandError::UnknownAgreement(id).into());
         }
@@ -270,26 +204,14 @@ impl Engine {
         }
         record.recent_offers.push_back(now);
         let person = record.agreement.person;
-        let message = PersonalOffer {
-            agreement_id: id,
-            offer_id,
-            offer,
-        };
+        let message = PersonalOffer { agreement_id: id, offer_id, offer };
         let wire_offer = wire::PersonalOffer::from(&message);
-        PersonalOffer::try_from(wire_offer.clone())
-            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+        PersonalOffer::try_from(wire_offer.clone()).map_err(|e| CommandError::Invalid(e.to_string()))?;
         let payload = wire_offer.encode_to_vec();
         let digest = Digest::of(&payload);
         self.persist(Change::Agreement(id));
         self.send(person, MessageKind::PersonalOffer, payload, None, now);
-        self.record(
-            now,
-            EventKind::OfferSent,
-            Some(person),
-            id.as_bytes(),
-            Vec::new(),
-            Some(digest),
-        );
+        self.record(now, EventKind::OfferSent, Some(person), id.as_bytes(), Vec::new(), Some(digest));
         Ok(offer_id)
     }
 
@@ -319,46 +241,21 @@ impl Engine {
             Vec::new(),
             Some(Digest::of(opened.payload())),
         );
-        self.event(Event::OfferReceived {
-            agreement_id: id,
-            offer_id: offer.offer_id,
-            offer: offer.offer,
-        });
+        self.event(Event::OfferReceived { agreement_id: id, offer_id: offer.offer_id, offer: offer.offer });
         Ok(())
     }
 
     pub(super) fn revoke(&mut self, id: AgreementId, reason: String, now: Timestamp) -> Result<()> {
         self.require(Role::Person)?;
-        let record = self
-            .state
-            .agreements
-            .get_mut(&id)
-            .ok_or(CommandError::UnknownAgreement(id))?;
+        let record = self.state.agreements.get_mut(&id).ok_or(CommandError::UnknownAgreement(id))?;
         record.revoke(now).map_err(CommandError::from)?;
         let business = record.agreement.business;
-        let revocation = Revocation {
-            agreement_id: id,
-            reason,
-        };
+        let revocation = Revocation { agreement_id: id, reason };
         let wire_revocation = wire::Revocation::from(&revocation);
-        Revocation::try_from(wire_revocation.clone())
-            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+        Revocation::try_from(wire_revocation.clone()).map_err(|e| CommandError::Invalid(e.to_string()))?;
         self.persist(Change::Agreement(id));
-        self.send(
-            business,
-            MessageKind::Revocation,
-            wire_revocation.encode_to_vec(),
-            None,
-            now,
-        );
-        self.record(
-            now,
-            EventKind::Revoked,
-            Some(business),
-            id.as_bytes(),
-            Vec::new(),
-            None,
-        );
+        self.send(business, MessageKind::Revocation, wire_revocation.encode_to_vec(), None, now);
+        self.record(now, EventKind::Revoked, Some(business), id.as_bytes(), Vec::new(), None);
         self.event(Event::Revoked { agreement_id: id });
         Ok(())
     }
@@ -393,41 +290,22 @@ impl Engine {
 
     /// Deletes what a business holds under an agreement and sends the signed receipt.
     fn delete_held(&mut self, id: AgreementId, cause: DeletionCause, now: Timestamp) {
-        let items = self
-            .state
-            .received
-            .remove(&id)
-            .map_or(0, |held| held.len() as u64);
+        let items = self.state.received.remove(&id).map_or(0, |held| held.len() as u64);
         let Some(record) = self.state.agreements.get_mut(&id) else {
             return;
         };
         if record.delete(now, cause).is_err() {
             return;
         }
-        let receipt = DeletionReceipt {
-            agreement_id: id,
-            cause,
-            items_deleted: items,
-            deleted_at: now,
-        };
+        let receipt = DeletionReceipt { agreement_id: id, cause, items_deleted: items, deleted_at: now };
         let payload = wire::DeletionReceipt::from(&receipt).encode_to_vec();
         record.receipt = Some(payload.clone());
         let person = record.agreement.person;
         self.persist(Change::Received(id));
         self.persist(Change::Agreement(id));
         self.send(person, MessageKind::DeletionReceipt, payload, None, now);
-        self.record(
-            now,
-            EventKind::DataDeleted,
-            Some(person),
-            id.as_bytes(),
-            Vec::new(),
-            None,
-        );
-        self.event(Event::DataDeleted {
-            agreement_id: id,
-            items,
-        });
+        self.record(now, EventKind::DataDeleted, Some(person), id.as_bytes(), Vec::new(), None);
+        self.event(Event::DataDeleted { agreement_id: id, items });
     }
 
     /// A person receives the business's signed deletion receipt.
@@ -472,14 +350,7 @@ impl Engine {
                 if record.expire(now).is_ok() {
                     let business = record.agreement.business;
                     self.persist(Change::Agreement(id));
-                    self.record(
-                        now,
-                        EventKind::Expired,
-                        Some(business),
-                        id.as_bytes(),
-                        Vec::new(),
-                        None,
-                    );
+                    self.record(now, EventKind::Expired, Some(business), id.as_bytes(), Vec::new(), None);
                     self.event(Event::Expired { agreement_id: id });
                 }
             }

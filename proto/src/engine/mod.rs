@@ -19,9 +19,7 @@ mod outbox;
 use crate::agreement::{AgreementRecord, LifecycleError};
 use crate::decode::DecodeError;
 use crate::envelope::{self, EnvelopeError, MessageKind, Opened, ReplayGuard};
-use crate::identity::{
-    AgreementId, Digest, IntentId, Keypair, NegotiationId, Nonce, OfferId, PublicKey, RequestId,
-};
+use crate::identity::{AgreementId, Digest, IntentId, Keypair, NegotiationId, Nonce, OfferId, PublicKey, RequestId};
 use crate::ledger;
 use crate::limits::MAX_PENDING_OUTPUTS;
 use crate::messages::{DataRequest, Intent, ItemContent, ProductOffer, TerminationCode};
@@ -612,14 +610,8 @@ impl Engine {
     /// sets again every timer its state needs and retries its outbox.
     pub fn new(keypair: Keypair, config: Config, state: State, now: Timestamp) -> Engine {
         let rng = ChaCha20Rng::from_seed(config.seed);
-        let mut engine = Engine {
-            keypair,
-            config,
-            rng,
-            state,
-            replay: ReplayGuard::default(),
-            outputs: VecDeque::new(),
-        };
+        let mut engine =
+            Engine { keypair, config, rng, state, replay: ReplayGuard::default(), outputs: VecDeque::new() };
         engine.resume(now);
         engine
     }
@@ -645,14 +637,10 @@ impl Engine {
             return Err(HandleError::Busy);
         }
         match input {
-            Input::Gossip { kind, bytes } => {
-                self.on_gossip(kind, &bytes, now).map(|()| Handled::Done)
-            }
-            Input::Direct { from, kind, bytes } => self
-                .on_direct(from, kind, &bytes, now)
-                .map(|()| Handled::Done),
+            Input::Gossip { kind, bytes } => self.on_gossip(kind, &bytes, now).map(|()| Handled::Done),
+            Input::Direct { from, kind, bytes } => self.on_direct(from, kind, &bytes, now).map(|()| Handled::Done),
             Input::Delivered(id) => {
-                self.delivered(id);
+                self.delivered(id, now);
                 Ok(Handled::Done)
             }
             Input::Undelivered(id) => {
@@ -687,13 +675,7 @@ impl Engine {
         }
     }
 
-    fn on_direct(
-        &mut self,
-        from: PublicKey,
-        kind: MessageKind,
-        bytes: &[u8],
-        now: Timestamp,
-    ) -> Result<()> {
+    fn on_direct(&mut self, from: PublicKey, kind: MessageKind, bytes: &[u8], now: Timestamp) -> Result<()> {
         if kind.is_gossip() {
             return Err(Rejection::Protocol("gossip message kind on a direct stream").into());
         }
@@ -712,36 +694,20 @@ impl Engine {
     }
 
     /// Opens an envelope and checks it is not a replay.
-    fn open(
-        &mut self,
-        bytes: &[u8],
-        kind: MessageKind,
-        me: Option<&PublicKey>,
-        now: Timestamp,
-    ) -> Result<Opened> {
+    fn open(&mut self, bytes: &[u8], kind: MessageKind, me: Option<&PublicKey>, now: Timestamp) -> Result<Opened> {
         let opened = envelope::open(bytes, kind, me, now).map_err(Rejection::from)?;
-        self.replay
-            .check(opened.header(), now)
-            .map_err(Rejection::from)?;
+        self.replay.check(opened.header(), now).map_err(Rejection::from)?;
         Ok(opened)
     }
 
     /// The agreement `id` between this node and `peer`, in the roles the node's role implies.
-    fn agreement_with(
-        &mut self,
-        id: &AgreementId,
-        peer: &PublicKey,
-    ) -> Result<&mut AgreementRecord, Rejection> {
+    fn agreement_with(&mut self, id: &AgreementId, peer: &PublicKey) -> Result<&mut AgreementRecord, Rejection> {
         let me = self.keypair.public();
         let expected = match self.config.role {
             Role::Person => (me, *peer),
             Role::Business => (*peer, me),
         };
-        let record = self
-            .state
-            .agreements
-            .get_mut(id)
-            .ok_or(Rejection::Stale("unknown agreement"))?;
+        let record = self.state.agreements.get_mut(id).ok_or(Rejection::Stale("unknown agreement"))?;
         if (record.agreement.person, record.agreement.business) != expected {
             return Err(Rejection::Protocol("not a party to this agreement"));
         }
@@ -760,11 +726,7 @@ impl Engine {
 
     fn on_command(&mut self, command: Command, now: Timestamp) -> Result<Handled> {
         match command {
-            Command::SetRecord {
-                path,
-                value,
-                provenance,
-            } => {
+            Command::SetRecord { path, value, provenance } => {
                 self.set_record(path, value, provenance, now)?;
             }
             Command::RemoveRecord(path) => {
@@ -796,46 +758,19 @@ impl Engine {
                     self.persist(Change::Settings);
                 }
             }
-            Command::PublishRequest {
-                category,
-                business_name,
-                description,
-                terms,
-            } => {
-                return self
-                    .publish_request(category, business_name, description, terms, now)
-                    .map(Handled::Request);
+            Command::PublishRequest { category, business_name, description, terms } => {
+                return self.publish_request(category, business_name, description, terms, now).map(Handled::Request);
             }
-            Command::PublishIntent {
-                category,
-                spec,
-                max_price,
-                shares,
-                expires_at,
-            } => {
-                let intent = Intent {
-                    id: IntentId::from_bytes(self.random()),
-                    category,
-                    spec,
-                    max_price,
-                    shares,
-                    expires_at,
-                };
+            Command::PublishIntent { category, spec, max_price, shares, expires_at } => {
+                let intent =
+                    Intent { id: IntentId::from_bytes(self.random()), category, spec, max_price, shares, expires_at };
                 return self.publish_intent(intent, now).map(Handled::Intent);
             }
             Command::Approve(id) => self.owner_decides(id, true, now)?,
             Command::Decline(id) => self.owner_decides(id, false, now)?,
-            Command::Revoke {
-                agreement_id,
-                reason,
-            } => self.revoke(agreement_id, reason, now)?,
-            Command::SendOffer {
-                agreement_id,
-                offer,
-            } => {
-                return self
-                    .send_offer(agreement_id, offer, now)
-                    .map(Handled::Offer);
+            Command::Revoke { agreement_id, reason } => self.revoke(agreement_id, reason, now)?,
+            Command::SendOffer { agreement_id, offer } => {
+                return self.send_offer(agreement_id, offer, now).map(Handled::Offer);
             }
         }
         Ok(Handled::Done)
@@ -917,48 +852,24 @@ impl Engine {
         fields: Vec<FieldPath>,
         digest: Option<Digest>,
     ) {
-        let event = ledger::Event {
-            kind,
-            peer,
-            subject: subject.to_vec(),
-            fields,
-            digest,
-        };
+        let event = ledger::Event { kind, peer, subject: subject.to_vec(), fields, digest };
         let sequence = self.state.ledger.next_sequence;
         let bytes = ledger::append(&self.keypair, &mut self.state.ledger, now, &event);
         self.persist(Change::LedgerEntry { sequence, bytes });
     }
 
-    fn set_record(
-        &mut self,
-        path: FieldPath,
-        value: Value,
-        provenance: Provenance,
-        now: Timestamp,
-    ) -> Result<()> {
+    fn set_record(&mut self, path: FieldPath, value: Value, provenance: Provenance, now: Timestamp) -> Result<()> {
         self.require(Role::Person)?;
-        value
-            .validate()
-            .map_err(|e| CommandError::Invalid(e.to_string()))?;
+        value.validate().map_err(|e| CommandError::Invalid(e.to_string()))?;
         let record = match self.state.vault.remove(&path) {
             Some(mut old) => {
                 old.history.push_back((old.updated_at, old.value));
                 while old.history.len() > crate::limits::MAX_RECORD_HISTORY {
                     old.history.pop_front();
                 }
-                Record {
-                    value: Personal::new(value),
-                    provenance,
-                    updated_at: now,
-                    history: old.history,
-                }
+                Record { value: Personal::new(value), provenance, updated_at: now, history: old.history }
             }
-            None => Record {
-                value: Personal::new(value),
-                provenance,
-                updated_at: now,
-                history: VecDeque::new(),
-            },
+            None => Record { value: Personal::new(value), provenance, updated_at: now, history: VecDeque::new() },
         };
         self.state.vault.insert(path.clone(), record);
         self.persist(Change::Vault(path.clone()));

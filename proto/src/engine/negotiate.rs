@@ -6,15 +6,13 @@
 //! deadline plus [`FINALIZE_GRACE_MS`], so with delivery faster than the grace both sides
 //! end in the same state.
 
-use super::{Change, CommandError, Engine, Event, Rejection, Result, Role, Timer, VaultFacts};
+use super::{Change, CommandError, Engine, Event, OutboxId, Rejection, Result, Role, Timer, VaultFacts};
 use crate::agreement::{self, Agreement, AgreementRecord, Lifecycle};
 use crate::envelope::{MessageKind, Opened};
 use crate::identity::{Digest, NegotiationId, PublicKey, Signature};
 use crate::ledger::EventKind;
 use crate::limits::{FINALIZE_GRACE_MS, MAX_NEGOTIATION_MS, MAX_OPEN_NEGOTIATIONS, MAX_ROUNDS};
-use crate::messages::{
-    Context, NegotiationBody, NegotiationMessage, ProductOffer, TerminationCode,
-};
+use crate::messages::{Context, NegotiationBody, NegotiationMessage, ProductOffer, TerminationCode};
 use crate::negotiation::{self, Negotiation, Party, State, Step};
 use crate::policy::{self, AskReason, Asker, Decision, Reason};
 use crate::terms::Terms;
@@ -84,13 +82,7 @@ impl Engine {
         let id = NegotiationId::from_bytes(self.random());
         let deadline = opening.deadline;
         let is_person = self.config.role == Role::Person;
-        let negotiation = opening.into_negotiation(
-            id,
-            is_person,
-            State::Requested { by: Party::Local },
-            terms,
-            now,
-        );
+        let negotiation = opening.into_negotiation(id, is_person, State::Requested { by: Party::Local }, terms, now);
         self.state.negotiations.insert(id, negotiation);
         self.send_proposal(id, now);
         self.set_timer(deadline, Timer::NegotiationDeadline(id));
@@ -123,18 +115,12 @@ impl Engine {
         let id = NegotiationId::from_bytes(self.random());
         let (peer, deadline) = (opening.peer, opening.deadline);
         let requested = opening.requested.clone();
-        let mut negotiation =
-            opening.into_negotiation(id, true, State::AwaitingOwner, requested, now);
+        let mut negotiation = opening.into_negotiation(id, true, State::AwaitingOwner, requested, now);
         negotiation.peer_knows = false;
         negotiation.awaiting = Some(proposal.clone());
         self.state.negotiations.insert(id, negotiation);
         self.persist(Change::Negotiation(id));
-        self.event(Event::AwaitingOwner {
-            negotiation_id: id,
-            peer,
-            terms: Box::new(proposal),
-            reasons,
-        });
+        self.event(Event::AwaitingOwner { negotiation_id: id, peer, terms: Box::new(proposal), reasons });
         self.set_timer(deadline, Timer::NegotiationDeadline(id));
     }
 
@@ -147,10 +133,7 @@ impl Engine {
             .values()
             .filter(|n| {
                 n.state.is_final()
-                    && grace_after(n.deadline)
-                        .as_millis()
-                        .saturating_add(KEEP_ENDED_MS)
-                        < now.as_millis()
+                    && grace_after(n.deadline).as_millis().saturating_add(KEEP_ENDED_MS) < now.as_millis()
             })
             .map(|n| n.id)
             .collect();
@@ -160,47 +143,25 @@ impl Engine {
         }
     }
 
-    fn send_negotiation(&mut self, id: NegotiationId, body: NegotiationBody, now: Timestamp) {
-        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
-            return;
-        };
+    fn send_negotiation(&mut self, id: NegotiationId, body: NegotiationBody, now: Timestamp) -> Option<OutboxId> {
+        let negotiation = self.state.negotiations.get_mut(&id)?;
         negotiation.round += 1;
-        let message = NegotiationMessage {
-            id,
-            round: negotiation.round,
-            body,
-        };
+        let message = NegotiationMessage { id, round: negotiation.round, body };
         let (peer, give_up_at) = (negotiation.peer, grace_after(negotiation.deadline));
         self.persist(Change::Negotiation(id));
         let payload = wire::NegotiationMessage::from(&message).encode_to_vec();
-        self.send(
-            peer,
-            MessageKind::Negotiation,
-            payload,
-            Some(give_up_at),
-            now,
-        );
+        self.send(peer, MessageKind::Negotiation, payload, Some(give_up_at), now)
     }
 
     fn terms_exchanged(&mut self, id: NegotiationId, sent: bool, now: Timestamp) {
         let Some(negotiation) = self.state.negotiations.get(&id) else {
             return;
         };
-        let (peer, fields) = (
-            negotiation.peer,
-            negotiation.terms.paths().into_iter().cloned().collect(),
-        );
+        let (peer, fields) = (negotiation.peer, negotiation.terms.paths().into_iter().cloned().collect());
         let digest = Digest::of(&wire::Terms::from(&negotiation.terms).encode_to_vec());
-        let kind = if sent {
-            EventKind::ProposalSent
-        } else {
-            EventKind::ProposalReceived
-        };
+        let kind = if sent { EventKind::ProposalSent } else { EventKind::ProposalReceived };
         self.record(now, kind, Some(peer), &id.to_bytes(), fields, Some(digest));
-        self.event(Event::TermsExchanged {
-            negotiation_id: id,
-            sent,
-        });
+        self.event(Event::TermsExchanged { negotiation_id: id, sent });
     }
 
     pub(super) fn on_negotiation(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
@@ -209,13 +170,7 @@ impl Engine {
         if message.round == 0 || message.round > MAX_ROUNDS {
             return Err(Rejection::Protocol("round out of range").into());
         }
-        if let NegotiationBody::Propose {
-            context,
-            terms,
-            deadline,
-            offer,
-        } = message.body
-        {
+        if let NegotiationBody::Propose { context, terms, deadline, offer } = message.body {
             if message.round != 1 {
                 return Err(Rejection::Protocol("a proposal opens a negotiation").into());
             }
@@ -241,13 +196,10 @@ impl Engine {
         match message.body {
             NegotiationBody::Propose { .. } => Err(Rejection::Protocol("second proposal").into()),
             NegotiationBody::Counter { terms } => self.on_counter(id, message.round, terms, now),
-            NegotiationBody::Agree {
-                agreement,
-                signature,
-            } => self.on_agree(id, message.round, agreement, signature, now),
-            NegotiationBody::Finalize { signature } => {
-                self.on_finalize(id, message.round, signature, now)
+            NegotiationBody::Agree { agreement, signature } => {
+                self.on_agree(id, message.round, agreement, signature, now)
             }
+            NegotiationBody::Finalize { signature } => self.on_finalize(id, message.round, signature, now),
             NegotiationBody::Terminate { code, reason } => {
                 self.end(id, code, reason, true, now);
                 Ok(())
@@ -272,22 +224,14 @@ impl Engine {
         if deadline <= now || deadline.as_millis() - now.as_millis() > MAX_NEGOTIATION_MS {
             return Err(Rejection::Protocol("deadline out of range").into());
         }
-        let open = self
-            .state
-            .negotiations
-            .values()
-            .filter(|n| !n.state.is_final())
-            .count();
+        let open = self.state.negotiations.values().filter(|n| !n.state.is_final()).count();
         if open >= MAX_OPEN_NEGOTIATIONS {
             return Err(Rejection::Stale("too many open negotiations").into());
         }
         let (requested, category) = match (context, self.config.role) {
             (Context::Request(request_id), Role::Business) => {
                 if offer.is_some() {
-                    return Err(Rejection::Protocol(
-                        "a person's proposal carries no product offer",
-                    )
-                    .into());
+                    return Err(Rejection::Protocol("a person's proposal carries no product offer").into());
                 }
                 let me = self.public_key();
                 match self.state.requests.get(&request_id) {
@@ -299,10 +243,7 @@ impl Engine {
             }
             (Context::Intent(intent_id), Role::Person) => {
                 if offer.is_none() {
-                    return Err(Rejection::Protocol(
-                        "an answer to an intent carries a product offer",
-                    )
-                    .into());
+                    return Err(Rejection::Protocol("an answer to an intent carries a product offer").into());
                 }
                 match self.state.intents.get(&intent_id) {
                     Some(own) => (terms.clone(), own.intent.category.clone()),
@@ -310,24 +251,13 @@ impl Engine {
                 }
             }
             _ => {
-                return Err(
-                    Rejection::Protocol("proposal context does not fit the node's role").into(),
-                );
+                return Err(Rejection::Protocol("proposal context does not fit the node's role").into());
             }
         };
         self.forget_old_negotiations(now);
-        let state =
-            negotiation::next(None, &Step::Terms { by: Party::Remote }).map_err(Rejection::from)?;
-        let opening = Opening {
-            peer,
-            context,
-            category,
-            requested,
-            deadline,
-            offer,
-        };
-        let mut negotiation =
-            opening.into_negotiation(id, self.config.role == Role::Person, state, terms, now);
+        let state = negotiation::next(None, &Step::Terms { by: Party::Remote }).map_err(Rejection::from)?;
+        let opening = Opening { peer, context, category, requested, deadline, offer };
+        let mut negotiation = opening.into_negotiation(id, self.config.role == Role::Person, state, terms, now);
         negotiation.round = 1;
         self.state.negotiations.insert(id, negotiation);
         self.persist(Change::Negotiation(id));
@@ -341,20 +271,10 @@ impl Engine {
     }
 
     /// A business's answer to an intent waits for the intent's decision time.
-    fn add_candidate(
-        &mut self,
-        intent_id: crate::identity::IntentId,
-        id: NegotiationId,
-        now: Timestamp,
-    ) {
-        let over_budget = match (
-            self.state.intents.get(&intent_id),
-            self.state.negotiations.get(&id),
-        ) {
+    fn add_candidate(&mut self, intent_id: crate::identity::IntentId, id: NegotiationId, now: Timestamp) {
+        let over_budget = match (self.state.intents.get(&intent_id), self.state.negotiations.get(&id)) {
             (Some(own), Some(negotiation)) => match (&own.intent.max_price, &negotiation.offer) {
-                (Some(max), Some(offer)) => {
-                    offer.price.currency != max.currency || offer.price > *max
-                }
+                (Some(max), Some(offer)) => offer.price.currency != max.currency || offer.price > *max,
                 _ => false,
             },
             _ => return,
@@ -363,21 +283,9 @@ impl Engine {
             return;
         };
         if over_budget {
-            self.end(
-                id,
-                TerminationCode::Policy,
-                Reason::OverBudget.to_string(),
-                false,
-                now,
-            );
+            self.end(id, TerminationCode::Policy, Reason::OverBudget.to_string(), false, now);
         } else if own.decided || own.candidates.len() >= crate::limits::MAX_PROPOSALS_PER_INTENT {
-            self.end(
-                id,
-                TerminationCode::NotSelected,
-                "intent already decided".into(),
-                false,
-                now,
-            );
+            self.end(id, TerminationCode::NotSelected, "intent already decided".into(), false, now);
         } else {
             own.candidates.push(id);
             self.persist(Change::Intent(intent_id));
@@ -387,23 +295,10 @@ impl Engine {
     /// The agent's decision on the terms the peer put on the table.
     fn decide(&self, negotiation: &Negotiation, now: Timestamp) -> Decision {
         if negotiation.local_is_person {
-            let asker = Asker {
-                business: &negotiation.peer,
-                category: &negotiation.category,
-            };
-            policy::evaluate(
-                &negotiation.terms,
-                &self.state.policy,
-                &VaultFacts(&self.state.vault),
-                asker,
-                now,
-            )
+            let asker = Asker { business: &negotiation.peer, category: &negotiation.category };
+            policy::evaluate(&negotiation.terms, &self.state.policy, &VaultFacts(&self.state.vault), asker, now)
         } else {
-            policy::evaluate_counter(
-                &negotiation.requested,
-                &negotiation.terms,
-                &self.state.business_policy,
-            )
+            policy::evaluate_counter(&negotiation.requested, &negotiation.terms, &self.state.business_policy)
         }
     }
 
@@ -421,9 +316,7 @@ impl Engine {
             Decision::Accept => self.sign_and_agree(id, now),
             Decision::Counter(terms) => self.counter(id, terms, now),
             Decision::AskOwner { terms, reasons } => self.ask_owner(id, terms, reasons),
-            Decision::Reject(reason) => {
-                self.end(id, TerminationCode::Policy, reason.to_string(), false, now)
-            }
+            Decision::Reject(reason) => self.end(id, TerminationCode::Policy, reason.to_string(), false, now),
         }
     }
 
@@ -437,12 +330,7 @@ impl Engine {
         negotiation.awaiting = Some(terms.clone());
         let peer = negotiation.peer;
         self.persist(Change::Negotiation(id));
-        self.event(Event::AwaitingOwner {
-            negotiation_id: id,
-            peer,
-            terms: Box::new(terms),
-            reasons,
-        });
+        self.event(Event::AwaitingOwner { negotiation_id: id, peer, terms: Box::new(terms), reasons });
     }
 
     fn counter(&mut self, id: NegotiationId, terms: Terms, now: Timestamp) {
@@ -451,19 +339,10 @@ impl Engine {
         };
         // Leave room for the answer, the signature and the countersignature.
         if negotiation.round + 3 > MAX_ROUNDS {
-            self.end(
-                id,
-                TerminationCode::TooManyRounds,
-                "too many rounds".into(),
-                false,
-                now,
-            );
+            self.end(id, TerminationCode::TooManyRounds, "too many rounds".into(), false, now);
             return;
         }
-        if negotiation
-            .apply(&Step::Terms { by: Party::Local })
-            .is_err()
-        {
+        if negotiation.apply(&Step::Terms { by: Party::Local }).is_err() {
             return;
         }
         negotiation.terms = terms.clone();
@@ -472,19 +351,11 @@ impl Engine {
         self.terms_exchanged(id, true, now);
     }
 
-    fn on_counter(
-        &mut self,
-        id: NegotiationId,
-        round: u32,
-        terms: Terms,
-        now: Timestamp,
-    ) -> Result<()> {
+    fn on_counter(&mut self, id: NegotiationId, round: u32, terms: Terms, now: Timestamp) -> Result<()> {
         let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
             return Ok(());
         };
-        negotiation
-            .apply(&Step::Terms { by: Party::Remote })
-            .map_err(Rejection::from)?;
+        negotiation.apply(&Step::Terms { by: Party::Remote }).map_err(Rejection::from)?;
         negotiation.round = round;
         negotiation.terms = terms;
         self.persist(Change::Negotiation(id));
@@ -500,17 +371,11 @@ impl Engine {
         let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
             return;
         };
-        if negotiation
-            .apply(&Step::Agree { by: Party::Local })
-            .is_err()
-        {
+        if negotiation.apply(&Step::Agree { by: Party::Local }).is_err() {
             return;
         }
-        let (person, business) = if negotiation.local_is_person {
-            (me, negotiation.peer)
-        } else {
-            (negotiation.peer, me)
-        };
+        let (person, business) =
+            if negotiation.local_is_person { (me, negotiation.peer) } else { (negotiation.peer, me) };
         let agreement = Agreement {
             negotiation_id: id,
             person,
@@ -526,14 +391,7 @@ impl Engine {
         negotiation.agreement = Some(bytes.clone());
         negotiation.awaiting = None;
         let finalize_by = agreement.finalize_by;
-        self.send_negotiation(
-            id,
-            NegotiationBody::Agree {
-                agreement: bytes,
-                signature,
-            },
-            now,
-        );
+        self.send_negotiation(id, NegotiationBody::Agree { agreement: bytes, signature }, now);
         self.set_timer(finalize_by, Timer::NegotiationDeadline(id));
     }
 
@@ -549,14 +407,9 @@ impl Engine {
         let Some(negotiation) = self.state.negotiations.get(&id) else {
             return Ok(());
         };
-        negotiation::next(Some(&negotiation.state), &Step::Agree { by: Party::Remote })
-            .map_err(Rejection::from)?;
+        negotiation::next(Some(&negotiation.state), &Step::Agree { by: Party::Remote }).map_err(Rejection::from)?;
         let agreement = Agreement::decode(&bytes).map_err(Rejection::from)?;
-        let parties = if negotiation.local_is_person {
-            (me, negotiation.peer)
-        } else {
-            (negotiation.peer, me)
-        };
+        let parties = if negotiation.local_is_person { (me, negotiation.peer) } else { (negotiation.peer, me) };
         let matches = agreement.negotiation_id == id
             && (agreement.person, agreement.business) == parties
             && agreement.context == negotiation.context
@@ -575,52 +428,32 @@ impl Engine {
         let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
             return Ok(());
         };
-        negotiation
-            .apply(&Step::Agree { by: Party::Remote })
-            .map_err(Rejection::from)?;
+        negotiation.apply(&Step::Agree { by: Party::Remote }).map_err(Rejection::from)?;
         negotiation.round = round;
-        negotiation
-            .apply(&Step::Finalize { by: Party::Local })
-            .map_err(Rejection::from)?;
+        negotiation.apply(&Step::Finalize { by: Party::Local }).map_err(Rejection::from)?;
         negotiation.agreement = Some(bytes.clone());
-        let (person_signature, business_signature) = if negotiation.local_is_person {
-            (countersignature, signature)
-        } else {
-            (signature, countersignature)
-        };
-        self.send_negotiation(
-            id,
-            NegotiationBody::Finalize {
-                signature: countersignature,
-            },
-            now,
-        );
-        self.finalized(
-            id,
-            agreement,
-            bytes,
-            person_signature,
-            business_signature,
-            now,
-        );
+        let (person_signature, business_signature) =
+            if negotiation.local_is_person { (countersignature, signature) } else { (signature, countersignature) };
+        let finalize = self.send_negotiation(id, NegotiationBody::Finalize { signature: countersignature }, now);
+        let agreement_id = Agreement::id_of(&bytes);
+        let local_is_person = self.config.role == Role::Person;
+        self.finalized(id, agreement, bytes, (person_signature, business_signature), !local_is_person, now);
+        // The person's data follows once the business has the countersignature.
+        if local_is_person
+            && let Some(finalize) = finalize
+            && let Some(item) = self.state.outbox.get_mut(&finalize)
+        {
+            item.then_deliver = Some(agreement_id);
+            self.persist(Change::Outbox(finalize));
+        }
         Ok(())
     }
 
-    fn on_finalize(
-        &mut self,
-        id: NegotiationId,
-        round: u32,
-        signature: Signature,
-        now: Timestamp,
-    ) -> Result<()> {
+    fn on_finalize(&mut self, id: NegotiationId, round: u32, signature: Signature, now: Timestamp) -> Result<()> {
         let Some(negotiation) = self.state.negotiations.get(&id) else {
             return Ok(());
         };
-        negotiation::next(
-            Some(&negotiation.state),
-            &Step::Finalize { by: Party::Remote },
-        )
-        .map_err(Rejection::from)?;
+        negotiation::next(Some(&negotiation.state), &Step::Finalize { by: Party::Remote }).map_err(Rejection::from)?;
         let Some(bytes) = negotiation.agreement.clone() else {
             return Err(Rejection::Protocol("nothing to countersign").into());
         };
@@ -634,49 +467,34 @@ impl Engine {
         let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
             return Ok(());
         };
-        negotiation
-            .apply(&Step::Finalize { by: Party::Remote })
-            .map_err(Rejection::from)?;
+        negotiation.apply(&Step::Finalize { by: Party::Remote }).map_err(Rejection::from)?;
         negotiation.round = round;
         let mine = agreement::sign(&self.keypair, &bytes);
-        let (person_signature, business_signature) = if negotiation.local_is_person {
-            (mine, signature)
-        } else {
-            (signature, mine)
-        };
-        self.finalized(
-            id,
-            agreement,
-            bytes,
-            person_signature,
-            business_signature,
-            now,
-        );
+        let (person_signature, business_signature) =
+            if negotiation.local_is_person { (mine, signature) } else { (signature, mine) };
+        self.finalized(id, agreement, bytes, (person_signature, business_signature), true, now);
         Ok(())
     }
 
+    /// Records a finalized agreement; `signatures` are the person's and the business's.
     fn finalized(
         &mut self,
         id: NegotiationId,
         agreement: Agreement,
         bytes: Vec<u8>,
-        person_signature: Signature,
-        business_signature: Signature,
+        signatures: (Signature, Signature),
+        deliver_now: bool,
         now: Timestamp,
     ) {
         let agreement_id = Agreement::id_of(&bytes);
-        let peer = if self.config.role == Role::Person {
-            agreement.business
-        } else {
-            agreement.person
-        };
+        let peer = if self.config.role == Role::Person { agreement.business } else { agreement.person };
         let fields = agreement.terms.paths().into_iter().cloned().collect();
         let record = AgreementRecord {
             id: agreement_id,
             agreement,
             bytes,
-            person_signature,
-            business_signature,
+            person_signature: signatures.0,
+            business_signature: signatures.1,
             finalized_at: now,
             lifecycle: Lifecycle::Active,
             last_package: 0,
@@ -698,13 +516,9 @@ impl Engine {
             fields,
             Some(agreement_id),
         );
-        self.event(Event::Finalized {
-            negotiation_id: id,
-            agreement_id,
-            peer,
-        });
+        self.event(Event::Finalized { negotiation_id: id, agreement_id, peer });
         self.set_timer(retention_ends, Timer::RetentionEnd(agreement_id));
-        if self.config.role == Role::Person {
+        if self.config.role == Role::Person && deliver_now {
             self.first_delivery(agreement_id, now);
         }
     }
@@ -722,84 +536,38 @@ impl Engine {
         let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
             return;
         };
-        if negotiation
-            .apply(&Step::Terminate {
-                code,
-                reason: reason.clone(),
-            })
-            .is_err()
-        {
+        if negotiation.apply(&Step::Terminate { code, reason: reason.clone() }).is_err() {
             return;
         }
         negotiation.awaiting = None;
         let (peer, peer_knows) = (negotiation.peer, negotiation.peer_knows);
         if !by_peer && peer_knows {
-            self.send_negotiation(
-                id,
-                NegotiationBody::Terminate {
-                    code,
-                    reason: reason.clone(),
-                },
-                now,
-            );
+            self.send_negotiation(id, NegotiationBody::Terminate { code, reason: reason.clone() }, now);
         }
         self.persist(Change::Negotiation(id));
-        self.record(
-            now,
-            EventKind::NegotiationTerminated,
-            Some(peer),
-            &id.to_bytes(),
-            Vec::new(),
-            None,
-        );
-        self.event(Event::Terminated {
-            negotiation_id: id,
-            code,
-            reason,
-            by_peer,
-        });
+        self.record(now, EventKind::NegotiationTerminated, Some(peer), &id.to_bytes(), Vec::new(), None);
+        self.event(Event::Terminated { negotiation_id: id, code, reason, by_peer });
     }
 
-    pub(super) fn owner_decides(
-        &mut self,
-        id: NegotiationId,
-        approve: bool,
-        now: Timestamp,
-    ) -> Result<()> {
+    pub(super) fn owner_decides(&mut self, id: NegotiationId, approve: bool, now: Timestamp) -> Result<()> {
         self.require(Role::Person)?;
-        let negotiation = self
-            .state
-            .negotiations
-            .get(&id)
-            .ok_or(CommandError::UnknownNegotiation(id))?;
+        let negotiation = self.state.negotiations.get(&id).ok_or(CommandError::UnknownNegotiation(id))?;
         if negotiation.state != State::AwaitingOwner {
             return Err(CommandError::NotAwaitingOwner(negotiation.state.name()).into());
         }
         if !approve {
-            self.end(
-                id,
-                TerminationCode::Declined,
-                "declined by the owner".into(),
-                false,
-                now,
-            );
+            self.end(id, TerminationCode::Declined, "declined by the owner".into(), false, now);
             return Ok(());
         }
         if now >= negotiation.deadline {
-            return Err(
-                CommandError::Invalid("the negotiation's deadline has passed".into()).into(),
-            );
+            return Err(CommandError::Invalid("the negotiation's deadline has passed".into()).into());
         }
-        let terms = negotiation
-            .awaiting
-            .clone()
-            .unwrap_or_else(|| negotiation.terms.clone());
+        let terms = negotiation.awaiting.clone().unwrap_or_else(|| negotiation.terms.clone());
         if !negotiation.peer_knows {
             let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
                 return Ok(());
             };
-            negotiation.state = negotiation::next(None, &Step::Terms { by: Party::Local })
-                .map_err(Rejection::from)?;
+            negotiation.state = negotiation::next(None, &Step::Terms { by: Party::Local }).map_err(Rejection::from)?;
             negotiation.terms = terms;
             negotiation.awaiting = None;
             negotiation.peer_knows = true;
@@ -817,9 +585,7 @@ impl Engine {
             return;
         };
         let effective = match negotiation.state {
-            State::Agreed {
-                signed_by: Party::Local,
-            } => grace_after(negotiation.deadline),
+            State::Agreed { signed_by: Party::Local } => grace_after(negotiation.deadline),
             _ if negotiation.state.is_final() => return,
             _ => negotiation.deadline,
         };
@@ -827,13 +593,7 @@ impl Engine {
             self.set_timer(effective, Timer::NegotiationDeadline(id));
             return;
         }
-        self.end(
-            id,
-            TerminationCode::Timeout,
-            "deadline passed".into(),
-            false,
-            now,
-        );
+        self.end(id, TerminationCode::Timeout, "deadline passed".into(), false, now);
     }
 
     /// Chooses among the businesses' answers to an intent: the best acceptable ones (by
@@ -866,16 +626,8 @@ impl Engine {
                     continue;
                 }
             };
-            let price = negotiation
-                .offer
-                .as_ref()
-                .map_or(0, |offer| offer.price.amount_minor);
-            let key = (
-                class,
-                Reverse(negotiation.terms.compensation.rank()),
-                price,
-                id,
-            );
+            let price = negotiation.offer.as_ref().map_or(0, |offer| offer.price.amount_minor);
+            let key = (class, Reverse(negotiation.terms.compensation.rank()), price, id);
             ranked.push((key, decision));
         }
         ranked.sort_by_key(|(key, _)| *key);
@@ -884,13 +636,7 @@ impl Engine {
             if index < take {
                 self.act_on(id, decision, now);
             } else {
-                self.end(
-                    id,
-                    TerminationCode::NotSelected,
-                    "another offer was chosen".into(),
-                    false,
-                    now,
-                );
+                self.end(id, TerminationCode::NotSelected, "another offer was chosen".into(), false, now);
             }
         }
     }

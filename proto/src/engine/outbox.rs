@@ -34,11 +34,16 @@ pub struct OutboxItem {
     pub attempts: u32,
     /// When the outbox gives up.
     pub give_up_at: Timestamp,
+    /// Data to send under this agreement once the message is delivered: a person's
+    /// countersignature must reach the business before the data, since direct streams do not
+    /// keep their order.
+    #[serde(default)]
+    pub then_deliver: Option<crate::identity::AgreementId>,
 }
 
 impl Engine {
-    /// Queues a direct message and sends it. Returns `false` if the outbox is full (the
-    /// message is dropped and the owner told).
+    /// Queues a direct message and sends it. Returns its outbox id, or `None` if the outbox is
+    /// full (the message is dropped and the owner told).
     pub(super) fn send(
         &mut self,
         to: PublicKey,
@@ -46,28 +51,19 @@ impl Engine {
         payload: Vec<u8>,
         give_up_at: Option<Timestamp>,
         now: Timestamp,
-    ) {
+    ) -> Option<OutboxId> {
         if self.state.outbox.len() >= MAX_OUTBOX {
             self.event(Event::DeliveryAbandoned { to, kind });
-            return;
+            return None;
         }
         let id = super::OutboxId(self.state.next_outbox_id);
         self.state.next_outbox_id += 1;
-        let give_up_at = give_up_at.unwrap_or(Timestamp::from_millis(
-            now.as_millis().saturating_add(MAX_OUTBOX_AGE_MS),
-        ));
-        self.state.outbox.insert(
-            id,
-            OutboxItem {
-                to,
-                kind,
-                payload,
-                attempts: 0,
-                give_up_at,
-            },
-        );
+        let give_up_at =
+            give_up_at.unwrap_or(Timestamp::from_millis(now.as_millis().saturating_add(MAX_OUTBOX_AGE_MS)));
+        self.state.outbox.insert(id, OutboxItem { to, kind, payload, attempts: 0, give_up_at, then_deliver: None });
         self.persist(Change::Outbox(id));
         self.attempt(id, now);
+        Some(id)
     }
 
     fn attempt(&mut self, id: OutboxId, now: Timestamp) {
@@ -87,17 +83,15 @@ impl Engine {
             },
             payload,
         );
-        self.emit(Output::Send {
-            to,
-            kind,
-            bytes,
-            delivery: Some(id),
-        });
+        self.emit(Output::Send { to, kind, bytes, delivery: Some(id) });
     }
 
-    pub(super) fn delivered(&mut self, id: OutboxId) {
-        if self.state.outbox.remove(&id).is_some() {
+    pub(super) fn delivered(&mut self, id: OutboxId, now: Timestamp) {
+        if let Some(item) = self.state.outbox.remove(&id) {
             self.persist(Change::Outbox(id));
+            if let Some(agreement) = item.then_deliver {
+                self.first_delivery(agreement, now);
+            }
         }
     }
 
@@ -106,9 +100,7 @@ impl Engine {
             return;
         };
         item.attempts = item.attempts.saturating_add(1);
-        let backoff = 1000u64
-            .saturating_mul(1 << item.attempts.min(20))
-            .min(MAX_RETRY_BACKOFF_MS);
+        let backoff = 1000u64.saturating_mul(1 << item.attempts.min(20)).min(MAX_RETRY_BACKOFF_MS);
         let at = Timestamp::from_millis(now.as_millis().saturating_add(backoff));
         if at > item.give_up_at {
             let (to, kind) = (item.to, item.kind);
@@ -126,13 +118,8 @@ impl Engine {
     }
 
     pub(super) fn peer_connected(&mut self, peer: PublicKey, now: Timestamp) {
-        let waiting: Vec<OutboxId> = self
-            .state
-            .outbox
-            .iter()
-            .filter(|(_, item)| item.to == peer)
-            .map(|(id, _)| *id)
-            .collect();
+        let waiting: Vec<OutboxId> =
+            self.state.outbox.iter().filter(|(_, item)| item.to == peer).map(|(id, _)| *id).collect();
         for id in waiting {
             self.attempt(id, now);
         }

@@ -38,48 +38,23 @@ pub fn rule(at: &str, share: Share, purposes: &[Purpose]) -> FieldRule {
 pub fn person_policy() -> Policy {
     Policy {
         rules: vec![
-            rule(
-                "body",
-                Share::Raw,
-                &[Purpose::PersonalisedOffers, Purpose::ProductDevelopment],
-            ),
-            rule(
-                "activity",
-                Share::DerivedOnly,
-                &[Purpose::PersonalisedOffers],
-            ),
-            rule(
-                "profile.birthdate",
-                Share::DerivedOnly,
-                &[Purpose::PersonalisedOffers, Purpose::Research],
-            ),
-            rule(
-                "health",
-                Share::Raw,
-                &[Purpose::Research, Purpose::HealthCare],
-            ),
+            rule("body", Share::Raw, &[Purpose::PersonalisedOffers, Purpose::ProductDevelopment]),
+            rule("activity", Share::DerivedOnly, &[Purpose::PersonalisedOffers]),
+            rule("profile.birthdate", Share::DerivedOnly, &[Purpose::PersonalisedOffers, Purpose::Research]),
+            rule("health", Share::Raw, &[Purpose::Research, Purpose::HealthCare]),
         ],
         max_retention: 60 * DAY,
         min_compensation: Compensation::None,
         allow_onward_sharing: false,
-        max_contact: Some(ContactPermission {
-            max_messages: 2,
-            per_period: 30 * DAY,
-        }),
+        max_contact: Some(ContactPermission { max_messages: 2, per_period: 30 * DAY }),
         ..Policy::default()
     }
 }
 
 pub fn running_km(total_since_year_start: f64) -> Value {
     Value::Series(vec![
-        Point {
-            at: Timestamp::from_millis(YEAR_START.as_millis() - 10 * 86_400_000),
-            value: 1000.0,
-        },
-        Point {
-            at: Timestamp::from_millis(YEAR_START.as_millis() + 86_400_000),
-            value: total_since_year_start,
-        },
+        Point { at: Timestamp::from_millis(YEAR_START.as_millis() - 10 * 86_400_000), value: 1000.0 },
+        Point { at: Timestamp::from_millis(YEAR_START.as_millis() + 86_400_000), value: total_since_year_start },
     ])
 }
 
@@ -89,10 +64,7 @@ pub fn shoe_terms(expires_at: Timestamp) -> Terms {
             FieldRequest::raw(path("body.shoe_size_eu")),
             FieldRequest::derived(
                 path("activity.running_km"),
-                Predicate::SumSinceAtLeast {
-                    since: YEAR_START,
-                    threshold: 600.0,
-                },
+                Predicate::SumSinceAtLeast { since: YEAR_START, threshold: 600.0 },
             )
             .optional(),
         ],
@@ -101,10 +73,7 @@ pub fn shoe_terms(expires_at: Timestamp) -> Terms {
         usage: Use::OneTime,
         onward_sharing: false,
         compensation: Compensation::Discount { percent: 10 },
-        contact: Some(ContactPermission {
-            max_messages: 1,
-            per_period: 30 * DAY,
-        }),
+        contact: Some(ContactPermission { max_messages: 1, per_period: 30 * DAY }),
         jurisdiction: "EU".into(),
         expires_at,
     }
@@ -114,10 +83,7 @@ pub fn health_terms(expires_at: Timestamp) -> Terms {
     Terms {
         fields: vec![
             FieldRequest::raw(path("health.acquired.asthma")),
-            FieldRequest::derived(
-                path("profile.birthdate"),
-                Predicate::AgeAtLeast { years: 18 },
-            ),
+            FieldRequest::derived(path("profile.birthdate"), Predicate::AgeAtLeast { years: 18 }),
         ],
         purpose: Purpose::Research,
         retention: 60 * DAY,
@@ -138,15 +104,8 @@ pub struct World {
 }
 
 pub fn set(net: &mut Network, who: PublicKey, at: &str, value: Value) {
-    net.input(
-        who,
-        Input::Command(Command::SetRecord {
-            path: path(at),
-            value,
-            provenance: Provenance::Owner,
-        }),
-    )
-    .unwrap();
+    net.input(who, Input::Command(Command::SetRecord { path: path(at), value, provenance: Provenance::Owner }))
+        .unwrap();
 }
 
 pub fn command(net: &mut Network, who: PublicKey, command: Command) -> me2b_proto::engine::Handled {
@@ -161,53 +120,17 @@ pub fn world() -> World {
     let clinic = net.add(Role::Business, 3);
     command(&mut net, person, Command::SetPolicy(person_policy()));
     for category in ["apparel.shoes", "health.research"] {
-        command(
-            &mut net,
-            person,
-            Command::Subscribe(category.parse().unwrap()),
-        );
+        command(&mut net, person, Command::Subscribe(category.parse().unwrap()));
     }
     set(&mut net, person, "body.shoe_size_eu", Value::Number(44.0));
     set(&mut net, person, "activity.running_km", running_km(450.0));
-    set(
-        &mut net,
-        person,
-        "profile.birthdate",
-        Value::Date(Date::new(1990, 5, 17).unwrap()),
-    );
-    set(
-        &mut net,
-        person,
-        "health.acquired.asthma",
-        Value::Boolean(true),
-    );
-    set(
-        &mut net,
-        person,
-        "profile.email",
-        Value::Text("ada@example.org".into()),
-    );
-    command(
-        &mut net,
-        shoes,
-        Command::SetBusinessPolicy(BusinessPolicy::default()),
-    );
-    command(
-        &mut net,
-        shoes,
-        Command::Subscribe("apparel.shoes".parse().unwrap()),
-    );
-    command(
-        &mut net,
-        clinic,
-        Command::Subscribe("health.research".parse().unwrap()),
-    );
-    World {
-        net,
-        person,
-        shoes,
-        clinic,
-    }
+    set(&mut net, person, "profile.birthdate", Value::Date(Date::new(1990, 5, 17).unwrap()));
+    set(&mut net, person, "health.acquired.asthma", Value::Boolean(true));
+    set(&mut net, person, "profile.email", Value::Text("ada@example.org".into()));
+    command(&mut net, shoes, Command::SetBusinessPolicy(BusinessPolicy::default()));
+    command(&mut net, shoes, Command::Subscribe("apparel.shoes".parse().unwrap()));
+    command(&mut net, clinic, Command::Subscribe("health.research".parse().unwrap()));
+    World { net, person, shoes, clinic }
 }
 
 pub fn shoe_catalog(price_minor: u64, percent: u8, expires_at: Timestamp) -> Vec<CatalogItem> {
@@ -215,10 +138,7 @@ pub fn shoe_catalog(price_minor: u64, percent: u8, expires_at: Timestamp) -> Vec
     terms.compensation = Compensation::Discount { percent };
     vec![CatalogItem {
         category: "apparel.shoes".parse().unwrap(),
-        spec: BTreeMap::from([(
-            "size_eu".to_string(),
-            (38..=47).map(|s| s.to_string()).collect(),
-        )]),
+        spec: BTreeMap::from([("size_eu".to_string(), (38..=47).map(|s| s.to_string()).collect())]),
         description: "Trail runner".into(),
         price: Money::new(price_minor, "EUR").unwrap(),
         terms,
@@ -268,7 +188,5 @@ pub fn awaiting(events: &[Event]) -> Vec<me2b_proto::identity::NegotiationId> {
 
 pub fn verify_ledger(net: &Network, who: PublicKey) -> usize {
     let peer = net.peer(&who);
-    me2b_proto::ledger::verify(&peer.ledger, &who, Some(&peer.engine.state().ledger))
-        .unwrap()
-        .len()
+    me2b_proto::ledger::verify(&peer.ledger, &who, Some(&peer.engine.state().ledger)).unwrap().len()
 }

@@ -1,0 +1,303 @@
+//! Storage: the engine's state in one sled tree, every value sealed with the data key.
+//!
+//! The engine says what changed ([`Change`]); [`Store::apply`] writes those parts of the
+//! engine's state (and new ledger entries) in one atomic batch and flushes it to disk before
+//! returning, so a change the node has acknowledged survives a kill -9. [`Store::load`] reads
+//! the whole state back for a restart. Keys name records (a kind byte and an id or path,
+//! never a value); values are sealed with XChaCha20-Poly1305 and bound to their key. Ledger
+//! entries carry no personal data and are stored as signed.
+
+use crate::at_rest::{AtRestError, SecretKey, Wrapped};
+use me2b_proto::engine::{Change, OutboxId, State};
+use me2b_proto::ledger::Head;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled failed.
+    #[error("database: {0}")]
+    Database(#[from] sled::Error),
+    /// Encryption or the passphrase failed.
+    #[error(transparent)]
+    AtRest(#[from] AtRestError),
+    /// A stored value cannot be decoded.
+    #[error("corrupt record {key}: {reason}")]
+    Corrupt {
+        /// The record's key, printed.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The kind byte that starts every key.
+mod kind {
+    pub const SETTINGS: u8 = 0;
+    pub const COUNTERS: u8 = 1;
+    pub const VAULT: u8 = 2;
+    pub const REQUEST: u8 = 3;
+    pub const INTENT: u8 = 4;
+    pub const SEEN_INTENT: u8 = 5;
+    pub const NEGOTIATION: u8 = 6;
+    pub const AGREEMENT: u8 = 7;
+    pub const RECEIVED: u8 = 8;
+    pub const DEMAND: u8 = 9;
+    pub const OUTBOX: u8 = 10;
+    pub const LEDGER: u8 = 11;
+    /// Not in the state tree: the wrapped data key, in the `meta` tree.
+    pub const DATA_KEY: &[u8] = b"data-key";
+}
+
+fn key(kind: u8, id: &[u8]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(1 + id.len());
+    key.push(kind);
+    key.extend_from_slice(id);
+    key
+}
+
+/// Settings in one record.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Settings {
+    policy: me2b_proto::policy::Policy,
+    business_policy: me2b_proto::policy::BusinessPolicy,
+    catalog: Vec<me2b_proto::engine::CatalogItem>,
+    subscriptions: std::collections::BTreeSet<me2b_proto::vocab::Category>,
+}
+
+/// Counters that move with almost every change.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Counters {
+    ledger: Head,
+    next_outbox_id: u64,
+}
+
+/// A node's store.
+pub struct Store {
+    db: sled::Db,
+    state: sled::Tree,
+    data_key: SecretKey,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`. `passphrase` unwraps the data key; `None` is
+    /// the explicit opt-out for tests and simulations. `small` asks for a small cache and no
+    /// background flusher (many nodes in one process).
+    pub fn open(path: &Path, passphrase: Option<&[u8]>, small: bool) -> Result<Store, StoreError> {
+        let mut config = sled::Config::new().path(path);
+        if small {
+            config = config.cache_capacity(1 << 20).flush_every_ms(None);
+        }
+        let db = config.open()?;
+        let meta = db.open_tree("meta")?;
+        let data_key = match meta.get(kind::DATA_KEY)? {
+            Some(bytes) => {
+                let wrapped: Wrapped = postcard::from_bytes(&bytes)
+                    .map_err(|e| StoreError::Corrupt { key: "data-key".into(), reason: e.to_string() })?;
+                SecretKey::from_bytes(&wrapped.unwrap_with(passphrase, "me2b data key")?)?
+            }
+            None => {
+                let data_key = SecretKey::generate()?;
+                let wrapped = Wrapped::wrap(data_key.expose(), passphrase, "me2b data key")?;
+                let bytes = postcard::to_stdvec(&wrapped)
+                    .map_err(|e| StoreError::Corrupt { key: "data-key".into(), reason: e.to_string() })?;
+                meta.insert(kind::DATA_KEY, bytes)?;
+                meta.flush()?;
+                data_key
+            }
+        };
+        let state = db.open_tree("state")?;
+        Ok(Store { db, state, data_key })
+    }
+
+    /// Writes what `changes` name from `state`, in one batch, and waits until it is on disk.
+    pub async fn apply(&self, state: &State, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let batch = self.batch(state, changes)?;
+        self.state.apply_batch(batch)?;
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The same as [`Store::apply`], blocking.
+    pub fn apply_blocking(&self, state: &State, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let batch = self.batch(state, changes)?;
+        self.state.apply_batch(batch)?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn batch(&self, state: &State, changes: &[Change]) -> Result<sled::Batch, StoreError> {
+        let mut batch = sled::Batch::default();
+        let put = |batch: &mut sled::Batch, key: Vec<u8>, value: Option<Vec<u8>>| -> Result<(), StoreError> {
+            match value {
+                Some(plain) => {
+                    let sealed = self.data_key.seal(&plain, &key)?;
+                    batch.insert(key, sealed);
+                }
+                None => batch.remove(key),
+            }
+            Ok(())
+        };
+        for change in changes {
+            match change {
+                Change::Settings => {
+                    let settings = Settings {
+                        policy: state.policy.clone(),
+                        business_policy: state.business_policy.clone(),
+                        catalog: state.catalog.clone(),
+                        subscriptions: state.subscriptions.clone(),
+                    };
+                    put(&mut batch, key(kind::SETTINGS, &[]), Some(encode(&settings)?))?;
+                }
+                Change::Vault(path) => put(
+                    &mut batch,
+                    key(kind::VAULT, path.as_str().as_bytes()),
+                    state.vault.get(path).map(encode).transpose()?,
+                )?,
+                Change::Request(id) => put(
+                    &mut batch,
+                    key(kind::REQUEST, &id.to_bytes()),
+                    state.requests.get(id).map(encode).transpose()?,
+                )?,
+                Change::Intent(id) => {
+                    put(&mut batch, key(kind::INTENT, &id.to_bytes()), state.intents.get(id).map(encode).transpose()?)?
+                }
+                Change::SeenIntent(id) => put(
+                    &mut batch,
+                    key(kind::SEEN_INTENT, &id.to_bytes()),
+                    state.seen_intents.get(id).map(encode).transpose()?,
+                )?,
+                Change::Negotiation(id) => put(
+                    &mut batch,
+                    key(kind::NEGOTIATION, &id.to_bytes()),
+                    state.negotiations.get(id).map(encode).transpose()?,
+                )?,
+                Change::Agreement(id) => put(
+                    &mut batch,
+                    key(kind::AGREEMENT, id.as_bytes()),
+                    state.agreements.get(id).map(encode).transpose()?,
+                )?,
+                Change::Received(id) => put(
+                    &mut batch,
+                    key(kind::RECEIVED, id.as_bytes()),
+                    state.received.get(id).map(encode).transpose()?,
+                )?,
+                Change::Demand(demand) => {
+                    let id = encode(demand)?;
+                    put(&mut batch, key(kind::DEMAND, &id), state.demand.get(demand).map(encode).transpose()?)?
+                }
+                Change::Outbox(id) => put(
+                    &mut batch,
+                    key(kind::OUTBOX, &id.0.to_be_bytes()),
+                    state.outbox.get(id).map(encode).transpose()?,
+                )?,
+                Change::LedgerEntry { sequence, bytes } => {
+                    batch.insert(key(kind::LEDGER, &sequence.to_be_bytes()), bytes.clone());
+                }
+            }
+        }
+        let counters = Counters { ledger: state.ledger, next_outbox_id: state.next_outbox_id };
+        put(&mut batch, key(kind::COUNTERS, &[]), Some(encode(&counters)?))?;
+        Ok(batch)
+    }
+
+    /// Reads the whole state back.
+    pub fn load(&self) -> Result<State, StoreError> {
+        let mut state = State::default();
+        for item in self.state.iter() {
+            let (key, value) = item?;
+            let Some((&kind, id)) = key.split_first() else {
+                continue;
+            };
+            if kind == kind::LEDGER {
+                continue;
+            }
+            let plain = self.data_key.open(&value, &key)?;
+            let corrupt = |reason: String| StoreError::Corrupt {
+                key: format!("{kind}/{}", me2b_proto::identity::hex(id)),
+                reason,
+            };
+            match kind {
+                kind::SETTINGS => {
+                    let settings: Settings = decode(&plain).map_err(corrupt)?;
+                    state.policy = settings.policy;
+                    state.business_policy = settings.business_policy;
+                    state.catalog = settings.catalog;
+                    state.subscriptions = settings.subscriptions;
+                }
+                kind::COUNTERS => {
+                    let counters: Counters = decode(&plain).map_err(corrupt)?;
+                    state.ledger = counters.ledger;
+                    state.next_outbox_id = counters.next_outbox_id;
+                }
+                kind::VAULT => {
+                    let path = String::from_utf8(id.to_vec()).map_err(|e| corrupt(e.to_string()))?;
+                    let path = path.parse().map_err(|e: me2b_proto::decode::DecodeError| corrupt(e.to_string()))?;
+                    state.vault.insert(path, decode(&plain).map_err(corrupt)?);
+                }
+                kind::REQUEST => {
+                    state.requests.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                }
+                kind::INTENT => {
+                    state.intents.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                }
+                kind::SEEN_INTENT => {
+                    state.seen_intents.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                }
+                kind::NEGOTIATION => {
+                    state.negotiations.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                }
+                kind::AGREEMENT => {
+                    state.agreements.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                }
+                kind::RECEIVED => {
+                    state.received.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                }
+                kind::DEMAND => {
+                    state.demand.insert(decode(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                }
+                kind::OUTBOX => {
+                    let array: [u8; 8] = id.try_into().map_err(|_| corrupt("outbox id".into()))?;
+                    state.outbox.insert(OutboxId(u64::from_be_bytes(array)), decode(&plain).map_err(corrupt)?);
+                }
+                _ => return Err(corrupt("unknown kind".into())),
+            }
+        }
+        Ok(state)
+    }
+
+    /// Every ledger entry, in order.
+    pub fn ledger(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.state
+            .scan_prefix([kind::LEDGER])
+            .values()
+            .map(|value| value.map(|v| v.to_vec()).map_err(StoreError::from))
+            .collect()
+    }
+}
+
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_stdvec(value).map_err(|e| StoreError::Corrupt { key: "(encoding)".into(), reason: e.to_string() })
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    postcard::from_bytes(bytes).map_err(|e| e.to_string())
+}
+
+fn id_of<T: for<'a> TryFrom<&'a [u8], Error = me2b_proto::identity::KeyError>>(bytes: &[u8]) -> Result<T, String> {
+    T::try_from(bytes).map_err(|e| e.to_string())
+}

@@ -1,0 +1,173 @@
+//! A small harness for multi-node tests: real `Node`s on libp2p's memory transport, each with
+//! its own sled store in a temporary directory; waiting is on events, with a bounded timeout.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use me2b_node::net::NetConfig;
+use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, Transport};
+use me2b_proto::engine::{Command, Event, Provenance, Role};
+use me2b_proto::policy::{FieldRule, Policy, Share};
+use me2b_proto::predicate::Predicate;
+use me2b_proto::terms::{Compensation, ContactPermission, FieldRequest, Terms, Use};
+use me2b_proto::time::Timestamp;
+use me2b_proto::value::Value;
+use me2b_proto::vocab::{FieldPath, Purpose};
+use std::time::{Duration, SystemTime};
+use tempfile::TempDir;
+use tokio::sync::broadcast;
+
+pub const WAIT: Duration = Duration::from_secs(20);
+pub const DAY: Duration = Duration::from_secs(86_400);
+
+pub struct TestNode {
+    pub handle: NodeHandle,
+    pub events: broadcast::Receiver<NodeEvent>,
+    pub dir: TempDir,
+    pub secret: [u8; 32],
+    pub role: Role,
+}
+
+pub fn config(role: Role, dir: &TempDir) -> NodeConfig {
+    let mut config = NodeConfig::new(role, dir.path().join("store"));
+    config.transport = Transport::Memory;
+    config.listen = vec!["/memory/0".parse().unwrap()];
+    config.small_store = true;
+    config.net = NetConfig { mdns: false, heartbeat: Duration::from_millis(200), ..NetConfig::default() };
+    config.intent_window = Duration::from_secs(2);
+    config
+}
+
+pub async fn start(role: Role, seed: u8) -> TestNode {
+    let dir = tempfile::tempdir().unwrap();
+    start_in(role, [seed; 32], dir).await
+}
+
+pub async fn start_in(role: Role, secret: [u8; 32], dir: TempDir) -> TestNode {
+    let handle = Node::start(secret, config(role, &dir)).await.unwrap();
+    let events = handle.events();
+    TestNode { handle, events, dir, secret, role }
+}
+
+impl TestNode {
+    /// The node's first listen address, with its peer id.
+    pub async fn address(&self) -> libp2p::Multiaddr {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let info = self.handle.info().await.unwrap();
+            if let Some(address) = info.listen_addrs.first() {
+                return address.clone().with(libp2p::multiaddr::Protocol::P2p(info.peer_id));
+            }
+            assert!(tokio::time::Instant::now() < deadline, "no listen address");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Waits for an engine event that `matches`, and returns it.
+    pub async fn wait_for(&mut self, what: &str, matches: impl Fn(&Event) -> bool) -> Event {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let received = tokio::time::timeout_at(deadline, self.events.recv()).await;
+            match received {
+                Err(_) => panic!("timed out waiting for {what}"),
+                Ok(Ok(NodeEvent::Engine(event))) if matches(&event) => return event,
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) => {
+                    panic!("node stopped while waiting for {what}")
+                }
+            }
+        }
+    }
+
+    pub async fn wait_for_misbehaviour(&mut self) -> String {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Err(_) => panic!("timed out waiting for a misbehaviour report"),
+                Ok(Ok(NodeEvent::Misbehaved { reason, .. })) => return reason,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    pub async fn command(&self, command: Command) -> me2b_proto::engine::Handled {
+        self.handle.command(command).await.unwrap()
+    }
+
+    pub async fn set(&self, path: &str, value: Value) {
+        self.command(Command::SetRecord { path: path.parse().unwrap(), value, provenance: Provenance::Owner }).await;
+    }
+}
+
+pub fn path(text: &str) -> FieldPath {
+    text.parse().unwrap()
+}
+
+pub fn now() -> Timestamp {
+    let ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
+    Timestamp::from_millis(ms as u64)
+}
+
+pub fn person_policy() -> Policy {
+    let rule = |at: &str, share, purposes: &[Purpose]| FieldRule {
+        path: path(at),
+        share,
+        purposes: purposes.iter().copied().collect(),
+        ask_owner: false,
+        max_retention: None,
+        categories: Default::default(),
+    };
+    Policy {
+        rules: vec![
+            rule("body", Share::Raw, &[Purpose::PersonalisedOffers]),
+            rule("activity", Share::DerivedOnly, &[Purpose::PersonalisedOffers]),
+            rule("health", Share::Raw, &[Purpose::Research]),
+        ],
+        max_retention: 60 * DAY,
+        max_contact: Some(ContactPermission { max_messages: 2, per_period: 30 * DAY }),
+        ..Policy::default()
+    }
+}
+
+pub fn shoe_terms() -> Terms {
+    Terms {
+        fields: vec![
+            FieldRequest::raw(path("body.shoe_size_eu")),
+            FieldRequest::derived(
+                path("activity.running_km"),
+                Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold: 600.0 },
+            )
+            .optional(),
+        ],
+        purpose: Purpose::PersonalisedOffers,
+        retention: 30 * DAY,
+        usage: Use::OneTime,
+        onward_sharing: false,
+        compensation: Compensation::Discount { percent: 10 },
+        contact: Some(ContactPermission { max_messages: 1, per_period: 30 * DAY }),
+        jurisdiction: "EU".into(),
+        expires_at: now().saturating_add(DAY),
+    }
+}
+
+/// A person following shoes with a shoe size, and a shoe maker, connected.
+pub async fn person_and_business() -> (TestNode, TestNode) {
+    let business = start(Role::Business, 2).await;
+    let person = start(Role::Person, 1).await;
+    person.command(Command::SetPolicy(person_policy())).await;
+    person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
+    person.set("body.shoe_size_eu", Value::Number(44.0)).await;
+    person.set("activity.running_km", Value::Series(vec![])).await;
+    business.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
+    person.handle.dial(business.address().await).await.unwrap();
+    (person, business)
+}
+
+pub async fn publish(business: &TestNode, terms: Terms) {
+    business
+        .command(Command::PublishRequest {
+            category: "apparel.shoes".parse().unwrap(),
+            business_name: "Stride".into(),
+            description: "Shoes that fit".into(),
+            terms,
+        })
+        .await;
+}
