@@ -36,7 +36,7 @@ async fn stored_personal_values_are_not_in_plain_text_and_survive_a_restart() {
     let TestNode { dir, secret, .. } = node;
 
     let raw = all_bytes(dir.path());
-    assert!(raw.len() > 1000, "the store wrote something");
+    assert!(raw.len() > 300, "the store wrote only {} bytes", raw.len());
     for value in secrets {
         assert!(!contains(&raw, value.as_bytes()), "{value:?} found in plain text");
     }
