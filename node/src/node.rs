@@ -312,6 +312,7 @@ impl Node {
 
     async fn run(mut self) {
         let mut publish_retry = tokio::time::interval(Duration::from_secs(1));
+        let mut shutdown_reply = None;
         loop {
             let next_timer = self.timers.first().map(|(at, _)| {
                 let wait = at.saturating_since(now());
@@ -327,7 +328,7 @@ impl Node {
                 biased;
                 request = self.requests.recv() => match request {
                     Some(Request::Shutdown(reply)) => {
-                        let _ = reply.send(());
+                        shutdown_reply = Some(reply);
                         break;
                     }
                     Some(request) => self.on_request(request).await,
@@ -345,7 +346,14 @@ impl Node {
                 break;
             }
         }
-        info!(peer = %self.swarm.local_peer_id(), "node stopped");
+        let peer = *self.swarm.local_peer_id();
+        // Close the store (releasing its lock) and the swarm before saying we are done, so
+        // that the same data directory can be opened again at once.
+        drop(self);
+        info!(%peer, "node stopped");
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
     }
 
     async fn on_request(&mut self, request: Request) -> Result<(), StoreError> {
