@@ -22,6 +22,7 @@
 //! ```
 
 pub mod at_rest;
+pub mod key_file;
 pub mod net;
 mod node;
 pub mod store;

@@ -69,7 +69,9 @@ impl TestNode {
             match received {
                 Err(_) => panic!("timed out waiting for {what}"),
                 Ok(Ok(NodeEvent::Engine(event))) if matches(&event) => return event,
-                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                // Shown only when a test fails: what happened instead.
+                Ok(Ok(other)) => eprintln!("while waiting for {what}: {other:?}"),
+                Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
                 Ok(Err(broadcast::error::RecvError::Closed)) => {
                     panic!("node stopped while waiting for {what}")
                 }
