@@ -28,6 +28,9 @@ pub const TRANSFER: StreamProtocol = StreamProtocol::new("/me2b/transfer/1.0.0")
 pub const REVOKE: StreamProtocol = StreamProtocol::new("/me2b/revoke/1.0.0");
 /// Personal offers.
 pub const OFFER: StreamProtocol = StreamProtocol::new("/me2b/offer/1.0.0");
+/// Live requests and intents handed to a peer when it connects (gossip does not replay them
+/// to late joiners).
+pub const ANNOUNCE: StreamProtocol = StreamProtocol::new("/me2b/announce/1.0.0");
 
 impl Behaviour {
     /// The request-response behaviour that carries `kind`.
@@ -36,7 +39,8 @@ impl Behaviour {
             MessageKind::Negotiation => &mut self.negotiate,
             MessageKind::DataPackage => &mut self.transfer,
             MessageKind::PersonalOffer => &mut self.offer,
-            _ => &mut self.revoke,
+            MessageKind::DataRequest | MessageKind::Intent => &mut self.announce,
+            MessageKind::Revocation | MessageKind::DeletionReceipt => &mut self.revoke,
         }
     }
 }
@@ -47,7 +51,8 @@ pub fn protocol_for(kind: MessageKind) -> StreamProtocol {
         MessageKind::Negotiation => NEGOTIATE,
         MessageKind::DataPackage => TRANSFER,
         MessageKind::PersonalOffer => OFFER,
-        _ => REVOKE,
+        MessageKind::DataRequest | MessageKind::Intent => ANNOUNCE,
+        MessageKind::Revocation | MessageKind::DeletionReceipt => REVOKE,
     }
 }
 
@@ -65,6 +70,8 @@ fn kind_byte(kind: MessageKind) -> u8 {
 
 fn kind_of(byte: u8, protocol: &StreamProtocol) -> Option<MessageKind> {
     let kind = match byte {
+        1 => MessageKind::DataRequest,
+        2 => MessageKind::Intent,
         3 => MessageKind::Negotiation,
         4 => MessageKind::DataPackage,
         5 => MessageKind::PersonalOffer,
@@ -226,6 +233,8 @@ mod behaviour {
         pub revoke: request_response::Behaviour<Codec>,
         /// `/me2b/offer/1.0.0`.
         pub offer: request_response::Behaviour<Codec>,
+        /// `/me2b/announce/1.0.0`.
+        pub announce: request_response::Behaviour<Codec>,
         /// LAN discovery (off in tests and the simulator).
         pub mdns: Toggle<mdns::tokio::Behaviour>,
         /// Reaching and being reached through relays.
@@ -325,6 +334,7 @@ fn behaviour(
         transfer: direct(TRANSFER),
         revoke: direct(REVOKE),
         offer: direct(OFFER),
+        announce: direct(ANNOUNCE),
         mdns: mdns.into(),
         relay: relay.into(),
         dcutr: relayed.then(|| dcutr::Behaviour::new(peer_id)).into(),

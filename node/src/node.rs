@@ -584,6 +584,7 @@ impl Node {
             SwarmEvent::Behaviour(BehaviourEvent::Transfer(event)) => self.on_direct(net::TRANSFER, event).await?,
             SwarmEvent::Behaviour(BehaviourEvent::Revoke(event)) => self.on_direct(net::REVOKE, event).await?,
             SwarmEvent::Behaviour(BehaviourEvent::Offer(event)) => self.on_direct(net::OFFER, event).await?,
+            SwarmEvent::Behaviour(BehaviourEvent::Announce(event)) => self.on_direct(net::ANNOUNCE, event).await?,
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { .. })) => {}
             _ => {}
         }

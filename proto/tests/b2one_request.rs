@@ -73,3 +73,16 @@ fn a_request_the_policy_rejects_tells_the_business_nothing() {
             .any(|e| matches!(e, Event::RequestSeen { outcome, .. } if outcome.starts_with("rejected")))
     );
 }
+
+#[test]
+fn a_person_who_joins_after_the_request_was_published_still_gets_it() {
+    let mut w = world();
+    w.net.set_online(w.person, false);
+    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
+    w.net.settle();
+    assert!(w.net.peer(&w.person).engine.state().requests.is_empty(), "gossip does not reach an offline node");
+    // On reconnecting, the business hands over its live requests directly.
+    w.net.set_online(w.person, true);
+    w.net.settle();
+    assert_eq!(finalized(&w.net.peer(&w.person).events).len(), 1);
+}

@@ -5,7 +5,10 @@ use super::{
     Change, CommandError, Engine, Event, KnownRequest, OwnIntent, Rejection, Result, Role, Timer, VaultFacts, describe,
 };
 use crate::envelope::{self, MessageKind, Opened, Seal};
-use crate::identity::{IntentId, RequestId};
+use crate::identity::{IntentId, PublicKey, RequestId};
+
+/// Most live requests or intents handed to a peer when it connects.
+pub const MAX_ANNOUNCED_ON_CONNECT: usize = 32;
 use crate::ledger::EventKind;
 use crate::limits::{MAX_GOSSIP_VALIDITY_MS, MAX_SEEN_ANNOUNCEMENTS};
 use crate::messages::{Context, DataRequest, Intent, ProductOffer};
@@ -40,8 +43,9 @@ impl Engine {
         self.forget_old_requests(now);
         let id = request.id;
         let fields = request.terms.fields.iter().map(|f| f.path.clone()).collect();
-        self.emit(super::Output::Publish { topic: request.category.request_topic(), bytes });
-        self.state.requests.insert(id, KnownRequest { request, business: self.public_key(), at: now });
+        self.emit(super::Output::Publish { topic: request.category.request_topic(), bytes: bytes.clone() });
+        let known = KnownRequest { request, business: self.public_key(), at: now, envelope: bytes };
+        self.state.requests.insert(id, known);
         self.persist(Change::Request(id));
         self.record(now, EventKind::RequestPublished, None, &id.to_bytes(), fields, None);
         Ok(id)
@@ -58,9 +62,9 @@ impl Engine {
         }
         let id = intent.id;
         let decide_at = now.saturating_add(self.config.intent_window).min(intent.expires_at);
-        self.emit(super::Output::Publish { topic: intent.category.intent_topic(), bytes });
+        self.emit(super::Output::Publish { topic: intent.category.intent_topic(), bytes: bytes.clone() });
         let fields = intent.shares.iter().map(|f| f.path.clone()).collect();
-        self.state.intents.insert(id, OwnIntent { intent, candidates: Vec::new(), decided: false });
+        self.state.intents.insert(id, OwnIntent { intent, candidates: Vec::new(), decided: false, envelope: bytes });
         self.persist(Change::Intent(id));
         self.record(now, EventKind::IntentPublished, None, &id.to_bytes(), fields, None);
         self.set_timer(decide_at, Timer::IntentDecision(id));
@@ -106,7 +110,7 @@ impl Engine {
         let asker = Asker { business: &business, category: &request.category };
         let decision = policy::evaluate(&request.terms, &self.state.policy, &VaultFacts(&self.state.vault), asker, now);
         let terms = request.terms.clone();
-        self.state.requests.insert(id, KnownRequest { request, business, at: now });
+        self.state.requests.insert(id, KnownRequest { request, business, at: now, envelope: Vec::new() });
         self.persist(Change::Request(id));
         let deadline = now.saturating_add(self.config.negotiation_timeout).min(terms.expires_at);
         let opening = |requested: Terms| Opening {
@@ -134,6 +138,34 @@ impl Engine {
         };
         self.event(Event::RequestSeen { request_id: id, business, category, outcome });
         Ok(())
+    }
+
+    /// Hands a peer that just connected this node's live requests (business) or undecided
+    /// intents (person), newest first, at most [`MAX_ANNOUNCED_ON_CONNECT`].
+    pub(super) fn announce_to(&mut self, peer: PublicKey, now: Timestamp) {
+        let me = self.public_key();
+        let mut live: Vec<(Timestamp, MessageKind, Vec<u8>)> = match self.config.role {
+            Role::Business => self
+                .state
+                .requests
+                .values()
+                .filter(|known| {
+                    known.business == me && known.request.terms.expires_at > now && !known.envelope.is_empty()
+                })
+                .map(|known| (known.at, MessageKind::DataRequest, known.envelope.clone()))
+                .collect(),
+            Role::Person => self
+                .state
+                .intents
+                .values()
+                .filter(|own| !own.decided && own.intent.expires_at > now && !own.envelope.is_empty())
+                .map(|own| (own.intent.expires_at, MessageKind::Intent, own.envelope.clone()))
+                .collect(),
+        };
+        live.sort_by(|a, b| b.0.cmp(&a.0));
+        for (_, kind, bytes) in live.into_iter().take(MAX_ANNOUNCED_ON_CONNECT) {
+            self.emit(super::Output::Send { to: peer, kind, bytes, delivery: None });
+        }
     }
 
     fn forget_old_requests(&mut self, now: Timestamp) {

@@ -108,6 +108,10 @@ pub struct KnownRequest {
     pub business: PublicKey,
     /// When it was published or seen.
     pub at: Timestamp,
+    /// The signed envelope as published, kept for the business's own requests so that peers
+    /// who join later can be given it (see `announce`); empty for requests seen.
+    #[serde(default)]
+    pub envelope: Vec<u8>,
 }
 
 /// An intent this person published.
@@ -119,6 +123,9 @@ pub struct OwnIntent {
     pub candidates: Vec<NegotiationId>,
     /// Whether the agent has chosen among them.
     pub decided: bool,
+    /// The signed envelope as published, for peers who join before the decision.
+    #[serde(default)]
+    pub envelope: Vec<u8>,
 }
 
 /// Something a business sells, for answering intents.
@@ -198,7 +205,8 @@ pub enum Input {
         /// The signed envelope.
         bytes: Vec<u8>,
     },
-    /// A message on a direct stream from an authenticated peer.
+    /// A message on a direct stream from an authenticated peer. A data request or intent may
+    /// arrive this way too, handed over by a peer when it connects.
     Direct {
         /// The peer (from the transport's authentication).
         from: PublicKey,
@@ -211,7 +219,8 @@ pub enum Input {
     Delivered(OutboxId),
     /// An outbox message could not be delivered this time.
     Undelivered(OutboxId),
-    /// A peer is reachable again: retry what waits for it.
+    /// A peer is reachable (again): retry what waits for it, and hand it this node's live
+    /// requests or intents, which gossip does not replay to late joiners.
     PeerConnected(PublicKey),
     /// A timer the engine set has fired.
     Timer(Timer),
@@ -677,7 +686,9 @@ impl Engine {
 
     fn on_direct(&mut self, from: PublicKey, kind: MessageKind, bytes: &[u8], now: Timestamp) -> Result<()> {
         if kind.is_gossip() {
-            return Err(Rejection::Protocol("gossip message kind on a direct stream").into());
+            // A live request or intent handed over directly to a peer that joined after it was
+            // published: the same checks as on gossip; `from` need not be its signer.
+            return self.on_gossip(kind, bytes, now);
         }
         let me = self.public_key();
         let opened = self.open(bytes, kind, Some(&me), now)?;

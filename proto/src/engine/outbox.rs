@@ -118,6 +118,7 @@ impl Engine {
     }
 
     pub(super) fn peer_connected(&mut self, peer: PublicKey, now: Timestamp) {
+        self.announce_to(peer, now);
         let waiting: Vec<OutboxId> =
             self.state.outbox.iter().filter(|(_, item)| item.to == peer).map(|(id, _)| *id).collect();
         for id in waiting {

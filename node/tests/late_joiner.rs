@@ -1,0 +1,23 @@
+//! Gossip does not replay old messages: a person whose node connects after a request was
+//! published still gets it, handed over on `/me2b/announce/1.0.0` when the peers connect.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use me2b_proto::engine::{Command, Event, Role};
+use me2b_proto::value::Value;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_published_before_the_person_connected_is_still_agreed() {
+    let mut business = start(Role::Business, 2).await;
+    publish(&business, shoe_terms()).await;
+
+    let mut person = start(Role::Person, 1).await;
+    person.command(Command::SetPolicy(person_policy())).await;
+    person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
+    person.set("body.shoe_size_eu", Value::Number(44.0)).await;
+    person.handle.dial(business.address().await).await.unwrap();
+
+    person.wait_for("agreement", |e| matches!(e, Event::Finalized { .. })).await;
+    business.wait_for("data", |e| matches!(e, Event::DataReceived { .. })).await;
+}
