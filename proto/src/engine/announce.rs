@@ -162,7 +162,7 @@ impl Engine {
                 .map(|own| (own.intent.expires_at, MessageKind::Intent, own.envelope.clone()))
                 .collect(),
         };
-        live.sort_by(|a, b| b.0.cmp(&a.0));
+        live.sort_by_key(|(at, _, _)| std::cmp::Reverse(*at));
         for (_, kind, bytes) in live.into_iter().take(MAX_ANNOUNCED_ON_CONNECT) {
             self.emit(super::Output::Send { to: peer, kind, bytes, delivery: None });
         }
