@@ -261,6 +261,11 @@ pub struct NetConfig {
     pub max_connections_per_peer: u32,
     /// Gossipsub heartbeat (shorter in tests).
     pub heartbeat: Duration,
+    /// Most gossip messages handled from one peer per [`NetConfig::gossip_window`]; more are
+    /// dropped unhandled.
+    pub gossip_per_peer: u32,
+    /// The window of the per-peer gossip limit.
+    pub gossip_window: Duration,
 }
 
 impl Default for NetConfig {
@@ -272,6 +277,8 @@ impl Default for NetConfig {
             max_connections: 512,
             max_connections_per_peer: 4,
             heartbeat: Duration::from_secs(1),
+            gossip_per_peer: 50,
+            gossip_window: Duration::from_secs(10),
         }
     }
 }

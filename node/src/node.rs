@@ -130,6 +130,11 @@ pub enum NodeEvent {
         /// What was wrong.
         reason: String,
     },
+    /// A peer sent more gossip than the per-peer limit; the rest of its window is dropped.
+    RateLimited {
+        /// The peer.
+        peer: PeerId,
+    },
     /// A publication was dropped: no peer subscribed in time.
     PublishDropped {
         /// The topic.
@@ -254,6 +259,35 @@ pub struct Node {
     pending_publish: VecDeque<(String, Vec<u8>, Instant)>,
     subscribed: BTreeSet<String>,
     misbehaviour: BTreeMap<PeerId, u32>,
+    gossip_limit: GossipLimit,
+}
+
+/// Counts gossip per forwarding peer in fixed windows.
+struct GossipLimit {
+    per_peer: u32,
+    window: Duration,
+    counts: HashMap<PeerId, (Instant, u32)>,
+}
+
+/// Most peers the gossip limit tracks before it forgets finished windows.
+const MAX_LIMITED_PEERS: usize = 4096;
+
+impl GossipLimit {
+    /// Counts one message from `peer`: `Ok` if within the limit, `Err(first)` if over it
+    /// (`first` on the first message over it in this window).
+    fn admit(&mut self, peer: PeerId) -> Result<(), bool> {
+        let now = Instant::now();
+        if self.counts.len() >= MAX_LIMITED_PEERS {
+            let window = self.window;
+            self.counts.retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let entry = self.counts.entry(peer).or_insert((now, 0));
+        if now.duration_since(entry.0) >= self.window {
+            *entry = (now, 0);
+        }
+        entry.1 = entry.1.saturating_add(1);
+        if entry.1 <= self.per_peer { Ok(()) } else { Err(entry.1 == self.per_peer + 1) }
+    }
 }
 
 fn now() -> Timestamp {
@@ -300,6 +334,11 @@ impl Node {
             pending_publish: VecDeque::new(),
             subscribed: BTreeSet::new(),
             misbehaviour: BTreeMap::new(),
+            gossip_limit: GossipLimit {
+                per_peer: config.net.gossip_per_peer,
+                window: config.net.gossip_window,
+                counts: HashMap::new(),
+            },
         };
         for address in config.bootstrap {
             node.dial(address)?;
@@ -556,7 +595,15 @@ impl Node {
                 } else {
                     None
                 };
+                let admitted = self.gossip_limit.admit(propagation_source);
+                if let Err(first) = admitted
+                    && first
+                {
+                    warn!(peer = %propagation_source, "gossip rate limit reached");
+                    let _ = self.events.send(NodeEvent::RateLimited { peer: propagation_source });
+                }
                 let acceptance = match kind {
+                    _ if admitted.is_err() => gossipsub::MessageAcceptance::Ignore,
                     None => gossipsub::MessageAcceptance::Reject,
                     Some(kind) => {
                         let result = self.engine.handle(Input::Gossip { kind, bytes: message.data }, now());
