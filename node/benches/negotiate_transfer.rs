@@ -93,13 +93,8 @@ fn ms(d: Duration) -> f64 {
 async fn cycles() -> (Vec<Duration>, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let business = start(Role::Business, 0, &dir).await;
-    let address = loop {
-        let info = business.info().await.unwrap();
-        if let Some(a) = info.listen_addrs.first() {
-            break a.clone().with(libp2p::multiaddr::Protocol::P2p(info.peer_id));
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    };
+    let info = business.info().await.unwrap();
+    let address = info.listen_addrs[0].clone().with(libp2p::multiaddr::Protocol::P2p(info.peer_id));
     let mut people = Vec::new();
     for i in 1..=PEOPLE as u32 {
         let person = start(Role::Person, i, &dir).await;
@@ -115,7 +110,7 @@ async fn cycles() -> (Vec<Duration>, Duration) {
         person.dial(address.clone()).await.unwrap();
         people.push(person);
     }
-    // Let the gossip mesh form.
+    // Setup, not measured: let every subscription reach the business before publishing.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let mut events = business.events();

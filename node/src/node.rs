@@ -35,6 +35,8 @@ const EVENT_BUFFER: usize = 1024;
 const MAX_PENDING_PUBLISH: usize = 256;
 /// How long a publication waits for a subscribed peer before it is dropped (and reported).
 const PUBLISH_PATIENCE: Duration = Duration::from_secs(600);
+/// How long a listener may take to come up at start.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Invalid direct messages after which a peer is disconnected.
 const MISBEHAVIOUR_LIMIT: u32 = 5;
 
@@ -129,6 +131,11 @@ pub enum NodeEvent {
         peer: PeerId,
         /// What was wrong.
         reason: String,
+    },
+    /// A connection to a peer was established.
+    Connected {
+        /// The peer.
+        peer: PeerId,
     },
     /// A peer sent more gossip than the per-peer limit; the rest of its window is dropped.
     RateLimited {
@@ -310,6 +317,26 @@ impl Node {
             swarm
                 .listen_on(address.clone())
                 .map_err(|e| NodeError::Listen { address: address.clone(), reason: e.to_string() })?;
+        }
+        // Return only once every listener is up, so the caller can read its addresses.
+        let mut listening = 0;
+        while listening < config.listen.len() {
+            let event = tokio::time::timeout(LISTEN_TIMEOUT, swarm.select_next_some()).await.map_err(|_| {
+                NodeError::Listen { address: config.listen[listening].clone(), reason: "no listener came up".into() }
+            })?;
+            match event {
+                SwarmEvent::NewListenAddr { address, .. } => {
+                    info!(%address, "listening");
+                    listening += 1;
+                }
+                SwarmEvent::ListenerError { error, .. } => {
+                    return Err(NodeError::Listen {
+                        address: config.listen[listening].clone(),
+                        reason: error.to_string(),
+                    });
+                }
+                _ => {}
+            }
         }
         let mut seed = [0u8; 32];
         crate::at_rest::random(&mut seed).map_err(StoreError::from)?;
@@ -562,6 +589,7 @@ impl Node {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                let _ = self.events.send(NodeEvent::Connected { peer: peer_id });
                 if let Some(key) = net::public_key(&peer_id) {
                     let _ = self.engine.handle(Input::PeerConnected(key), now());
                     self.drain().await?;

@@ -22,16 +22,9 @@ async fn start_network(role: Role, seed: u8, ip: &str) -> TestNode {
 }
 
 async fn address_with(node: &TestNode, quic: bool) -> Multiaddr {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let info = node.handle.info().await.unwrap();
-        let found = info.listen_addrs.iter().find(|a| a.iter().any(|p| matches!(p, Protocol::QuicV1)) == quic);
-        if let Some(address) = found {
-            return address.clone().with(Protocol::P2p(info.peer_id));
-        }
-        assert!(tokio::time::Instant::now() < deadline, "no listen address");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    let info = node.handle.info().await.unwrap();
+    let found = info.listen_addrs.iter().find(|a| a.iter().any(|p| matches!(p, Protocol::QuicV1)) == quic);
+    found.expect("a listen address of that transport").clone().with(Protocol::P2p(info.peer_id))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -40,16 +33,12 @@ async fn people_on_quic_and_tcp_reach_a_business_and_agree() {
     business.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
     let mut people = Vec::new();
     for (seed, ip, quic) in [(1u8, "127.0.0.22", true), (3, "127.0.0.23", false)] {
-        let person = start_network(Role::Person, seed, ip).await;
+        let mut person = start_network(Role::Person, seed, ip).await;
         person.command(Command::SetPolicy(person_policy())).await;
         person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
         person.set("body.shoe_size_eu", Value::Number(44.0)).await;
         person.handle.dial(address_with(&business, quic).await).await.unwrap();
-        let deadline = tokio::time::Instant::now() + WAIT;
-        while person.handle.info().await.unwrap().connected_peers == 0 {
-            assert!(tokio::time::Instant::now() < deadline, "no connection over {}", if quic { "QUIC" } else { "TCP" });
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        person.wait_connected(business.handle.peer_id()).await;
         people.push(person);
     }
     publish(&business, shoe_terms()).await;

@@ -48,16 +48,23 @@ pub async fn start_in(role: Role, secret: [u8; 32], dir: TempDir) -> TestNode {
 }
 
 impl TestNode {
-    /// The node's first listen address, with its peer id.
+    /// The node's first listen address, with its peer id (listeners are up once `start`
+    /// returns).
     pub async fn address(&self) -> libp2p::Multiaddr {
+        let info = self.handle.info().await.unwrap();
+        let address = info.listen_addrs.first().expect("a listen address").clone();
+        address.with(libp2p::multiaddr::Protocol::P2p(info.peer_id))
+    }
+
+    /// Waits until this node is connected to `peer`.
+    pub async fn wait_connected(&mut self, peer: libp2p::PeerId) {
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
-            let info = self.handle.info().await.unwrap();
-            if let Some(address) = info.listen_addrs.first() {
-                return address.clone().with(libp2p::multiaddr::Protocol::P2p(info.peer_id));
+            match tokio::time::timeout_at(deadline, self.events.recv()).await.expect("no connection") {
+                Ok(NodeEvent::Connected { peer: connected }) if connected == peer => return,
+                Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => panic!("node stopped"),
             }
-            assert!(tokio::time::Instant::now() < deadline, "no listen address");
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
