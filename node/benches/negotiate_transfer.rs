@@ -24,7 +24,7 @@ use me2b_proto::value::Value;
 use me2b_proto::vocab::Purpose;
 use std::time::{Duration, Instant, SystemTime};
 
-const PEOPLE: usize = 50;
+const PEOPLE: usize = 10;
 const ROUNDS: usize = 10;
 const BARE_ROUND_TRIPS: usize = 2_000;
 const DAY: Duration = Duration::from_secs(86_400);
@@ -110,6 +110,7 @@ async fn cycles() -> (Vec<Duration>, Duration) {
         person.dial(address.clone()).await.unwrap();
         people.push(person);
     }
+    eprintln!("  {PEOPLE} people connected");
     // Setup, not measured: let every subscription reach the business before publishing.
     tokio::time::sleep(Duration::from_secs(3)).await;
 
@@ -140,6 +141,7 @@ async fn cycles() -> (Vec<Duration>, Duration) {
         }
     }
     let total = started.elapsed();
+    eprintln!("  cycles done; shutting down");
     for person in &people {
         person.shutdown().await;
     }
@@ -200,7 +202,9 @@ async fn bare_round_trips() -> Vec<Duration> {
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
+        eprintln!("bare request-response round trips...");
         let mut bare = bare_round_trips().await;
+        eprintln!("negotiate-and-transfer cycles...");
         bare.sort();
         let (mut latencies, total) = cycles().await;
         latencies.sort();

@@ -277,7 +277,7 @@ impl Default for NetConfig {
             max_connections: 512,
             max_connections_per_peer: 4,
             heartbeat: Duration::from_secs(1),
-            gossip_per_peer: 50,
+            gossip_per_peer: 1000,
             gossip_window: Duration::from_secs(10),
         }
     }
