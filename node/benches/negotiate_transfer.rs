@@ -24,7 +24,7 @@ use me2b_proto::value::Value;
 use me2b_proto::vocab::Purpose;
 use std::time::{Duration, Instant, SystemTime};
 
-const PEOPLE: usize = 10;
+const PEOPLE: usize = 50;
 const ROUNDS: usize = 10;
 const BARE_ROUND_TRIPS: usize = 2_000;
 const DAY: Duration = Duration::from_secs(86_400);

@@ -652,8 +652,14 @@ impl Node {
                     acceptance,
                 );
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. })) => {
                 self.retry_publications();
+                // A peer that just subscribed may have missed what was published since it
+                // connected: hand it the live requests or intents again (deduplicated there).
+                if let Some(key) = net::public_key(&peer_id) {
+                    let _ = self.engine.handle(Input::PeerConnected(key), now());
+                    self.drain().await?;
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Negotiate(event)) => self.on_direct(net::NEGOTIATE, event).await?,
             SwarmEvent::Behaviour(BehaviourEvent::Transfer(event)) => self.on_direct(net::TRANSFER, event).await?,

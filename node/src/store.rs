@@ -119,14 +119,23 @@ impl Store {
     }
 
     /// Writes what `changes` name from `state`, in one batch, and waits until it is on disk.
+    ///
+    /// The write and the flush run on tokio's blocking pool: sled 0.34 takes a process-wide
+    /// lock, and an async flush holds its read side across an await, so blocking writes on the
+    /// runtime's workers deadlock once enough nodes share a process.
     pub async fn apply(&self, state: &State, changes: &[Change]) -> Result<(), StoreError> {
         if changes.is_empty() {
             return Ok(());
         }
         let batch = self.batch(state, changes)?;
-        self.state.apply_batch(batch)?;
-        self.db.flush_async().await?;
-        Ok(())
+        let (tree, db) = (self.state.clone(), self.db.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            tree.apply_batch(batch)?;
+            db.flush()?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt { key: "(write)".into(), reason: e.to_string() })?
     }
 
     /// The same as [`Store::apply`], blocking.
