@@ -93,6 +93,7 @@ fn ms(d: Duration) -> f64 {
 async fn cycles() -> (Vec<Duration>, Duration) {
     let dir = tempfile::tempdir().unwrap();
     let business = start(Role::Business, 0, &dir).await;
+    let mut subscriptions = business.events();
     let info = business.info().await.unwrap();
     let address = info.listen_addrs[0].clone().with(libp2p::multiaddr::Protocol::P2p(info.peer_id));
     let mut people = Vec::new();
@@ -111,8 +112,20 @@ async fn cycles() -> (Vec<Duration>, Duration) {
         people.push(person);
     }
     eprintln!("  {PEOPLE} people connected");
-    // Setup, not measured: let every subscription reach the business before publishing.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Setup, not measured: wait until every person's subscription has reached the business.
+    let topic = "me2b/v1/requests/apparel.shoes";
+    let mut subscribed = std::collections::BTreeSet::new();
+    while subscribed.len() < PEOPLE {
+        let event = tokio::time::timeout(Duration::from_secs(60), subscriptions.recv()).await;
+        match event.expect("people did not subscribe within 60 s") {
+            Ok(NodeEvent::PeerSubscribed { peer, topic: t }) if t == topic => {
+                subscribed.insert(peer);
+            }
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => panic!("business stopped"),
+        }
+    }
+    drop(subscriptions);
 
     let mut events = business.events();
     let mut latencies = Vec::new();

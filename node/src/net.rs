@@ -266,6 +266,10 @@ pub struct NetConfig {
     pub gossip_per_peer: u32,
     /// The window of the per-peer gossip limit.
     pub gossip_window: Duration,
+    /// How many peers the node tries to stay connected to: peers found through the DHT (which
+    /// Kademlia walks by itself when its first peers arrive and every 5 minutes) are dialled
+    /// while it has fewer.
+    pub target_peers: usize,
 }
 
 impl Default for NetConfig {
@@ -279,6 +283,7 @@ impl Default for NetConfig {
             heartbeat: Duration::from_secs(1),
             gossip_per_peer: 1000,
             gossip_window: Duration::from_secs(10),
+            target_peers: 12,
         }
     }
 }

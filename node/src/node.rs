@@ -137,6 +137,13 @@ pub enum NodeEvent {
         /// The peer.
         peer: PeerId,
     },
+    /// A peer subscribed to a gossip topic.
+    PeerSubscribed {
+        /// The peer.
+        peer: PeerId,
+        /// The topic, e.g. `me2b/v1/requests/apparel.shoes`.
+        topic: String,
+    },
     /// A peer sent more gossip than the per-peer limit; the rest of its window is dropped.
     RateLimited {
         /// The peer.
@@ -267,6 +274,8 @@ pub struct Node {
     subscribed: BTreeSet<String>,
     misbehaviour: BTreeMap<PeerId, u32>,
     gossip_limit: GossipLimit,
+    /// Peers found through the DHT are dialled while fewer than this are connected.
+    target_peers: usize,
 }
 
 /// Counts gossip per forwarding peer in fixed windows.
@@ -361,6 +370,7 @@ impl Node {
             pending_publish: VecDeque::new(),
             subscribed: BTreeSet::new(),
             misbehaviour: BTreeMap::new(),
+            target_peers: config.net.target_peers,
             gossip_limit: GossipLimit {
                 per_peer: config.net.gossip_per_peer,
                 window: config.net.gossip_window,
@@ -652,7 +662,8 @@ impl Node {
                     acceptance,
                 );
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, .. })) => {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic })) => {
+                let _ = self.events.send(NodeEvent::PeerSubscribed { peer: peer_id, topic: topic.into_string() });
                 self.retry_publications();
                 // A peer that just subscribed may have missed what was published since it
                 // connected: hand it the live requests or intents again (deduplicated there).
@@ -666,7 +677,14 @@ impl Node {
             SwarmEvent::Behaviour(BehaviourEvent::Revoke(event)) => self.on_direct(net::REVOKE, event).await?,
             SwarmEvent::Behaviour(BehaviourEvent::Offer(event)) => self.on_direct(net::OFFER, event).await?,
             SwarmEvent::Behaviour(BehaviourEvent::Announce(event)) => self.on_direct(net::ANNOUNCE, event).await?,
-            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { .. })) => {}
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. })) => {
+                // A peer found through the DHT: connect while the node has too few, so that
+                // gossip meshes form beyond the bootstrap peers.
+                let wanted = self.swarm.connected_peers().count() < self.target_peers;
+                if wanted && !self.swarm.is_connected(&peer) && peer != *self.swarm.local_peer_id() {
+                    let _ = self.swarm.dial(peer);
+                }
+            }
             _ => {}
         }
         Ok(())

@@ -8,8 +8,9 @@ use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, request_response};
 use me2b_node::net::{self, Ack, BehaviourEvent, DirectRequest, NetConfig};
-use me2b_proto::engine::{Event, Role};
-use me2b_proto::envelope::MessageKind;
+use me2b_proto::engine::Event;
+use me2b_proto::envelope::{self, MessageKind, Seal};
+use me2b_proto::identity::{Keypair, Nonce};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -42,19 +43,39 @@ async fn malformed_messages_are_rejected_and_the_sender_penalised() {
                 ..
             })) => answer = Some(response),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { .. })) if !published => {
-                // A well-formed gossip frame whose payload is not a signed me2b envelope.
-                published = rogue.behaviour_mut().gossipsub.publish(topic.clone(), b"not an envelope".to_vec()).is_ok();
+                // A well-formed envelope whose signature does not match its content. (A gossip
+                // frame that is not an envelope at all is refused the same way; after its first
+                // invalid message the rogue's score graylists it, so one is enough here.)
+                published = rogue.behaviour_mut().gossipsub.publish(topic.clone(), forged_request()).is_ok();
             }
             _ => {}
         }
     }
     assert_eq!(answer, Some(Ack::Rejected));
-    let first = person.wait_for_misbehaviour().await;
-    let second = person.wait_for_misbehaviour().await;
-    assert!(!first.is_empty() && !second.is_empty());
+    let mut reasons = Vec::new();
+    for _ in 0..2 {
+        reasons.push(person.wait_for_misbehaviour().await);
+    }
+    assert!(reasons.iter().any(|r| r.contains("signature")), "the forged envelope is reported: {reasons:?}");
 
     // The node keeps working: the honest business still gets its agreement.
     publish(&business, shoe_terms()).await;
     person.wait_for("agreement", |e| matches!(e, Event::Finalized { .. })).await;
-    let _ = Role::Person;
+}
+
+/// A data-request envelope from the rogue's key, with one bit of its signature flipped.
+fn forged_request() -> Vec<u8> {
+    let keypair = Keypair::from_secret_bytes(&[66; 32]);
+    let seal = Seal {
+        keypair: &keypair,
+        kind: MessageKind::DataRequest,
+        recipient: None,
+        nonce: Nonce::from_bytes([7; 16]),
+        issued_at: now(),
+        expires_at: now().saturating_add(DAY),
+    };
+    let mut bytes = envelope::seal(seal, b"terms".to_vec());
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    bytes
 }

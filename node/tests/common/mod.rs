@@ -92,7 +92,8 @@ impl TestNode {
             match tokio::time::timeout_at(deadline, self.events.recv()).await {
                 Err(_) => panic!("timed out waiting for a misbehaviour report"),
                 Ok(Ok(NodeEvent::Misbehaved { reason, .. })) => return reason,
-                Ok(_) => {}
+                Ok(Ok(other)) => eprintln!("while waiting for a misbehaviour report: {other:?}"),
+                Ok(Err(_)) => {}
             }
         }
     }
