@@ -21,7 +21,9 @@
 //! # Ok(()) }
 //! ```
 
+pub mod api;
 pub mod at_rest;
+pub mod config;
 pub mod key_file;
 pub mod net;
 mod node;

@@ -6,8 +6,10 @@
 //! `DELETED` once the business's signed deletion receipt exists.
 
 use crate::decode::{self, DecodeError};
-use crate::identity::{AgreementId, Digest, Keypair, NegotiationId, Nonce, PublicKey, Signature, SignatureDomain};
-use crate::messages::{Context, DeletionCause, ItemContent};
+use crate::identity::{
+    AgreementId, Digest, Keypair, NegotiationId, Nonce, OfferId, PublicKey, Signature, SignatureDomain,
+};
+use crate::messages::{Context, DeletionCause, ItemContent, ProductOffer};
 use crate::terms::{Disclosure, Terms, Use};
 use crate::time::Timestamp;
 use crate::vocab::FieldPath;
@@ -160,12 +162,35 @@ pub struct AgreementRecord {
     pub recent_offers: VecDeque<Timestamp>,
     /// The encoded signed deletion receipt, once it exists.
     pub receipt: Option<Vec<u8>>,
+    /// Personal offers sent (business) or received (person) under it, newest last, at most
+    /// [`crate::limits::MAX_OFFERS_KEPT`].
+    pub offers: VecDeque<OfferRecord>,
+}
+
+/// A personal offer made under an agreement.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OfferRecord {
+    /// Its id.
+    pub offer_id: OfferId,
+    /// What was offered.
+    pub offer: ProductOffer,
+    /// When it was sent or received.
+    pub at: Timestamp,
 }
 
 impl AgreementRecord {
     /// When the retention runs out.
     pub fn retention_ends(&self) -> Timestamp {
         self.finalized_at.saturating_add(self.agreement.terms.retention)
+    }
+
+    /// Keeps an offer sent or received under it, dropping the oldest beyond the bound.
+    pub fn keep_offer(&mut self, offer_id: OfferId, offer: ProductOffer, at: Timestamp) {
+        self.recent_offers.push_back(at);
+        if self.offers.len() >= crate::limits::MAX_OFFERS_KEPT {
+            self.offers.pop_front();
+        }
+        self.offers.push_back(OfferRecord { offer_id, offer, at });
     }
 
     /// Whether data may flow under it now.

@@ -53,3 +53,5 @@ pub const MAX_RETRY_BACKOFF_MS: u64 = 5 * 60 * 1000;
 pub const MAX_SEEN_ANNOUNCEMENTS: usize = 10_000;
 /// Longest negotiation a peer may propose, from now to its deadline.
 pub const MAX_NEGOTIATION_MS: u64 = 24 * 3600 * 1000;
+/// Personal offers kept per agreement (sent or received), newest last.
+pub const MAX_OFFERS_KEPT: usize = 32;

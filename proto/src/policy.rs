@@ -103,6 +103,25 @@ impl Default for Policy {
 }
 
 impl Policy {
+    /// The policy a new person's node starts with: every request about the usual areas of a
+    /// vault (`profile`, `body`, `activity`, `preferences`, `health`) goes to the owner, for any
+    /// purpose; nothing is shared without their approval, and no contact is granted.
+    pub fn ask_first() -> Policy {
+        let rules = ["profile", "body", "activity", "preferences", "health"]
+            .into_iter()
+            .filter_map(|area| area.parse().ok())
+            .map(|path| FieldRule {
+                path,
+                share: Share::Raw,
+                purposes: Purpose::ALL.into_iter().collect(),
+                ask_owner: true,
+                max_retention: None,
+                categories: BTreeSet::new(),
+            })
+            .collect();
+        Policy { rules, ..Policy::default() }
+    }
+
     /// The most specific rule covering `path` in `category`.
     pub fn rule_for(&self, path: &FieldPath, category: &Category) -> Option<&FieldRule> {
         self.rules

@@ -202,7 +202,7 @@ impl Engine {
         if !record.offer_allowed(now) {
             return Err(CommandError::ContactCapReached.into());
         }
-        record.recent_offers.push_back(now);
+        record.keep_offer(offer_id, offer.clone(), now);
         let person = record.agreement.person;
         let message = PersonalOffer { agreement_id: id, offer_id, offer };
         let wire_offer = wire::PersonalOffer::from(&message);
@@ -231,7 +231,7 @@ impl Engine {
         if !record.offer_allowed(now) {
             return Err(Rejection::Protocol("contact frequency cap exceeded").into());
         }
-        record.recent_offers.push_back(now);
+        record.keep_offer(offer.offer_id, offer.offer.clone(), now);
         self.persist(Change::Agreement(id));
         self.record(
             now,

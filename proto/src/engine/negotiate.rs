@@ -502,6 +502,7 @@ impl Engine {
             update_due: false,
             trigger_armed: true,
             recent_offers: VecDeque::new(),
+            offers: VecDeque::new(),
             receipt: None,
         };
         let retention_ends = record.retention_ends();

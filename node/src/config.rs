@@ -1,0 +1,373 @@
+//! The data directory and the settings of a node run as a daemon.
+//!
+//! One data directory holds everything (like Syncthing's or Kubo's):
+//!
+//! ```text
+//! config.toml     settings written by `me2b init` (role, name, listen, API, bootstrap, mDNS)
+//! identity.key    the node's ed25519 key, wrapped by the passphrase (or explicitly not)
+//! api-token       the bearer token of the local API, owner-only
+//! api.json        the running daemon's API address and process id (stale after a crash)
+//! store/          the sled store
+//! ```
+//!
+//! Settings stack: defaults < `config.toml` < `ME2B_*` environment < flags. Only `init` writes
+//! the file.
+
+use crate::at_rest::random;
+use crate::key_file::write_private;
+use me2b_proto::engine::Role;
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// Why the data directory or its settings could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The directory has no `config.toml`.
+    #[error("{0} is not a me2b data directory (no config.toml); create one with `me2b init --role person --name NAME`")]
+    NotInitialised(String),
+    /// `init` found a directory that is already set up.
+    #[error("{0} is already a me2b data directory; use another --data-dir, or remove it first")]
+    AlreadyInitialised(String),
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `config.toml` is not valid.
+    #[error("{path} is not valid: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A setting has a bad value.
+    #[error("{name}: {reason}")]
+    Setting {
+        /// Which setting.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No data directory was given and the platform has no default.
+    #[error("no default data directory on this system; pass --data-dir or set ME2B_DATA_DIR")]
+    NoDefault,
+}
+
+/// The settings kept in `config.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `person` or `business`.
+    pub role: RoleName,
+    /// The display name (a business's name appears in its requests).
+    pub name: String,
+    /// Whether the key and store are protected by a passphrase.
+    pub passphrase: bool,
+    /// libp2p listen addresses.
+    #[serde(default = "default_listen")]
+    pub listen: Vec<String>,
+    /// Where the local API listens.
+    #[serde(default = "default_api")]
+    pub api: SocketAddr,
+    /// Peers to connect to at start, each ending in `/p2p/<peer id>`.
+    #[serde(default)]
+    pub bootstrap: Vec<String>,
+    /// LAN discovery.
+    #[serde(default = "default_mdns")]
+    pub mdns: bool,
+    /// `human` or `json` logs.
+    #[serde(default)]
+    pub log_format: LogFormat,
+}
+
+/// A role as written in the config file and on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    /// A person's node.
+    Person,
+    /// A business's node.
+    Business,
+}
+
+impl From<RoleName> for Role {
+    fn from(role: RoleName) -> Role {
+        match role {
+            RoleName::Person => Role::Person,
+            RoleName::Business => Role::Business,
+        }
+    }
+}
+
+impl std::str::FromStr for RoleName {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "person" => Ok(RoleName::Person),
+            "business" => Ok(RoleName::Business),
+            other => Err(format!("unknown role `{other}`; use `person` or `business`")),
+        }
+    }
+}
+
+/// How the daemon logs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Lines for people.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "human" => Ok(LogFormat::Human),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("unknown log format `{other}`; use `human` or `json`")),
+        }
+    }
+}
+
+fn default_listen() -> Vec<String> {
+    vec!["/ip4/0.0.0.0/tcp/4001".into(), "/ip4/0.0.0.0/udp/4001/quic-v1".into()]
+}
+
+fn default_api() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5001))
+}
+
+fn default_mdns() -> bool {
+    true
+}
+
+impl Config {
+    /// The settings `me2b init` writes.
+    pub fn new(role: RoleName, name: String, passphrase: bool) -> Self {
+        Config {
+            role,
+            name,
+            passphrase,
+            listen: default_listen(),
+            api: default_api(),
+            bootstrap: Vec::new(),
+            mdns: default_mdns(),
+            log_format: LogFormat::Human,
+        }
+    }
+
+    /// Overrides settings from `ME2B_*` variables, read through `var` (the process
+    /// environment in the daemon): `ME2B_LISTEN` and `ME2B_BOOTSTRAP` (comma-separated),
+    /// `ME2B_API`, `ME2B_MDNS` (`true`/`false`), `ME2B_LOG_FORMAT`.
+    pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        let list = |text: String| text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
+        let bad = |name: &str, reason: String| ConfigError::Setting { name: name.into(), reason };
+        if let Some(listen) = var("ME2B_LISTEN") {
+            self.listen = list(listen);
+        }
+        if let Some(bootstrap) = var("ME2B_BOOTSTRAP") {
+            self.bootstrap = list(bootstrap);
+        }
+        if let Some(api) = var("ME2B_API") {
+            self.api = api.parse().map_err(|e| bad("ME2B_API", format!("`{api}` is not IP:PORT ({e})")))?;
+        }
+        if let Some(mdns) = var("ME2B_MDNS") {
+            self.mdns = mdns.parse().map_err(|_| bad("ME2B_MDNS", format!("`{mdns}` is not true or false")))?;
+        }
+        if let Some(format) = var("ME2B_LOG_FORMAT") {
+            self.log_format = format.parse().map_err(|e| bad("ME2B_LOG_FORMAT", e))?;
+        }
+        Ok(())
+    }
+}
+
+/// Where the running daemon's API is, written by the daemon and read by client commands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiAddress {
+    /// The API's socket address.
+    pub address: SocketAddr,
+    /// The daemon's process id, to detect a stale file.
+    pub pid: u32,
+}
+
+/// The files of one data directory.
+#[derive(Debug, Clone)]
+pub struct DataDir {
+    root: PathBuf,
+}
+
+impl DataDir {
+    /// The directory at `root`, or the platform's default (e.g. `~/.local/share/me2b`).
+    pub fn locate(root: Option<PathBuf>) -> Result<DataDir, ConfigError> {
+        let root = match root {
+            Some(root) => root,
+            None => directories::ProjectDirs::from("org", "me2b", "me2b")
+                .ok_or(ConfigError::NoDefault)?
+                .data_dir()
+                .to_path_buf(),
+        };
+        Ok(DataDir { root })
+    }
+
+    /// The directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `config.toml`.
+    pub fn config_file(&self) -> PathBuf {
+        self.root.join("config.toml")
+    }
+
+    /// The encrypted identity key.
+    pub fn key_file(&self) -> PathBuf {
+        self.root.join("identity.key")
+    }
+
+    /// The API token.
+    pub fn token_file(&self) -> PathBuf {
+        self.root.join("api-token")
+    }
+
+    /// The running daemon's API address.
+    pub fn api_file(&self) -> PathBuf {
+        self.root.join("api.json")
+    }
+
+    /// The store.
+    pub fn store(&self) -> PathBuf {
+        self.root.join("store")
+    }
+
+    /// Creates the directory (owner-only), its config and a fresh API token. The key is created
+    /// by the caller, which holds the passphrase.
+    pub fn init(&self, config: &Config) -> Result<(), ConfigError> {
+        if self.config_file().exists() {
+            return Err(ConfigError::AlreadyInitialised(self.root.display().to_string()));
+        }
+        let io = |path: &Path| {
+            let path = path.display().to_string();
+            move |source| ConfigError::Io { path, source }
+        };
+        std::fs::create_dir_all(&self.root).map_err(io(&self.root))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&self.root, std::fs::Permissions::from_mode(0o700)).map_err(io(&self.root))?;
+        }
+        let mut token = [0u8; 32];
+        random(&mut token).map_err(|e| ConfigError::Io {
+            path: self.token_file().display().to_string(),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        write_private(&self.token_file(), me2b_proto::identity::hex(&token).as_bytes())
+            .map_err(io(&self.token_file()))?;
+        let text = toml::to_string_pretty(config).map_err(|e| ConfigError::Invalid {
+            path: self.config_file().display().to_string(),
+            reason: e.to_string(),
+        })?;
+        // Written last: its presence marks a complete data directory.
+        write_private(&self.config_file(), text.as_bytes()).map_err(io(&self.config_file()))
+    }
+
+    /// Reads `config.toml`.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let path = self.config_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ConfigError::NotInitialised(self.root.display().to_string()));
+            }
+            Err(source) => return Err(ConfigError::Io { path: path.display().to_string(), source }),
+        };
+        toml::from_str(&text)
+            .map_err(|e| ConfigError::Invalid { path: path.display().to_string(), reason: e.to_string() })
+    }
+
+    /// Reads the API token.
+    pub fn token(&self) -> Result<String, ConfigError> {
+        let path = self.token_file();
+        match std::fs::read_to_string(&path) {
+            Ok(token) => Ok(token.trim().to_owned()),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                Err(ConfigError::NotInitialised(self.root.display().to_string()))
+            }
+            Err(source) => Err(ConfigError::Io { path: path.display().to_string(), source }),
+        }
+    }
+
+    /// Records where the running daemon's API listens.
+    pub fn write_api_address(&self, address: &ApiAddress) -> Result<(), ConfigError> {
+        let path = self.api_file();
+        let text = serde_json::to_vec(address)
+            .map_err(|e| ConfigError::Invalid { path: path.display().to_string(), reason: e.to_string() })?;
+        write_private(&path, &text).map_err(|source| ConfigError::Io { path: path.display().to_string(), source })
+    }
+
+    /// Where the running daemon's API listens, if a daemon wrote it; `None` if there is no
+    /// file. Whether the daemon is still alive is for the caller to find out (a crash leaves
+    /// the file behind).
+    pub fn api_address(&self) -> Result<Option<ApiAddress>, ConfigError> {
+        let path = self.api_file();
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| ConfigError::Invalid { path: path.display().to_string(), reason: e.to_string() }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ConfigError::Io { path: path.display().to_string(), source }),
+        }
+    }
+
+    /// Removes the API address file (clean shutdown).
+    pub fn clear_api_address(&self) {
+        let _ = std::fs::remove_file(self.api_file());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn init_writes_a_config_that_reads_back_and_refuses_a_second_init() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = DataDir::locate(Some(dir.path().join("ada"))).unwrap();
+        assert!(matches!(data.config(), Err(ConfigError::NotInitialised(_))));
+        let config = Config::new(RoleName::Person, "Ada".into(), false);
+        data.init(&config).unwrap();
+        assert_eq!(data.config().unwrap(), config);
+        assert_eq!(data.token().unwrap().len(), 64);
+        assert!(matches!(data.init(&config), Err(ConfigError::AlreadyInitialised(_))));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(data.token_file()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_and_bad_values_are_named() {
+        let mut config = Config::new(RoleName::Business, "Stride".into(), true);
+        let env = |name: &str| match name {
+            "ME2B_API" => Some("127.0.0.3:7003".to_string()),
+            "ME2B_BOOTSTRAP" => Some("/ip4/127.0.0.2/tcp/4002/p2p/x, /dns/y".to_string()),
+            "ME2B_MDNS" => Some("false".to_string()),
+            _ => None,
+        };
+        config.apply_env(env).unwrap();
+        assert_eq!(config.api, "127.0.0.3:7003".parse().unwrap());
+        assert_eq!(config.bootstrap.len(), 2);
+        assert!(!config.mdns);
+        let error = config.apply_env(|name| (name == "ME2B_MDNS").then(|| "maybe".to_string())).unwrap_err();
+        assert!(error.to_string().contains("ME2B_MDNS"));
+    }
+}
