@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use events::EventLog;
-use me2b_proto::engine::{Command, CommandError, HandleError, Handled, Provenance, Role};
+use me2b_proto::engine::{CatalogItem, Command, CommandError, HandleError, Handled, Provenance, Role};
 use me2b_proto::identity::{AgreementId, NegotiationId};
 use me2b_proto::ledger;
 use me2b_proto::messages::ProductOffer;
@@ -78,6 +78,7 @@ impl Api {
             .route("/v1/ledger/verify", get(ledger_verify))
             .route("/v1/export", get(export))
             .route("/v1/campaigns", post(campaign_publish))
+            .route("/v1/catalog", axum::routing::put(catalog_set))
             .route("/v1/received", get(received))
             .route("/v1/demand", get(demand))
             .route_layer(middleware::from_fn_with_state(Arc::clone(self), authorise));
@@ -537,7 +538,7 @@ fn agreement_id(text: &str) -> Result<AgreementId, ApiError> {
     text.parse().map_err(|_| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
-            format!("`{text}` is not an agreement id (32 hex digits); see `me2b agreements`"),
+            format!("`{text}` is not an agreement id (64 hex digits); see `me2b agreements`"),
         )
     })
 }
@@ -702,12 +703,9 @@ async fn export(State(api): State<Arc<Api>>) -> Answer<serde_json::Value> {
     })))
 }
 
-/// A campaign: a data request to publish.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Campaign {
-    /// E.g. `apparel.shoes`.
-    pub category: String,
+/// Terms as written in a campaign or a catalog item.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+pub struct TermsDoc {
     /// `PATH` or `PATH:optional`.
     pub fields: Vec<String>,
     /// E.g. `personalised-offers`.
@@ -723,12 +721,6 @@ pub struct Campaign {
     /// Offers the business may push, e.g. `1/30d` (default none).
     #[serde(default)]
     pub contact: Option<String>,
-    /// What it is about.
-    #[serde(default)]
-    pub description: String,
-    /// How long the request stands, e.g. `7d` (default).
-    #[serde(default)]
-    pub expires: Option<String>,
     /// Whose law applies (default EU).
     #[serde(default)]
     pub jurisdiction: Option<String>,
@@ -738,35 +730,104 @@ fn once() -> String {
     "once".into()
 }
 
+impl TermsDoc {
+    /// The terms, offered until `expires_at`.
+    pub fn terms(&self, expires_at: Timestamp) -> Result<Terms, BadInput> {
+        if self.fields.is_empty() {
+            return Err(BadInput("terms ask for at least one field (--field PATH)".into()));
+        }
+        Ok(Terms {
+            fields: self.fields.iter().map(|f| parse_field(f)).collect::<Result<_, _>>()?,
+            purpose: parse_purpose(&self.purpose)?,
+            retention: parse_duration(&self.retention)?,
+            usage: parse_use(&self.usage)?,
+            onward_sharing: false,
+            compensation: parse_compensation(self.compensation.as_deref().unwrap_or("none"))?,
+            contact: parse_contact(self.contact.as_deref().unwrap_or("none"))?,
+            jurisdiction: self.jurisdiction.clone().unwrap_or_else(|| "EU".into()),
+            expires_at,
+        })
+    }
+}
+
+/// A campaign: a data request to publish.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct Campaign {
+    /// E.g. `apparel.shoes`.
+    pub category: String,
+    /// What it is about.
+    #[serde(default)]
+    pub description: String,
+    /// How long the request stands, e.g. `7d` (default).
+    #[serde(default)]
+    pub expires: Option<String>,
+    /// What it asks for.
+    #[serde(flatten)]
+    pub terms: TermsDoc,
+}
+
 /// Publishes a data request (business).
 #[utoipa::path(post, path = "/v1/campaigns", request_body = Campaign, responses((status = 200), (status = 400)))]
 async fn campaign_publish(State(api): State<Arc<Api>>, Json(body): Json<Campaign>) -> Answer<serde_json::Value> {
     require(&api, Role::Business)?;
-    if body.fields.is_empty() {
-        return Err(BadInput("a campaign asks for at least one field (--field PATH)".into()).into());
-    }
     let lifetime = body.expires.as_deref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(7 * 86_400));
-    let terms = Terms {
-        fields: body.fields.iter().map(|f| parse_field(f)).collect::<Result<_, _>>()?,
-        purpose: parse_purpose(&body.purpose)?,
-        retention: parse_duration(&body.retention)?,
-        usage: parse_use(&body.usage)?,
-        onward_sharing: false,
-        compensation: parse_compensation(body.compensation.as_deref().unwrap_or("none"))?,
-        contact: parse_contact(body.contact.as_deref().unwrap_or("none"))?,
-        jurisdiction: body.jurisdiction.unwrap_or_else(|| "EU".into()),
-        expires_at: now().saturating_add(lifetime),
-    };
     let command = Command::PublishRequest {
         category: parse_category(&body.category)?,
         business_name: api.name.clone(),
         description: body.description,
-        terms,
+        terms: body.terms.terms(now().saturating_add(lifetime))?,
     };
     match api.node.command(command).await? {
         Handled::Request(id) => Ok(Json(json!({"id": id.to_string()}))),
         _ => Ok(Json(json!({}))),
     }
+}
+
+/// One product a business offers in answer to intents.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CatalogItemDoc {
+    /// E.g. `apparel.shoes`.
+    pub category: String,
+    /// What it is, per spec key: e.g. `{"size_eu": ["43", "44"]}`.
+    #[serde(default)]
+    pub spec: BTreeMap<String, Vec<String>>,
+    /// Shown to the person.
+    pub description: String,
+    /// E.g. `99 EUR`.
+    pub price: String,
+    /// The terms wanted with it.
+    #[serde(flatten)]
+    pub terms: TermsDoc,
+}
+
+/// A business's catalog.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct CatalogDoc {
+    /// The products.
+    pub items: Vec<CatalogItemDoc>,
+}
+
+/// Replaces the catalog that answers intents (business).
+#[utoipa::path(put, path = "/v1/catalog", request_body = CatalogDoc, responses((status = 200), (status = 400)))]
+async fn catalog_set(State(api): State<Arc<Api>>, Json(body): Json<CatalogDoc>) -> Answer<serde_json::Value> {
+    require(&api, Role::Business)?;
+    let items = body
+        .items
+        .iter()
+        .map(|item| {
+            Ok(CatalogItem {
+                category: parse_category(&item.category)?,
+                spec: item.spec.clone(),
+                description: item.description.clone(),
+                price: parse_money(&item.price)?,
+                // Each proposal sets its own expiry.
+                terms: item.terms.terms(Timestamp::EPOCH)?,
+            })
+        })
+        .collect::<Result<Vec<_>, BadInput>>()?;
+    let count = items.len();
+    api.node.command(Command::SetCatalog(items)).await?;
+    Ok(Json(json!({"items": count})))
 }
 
 fn received_all(_api: &Api, state: &me2b_proto::engine::State) -> Json<Vec<ReceivedView>> {

@@ -1,0 +1,190 @@
+//! `me2b daemon`: runs the node and serves the local API until SIGINT or SIGTERM.
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use libp2p::Multiaddr;
+use me2b_node::api::Api;
+use me2b_node::config::{ApiAddress, Config, DataDir, LogFormat};
+use me2b_node::{Node, NodeConfig, Transport};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use tracing::info;
+use zeroize::Zeroizing;
+
+/// Flags of `me2b daemon`; each overrides the environment and the config file.
+#[derive(Debug, Args)]
+pub struct DaemonArgs {
+    /// A libp2p listen address, e.g. /ip4/127.0.0.3/tcp/4003 (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    listen: Vec<String>,
+    /// Where the local API listens, e.g. 127.0.0.3:7003 (port 0 picks a free one).
+    #[arg(long, value_name = "IP:PORT")]
+    api: Option<SocketAddr>,
+    /// A peer to connect to at start, ending in /p2p/PEER_ID (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    bootstrap: Vec<String>,
+    /// Do not discover peers on the LAN.
+    #[arg(long)]
+    no_mdns: bool,
+    /// `human` or `json` logs on stderr.
+    #[arg(long, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+    /// Read the passphrase from this file (else ME2B_PASSPHRASE, else a prompt).
+    #[arg(long, value_name = "FILE")]
+    passphrase_file: Option<PathBuf>,
+}
+
+/// The passphrase: from `file`, else `ME2B_PASSPHRASE`, else a prompt on the terminal
+/// (asked twice when `new`).
+pub fn passphrase(file: Option<&Path>, new: bool) -> Result<Zeroizing<Vec<u8>>> {
+    if let Some(file) = file {
+        let text = Zeroizing::new(
+            std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read the passphrase file {}", file.display()))?,
+        );
+        return non_empty(text.trim_end_matches(['\n', '\r']).as_bytes().to_vec());
+    }
+    if let Ok(text) = std::env::var("ME2B_PASSPHRASE") {
+        return non_empty(text.into_bytes());
+    }
+    let first = Zeroizing::new(rpassword::prompt_password("passphrase: ").context(
+        "cannot prompt for a passphrase; pass --passphrase-file FILE, set ME2B_PASSPHRASE, or use --no-passphrase at init",
+    )?);
+    if new {
+        let again = Zeroizing::new(rpassword::prompt_password("passphrase again: ")?);
+        if *first != *again {
+            bail!("the two passphrases differ; try again");
+        }
+    }
+    non_empty(first.as_bytes().to_vec())
+}
+
+fn non_empty(bytes: Vec<u8>) -> Result<Zeroizing<Vec<u8>>> {
+    if bytes.is_empty() {
+        bail!("the passphrase is empty; choose one, or use --no-passphrase at init for a throw-away node");
+    }
+    Ok(Zeroizing::new(bytes))
+}
+
+/// The settings after the stack defaults < file < environment < flags.
+fn settings(dir: &DataDir, args: &DaemonArgs) -> Result<Config> {
+    let mut config = dir.config()?;
+    config.apply_env(|name| std::env::var(name).ok())?;
+    if !args.listen.is_empty() {
+        config.listen = args.listen.clone();
+    }
+    if let Some(api) = args.api {
+        config.api = api;
+    }
+    if !args.bootstrap.is_empty() {
+        config.bootstrap = args.bootstrap.clone();
+    }
+    if args.no_mdns {
+        config.mdns = false;
+    }
+    if let Some(format) = args.log_format {
+        config.log_format = format;
+    }
+    Ok(config)
+}
+
+fn addresses(what: &str, texts: &[String]) -> Result<Vec<Multiaddr>> {
+    texts
+        .iter()
+        .map(|text| {
+            text.parse::<Multiaddr>().with_context(|| {
+                format!("{what} `{text}` is not a multiaddr; write e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...")
+            })
+        })
+        .collect()
+}
+
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ME2B_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p=warn,libp2p_gossipsub=error"));
+    use std::io::IsTerminal as _;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Runs the daemon.
+pub fn run(data_dir: Option<PathBuf>, args: DaemonArgs) -> Result<()> {
+    let dir = DataDir::locate(data_dir)?;
+    let config = settings(&dir, &args)?;
+    init_logs(config.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(serve(dir, config, args))
+}
+
+async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
+    if let Some(running) = dir.api_address()?
+        && crate::client::answers(running.address).await
+    {
+        bail!(
+            "a daemon (pid {}) already runs on {} with its API at {}",
+            running.pid,
+            dir.root().display(),
+            running.address
+        );
+    }
+    let passphrase = if config.passphrase { Some(passphrase(args.passphrase_file.as_deref(), false)?) } else { None };
+    let secret = me2b_node::key_file::load_or_create(&dir.key_file(), passphrase.as_deref().map(|p| p.as_slice()))?;
+    let token = dir.token()?;
+
+    let mut node_config = NodeConfig::new(config.role.into(), dir.store());
+    node_config.passphrase = passphrase.as_ref().map(|p| p.to_vec());
+    node_config.listen = addresses("listen address", &config.listen)?;
+    node_config.bootstrap = addresses("bootstrap address", &config.bootstrap)?;
+    node_config.transport = Transport::Network;
+    node_config.net.mdns = config.mdns;
+    let node = Node::start(*secret, node_config)
+        .await
+        .with_context(|| format!("cannot start the node in {}", dir.root().display()))?;
+
+    let listener = tokio::net::TcpListener::bind(config.api)
+        .await
+        .with_context(|| format!("cannot serve the API on {}; choose another with --api IP:PORT", config.api))?;
+    let api_address = listener.local_addr()?;
+    let api = Api::new(node.clone(), token, config.name.clone(), config.role.into(), api_address);
+    dir.write_api_address(&ApiAddress { address: api_address, pid: std::process::id() })?;
+
+    let info = node.info().await?;
+    let listen: Vec<String> = info.listen_addrs.iter().map(ToString::to_string).collect();
+    println!("me2b daemon ready: peer {} listening on {} API http://{api_address}", info.peer_id, listen.join(","));
+    info!(peer = %info.peer_id, api = %api_address, "ready");
+
+    let served = axum::serve(listener, api.router()).with_graceful_shutdown(stop_signal()).await;
+    info!("stopping");
+    node.shutdown().await;
+    dir.clear_api_address();
+    served.context("the API server failed")?;
+    info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
