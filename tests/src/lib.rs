@@ -1,5 +1,349 @@
 //! # me2b-tests: end-to-end tests across real processes
 //!
-//! This crate will start real `me2b daemon` processes with their own data directories on
-//! loopback and drive them through the CLI and the HTTP API. Until the daemon exists, the
-//! protocol's behaviour is tested in `proto/tests/`, one file per scenario.
+//! Each test starts real `me2b daemon` processes, each with its own data directory, on its own
+//! 127.0.0.x address with port 0, and drives them only through the `me2b` CLI and the local
+//! HTTP API. Waiting is on the daemon's event stream (`me2b events`, server-sent events) or
+//! on its ready line, always with a bounded timeout; every process is killed when its handle
+//! drops, so a failing test leaves nothing behind.
+//!
+//! The binary is `target/<profile>/me2b`, built once per test process (or `ME2B_BIN`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
+
+use serde_json::Value as Json;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// How long any one wait may take.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// The `me2b` binary, built on first use.
+pub fn binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        if let Some(path) = std::env::var_os("ME2B_BIN") {
+            return PathBuf::from(path);
+        }
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
+        let status = Command::new(cargo)
+            .args(["build", "--quiet", "-p", "me2b-cli", "--bin", "me2b", "--manifest-path"])
+            .arg(workspace.join("Cargo.toml"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "building me2b failed");
+        // Tests run from target/<profile>/deps/.
+        let exe = std::env::current_exe().expect("the test binary");
+        exe.parent().and_then(Path::parent).expect("target/<profile>").join("me2b")
+    })
+}
+
+/// A data directory and, while it runs, its daemon.
+pub struct Node {
+    /// The data directory.
+    pub dir: TempDir,
+    /// The loopback address it uses, e.g. `127.0.0.31`.
+    pub ip: String,
+    daemon: Option<Daemon>,
+    events: Option<Events>,
+    logs: Arc<Mutex<String>>,
+}
+
+struct Daemon {
+    child: Option<Child>,
+    peer_id: String,
+    listen: String,
+    api: SocketAddr,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The event stream of a daemon, through `me2b events`.
+struct Events {
+    child: Child,
+    lines: Receiver<Json>,
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    /// `me2b init --role ROLE --name NAME --no-passphrase` in a fresh directory.
+    pub fn init(role: &str, name: &str, ip: &str) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node { dir, ip: ip.to_owned(), daemon: None, events: None, logs: Arc::default() };
+        node.ok(&["init", "--role", role, "--name", name, "--no-passphrase"]);
+        node
+    }
+
+    /// Starts `me2b daemon` on this node's address (ports chosen by the system), bootstrapping
+    /// from `bootstrap`, and waits for its ready line.
+    pub fn start(&mut self, bootstrap: &[String]) {
+        let mut command = Command::new(binary());
+        command
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .args(["daemon", "--no-mdns", "--listen", &format!("/ip4/{}/tcp/0", self.ip)])
+            .args(["--api", &format!("{}:0", self.ip)])
+            .env("ME2B_LOG", "info,me2b=debug,me2b_node=debug,libp2p=warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for peer in bootstrap {
+            command.args(["--bootstrap", peer]);
+        }
+        let mut child = command.spawn().expect("the daemon starts");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::clone(&self.logs);
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("[daemon] {line}");
+                if let Ok(mut logs) = logs.lock() {
+                    logs.push_str(&line);
+                    logs.push('\n');
+                }
+            }
+        });
+        let (ready_tx, ready) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.starts_with("me2b daemon ready:") {
+                    let _ = ready_tx.send(line);
+                }
+            }
+        });
+        let line = match ready.recv_timeout(WAIT) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("the daemon in {} did not get ready within {WAIT:?}", self.dir.path().display());
+            }
+        };
+        // me2b daemon ready: peer P listening on A[,B] API http://X
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let after = |word: &str| words.iter().position(|w| *w == word).map(|i| words[i + 1].to_owned()).unwrap();
+        let peer_id = after("peer");
+        let listen = after("on").split(',').next().unwrap().to_owned();
+        let api = after("API").trim_start_matches("http://").parse().unwrap();
+        self.daemon = Some(Daemon { child: Some(child), peer_id, listen, api });
+        self.events = None;
+    }
+
+    /// Kills the daemon with SIGKILL (no chance to clean up).
+    pub fn kill(&mut self) {
+        self.events = None;
+        self.daemon = None;
+    }
+
+    /// Stops the daemon with SIGTERM and waits for it to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.events = None;
+        let mut daemon = self.daemon.take().expect("a running daemon");
+        let mut child = daemon.child.take().unwrap();
+        let pid = child.id();
+        let (exited, exit) = channel();
+        std::thread::spawn(move || {
+            let _ = exited.send(child.wait());
+        });
+        let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+        match exit.recv_timeout(WAIT) {
+            Ok(status) => status.unwrap(),
+            Err(_) => {
+                let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+                panic!("the daemon did not stop on SIGTERM within {WAIT:?}");
+            }
+        }
+    }
+
+    /// The daemon's full address, ending in `/p2p/PEER_ID`.
+    pub fn address(&self) -> String {
+        let daemon = self.daemon.as_ref().expect("a running daemon");
+        format!("{}/p2p/{}", daemon.listen, daemon.peer_id)
+    }
+
+    /// The daemon's API address.
+    pub fn api(&self) -> SocketAddr {
+        self.daemon.as_ref().expect("a running daemon").api
+    }
+
+    /// Everything the daemon has logged so far (all its runs).
+    pub fn logs(&self) -> String {
+        self.logs.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The API token from the data directory.
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("api-token")).unwrap().trim().to_owned()
+    }
+
+    /// Runs `me2b --data-dir DIR ARGS...`.
+    pub fn run(&self, args: &[&str]) -> Output {
+        Command::new(binary()).arg("--data-dir").arg(self.dir.path()).args(args).output().expect("me2b runs")
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "`me2b {}` failed:\n{stderr}{stdout}", args.join(" "));
+        stdout
+    }
+
+    /// Runs a command that must fail; returns its stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let output = self.run(args);
+        assert!(!output.status.success(), "`me2b {}` should have failed", args.join(" "));
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    }
+
+    /// Runs a read command with `--json` and parses its output.
+    pub fn json(&self, args: &[&str]) -> Json {
+        let mut args = args.to_vec();
+        args.push("--json");
+        let stdout = self.ok(&args);
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("`me2b {}` gave no JSON ({e}): {stdout}", args.join(" ")))
+    }
+
+    /// Waits for an event of `kind` (e.g. `awaiting-owner`) that `matches`, from the daemon's
+    /// event stream (which replays what happened since the daemon started), and returns it.
+    pub fn wait_event(&mut self, kind: &str, matches: impl Fn(&Json) -> bool) -> Json {
+        if self.events.is_none() {
+            let mut child = Command::new(binary())
+                .arg("--data-dir")
+                .arg(self.dir.path())
+                .arg("events")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("me2b events starts");
+            let stdout = child.stdout.take().unwrap();
+            let stderr = child.stderr.take().unwrap();
+            std::thread::spawn(move || forward("events", stderr));
+            let (tx, lines) = channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                    if let Ok(json) = serde_json::from_str(&line)
+                        && tx.send(json).is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+            self.events = Some(Events { child, lines });
+        }
+        let events = self.events.as_ref().unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match events.lines.recv_timeout(left) {
+                Ok(event) if event["type"] == kind && matches(&event) => return event,
+                Ok(_) => {}
+                Err(RecvTimeoutError::Timeout) => panic!("no `{kind}` event within {WAIT:?}"),
+                Err(RecvTimeoutError::Disconnected) => panic!("the event stream ended while waiting for `{kind}`"),
+            }
+        }
+    }
+}
+
+fn forward(who: &'static str, stream: impl Read) {
+    for line in BufReader::new(stream).lines().map_while(Result::ok) {
+        // Shown only when a test fails (the test harness captures it otherwise).
+        eprintln!("[{who}] {line}");
+    }
+}
+
+/// An HTTP/1.1 answer.
+#[derive(Debug)]
+pub struct HttpAnswer {
+    /// The status code.
+    pub status: u16,
+    /// The headers, lower-case names.
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: String,
+}
+
+/// Sends one raw HTTP/1.1 request (no client library, to see exactly what the API answers).
+pub fn http(api: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
+    let mut stream = TcpStream::connect(api).unwrap();
+    stream.set_read_timeout(Some(WAIT)).unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let mut lines = head.lines();
+    let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    HttpAnswer { status, headers, body: body.to_owned() }
+}
+
+/// The shoe campaign of the script.
+pub const SHOE_CAMPAIGN: &[&str] = &[
+    "campaign",
+    "publish",
+    "--category",
+    "apparel.shoes",
+    "--field",
+    "body.shoe_size_eu",
+    "--field",
+    "activity.running_km:optional",
+    "--purpose",
+    "personalised-offers",
+    "--retention",
+    "30d",
+    "--use",
+    "once",
+    "--compensation",
+    "10% discount",
+];
+
+/// A person following shoes with a shoe size, and a shoe maker, both running and connected.
+pub fn person_and_shoe_maker(person_ip: &str, business_ip: &str) -> (Node, Node) {
+    let mut business = Node::init("business", "Stride", business_ip);
+    business.start(&[]);
+    let mut person = Node::init("person", "Ada", person_ip);
+    person.start(&[business.address()]);
+    person.ok(&["subscribe", "apparel.shoes"]);
+    person.ok(&["data", "set", "body.shoe_size_eu", "44"]);
+    // The person's subscription must reach the business before it publishes.
+    business.wait_event("peer-subscribed", |e| e["topic"] == "me2b/v1/requests/apparel.shoes");
+    (person, business)
+}
+
+/// Publishes the shoe campaign, approves it at the person's side, and returns the agreement
+/// id once the business holds the data.
+pub fn agree_on_shoes(person: &mut Node, business: &mut Node) -> String {
+    business.ok(SHOE_CAMPAIGN);
+    let pending = person.wait_event("awaiting-owner", |_| true);
+    let negotiation = pending["negotiation_id"].as_str().unwrap().to_owned();
+    person.ok(&["approve", &negotiation]);
+    let received = business.wait_event("data-received", |_| true);
+    received["agreement_id"].as_str().unwrap().to_owned()
+}
