@@ -1,13 +1,14 @@
-//! `me2b demo`: two people and three businesses run every me2b flow between real protocol
-//! engines (signatures, policy, negotiation, ledgers), connected by an in-memory network in
-//! virtual time, and the story is told step by step with who learned what.
+//! `me2b demo`: two people and three businesses, each a real `Node` (libp2p over TCP on
+//! loopback, Noise, Yamux, gossipsub, an encrypted sled store in a temporary directory), run
+//! every me2b flow, and the story is told step by step with who learned what.
 
 use anyhow::{Context as _, Result, bail, ensure};
+use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, Transport};
 use me2b_proto::agreement::Lifecycle;
-use me2b_proto::engine::{CatalogItem, Command, Event, Handled, Input, Provenance, Role};
-use me2b_proto::harness::Network;
+use me2b_proto::engine::{CatalogItem, Command, Event, Handled, Provenance, Role, State};
 use me2b_proto::identity::{AgreementId, PublicKey};
 use me2b_proto::messages::{ItemContent, ProductOffer};
+use me2b_proto::negotiation::State as Negotiation;
 use me2b_proto::policy::{BusinessPolicy, FieldRule, Policy, Share};
 use me2b_proto::predicate::Predicate;
 use me2b_proto::terms::{Compensation, ContactPermission, FieldRequest, Money, Terms, Use};
@@ -15,22 +16,70 @@ use me2b_proto::time::Timestamp;
 use me2b_proto::value::{Date, Point, Value};
 use me2b_proto::vocab::{FieldPath, Purpose};
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
+use tempfile::TempDir;
+use tokio::sync::broadcast;
 
 const DAY: Duration = Duration::from_secs(86_400);
-/// The story starts on 2026-11-23.
-const START: Timestamp = Timestamp::from_millis(20_780 * 86_400_000);
-/// 2026-01-01
-const YEAR_START: Timestamp = Timestamp::from_millis(20_454 * 86_400_000);
+/// The longest any step of the story may take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// One participant: a running node, its data directory, and what it has reported.
+struct Member {
+    name: &'static str,
+    role: Role,
+    secret: [u8; 32],
+    dir: TempDir,
+    node: NodeHandle,
+    events: broadcast::Receiver<NodeEvent>,
+    log: Vec<Event>,
+    /// Gossip topics peers were seen to follow: (peer, topic).
+    subscribed: Vec<(libp2p::PeerId, String)>,
+}
 
 struct Story {
-    net: Network,
-    names: BTreeMap<PublicKey, &'static str>,
+    members: BTreeMap<PublicKey, Member>,
     quiet: bool,
     step: u32,
 }
 
+fn now() -> Timestamp {
+    let ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
+    Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+async fn start_node(role: Role, secret: [u8; 32], dir: &TempDir) -> Result<NodeHandle> {
+    let mut config = NodeConfig::new(role, dir.path().join("store"));
+    config.transport = Transport::Network;
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    config.net.mdns = false;
+    config.small_store = true;
+    config.intent_window = Duration::from_secs(2);
+    Ok(Node::start(secret, config).await?)
+}
+
+async fn address(node: &NodeHandle) -> Result<libp2p::Multiaddr> {
+    let info = node.info().await?;
+    let address = info.listen_addrs.first().context("the node has no listen address")?.clone();
+    Ok(address.with(libp2p::multiaddr::Protocol::P2p(info.peer_id)))
+}
+
 impl Story {
+    async fn join(&mut self, name: &'static str, role: Role, seed: u8) -> Result<PublicKey> {
+        let dir = tempfile::tempdir()?;
+        let secret = [seed; 32];
+        let node = start_node(role, secret, &dir).await?;
+        let key = node.public_key();
+        let events = node.events();
+        let member = Member { name, role, secret, dir, node, events, log: Vec::new(), subscribed: Vec::new() };
+        self.members.insert(key, member);
+        Ok(key)
+    }
+
+    fn member(&self, who: &PublicKey) -> &Member {
+        &self.members[who]
+    }
+
     fn chapter(&mut self, title: &str) {
         self.step += 1;
         if !self.quiet {
@@ -45,82 +94,155 @@ impl Story {
     }
 
     fn name(&self, key: &PublicKey) -> &'static str {
-        self.names.get(key).copied().unwrap_or("someone")
+        self.members.get(key).map(|m| m.name).unwrap_or("someone")
     }
 
-    fn command(&mut self, who: PublicKey, command: Command) -> Result<Handled> {
-        let name = self.name(&who);
-        self.net.input(who, Input::Command(command)).with_context(|| format!("{name}'s command failed"))
+    async fn command(&self, who: PublicKey, command: Command) -> Result<Handled> {
+        let member = self.member(&who);
+        member.node.command(command).await.with_context(|| format!("{}'s command failed", member.name))
     }
 
-    fn set(&mut self, who: PublicKey, path: &str, value: Value) -> Result<()> {
-        self.command(who, Command::SetRecord { path: path.parse()?, value, provenance: Provenance::Owner })?;
+    async fn set(&self, who: PublicKey, path: &str, value: Value) -> Result<()> {
+        self.command(who, Command::SetRecord { path: path.parse()?, value, provenance: Provenance::Owner }).await?;
         Ok(())
     }
 
-    /// Events a node reported since `from`.
-    fn events_since(&self, who: PublicKey, from: usize) -> Vec<Event> {
-        self.net.peer(&who).events.iter().skip(from).cloned().collect()
+    async fn state(&self, who: PublicKey) -> Result<State> {
+        Ok(self.member(&who).node.state().await?)
     }
 
-    fn event_count(&self, who: PublicKey) -> usize {
-        self.net.peer(&who).events.len()
-    }
-
-    /// Tells what each event means, from `who`'s point of view.
-    fn narrate(&self, who: PublicKey, events: &[Event]) {
-        let me = self.name(&who);
-        for event in events {
-            let line = match event {
-                Event::RequestSeen { business, category, outcome, .. } => {
-                    format!("{me}'s agent saw {}'s request in {category}: {outcome}", self.name(business))
+    /// Moves what every node reported into its log.
+    fn pump(&mut self) {
+        for member in self.members.values_mut() {
+            loop {
+                match member.events.try_recv() {
+                    Ok(NodeEvent::Engine(event)) => member.log.push(event),
+                    Ok(NodeEvent::PeerSubscribed { peer, topic }) => member.subscribed.push((peer, topic)),
+                    Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                    Err(_) => break,
                 }
-                Event::AwaitingOwner { reasons, .. } => {
-                    let why: Vec<String> = reasons.iter().map(|r| format!("{r:?}")).collect();
-                    format!("{me}'s agent asks {me} first ({})", why.join(", "))
-                }
-                Event::Finalized { peer, agreement_id, .. } => {
-                    format!("{me} and {} both signed agreement {}", self.name(peer), short(agreement_id))
-                }
-                Event::Terminated { code, reason, by_peer, .. } => {
-                    let who_ended = if *by_peer { "the other side" } else { me };
-                    format!("{me}: negotiation ended by {who_ended} ({code:?}: {reason})")
-                }
-                Event::DataReceived { fields, .. } => format!("{me} received {}", paths(fields)),
-                Event::OfferReceived { offer, .. } => {
-                    format!("{me} got a personal offer: {} for {}", offer.description, offer.price)
-                }
-                Event::DataDeleted { items, .. } => {
-                    format!("{me} deleted {items} item(s) and signed a deletion receipt")
-                }
-                Event::DeletionConfirmed { agreement_id } => {
-                    format!("{me} holds the signed deletion receipt for {}", short(agreement_id))
-                }
-                Event::IntentSeen { category, answered, .. } => format!(
-                    "{me} saw an intent in {category}{}",
-                    if *answered { " and answered with an offer" } else { "" }
-                ),
-                _ => continue,
-            };
-            self.say(line);
+            }
         }
     }
 
-    /// What a business holds under an agreement, as it would show it.
-    fn holdings(&self, business: PublicKey, id: &AgreementId) -> Vec<String> {
-        let Some(held) = self.net.peer(&business).engine.state().received.get(id) else {
-            return vec![];
-        };
-        held.iter()
-            .map(|(path, item)| match &item.content {
-                ItemContent::Value(value) => format!("{path} = {}", show(value.expose())),
-                ItemContent::Derived { predicate, holds } => {
-                    format!("{path}: {predicate} -> {holds}")
-                }
-                ItemContent::TriggerEvent(event) => format!("{path}: event \"{event}\""),
-            })
-            .collect()
+    /// How many events `who` has reported so far.
+    fn mark(&mut self, who: &[PublicKey]) -> Vec<(PublicKey, usize)> {
+        self.pump();
+        who.iter().map(|k| (*k, self.member(k).log.len())).collect()
     }
+
+    /// Waits until `done` holds for the nodes' states and the network is quiet: nothing waits
+    /// in an outbox, every negotiation has ended or waits for its owner, and every agreement
+    /// that sends data at once has sent it.
+    async fn settle(&mut self, what: &str, done: impl Fn(&BTreeMap<PublicKey, State>) -> bool) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            self.pump();
+            let mut states = BTreeMap::new();
+            for key in self.members.keys() {
+                states.insert(*key, self.state(*key).await?);
+            }
+            let quiet = states.values().all(|state| {
+                state.outbox.is_empty()
+                    && state.negotiations.values().all(|n| n.state.is_final() || n.state == Negotiation::AwaitingOwner)
+                    && state.agreements.values().all(|a| {
+                        !a.is_active() || matches!(a.agreement.terms.usage, Use::Trigger { .. }) || a.last_package > 0
+                    })
+            });
+            if quiet && done(&states) {
+                self.pump();
+                return Ok(());
+            }
+            if started.elapsed() > STEP_TIMEOUT {
+                bail!("the network did not settle within {STEP_TIMEOUT:?} ({what})");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Tells what each event since `marks` means, from each node's point of view.
+    fn narrate(&self, marks: &[(PublicKey, usize)]) {
+        for (who, mark) in marks {
+            let me = self.name(who);
+            for event in self.member(who).log.iter().skip(*mark) {
+                let line = match event {
+                    Event::RequestSeen { business, category, outcome, .. } => {
+                        format!("{me}'s agent saw {}'s request in {category}: {outcome}", self.name(business))
+                    }
+                    Event::AwaitingOwner { reasons, .. } => {
+                        let why: Vec<String> = reasons.iter().map(|r| format!("{r:?}")).collect();
+                        format!("{me}'s agent asks {me} first ({})", why.join(", "))
+                    }
+                    Event::Finalized { peer, agreement_id, .. } => {
+                        format!("{me} and {} both signed agreement {}", self.name(peer), short(agreement_id))
+                    }
+                    Event::Terminated { code, reason, by_peer, .. } => {
+                        let who_ended = if *by_peer { "the other side" } else { me };
+                        format!("{me}: negotiation ended by {who_ended} ({code:?}: {reason})")
+                    }
+                    Event::DataReceived { fields, .. } => format!("{me} received {}", paths(fields)),
+                    Event::OfferReceived { offer, .. } => {
+                        format!("{me} got a personal offer: {} for {}", offer.description, offer.price)
+                    }
+                    Event::DataDeleted { items, .. } => {
+                        format!("{me} deleted {items} item(s) and signed a deletion receipt")
+                    }
+                    Event::DeletionConfirmed { agreement_id } => {
+                        format!("{me} holds the signed deletion receipt for {}", short(agreement_id))
+                    }
+                    Event::IntentSeen { category, answered, .. } => format!(
+                        "{me} saw an intent in {category}{}",
+                        if *answered { " and answered with an offer" } else { "" }
+                    ),
+                    _ => continue,
+                };
+                self.say(line);
+            }
+        }
+    }
+
+    async fn publish(&self, business: PublicKey, category: &str, description: &str, terms: Terms) -> Result<()> {
+        let business_name = self.name(&business).to_owned();
+        let command = Command::PublishRequest {
+            category: category.parse()?,
+            business_name,
+            description: description.into(),
+            terms,
+        };
+        self.command(business, command).await?;
+        Ok(())
+    }
+
+    /// Waits until `who` has seen each of `peers` follow `topic` on gossip.
+    async fn wait_subscribed(&mut self, who: PublicKey, topic: &str, peers: &[PublicKey]) -> Result<()> {
+        let wanted: Vec<_> = peers.iter().filter_map(me2b_node::net::peer_id).collect();
+        let started = Instant::now();
+        loop {
+            self.pump();
+            let seen = &self.member(&who).subscribed;
+            if wanted.iter().all(|p| seen.iter().any(|(peer, t)| peer == p && t == topic)) {
+                return Ok(());
+            }
+            if started.elapsed() > STEP_TIMEOUT {
+                bail!("{topic}: not every peer subscribed within {STEP_TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// What a business holds under an agreement, as it would show it.
+fn holdings(state: &State, id: &AgreementId) -> Vec<String> {
+    let Some(held) = state.received.get(id) else {
+        return vec![];
+    };
+    held.iter()
+        .map(|(path, item)| match &item.content {
+            ItemContent::Value(value) => format!("{path} = {}", show(value.expose())),
+            ItemContent::Derived { predicate, holds } => format!("{path}: {predicate} -> {holds}"),
+            ItemContent::TriggerEvent(event) => format!("{path}: event \"{event}\""),
+        })
+        .collect()
 }
 
 fn short(id: &AgreementId) -> String {
@@ -157,47 +279,42 @@ fn rule(at: &str, share: Share, purposes: &[Purpose]) -> Result<FieldRule> {
     })
 }
 
-fn runs(km_since_january: f64) -> Value {
-    Value::Series(vec![Point { at: YEAR_START.saturating_add(30 * DAY), value: km_since_january }])
+/// The start of the running season the shoe makers count from: 180 days ago.
+fn season_start() -> Timestamp {
+    Timestamp::from_millis(now().as_millis().saturating_sub(180 * 86_400_000))
+}
+
+fn runs(km_this_season: f64) -> Value {
+    Value::Series(vec![Point { at: season_start().saturating_add(30 * DAY), value: km_this_season }])
 }
 
 fn running_km_at_least(km: f64) -> Predicate {
-    Predicate::SumSinceAtLeast { since: YEAR_START, threshold: km }
+    Predicate::SumSinceAtLeast { since: season_start(), threshold: km }
 }
 
 fn eur(amount: u64) -> Result<Money> {
     Ok(Money::new(amount * 100, "EUR")?)
 }
 
-fn agreement_between(story: &Story, business: PublicKey, person: PublicKey) -> Option<AgreementId> {
-    story
-        .net
-        .peer(&business)
-        .engine
-        .state()
-        .agreements
-        .values()
-        .filter(|a| a.agreement.person == person && a.is_active())
-        .map(|a| a.id)
-        .next_back()
+fn agreement_between(business: &State, person: PublicKey) -> Option<AgreementId> {
+    business.agreements.values().filter(|a| a.agreement.person == person && a.is_active()).map(|a| a.id).next_back()
 }
 
 pub fn run(quiet: bool) -> Result<()> {
-    let mut story =
-        Story { net: Network::new(START, Duration::from_millis(40)), names: BTreeMap::new(), quiet, step: 0 };
-    let ada = story.net.add(Role::Person, 1);
-    let ben = story.net.add(Role::Person, 2);
-    let stride = story.net.add(Role::Business, 3);
-    let pace = story.net.add(Role::Business, 4);
-    let clinic = story.net.add(Role::Business, 5);
-    for (key, name) in
-        [(ada, "Ada"), (ben, "Ben"), (stride, "Stride Shoes"), (pace, "Pace Running"), (clinic, "Northwind Health")]
-    {
-        story.names.insert(key, name);
-    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    runtime.block_on(story(quiet))
+}
+
+async fn story(quiet: bool) -> Result<()> {
+    let mut story = Story { members: BTreeMap::new(), quiet, step: 0 };
+    let ada = story.join("Ada", Role::Person, 1).await?;
+    let ben = story.join("Ben", Role::Person, 2).await?;
+    let stride = story.join("Stride Shoes", Role::Business, 3).await?;
+    let pace = story.join("Pace Running", Role::Business, 4).await?;
+    let clinic = story.join("Northwind Health", Role::Business, 5).await?;
     if !quiet {
-        println!("me2b demo: two people, three businesses, real signatures and policies, virtual time.");
-        println!("Every node runs the same protocol engine; the network between them is in memory.");
+        println!("me2b demo: two people, three businesses; five real nodes on 127.0.0.1 (libp2p over TCP,");
+        println!("Noise, Yamux, gossipsub), each with its own encrypted store. Signatures and policies are real.");
     }
 
     story.chapter("People fill their personal data stores and set their limits");
@@ -224,25 +341,37 @@ pub fn run(quiet: bool) -> Result<()> {
     for (who, policy, size, km, birth) in
         [(ada, ada_policy, 44.0, 450.0, (1990, 5, 17)), (ben, ben_policy, 42.0, 120.0, (1985, 2, 3))]
     {
-        story.command(who, Command::SetPolicy(policy))?;
-        story.set(who, "body.shoe_size_eu", Value::Number(size))?;
-        story.set(who, "activity.running_km", runs(km))?;
+        story.command(who, Command::SetPolicy(policy)).await?;
+        story.set(who, "body.shoe_size_eu", Value::Number(size)).await?;
+        story.set(who, "activity.running_km", runs(km)).await?;
         let (y, m, d) = birth;
-        story.set(who, "profile.birthdate", Value::Date(Date::new(y, m, d).context("date")?))?;
-        story.set(who, "health.acquired.asthma", Value::Boolean(who == ada))?;
-        story.set(who, "profile.email", Value::Text("private@example.org".into()))?;
+        story.set(who, "profile.birthdate", Value::Date(Date::new(y, m, d).context("date")?)).await?;
+        story.set(who, "health.acquired.asthma", Value::Boolean(who == ada)).await?;
+        story.set(who, "profile.email", Value::Text("private@example.org".into())).await?;
         for category in ["apparel.shoes", "health.research"] {
-            story.command(who, Command::Subscribe(category.parse()?))?;
+            story.command(who, Command::Subscribe(category.parse()?)).await?;
         }
     }
     story.say("Ada: shoe size, running log, birth date, a health record, e-mail. Shares body data for offers,");
     story.say("     running only as derived facts, health only for research (always asking her first).");
     story.say("Ben: similar, but keeps data 30 days at most and wants at least 15% off.");
     for business in [stride, pace] {
-        story.command(business, Command::Subscribe("apparel.shoes".parse()?))?;
+        story.command(business, Command::Subscribe("apparel.shoes".parse()?)).await?;
     }
-    story.command(clinic, Command::Subscribe("health.research".parse()?))?;
-    story.command(stride, Command::SetBusinessPolicy(BusinessPolicy::default()))?;
+    story.command(clinic, Command::Subscribe("health.research".parse()?)).await?;
+    story.command(stride, Command::SetBusinessPolicy(BusinessPolicy::default())).await?;
+
+    // Everyone connects to everyone (on a LAN, mDNS would do this; on the Internet, the DHT).
+    let keys: Vec<PublicKey> = story.members.keys().copied().collect();
+    for (i, from) in keys.iter().enumerate() {
+        for to in &keys[i + 1..] {
+            let target = address(&story.member(to).node).await?;
+            story.member(from).node.dial(target).await?;
+        }
+    }
+    story.wait_subscribed(stride, "me2b/v1/requests/apparel.shoes", &[ada, ben]).await?;
+    story.wait_subscribed(clinic, "me2b/v1/requests/health.research", &[ada, ben]).await?;
+    story.say("five nodes connected; the people follow apparel.shoes and health.research");
 
     story.chapter("Stride Shoes broadcasts a data request (B2One) and the agents negotiate");
     let request = Terms {
@@ -258,35 +387,30 @@ pub fn run(quiet: bool) -> Result<()> {
         compensation: Compensation::Discount { percent: 15 },
         contact: Some(ContactPermission { max_messages: 1, per_period: 30 * DAY }),
         jurisdiction: "EU".into(),
-        expires_at: START.saturating_add(7 * DAY),
+        expires_at: now().saturating_add(7 * DAY),
     };
-    story.say("asks: shoe size, running >= 600 km this year (derived), e-mail (optional); keep 1 year; may share on");
-    let marks: Vec<(PublicKey, usize)> = [ada, ben, stride].iter().map(|k| (*k, story.event_count(*k))).collect();
-    story.command(
-        stride,
-        Command::PublishRequest {
-            category: "apparel.shoes".parse()?,
-            business_name: "Stride Shoes".into(),
-            description: "Shoes fitted to how you run".into(),
-            terms: request,
-        },
-    )?;
-    story.net.settle();
-    for (who, mark) in &marks {
-        let events = story.events_since(*who, *mark);
-        story.narrate(*who, &events);
-    }
-    let ada_stride = agreement_between(&story, stride, ada).context("Ada and Stride did not agree")?;
-    let agreed = &story.net.peer(&stride).engine.state().agreements[&ada_stride].agreement.terms;
+    story.say("asks: shoe size, running >= 600 km this season (derived), e-mail (optional); keep 1 year; may share on");
+    let marks = story.mark(&[ada, ben, stride]);
+    story.publish(stride, "apparel.shoes", "Shoes fitted to how you run", request).await?;
+    story
+        .settle("Stride's request", |states| {
+            [ada, ben].iter().all(|p| !states[p].requests.is_empty())
+                && agreement_between(&states[&stride], ada).is_some()
+        })
+        .await?;
+    story.narrate(&marks);
+    let stride_state = story.state(stride).await?;
+    let ada_stride = agreement_between(&stride_state, ada).context("Ada and Stride did not agree")?;
+    let agreed = &stride_state.agreements[&ada_stride].agreement.terms;
     story.say(format!(
         "Ada's counter-offer was signed: {} days retention (asked 365), onward sharing {}, fields: {}",
         agreed.retention.as_secs() / 86_400,
         if agreed.onward_sharing { "allowed" } else { "refused" },
         paths(&agreed.fields.iter().map(|f| f.path.clone()).collect::<Vec<_>>())
     ));
-    story.say(format!("Stride learned from Ada: {}", story.holdings(stride, &ada_stride).join("; ")));
-    if let Some(ben_stride) = agreement_between(&story, stride, ben) {
-        story.say(format!("Stride learned from Ben: {}", story.holdings(stride, &ben_stride).join("; ")));
+    story.say(format!("Stride learned from Ada: {}", holdings(&stride_state, &ada_stride).join("; ")));
+    if let Some(ben_stride) = agreement_between(&stride_state, ben) {
+        story.say(format!("Stride learned from Ben: {}", holdings(&stride_state, &ben_stride).join("; ")));
     }
 
     story.chapter("Northwind Health asks for health data for research: the owners decide");
@@ -302,46 +426,29 @@ pub fn run(quiet: bool) -> Result<()> {
         compensation: Compensation::Money(eur(20)?),
         contact: None,
         jurisdiction: "EU".into(),
-        expires_at: START.saturating_add(7 * DAY),
+        expires_at: now().saturating_add(7 * DAY),
     };
-    let marks: Vec<(PublicKey, usize)> = [ada, ben, clinic].iter().map(|k| (*k, story.event_count(*k))).collect();
-    story.command(
-        clinic,
-        Command::PublishRequest {
-            category: "health.research".parse()?,
-            business_name: "Northwind Health".into(),
-            description: "Asthma in adult runners".into(),
-            terms: health,
-        },
-    )?;
-    story.net.settle();
-    for (who, mark) in &marks {
-        let events = story.events_since(*who, *mark);
-        story.narrate(*who, &events);
-    }
+    let marks = story.mark(&[ada, ben, clinic]);
+    story.publish(clinic, "health.research", "Asthma in adult runners", health).await?;
+    let awaiting = |state: &State| state.negotiations.values().any(|n| n.state == Negotiation::AwaitingOwner);
+    story.settle("Northwind's request", |states| awaiting(&states[&ada]) && awaiting(&states[&ben])).await?;
+    story.narrate(&marks);
+    let marks = story.mark(&[clinic]);
     for (who, approve) in [(ada, true), (ben, false)] {
-        let pending: Vec<_> = story
-            .net
-            .peer(&who)
-            .engine
-            .state()
-            .negotiations
-            .values()
-            .filter(|n| n.state == me2b_proto::negotiation::State::AwaitingOwner)
-            .map(|n| n.id)
-            .collect();
+        let state = story.state(who).await?;
+        let pending: Vec<_> =
+            state.negotiations.values().filter(|n| n.state == Negotiation::AwaitingOwner).map(|n| n.id).collect();
         for id in pending {
             story.say(format!("{} {}", story.name(&who), if approve { "approves" } else { "declines" }));
-            story.command(who, if approve { Command::Approve(id) } else { Command::Decline(id) })?;
+            story.command(who, if approve { Command::Approve(id) } else { Command::Decline(id) }).await?;
         }
     }
-    let mark = story.event_count(clinic);
-    story.net.settle();
-    let events = story.events_since(clinic, mark);
-    story.narrate(clinic, &events);
-    let ada_clinic = agreement_between(&story, clinic, ada).context("Ada's approval did not lead to an agreement")?;
-    story.say(format!("Northwind learned from Ada: {}", story.holdings(clinic, &ada_clinic).join("; ")));
-    ensure!(agreement_between(&story, clinic, ben).is_none(), "Ben declined, yet an agreement exists");
+    story.settle("the owners' decisions", |states| agreement_between(&states[&clinic], ada).is_some()).await?;
+    story.narrate(&marks);
+    let clinic_state = story.state(clinic).await?;
+    let ada_clinic = agreement_between(&clinic_state, ada).context("Ada's approval did not lead to an agreement")?;
+    story.say(format!("Northwind learned from Ada: {}", holdings(&clinic_state, &ada_clinic).join("; ")));
+    ensure!(agreement_between(&clinic_state, ben).is_none(), "Ben declined, yet an agreement exists");
     story.say("Northwind learned nothing about Ben: his agent never contacted it.");
 
     story.chapter("Ada broadcasts an intent (C2B): running shoes, EU 44, at most 120 EUR");
@@ -360,29 +467,31 @@ pub fn run(quiet: bool) -> Result<()> {
                 compensation: Compensation::Discount { percent },
                 contact: None,
                 jurisdiction: "EU".into(),
-                expires_at: START,
+                expires_at: Timestamp::EPOCH,
             },
         }])
     };
-    story.command(stride, Command::SetCatalog(catalog(110, 10)?))?;
-    story.command(pace, Command::SetCatalog(catalog(105, 20)?))?;
-    let marks: Vec<(PublicKey, usize)> = [stride, pace, ada].iter().map(|k| (*k, story.event_count(*k))).collect();
-    story.command(
-        ada,
-        Command::PublishIntent {
-            category: "apparel.shoes".parse()?,
-            spec: BTreeMap::from([("size_eu".into(), "44".into()), ("kind".into(), "running".into())]),
-            max_price: Some(eur(120)?),
-            shares: vec![],
-            expires_at: START.saturating_add(14 * DAY),
-        },
-    )?;
-    story.net.advance(Duration::from_secs(30));
-    for (who, mark) in &marks {
-        let events = story.events_since(*who, *mark);
-        story.narrate(*who, &events);
-    }
-    let demand = &story.net.peer(&stride).engine.state().demand;
+    story.command(stride, Command::SetCatalog(catalog(110, 10)?)).await?;
+    story.command(pace, Command::SetCatalog(catalog(105, 20)?)).await?;
+    story.wait_subscribed(ada, "me2b/v1/intents/apparel.shoes", &[stride, pace]).await?;
+    let marks = story.mark(&[stride, pace, ada]);
+    let before = story.state(ada).await?.agreements.len();
+    story
+        .command(
+            ada,
+            Command::PublishIntent {
+                category: "apparel.shoes".parse()?,
+                spec: BTreeMap::from([("size_eu".into(), "44".into()), ("kind".into(), "running".into())]),
+                max_price: Some(eur(120)?),
+                shares: vec![],
+                expires_at: now().saturating_add(14 * DAY),
+            },
+        )
+        .await?;
+    story.say("Ada's agent collects answers for two seconds, then takes the best one");
+    story.settle("Ada's intent", |states| states[&ada].agreements.len() > before).await?;
+    story.narrate(&marks);
+    let demand = story.state(stride).await?.demand;
     let lines: Vec<String> = demand
         .iter()
         .map(|((category, spec), n)| format!("{category} {}: {n}", if spec.is_empty() { "(all)" } else { spec }))
@@ -403,35 +512,30 @@ pub fn run(quiet: bool) -> Result<()> {
         compensation: Compensation::Discount { percent: 20 },
         contact: Some(ContactPermission { max_messages: 1, per_period: 30 * DAY }),
         jurisdiction: "EU".into(),
-        expires_at: START.saturating_add(7 * DAY),
+        expires_at: now().saturating_add(7 * DAY),
     };
-    story.command(
-        stride,
-        Command::PublishRequest {
-            category: "apparel.shoes".parse()?,
-            business_name: "Stride Shoes".into(),
-            description: "We tell you when your shoes are worn out".into(),
-            terms: trigger,
-        },
-    )?;
-    story.net.settle();
-    let trigger_agreement = story
-        .net
-        .peer(&stride)
-        .engine
-        .state()
-        .agreements
-        .values()
-        .find(|a| a.agreement.person == ada && matches!(a.agreement.terms.usage, Use::Trigger { .. }))
-        .map(|a| a.id)
-        .context("no trigger agreement")?;
-    story.say(format!("agreed; Stride holds: {:?}", story.holdings(stride, &trigger_agreement)));
+    story.publish(stride, "apparel.shoes", "We tell you when your shoes are worn out", trigger).await?;
+    let trigger_of = |state: &State| {
+        state
+            .agreements
+            .values()
+            .find(|a| a.agreement.person == ada && matches!(a.agreement.terms.usage, Use::Trigger { .. }))
+            .map(|a| a.id)
+    };
+    story.settle("the trigger request", |states| trigger_of(&states[&stride]).is_some()).await?;
+    let trigger_agreement = trigger_of(&story.state(stride).await?).context("no trigger agreement")?;
+    story.say(format!("agreed; Stride holds: {:?}", holdings(&story.state(stride).await?, &trigger_agreement)));
     for km in [520.0, 610.0, 680.0] {
-        story.set(ada, "activity.running_km", runs(km))?;
-        story.net.settle();
+        story.set(ada, "activity.running_km", runs(km)).await?;
+        let fires = km >= 600.0;
+        story
+            .settle("Ada's running log", |states| {
+                !fires || states[&stride].received.get(&trigger_agreement).is_some_and(|held| !held.is_empty())
+            })
+            .await?;
         story.say(format!(
             "Ada's running log reaches {km} km -> Stride holds: {:?}",
-            story.holdings(stride, &trigger_agreement)
+            holdings(&story.state(stride).await?, &trigger_agreement)
         ));
     }
 
@@ -439,57 +543,63 @@ pub fn run(quiet: bool) -> Result<()> {
     let offer = ProductOffer {
         description: "Trail runner EU 44, 20% off".into(),
         price: eur(88)?,
-        valid_until: story.net.now().saturating_add(14 * DAY),
+        valid_until: now().saturating_add(14 * DAY),
     };
-    let mark = story.event_count(ada);
-    story.command(stride, Command::SendOffer { agreement_id: trigger_agreement, offer: offer.clone() })?;
-    story.net.settle();
-    let events = story.events_since(ada, mark);
-    story.narrate(ada, &events);
-    match story.net.input(stride, Input::Command(Command::SendOffer { agreement_id: trigger_agreement, offer })) {
+    let marks = story.mark(&[ada]);
+    story.command(stride, Command::SendOffer { agreement_id: trigger_agreement, offer: offer.clone() }).await?;
+    story
+        .settle("the offer", |states| {
+            states[&ada].agreements.get(&trigger_agreement).is_some_and(|a| !a.offers.is_empty())
+        })
+        .await?;
+    story.narrate(&marks);
+    match story.member(&stride).node.command(Command::SendOffer { agreement_id: trigger_agreement, offer }).await {
         Err(error) => story.say(format!("a second offer the same month is refused: {error}")),
         Ok(_) => bail!("the contact cap did not hold"),
     }
 
     story.chapter("Ada revokes Stride's first agreement while Stride is offline");
-    story.net.set_online(stride, false);
-    story.command(ada, Command::Revoke { agreement_id: ada_stride, reason: "no longer interested".into() })?;
-    story.net.advance(Duration::from_secs(600));
-    story.say(format!(
-        "Stride is offline; the revocation waits in Ada's outbox ({} message(s)); Stride still holds: {}",
-        story.net.peer(&ada).engine.state().outbox.len(),
-        story.holdings(stride, &ada_stride).join("; ")
-    ));
-    let marks: Vec<(PublicKey, usize)> = [stride, ada].iter().map(|k| (*k, story.event_count(*k))).collect();
-    story.net.set_online(stride, true);
-    story.net.settle();
-    for (who, mark) in &marks {
-        let events = story.events_since(*who, *mark);
-        story.narrate(*who, &events);
-    }
-    let state = story.net.peer(&ada).engine.state().agreements[&ada_stride].lifecycle;
-    ensure!(matches!(state, Lifecycle::Deleted { .. }), "the revocation did not complete: {}", state.name());
-    ensure!(story.holdings(stride, &ada_stride).is_empty(), "Stride still holds revoked data");
+    story.member(&stride).node.shutdown().await;
+    story.command(ada, Command::Revoke { agreement_id: ada_stride, reason: "no longer interested".into() }).await?;
+    let outbox = story.state(ada).await?.outbox.len();
+    story.say(format!("Stride's node is down; the revocation waits in Ada's outbox ({outbox} message(s))"));
+    let member = story.members.get_mut(&stride).context("Stride")?;
+    member.node = start_node(member.role, member.secret, &member.dir).await?;
+    member.events = member.node.events();
+    member.subscribed.clear();
+    let held = holdings(&member.node.state().await?, &ada_stride);
+    story.say(format!("Stride comes back from its store, still holding: {}", held.join("; ")));
+    let marks = story.mark(&[stride, ada]);
+    let ada_address = address(&story.member(&ada).node).await?;
+    story.member(&stride).node.dial(ada_address).await?;
+    story
+        .settle("the revocation", |states| {
+            matches!(states[&ada].agreements[&ada_stride].lifecycle, Lifecycle::Deleted { .. })
+        })
+        .await?;
+    story.narrate(&marks);
+    let stride_state = story.state(stride).await?;
+    ensure!(holdings(&stride_state, &ada_stride).is_empty(), "Stride still holds revoked data");
     story.say(format!(
         "agreement {} is {} on both sides; Stride holds nothing under it",
         short(&ada_stride),
-        state.name()
+        stride_state.agreements[&ada_stride].lifecycle.name()
     ));
 
     story.chapter("Every ledger is verified");
-    let nodes = [ada, ben, stride, pace, clinic];
-    for who in nodes {
-        let peer = story.net.peer(&who);
-        let entries = me2b_proto::ledger::verify(&peer.ledger, &who, Some(&peer.engine.state().ledger))
-            .with_context(|| format!("{}'s ledger does not verify", story.name(&who)))?;
-        story.say(format!("{}: {} entries, chain and signatures intact", story.name(&who), entries.len()));
+    for (key, member) in &story.members {
+        let (entries, head) = member.node.query(|engine, store| (store.ledger(), engine.state().ledger)).await?;
+        let entries = me2b_proto::ledger::verify(&entries?, key, Some(&head))
+            .with_context(|| format!("{}'s ledger does not verify", member.name))?;
+        story.say(format!("{}: {} entries, chain and signatures intact", member.name, entries.len()));
     }
 
     println!("\nWho learned what:");
     for business in [stride, pace, clinic] {
-        for record in story.net.peer(&business).engine.state().agreements.values() {
+        let state = story.state(business).await?;
+        for record in state.agreements.values() {
             let person = story.name(&record.agreement.person);
-            let held = story.holdings(business, &record.id);
+            let held = holdings(&state, &record.id);
             println!(
                 "  {:<16} from {:<4} [{}] {}",
                 story.name(&business),
@@ -500,5 +610,8 @@ pub fn run(quiet: bool) -> Result<()> {
         }
     }
     println!("Nothing else left the people's nodes. Demo complete.");
+    for member in story.members.values() {
+        member.node.shutdown().await;
+    }
     Ok(())
 }
