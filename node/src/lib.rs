@@ -25,6 +25,7 @@ pub mod api;
 pub mod at_rest;
 pub mod config;
 pub mod key_file;
+pub mod link;
 pub mod net;
 mod node;
 pub mod store;

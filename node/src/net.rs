@@ -266,6 +266,8 @@ pub struct NetConfig {
     pub gossip_per_peer: u32,
     /// The window of the per-peer gossip limit.
     pub gossip_window: Duration,
+    /// The modelled links to the peers it dials (memory transport only; the simulator).
+    pub link_model: Option<std::sync::Arc<dyn crate::link::LinkModel>>,
     /// How many peers the node tries to stay connected to: peers found through the DHT (which
     /// Kademlia walks by itself when its first peers arrive and every 5 minutes) are dialled
     /// while it has fewer.
@@ -284,6 +286,7 @@ impl Default for NetConfig {
             gossip_per_peer: 1000,
             gossip_window: Duration::from_secs(10),
             target_peers: 12,
+            link_model: None,
         }
     }
 }
@@ -408,11 +411,27 @@ pub fn build_swarm(key: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
 /// A swarm on libp2p's in-memory transport (with Noise and Yamux), for tests and the
 /// simulator.
 pub fn build_memory_swarm(key: identity::Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, BuildError> {
+    static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let link_model = config.link_model.clone();
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_other_transport(|key| {
             Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
                 MemoryTransport::default()
+                    .and_then(move |connection, endpoint| {
+                        let remote = endpoint.get_remote_address().clone();
+                        let link = match &link_model {
+                            Some(model) if endpoint.is_dialer() => model.link(&remote).map(|l| (l, model.clone())),
+                            _ => None,
+                        };
+                        let seed = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        async move {
+                            Ok::<_, io::Error>(match link {
+                                Some((link, model)) => crate::link::modelled(connection, link, model, remote, seed),
+                                None => Box::new(connection) as Box<dyn crate::link::Io>,
+                            })
+                        }
+                    })
                     .upgrade(Version::V1)
                     .authenticate(noise::Config::new(key)?)
                     .multiplex(yamux::Config::default())

@@ -149,6 +149,11 @@ pub enum NodeEvent {
         /// The peer.
         peer: PeerId,
     },
+    /// A gossip message left this node (at once, or after waiting for a subscriber).
+    Published {
+        /// The topic.
+        topic: String,
+    },
     /// A publication was dropped: no peer subscribed in time.
     PublishDropped {
         /// The topic.
@@ -169,6 +174,9 @@ pub struct NodeInfo {
     pub listen_addrs: Vec<Multiaddr>,
     /// How many peers it is connected to.
     pub connected_peers: usize,
+    /// Bytes of me2b messages this node published on gossip (once per publication, before
+    /// gossipsub fans them out) and sent on direct streams, since it started.
+    pub payload_bytes_out: u64,
 }
 
 type Query = Box<dyn FnOnce(&Engine, &Store) + Send>;
@@ -276,6 +284,7 @@ pub struct Node {
     gossip_limit: GossipLimit,
     /// Peers found through the DHT are dialled while fewer than this are connected.
     target_peers: usize,
+    payload_bytes_out: u64,
 }
 
 /// Counts gossip per forwarding peer in fixed windows.
@@ -371,6 +380,7 @@ impl Node {
             subscribed: BTreeSet::new(),
             misbehaviour: BTreeMap::new(),
             target_peers: config.net.target_peers,
+            payload_bytes_out: 0,
             gossip_limit: GossipLimit {
                 per_peer: config.net.gossip_per_peer,
                 window: config.net.gossip_window,
@@ -454,6 +464,7 @@ impl Node {
                     role: self.role,
                     listen_addrs: self.swarm.listeners().cloned().collect(),
                     connected_peers: self.swarm.connected_peers().count(),
+                    payload_bytes_out: self.payload_bytes_out,
                 });
             }
             Request::Shutdown(_) => {}
@@ -544,6 +555,7 @@ impl Node {
         if !self.swarm.is_connected(&peer) {
             self.swarm.behaviour_mut().kad.get_closest_peers(peer);
         }
+        self.payload_bytes_out += bytes.len() as u64;
         let request_id = self.swarm.behaviour_mut().direct(kind).send_request(&peer, DirectRequest { kind, bytes });
         if let Some(delivery) = delivery {
             self.in_flight.insert((net::protocol_for(kind), request_id), delivery);
@@ -553,8 +565,13 @@ impl Node {
 
     fn publish(&mut self, topic: String, bytes: Vec<u8>, since: Instant) {
         let gossip_topic = gossipsub::IdentTopic::new(topic.clone());
+        let size = bytes.len() as u64;
         match self.swarm.behaviour_mut().gossipsub.publish(gossip_topic, bytes.clone()) {
-            Ok(_) => debug!(%topic, "published"),
+            Ok(_) => {
+                self.payload_bytes_out += size;
+                let _ = self.events.send(NodeEvent::Published { topic: topic.clone() });
+                debug!(%topic, "published");
+            }
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic | gossipsub::PublishError::AllQueuesFull(_)) => {
                 if self.pending_publish.len() >= MAX_PENDING_PUBLISH
                     && let Some((dropped, _, _)) = self.pending_publish.pop_front()

@@ -99,6 +99,7 @@ fn describe(event: &NodeEvent) -> (&'static str, serde_json::Value) {
             ("peer-subscribed", json!({"peer": peer.to_string(), "topic": topic}))
         }
         NodeEvent::RateLimited { peer } => ("peer-rate-limited", json!({"peer": peer.to_string()})),
+        NodeEvent::Published { topic } => ("published", json!({"topic": topic})),
         NodeEvent::PublishDropped { topic } => ("publish-dropped", json!({"topic": topic})),
     }
 }

@@ -1,0 +1,121 @@
+//! A modelled network link for in-process nodes (the simulator): latency, loss and bandwidth
+//! applied to the bytes of a memory-transport connection, below Noise and Yamux, so that every
+//! protocol above sees them as it would on a real network.
+//!
+//! The dialing side of a connection carries the whole model in both directions (the listening
+//! side is left untouched), so each link is modelled once. Loss on a reliable stream shows as
+//! retransmission delay: a lost chunk arrives one retransmission timeout (three one-way
+//! latencies, at least 200 ms) later, and the chunks behind it wait for it, as with TCP.
+
+use futures::{AsyncRead, AsyncWrite};
+use libp2p::Multiaddr;
+use std::fmt;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::time::Instant;
+use tokio_util::compat::{FuturesAsyncReadCompatExt as _, TokioAsyncReadCompatExt as _};
+
+/// The properties of one direction of a link.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Link {
+    /// One-way latency.
+    pub latency: Duration,
+    /// Probability that a chunk is lost (and retransmitted), 0 to 1.
+    pub loss: f64,
+    /// Bytes per second; `None` for unlimited.
+    pub bandwidth: Option<u64>,
+}
+
+/// Decides the link to each peer a node dials, by the address dialled, and hears how many
+/// bytes cross it.
+pub trait LinkModel: fmt::Debug + Send + Sync {
+    /// The link to `remote`, or `None` for an ideal one.
+    fn link(&self, remote: &Multiaddr) -> Option<Link>;
+
+    /// `bytes` crossed the link to `remote`: from the dialer if `outgoing`, else to it.
+    fn carried(&self, remote: &Multiaddr, outgoing: bool, bytes: u64) {
+        let _ = (remote, outgoing, bytes);
+    }
+}
+
+/// Reports the bytes crossing one direction of a modelled connection.
+type Tally = Box<dyn Fn(u64) + Send + Sync>;
+
+/// A connection's bytes, whatever carries them.
+pub trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
+
+/// Chunks in flight per direction of a modelled connection; a full queue holds the writer back.
+const IN_FLIGHT: usize = 256;
+/// Largest chunk moved at once.
+const CHUNK: usize = 16 * 1024;
+
+/// Wraps `connection` so that both directions go through `link`.
+/// Wraps the connection to `remote` so that both directions go through `link`, and tells
+/// `model` what crosses it.
+pub fn modelled<C: Io + 'static>(
+    connection: C,
+    link: Link,
+    model: std::sync::Arc<dyn LinkModel>,
+    remote: Multiaddr,
+    seed: u64,
+) -> Box<dyn Io> {
+    let (near, far) = tokio::io::duplex(CHUNK * 4);
+    let (far_read, far_write) = tokio::io::split(far);
+    let (conn_read, conn_write) = tokio::io::split(connection.compat());
+    let (out_model, out_remote) = (model.clone(), remote.clone());
+    let outgoing: Tally = Box::new(move |bytes| out_model.carried(&out_remote, true, bytes));
+    let incoming: Tally = Box::new(move |bytes| model.carried(&remote, false, bytes));
+    tokio::spawn(carry(far_read, conn_write, link, seed, outgoing));
+    tokio::spawn(carry(conn_read, far_write, link, seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15, incoming));
+    Box::new(near.compat())
+}
+
+/// Moves bytes from `from` to `to`, each chunk arriving when the link says.
+async fn carry(
+    mut from: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    mut to: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+    link: Link,
+    seed: u64,
+    tally: Tally,
+) {
+    let (queue, mut arrivals) = tokio::sync::mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
+    let writer = tokio::spawn(async move {
+        while let Some((due, chunk)) = arrivals.recv().await {
+            tokio::time::sleep_until(due).await;
+            if to.write_all(&chunk).await.is_err() || to.flush().await.is_err() {
+                break;
+            }
+        }
+        let _ = to.shutdown().await;
+    });
+    let mut random = seed | 1;
+    let retransmit = (link.latency * 3).max(Duration::from_millis(200));
+    let mut last_due = Instant::now();
+    let mut buffer = vec![0u8; CHUNK];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(read) => read,
+        };
+        tally(read as u64);
+        // xorshift64: loss needs no reproducibility, only a fair coin per chunk.
+        random ^= random << 13;
+        random ^= random >> 7;
+        random ^= random << 17;
+        let lost = link.loss > 0.0 && (random as f64 / u64::MAX as f64) < link.loss;
+        let mut due = Instant::now() + link.latency + if lost { retransmit } else { Duration::ZERO };
+        if let Some(bandwidth) = link.bandwidth.filter(|b| *b > 0) {
+            let sending = Duration::from_secs_f64(read as f64 / bandwidth as f64);
+            due = due.max(last_due + sending);
+        }
+        // In order, as on a stream.
+        due = due.max(last_due);
+        last_due = due;
+        if queue.send((due, buffer[..read].to_vec())).await.is_err() {
+            break;
+        }
+    }
+    drop(queue);
+    let _ = writer.await;
+}

@@ -1,0 +1,500 @@
+//! Runs a scenario: starts every node as a real `me2b_node::Node` on the memory transport with
+//! modelled links, drives the workload, and records what every node reports.
+
+use crate::links::{Links, Registry};
+use crate::monitor::Monitor;
+use crate::scenario::Scenario;
+use crate::workload::{Action, Workload, rng};
+use anyhow::{Context as _, Result};
+use libp2p::Multiaddr;
+use me2b_node::net::NetConfig;
+use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, Transport};
+use me2b_proto::engine::{CatalogItem, Command, Event, Handled, Provenance, Role, State};
+use me2b_proto::identity::{PublicKey, RequestId};
+use me2b_proto::policy::{FieldRule, Policy, Share};
+use me2b_proto::terms::Money;
+use me2b_proto::time::Timestamp;
+use me2b_proto::value::{Point, Value};
+use me2b_proto::vocab::Purpose;
+use rand_core::Rng as _;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+use tokio::sync::mpsc;
+
+/// Events waiting for the recorder; beyond this the nodes' event streams lag and the loss is
+/// counted.
+const RECORDER_QUEUE: usize = 1 << 16;
+
+/// One node of the simulation.
+pub struct SimNode {
+    /// Person or business.
+    pub role: Role,
+    /// Its secret (restarts reuse it).
+    pub secret: [u8; 32],
+    /// Its store.
+    pub store: PathBuf,
+    /// Its handle while it runs.
+    pub handle: Option<NodeHandle>,
+    /// Its protocol key.
+    pub key: PublicKey,
+    /// Its current listen address with `/p2p/`.
+    pub address: Option<Multiaddr>,
+}
+
+/// Something a node reported, when (wall clock).
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Wall time since the workload started (negative before: set-up).
+    pub at: Duration,
+    /// The node.
+    pub node: usize,
+    /// What.
+    pub event: NodeEvent,
+}
+
+/// What a run produced, for the report.
+pub struct Outcome {
+    /// The scenario.
+    pub scenario: Arc<Scenario>,
+    /// The workload.
+    pub workload: Workload,
+    /// Every event, in order of arrival.
+    pub records: Vec<Record>,
+    /// Requests published: id, by which node, when (wall, since start), and campaign index.
+    pub published: Vec<(RequestId, usize, Duration, Option<usize>)>,
+    /// Intents published: by which node, when.
+    pub intents: Vec<(usize, Duration)>,
+    /// Final states of the nodes that were running at the end.
+    pub states: BTreeMap<usize, State>,
+    /// Payload bytes each running node sent.
+    pub payload_bytes: BTreeMap<usize, u64>,
+    /// Wire bytes each node sent.
+    pub wire_bytes: Vec<u64>,
+    /// Node keys, by index.
+    pub keys: Vec<PublicKey>,
+    /// Roles, by index.
+    pub roles: Vec<Role>,
+    /// Events the recorder could not keep up with.
+    pub events_lost: u64,
+    /// Wall time of the workload and drain.
+    pub wall: Duration,
+    /// Wall time of set-up.
+    pub setup: Duration,
+    /// Whether the process kept up.
+    pub monitor: Monitor,
+}
+
+/// Progress reporting.
+pub trait Progress: Send {
+    /// A phase starts.
+    fn phase(&mut self, name: &str);
+    /// The workload is `fraction` done.
+    fn advance(&mut self, fraction: f64, line: &str);
+}
+
+fn now() -> Timestamp {
+    let ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
+    Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
+fn rule(path: &str, share: Share, ask_owner: bool) -> Result<FieldRule> {
+    Ok(FieldRule {
+        path: path.parse()?,
+        share,
+        purposes: Purpose::ALL.into_iter().collect(),
+        ask_owner,
+        max_retention: None,
+        categories: Default::default(),
+    })
+}
+
+fn person_policy(shares_without_asking: bool) -> Result<Policy> {
+    if !shares_without_asking {
+        return Ok(Policy::ask_first());
+    }
+    Ok(Policy {
+        rules: vec![
+            rule("body", Share::Raw, false)?,
+            rule("activity", Share::DerivedOnly, false)?,
+            rule("profile", Share::DerivedOnly, true)?,
+            rule("health", Share::Raw, true)?,
+        ],
+        max_contact: Some(me2b_proto::terms::ContactPermission {
+            max_messages: 2,
+            per_period: Duration::from_secs(30 * 86_400),
+        }),
+        ..Policy::default()
+    })
+}
+
+struct Runner {
+    scenario: Arc<Scenario>,
+    workload: Workload,
+    registry: Arc<Registry>,
+    nodes: Vec<SimNode>,
+    events: mpsc::Sender<(Instant, usize, NodeEvent)>,
+    seed: u64,
+    root: PathBuf,
+}
+
+impl Runner {
+    fn config(&self, index: usize) -> NodeConfig {
+        let scale = self.scenario.time_scale;
+        let node = &self.nodes[index];
+        let mut config = NodeConfig::new(node.role, node.store.clone());
+        config.transport = Transport::Memory;
+        config.listen = vec![Multiaddr::empty().with(libp2p::multiaddr::Protocol::Memory(0))];
+        config.small_store = true;
+        config.intent_window = Duration::from_secs(3).mul_f64(scale);
+        config.negotiation_timeout = Duration::from_secs(120).mul_f64(scale);
+        config.net = NetConfig {
+            mdns: false,
+            heartbeat: Duration::from_secs(1).mul_f64(scale),
+            request_timeout: Duration::from_secs(30).mul_f64(scale),
+            link_model: Some(Arc::new(Links {
+                me: index,
+                scenario: self.scenario.clone(),
+                seed: self.seed,
+                registry: self.registry.clone(),
+            })),
+            ..NetConfig::default()
+        };
+        config
+    }
+
+    /// Starts node `index` (again) and forwards its events to the recorder.
+    async fn start(&mut self, index: usize) -> Result<()> {
+        let config = self.config(index);
+        let handle = Node::start(self.nodes[index].secret, config).await.with_context(|| format!("node {index}"))?;
+        let info = handle.info().await?;
+        let address = info.listen_addrs.first().context("no listen address")?.clone();
+        self.registry.listening(index, &address);
+        let mut events = handle.events();
+        let sink = self.events.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        if sink.send((Instant::now(), index, event)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
+                        let lost = NodeEvent::PublishDropped { topic: format!("events-lost:{missed}") };
+                        let _ = sink.send((Instant::now(), index, lost)).await;
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        self.nodes[index].address = Some(address.with(libp2p::multiaddr::Protocol::P2p(info.peer_id)));
+        self.nodes[index].handle = Some(handle);
+        Ok(())
+    }
+
+    async fn dial_topology(&self, index: usize) {
+        let Some(handle) = &self.nodes[index].handle else { return };
+        for peer in &self.workload.dials[index] {
+            if let Some(address) = &self.nodes[*peer].address
+                && self.nodes[*peer].handle.is_some()
+            {
+                let _ = handle.dial(address.clone()).await;
+            }
+        }
+    }
+
+    async fn command(&self, index: usize, command: Command) -> Option<Handled> {
+        let handle = self.nodes[index].handle.as_ref()?;
+        handle.command(command).await.ok()
+    }
+
+    async fn set_up(&mut self, index: usize) -> Result<()> {
+        let scenario = self.scenario.clone();
+        if index < scenario.people.count {
+            let plan = self.workload.people[index].clone();
+            self.command(index, Command::SetPolicy(person_policy(plan.shares_without_asking)?)).await;
+            let set = |path: &str, value| -> Result<Command> {
+                Ok(Command::SetRecord { path: path.parse()?, value, provenance: Provenance::Owner })
+            };
+            self.command(index, set("body.shoe_size_eu", Value::Number(plan.shoe_size))?).await;
+            let season = Timestamp::from_millis(now().as_millis().saturating_sub(30 * 86_400_000));
+            let runs = Value::Series(vec![Point { at: season, value: plan.running_km }]);
+            self.command(index, set("activity.running_km", runs)?).await;
+            if plan.health_record {
+                self.command(index, set("health.acquired.asthma", Value::Boolean(true))?).await;
+            }
+            for category in &scenario.people.follow {
+                self.command(index, Command::Subscribe(category.parse()?)).await;
+            }
+        } else if index < scenario.people.count + scenario.businesses.count {
+            for category in &scenario.businesses.follow {
+                self.command(index, Command::Subscribe(category.parse()?)).await;
+            }
+            let mut catalog = Vec::new();
+            for entry in &scenario.businesses.catalog {
+                catalog.push(CatalogItem {
+                    category: entry.category.parse()?,
+                    spec: entry.spec.clone(),
+                    description: format!("product of business {index}"),
+                    price: Money::new(entry.price_eur * 100, "EUR")?,
+                    terms: entry.terms.terms(Timestamp::EPOCH).map_err(|e| anyhow::anyhow!("catalog: {}", e.0))?,
+                });
+            }
+            if !catalog.is_empty() {
+                self.command(index, Command::SetCatalog(catalog)).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn publish_campaign(&self, business: usize, campaign: usize, expires: Duration) -> Option<RequestId> {
+        let entry = &self.scenario.businesses.campaigns[campaign];
+        let terms = entry.terms.terms(now().saturating_add(expires)).ok()?;
+        let command = Command::PublishRequest {
+            category: entry.category.parse().ok()?,
+            business_name: format!("business {business}"),
+            description: format!("campaign {campaign}"),
+            terms,
+        };
+        match self.command(business, command).await? {
+            Handled::Request(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `scenario` with `seed`, keeping node stores under `root`.
+pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dyn Progress) -> Result<Outcome> {
+    let scenario = Arc::new(scenario);
+    let workload = Workload::draw(&scenario, seed)?;
+    let scale = scenario.time_scale;
+    let total = scenario.nodes();
+    let (events, mut recorder_input) = mpsc::channel(RECORDER_QUEUE);
+    let mut runner = Runner {
+        scenario: scenario.clone(),
+        workload: workload.clone(),
+        registry: Registry::new(total),
+        nodes: Vec::with_capacity(total),
+        events,
+        seed,
+        root,
+    };
+    for index in 0..total {
+        let role = if index < scenario.people.count { Role::Person } else { Role::Business };
+        let mut secret = [0u8; 32];
+        rng(seed, "identity", index as u64).fill_bytes(&mut secret);
+        let key = me2b_proto::identity::Keypair::from_secret_bytes(&secret).public();
+        let store = runner.root.join(format!("node-{index}"));
+        runner.nodes.push(SimNode { role, secret, store, handle: None, key, address: None });
+    }
+
+    let setup_started = Instant::now();
+    progress.phase(&format!("starting {total} nodes"));
+    let monitor = Monitor::start();
+    // The recorder runs from the first node on; times are made relative to the workload's
+    // start afterwards.
+    let recorder = tokio::spawn(async move {
+        let mut kept = Vec::new();
+        while let Some(item) = recorder_input.recv().await {
+            kept.push(item);
+        }
+        kept
+    });
+    for index in 0..total {
+        runner.start(index).await?;
+        runner.set_up(index).await?;
+        if index % 100 == 99 {
+            progress.advance(0.0, &format!("{} nodes started", index + 1));
+        }
+    }
+    progress.phase("connecting the bootstrap topology");
+    for index in 0..total {
+        runner.dial_topology(index).await;
+    }
+    progress.phase("warming up the gossip mesh");
+    tokio::time::sleep(Duration::from_secs(3).mul_f64(scale)).await;
+    let setup = setup_started.elapsed();
+
+    progress.phase("running the workload");
+    let started = Instant::now();
+    let duration = scenario.duration()?;
+    let expires = (duration + scenario.drain()?).mul_f64(scale) + Duration::from_secs(3600);
+    let mut published = Vec::new();
+    let mut intents = Vec::new();
+    let (decisions, mut decided) = mpsc::channel::<(usize, Command)>(RECORDER_QUEUE);
+    // Owners and revocations react to events; a tap on the recorder's input would race, so a
+    // second subscription per node feeds them.
+    for index in 0..scenario.people.count {
+        spawn_owner(&runner, index, decisions.clone());
+    }
+    let mut timeline = workload.timeline.iter().peekable();
+    let end = started + duration.mul_f64(scale);
+    let mut last_progress = Instant::now();
+    loop {
+        let next_at = timeline.peek().map(|t| started + Duration::from_millis(t.at_ms).mul_f64(scale));
+        let wake = next_at.map(|at| at.min(end)).unwrap_or(end);
+        tokio::select! {
+            Some((index, command)) = decided.recv() => {
+                runner.command(index, command).await;
+            }
+            () = tokio::time::sleep_until(wake.into()) => {
+                if Instant::now() >= end && next_at.is_none_or(|at| at >= end) {
+                    break;
+                }
+                let Some(timed) = timeline.next() else { continue };
+                match &timed.action {
+                    Action::Campaign { business, campaign } => {
+                        if let Some(id) = runner.publish_campaign(*business, *campaign, expires).await {
+                            published.push((id, *business, started.elapsed(), Some(*campaign)));
+                        }
+                    }
+                    Action::Intent { person } => {
+                        let Some(category) = &scenario.people.intent_category else { continue };
+                        let size = workload.people[*person].shoe_size;
+                        let command = Command::PublishIntent {
+                            category: category.parse()?,
+                            spec: BTreeMap::from([("size_eu".to_string(), format!("{size}"))]),
+                            max_price: Some(Money::new(12_000, "EUR")?),
+                            shares: vec![],
+                            expires_at: now().saturating_add(expires),
+                        };
+                        if runner.command(*person, command).await.is_some() {
+                            intents.push((*person, started.elapsed()));
+                        }
+                    }
+                    Action::Leave { node } => {
+                        if let Some(handle) = runner.nodes[*node].handle.take() {
+                            handle.shutdown().await;
+                        }
+                    }
+                    Action::Return { node } => {
+                        if runner.nodes[*node].handle.is_none() {
+                            runner.start(*node).await?;
+                            runner.dial_topology(*node).await;
+                            spawn_owner(&runner, *node, decisions.clone());
+                        }
+                    }
+                    Action::Flood { node } => {
+                        if let Some(id) = runner.publish_campaign(*node, 0, expires).await {
+                            published.push((id, *node, started.elapsed(), None));
+                        }
+                    }
+                }
+            }
+        }
+        if last_progress.elapsed() > Duration::from_millis(500) {
+            last_progress = Instant::now();
+            let fraction = started.elapsed().as_secs_f64() / (end - started).as_secs_f64();
+            let line = format!("{} requests, {} intents published", published.len(), intents.len());
+            progress.advance(fraction.min(1.0), &line);
+        }
+    }
+    progress.phase("draining");
+    let drain_end = Instant::now() + scenario.drain()?.mul_f64(scale);
+    loop {
+        tokio::select! {
+            Some((index, command)) = decided.recv() => {
+                runner.command(index, command).await;
+            }
+            () = tokio::time::sleep_until(drain_end.into()) => break,
+        }
+    }
+    let wall = started.elapsed();
+
+    progress.phase("collecting results");
+    let mut states = BTreeMap::new();
+    let mut payload_bytes = BTreeMap::new();
+    for (index, node) in runner.nodes.iter().enumerate() {
+        if let Some(handle) = &node.handle {
+            states.insert(index, handle.state().await?);
+            payload_bytes.insert(index, handle.info().await?.payload_bytes_out);
+        }
+    }
+    let wire_bytes = runner.registry.wire_bytes.iter().map(|c| c.load(std::sync::atomic::Ordering::Relaxed)).collect();
+    let monitor = monitor.stop().await;
+    for node in &mut runner.nodes {
+        if let Some(handle) = node.handle.take() {
+            handle.shutdown().await;
+        }
+    }
+    let keys = runner.nodes.iter().map(|n| n.key).collect();
+    let roles = runner.nodes.iter().map(|n| n.role).collect();
+    drop(runner);
+    drop(decisions);
+    let kept = recorder.await?;
+    let mut events_lost = 0;
+    let records = kept
+        .into_iter()
+        .filter_map(|(at, node, event)| {
+            if let NodeEvent::PublishDropped { topic } = &event
+                && let Some(missed) = topic.strip_prefix("events-lost:")
+            {
+                events_lost += missed.parse::<u64>().unwrap_or(0);
+                return None;
+            }
+            Some(Record { at: at.saturating_duration_since(started), node, event })
+        })
+        .collect();
+    Ok(Outcome {
+        scenario,
+        workload,
+        records,
+        published,
+        intents,
+        states,
+        payload_bytes,
+        wire_bytes,
+        keys,
+        roles,
+        events_lost,
+        wall,
+        setup,
+        monitor,
+    })
+}
+
+/// The simulated owner of person `index`: answers questions after a think time (approving
+/// with the scenario's probability) and revokes some agreements after a while. Decisions are
+/// drawn per person in the order the questions come, so they follow from the seed.
+fn spawn_owner(runner: &Runner, index: usize, decisions: mpsc::Sender<(usize, Command)>) {
+    let Some(handle) = &runner.nodes[index].handle else { return };
+    let mut events = handle.events();
+    let people = runner.scenario.people.clone();
+    let scale = runner.scenario.time_scale;
+    let mut asked = rng(runner.seed, "owner", index as u64);
+    let mut revoking = rng(runner.seed, "revoke", index as u64);
+    tokio::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(NodeEvent::Engine(event)) => event,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            let (wait, command) = match event {
+                Event::AwaitingOwner { negotiation_id, .. } => {
+                    let approve = (asked.next_u64() as f64 / u64::MAX as f64) < people.approve;
+                    let think = people.think_time_s.sample(&mut asked).max(0.0);
+                    let command =
+                        if approve { Command::Approve(negotiation_id) } else { Command::Decline(negotiation_id) };
+                    (think, command)
+                }
+                Event::Finalized { agreement_id, .. } => {
+                    let revoke = (revoking.next_u64() as f64 / u64::MAX as f64) < people.revoke;
+                    let after = people.revoke_after_s.sample(&mut revoking).max(0.0);
+                    if !revoke {
+                        continue;
+                    }
+                    (after, Command::Revoke { agreement_id, reason: "simulated owner".into() })
+                }
+                _ => continue,
+            };
+            let decisions = decisions.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs_f64(wait * scale)).await;
+                let _ = decisions.send((index, command)).await;
+            });
+        }
+    });
+}

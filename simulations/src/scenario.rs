@@ -1,0 +1,301 @@
+//! Scenario files (TOML). Every field is documented here; `simulations/scenarios/*.toml` are
+//! examples. Durations are written `30s`, `5m`, `2h`; times are scenario time (before the
+//! time scale is applied).
+
+use anyhow::{Context as _, Result, bail};
+use me2b_node::api::TermsDoc;
+use me2b_node::api::views::parse_duration;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// A whole scenario.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Its name, used in reports.
+    pub name: String,
+    /// The default seed (`--seed` overrides it).
+    #[serde(default)]
+    pub seed: u64,
+    /// How long the workload runs, in scenario time, e.g. `60s`.
+    pub duration: String,
+    /// How long to let in-flight work finish after the workload, e.g. `20s` (default).
+    #[serde(default)]
+    pub drain: Option<String>,
+    /// Wall-clock seconds per scenario second (default 1). Above 1, link latencies and the
+    /// protocol's intervals are dilated together, and results are reported in scenario time.
+    #[serde(default = "one")]
+    pub time_scale: f64,
+    /// The links between nodes.
+    #[serde(default)]
+    pub network: Network,
+    /// The people.
+    pub people: People,
+    /// The businesses.
+    pub businesses: Businesses,
+    /// Nodes leaving and returning.
+    #[serde(default)]
+    pub churn: Churn,
+    /// Misbehaving nodes.
+    #[serde(default)]
+    pub adversaries: Adversaries,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A distribution of numbers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum Dist {
+    /// Always `value`.
+    Fixed {
+        /// The value.
+        value: f64,
+    },
+    /// Uniform in `[min, max)`.
+    Uniform {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// Normal with `mean` and standard deviation `sd`.
+    Normal {
+        /// Mean.
+        mean: f64,
+        /// Standard deviation.
+        sd: f64,
+    },
+    /// Log-normal with the given `median` and log-space `sigma`.
+    Lognormal {
+        /// Median.
+        median: f64,
+        /// Spread in log space.
+        sigma: f64,
+    },
+    /// Exponential with `mean`.
+    Exponential {
+        /// Mean.
+        mean: f64,
+    },
+    /// Weibull with `shape` (k) and `scale` (lambda); heavy-tailed for shape < 1.
+    Weibull {
+        /// Shape k.
+        shape: f64,
+        /// Scale lambda.
+        scale: f64,
+    },
+}
+
+/// The links.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    /// One-way latency of each link in milliseconds, drawn once per pair of nodes.
+    pub latency_ms: Dist,
+    /// Probability that a chunk on a link is lost (and retransmitted).
+    #[serde(default)]
+    pub loss: f64,
+    /// Bandwidth of each link in kilobytes per second (0: unlimited).
+    #[serde(default)]
+    pub bandwidth_kbps: u64,
+    /// How many earlier nodes each node dials at start (the bootstrap topology; the DHT adds
+    /// more connections).
+    #[serde(default = "four")]
+    pub degree: usize,
+}
+
+fn four() -> usize {
+    4
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        Network { latency_ms: Dist::Fixed { value: 20.0 }, loss: 0.0, bandwidth_kbps: 0, degree: 4 }
+    }
+}
+
+/// The people and how their data and policies are drawn.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct People {
+    /// How many.
+    pub count: usize,
+    /// Categories everyone follows.
+    pub follow: Vec<String>,
+    /// EU shoe size.
+    #[serde(default = "shoe_sizes")]
+    pub shoe_size: Dist,
+    /// Kilometres run this season.
+    #[serde(default = "running")]
+    pub running_km: Dist,
+    /// Fraction who have a health record (`health.acquired.asthma`).
+    #[serde(default)]
+    pub health_records: f64,
+    /// Fraction whose policy shares body data and running facts for personalised offers
+    /// without asking; the others are asked about everything.
+    #[serde(default)]
+    pub share_without_asking: f64,
+    /// Probability that a person asked approves.
+    #[serde(default)]
+    pub approve: f64,
+    /// How long a person takes to answer a question (scenario time).
+    #[serde(default = "think")]
+    pub think_time_s: Dist,
+    /// Intents each person publishes per hour (Poisson).
+    #[serde(default)]
+    pub intents_per_hour: f64,
+    /// The intent's category and spec keys (values are drawn from the person's data).
+    #[serde(default)]
+    pub intent_category: Option<String>,
+    /// Probability that a person revokes an agreement, some time after it.
+    #[serde(default)]
+    pub revoke: f64,
+    /// When, after the agreement (scenario time).
+    #[serde(default = "think")]
+    pub revoke_after_s: Dist,
+}
+
+fn shoe_sizes() -> Dist {
+    Dist::Normal { mean: 42.0, sd: 2.0 }
+}
+fn running() -> Dist {
+    Dist::Lognormal { median: 300.0, sigma: 0.7 }
+}
+fn think() -> Dist {
+    Dist::Uniform { min: 1.0, max: 10.0 }
+}
+
+/// The businesses.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Businesses {
+    /// How many.
+    pub count: usize,
+    /// Categories every business follows (for intents).
+    #[serde(default)]
+    pub follow: Vec<String>,
+    /// Data requests, each published by every `every`-th business (round robin).
+    #[serde(default)]
+    pub campaigns: Vec<Campaign>,
+    /// What every business offers in answer to intents.
+    #[serde(default)]
+    pub catalog: Vec<CatalogEntry>,
+}
+
+/// A data request published at a time.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Campaign {
+    /// When (scenario time), e.g. `5s`.
+    pub at: String,
+    /// The category.
+    pub category: String,
+    /// Which business publishes it (index, modulo the count; default 0).
+    #[serde(default)]
+    pub business: usize,
+    /// What it asks for: fields, purpose, retention, use, compensation, contact.
+    #[serde(flatten)]
+    pub terms: TermsDoc,
+}
+
+/// A product in every business's catalog.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CatalogEntry {
+    /// The category.
+    pub category: String,
+    /// Spec values it fits, e.g. `{ size_eu = ["40", "41"] }`.
+    #[serde(default)]
+    pub spec: BTreeMap<String, Vec<String>>,
+    /// The price in euro.
+    pub price_eur: u64,
+    /// The terms wanted with it.
+    #[serde(flatten)]
+    pub terms: TermsDoc,
+}
+
+/// Nodes leaving and returning.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Churn {
+    /// Fraction of people whose nodes come and go.
+    pub fraction: f64,
+    /// Session length in seconds (scenario time), e.g. Weibull with shape < 1.
+    pub session_s: Dist,
+    /// Time offline in seconds.
+    pub offline_s: Dist,
+}
+
+impl Default for Churn {
+    fn default() -> Self {
+        Churn { fraction: 0.0, session_s: Dist::Fixed { value: 1e9 }, offline_s: Dist::Fixed { value: 0.0 } }
+    }
+}
+
+/// Misbehaving nodes.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Adversaries {
+    /// Businesses that flood gossip with requests.
+    #[serde(default)]
+    pub flooders: usize,
+    /// Requests per second each flooder publishes (scenario time).
+    #[serde(default)]
+    pub flood_per_s: f64,
+    /// Bare libp2p peers that send malformed gossip and direct messages.
+    #[serde(default)]
+    pub malformed: usize,
+    /// Businesses that go silent after their agreements and never answer revocations.
+    #[serde(default)]
+    pub ignore_revocations: usize,
+}
+
+impl Scenario {
+    /// Reads and checks a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario> {
+        let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let scenario: Scenario =
+            toml::from_str(&text).with_context(|| format!("{} is not a valid scenario", path.display()))?;
+        scenario.check().with_context(|| format!("{} is not a valid scenario", path.display()))?;
+        Ok(scenario)
+    }
+
+    fn check(&self) -> Result<()> {
+        if !(self.time_scale >= 1.0 && self.time_scale <= 1000.0) {
+            bail!("time_scale must be between 1 and 1000");
+        }
+        if self.people.count == 0 || self.businesses.count == 0 {
+            bail!("a scenario needs at least one person and one business");
+        }
+        if !(0.0..=0.5).contains(&self.network.loss) {
+            bail!("network.loss must be between 0 and 0.5");
+        }
+        self.duration()?;
+        self.drain()?;
+        for campaign in &self.businesses.campaigns {
+            parse_duration(&campaign.at).map_err(|e| anyhow::anyhow!("campaign at: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The workload's length in scenario time.
+    pub fn duration(&self) -> Result<Duration> {
+        parse_duration(&self.duration).map_err(|e| anyhow::anyhow!("duration: {e}"))
+    }
+
+    /// The drain's length in scenario time.
+    pub fn drain(&self) -> Result<Duration> {
+        match &self.drain {
+            Some(text) => parse_duration(text).map_err(|e| anyhow::anyhow!("drain: {e}")),
+            None => Ok(Duration::from_secs(20)),
+        }
+    }
+
+    /// How many nodes, people first, then businesses, then adversaries.
+    pub fn nodes(&self) -> usize {
+        self.people.count + self.businesses.count + self.adversaries.flooders
+    }
+}
