@@ -70,7 +70,7 @@ pub enum IntentCommand {
         /// The most you pay, e.g. "120 EUR".
         #[arg(long)]
         max_price: Option<String>,
-        /// A field you would share for a better offer, PATH[:optional] (repeatable).
+        /// A field you would share for a better offer, PATH or PATH:optional (repeatable).
         #[arg(long, value_name = "PATH")]
         share: Vec<String>,
         /// How long it stands, e.g. 14d.

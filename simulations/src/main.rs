@@ -30,6 +30,11 @@ enum Command {
         /// The seed (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,
+        /// Where the nodes' stores go (a fresh directory inside it; default /dev/shm when it
+        /// exists, since every node flushes its store before acknowledging, else the system's
+        /// temporary directory).
+        #[arg(long, value_name = "DIR")]
+        stores: Option<PathBuf>,
     },
 }
 
@@ -72,10 +77,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let Command::Run { scenario, out, seed } = cli.command;
+    let Command::Run { scenario, out, seed, stores } = cli.command;
     let scenario = Scenario::load(&scenario)?;
     let seed = seed.unwrap_or(scenario.seed);
-    let stores = tempfile::tempdir().context("cannot create a temporary directory for the node stores")?;
+    let shm = PathBuf::from("/dev/shm");
+    let parent = stores.unwrap_or_else(|| if shm.is_dir() { shm } else { std::env::temp_dir() });
+    let stores = tempfile::Builder::new()
+        .prefix("me2b-sim-")
+        .tempdir_in(&parent)
+        .with_context(|| format!("cannot create a directory for the node stores in {}", parent.display()))?;
     let mut progress = Terminal { tty: std::io::stderr().is_terminal(), started: Instant::now() };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let name = scenario.name.clone();

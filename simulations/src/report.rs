@@ -122,13 +122,16 @@ pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
     let mut receipt_latencies = Vec::new();
     let mut terminated: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_kind: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut defence: BTreeMap<&'static str, u64> = BTreeMap::new();
 
     for Record { at, node, event } in &outcome.records {
         let role = role_name(outcome.roles[*node]);
         let time = scenario_ms(*at);
         let (kind, subject, peer, mut detail) = describe(event, &index_of_key, &index_of_peer);
-        if matches!(event, NodeEvent::Engine(_)) {
-            *by_kind.entry(kind).or_default() += 1;
+        match event {
+            NodeEvent::Engine(_) => *by_kind.entry(kind).or_default() += 1,
+            NodeEvent::RateLimited { .. } | NodeEvent::Misbehaved { .. } => *defence.entry(kind).or_default() += 1,
+            _ => {}
         }
         let (mut latency, mut floor) = (String::new(), String::new());
         match event {
@@ -195,6 +198,16 @@ pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
     let mut fields_requested = 0usize;
     let mut fields_disclosed = 0usize;
     let mut agreements_by_state: BTreeMap<&'static str, u64> = BTreeMap::new();
+    let mut demand_seen: BTreeMap<String, u64> = BTreeMap::new();
+    for (node, state) in &outcome.states {
+        if outcome.roles[*node] == Role::Business {
+            for ((category, key), count) in &state.demand {
+                if key.is_empty() {
+                    *demand_seen.entry(category.to_string()).or_default() += count;
+                }
+            }
+        }
+    }
     let mut time_to_agreement = Vec::new();
     for (node, state) in &outcome.states {
         if outcome.roles[*node] != Role::Person {
@@ -256,9 +269,11 @@ pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
             "fields_requested": fields_requested,
             "fields_disclosed": fields_disclosed,
             "deletion_receipts": receipt_latencies.len(),
+            "intents_seen_by_businesses": demand_seen,
             "engine_events_by_type": by_kind,
             "events_lost": outcome.events_lost,
         },
+        "defence": defence,
         "gossip": {
             "delivery_ratio": if expected > 0 { Some(received as f64 / expected as f64) } else { None },
             "latency_ms": quantiles(&latencies),

@@ -129,6 +129,40 @@ fn person_policy(shares_without_asking: bool) -> Result<Policy> {
     })
 }
 
+/// A flooder's request: marketing use of a field nobody shares, so honest agents refuse it
+/// after verifying and evaluating it (the cost a flood imposes).
+fn spam(expires: Duration) -> Option<Command> {
+    let terms = me2b_proto::terms::Terms {
+        fields: vec![me2b_proto::terms::FieldRequest::raw("finance.income".parse().ok()?)],
+        purpose: Purpose::Marketing,
+        retention: Duration::from_secs(365 * 86_400),
+        usage: me2b_proto::terms::Use::OneTime,
+        onward_sharing: true,
+        compensation: me2b_proto::terms::Compensation::None,
+        contact: None,
+        jurisdiction: "EU".into(),
+        expires_at: now().saturating_add(expires),
+    };
+    Some(Command::PublishRequest {
+        category: "apparel.shoes".parse().ok()?,
+        business_name: "spam".into(),
+        description: "spam".into(),
+        terms,
+    })
+}
+
+/// Sets a person's season total of kilometres run (one point, so sums over the season are
+/// the total).
+fn running(total_km: f64) -> Result<Command> {
+    let season = Timestamp::from_millis(now().as_millis().saturating_sub(30 * 86_400_000));
+    let runs = Value::Series(vec![Point { at: season, value: total_km }]);
+    Ok(Command::SetRecord {
+        path: "activity.running_km".parse()?,
+        value: runs,
+        provenance: Provenance::Device("watch".into()),
+    })
+}
+
 struct Runner {
     scenario: Arc<Scenario>,
     workload: Workload,
@@ -137,6 +171,8 @@ struct Runner {
     events: mpsc::Sender<(Instant, usize, NodeEvent)>,
     seed: u64,
     root: PathBuf,
+    /// Each person's running total, as their devices report it.
+    running_km: Vec<f64>,
 }
 
 impl Runner {
@@ -153,6 +189,8 @@ impl Runner {
             mdns: false,
             heartbeat: Duration::from_secs(1).mul_f64(scale),
             request_timeout: Duration::from_secs(30).mul_f64(scale),
+            gossip_per_peer: self.scenario.network.gossip_per_peer,
+            gossip_window: Duration::from_secs(10).mul_f64(scale),
             link_model: Some(Arc::new(Links {
                 me: index,
                 scenario: self.scenario.clone(),
@@ -219,9 +257,7 @@ impl Runner {
                 Ok(Command::SetRecord { path: path.parse()?, value, provenance: Provenance::Owner })
             };
             self.command(index, set("body.shoe_size_eu", Value::Number(plan.shoe_size))?).await;
-            let season = Timestamp::from_millis(now().as_millis().saturating_sub(30 * 86_400_000));
-            let runs = Value::Series(vec![Point { at: season, value: plan.running_km }]);
-            self.command(index, set("activity.running_km", runs)?).await;
+            self.command(index, running(plan.running_km)?).await;
             if plan.health_record {
                 self.command(index, set("health.acquired.asthma", Value::Boolean(true))?).await;
             }
@@ -249,15 +285,26 @@ impl Runner {
         Ok(())
     }
 
-    async fn publish_campaign(&self, business: usize, campaign: usize, expires: Duration) -> Option<RequestId> {
-        let entry = &self.scenario.businesses.campaigns[campaign];
+    async fn activity(&mut self, person: usize, km: f64) -> Result<()> {
+        self.running_km[person] += km;
+        let total = self.running_km[person];
+        self.command(person, running(total)?).await;
+        Ok(())
+    }
+
+    fn campaign_command(&self, business: usize, campaign: usize, expires: Duration) -> Option<Command> {
+        let entry = self.scenario.businesses.campaigns.get(campaign)?;
         let terms = entry.terms.terms(now().saturating_add(expires)).ok()?;
-        let command = Command::PublishRequest {
+        Some(Command::PublishRequest {
             category: entry.category.parse().ok()?,
             business_name: format!("business {business}"),
             description: format!("campaign {campaign}"),
             terms,
-        };
+        })
+    }
+
+    async fn publish_campaign(&self, business: usize, campaign: usize, expires: Duration) -> Option<RequestId> {
+        let command = self.campaign_command(business, campaign, expires)?;
         match self.command(business, command).await? {
             Handled::Request(id) => Some(id),
             _ => None,
@@ -280,6 +327,7 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
         events,
         seed,
         root,
+        running_km: workload.people.iter().map(|p| p.running_km).collect(),
     };
     for index in 0..total {
         let role = if index < scenario.people.count { Role::Person } else { Role::Business };
@@ -312,6 +360,16 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
     progress.phase("connecting the bootstrap topology");
     for index in 0..total {
         runner.dial_topology(index).await;
+    }
+    let stop_adversaries = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for k in 0..scenario.adversaries.malformed {
+        let targets: Vec<Multiaddr> = {
+            let mut pick = rng(seed, "malformed", k as u64);
+            (0..3).filter_map(|_| runner.nodes[(pick.next_u64() % total as u64) as usize].address.clone()).collect()
+        };
+        let mut secret = [0u8; 32];
+        rng(seed, "malformed-identity", k as u64).fill_bytes(&mut secret);
+        tokio::spawn(malformed_peer(secret, targets, stop_adversaries.clone()));
     }
     progress.phase("warming up the gossip mesh");
     tokio::time::sleep(Duration::from_secs(3).mul_f64(scale)).await;
@@ -364,6 +422,7 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
                             intents.push((*person, started.elapsed()));
                         }
                     }
+                    Action::Activity { person, km } => runner.activity(*person, *km).await?,
                     Action::Leave { node } => {
                         if let Some(handle) = runner.nodes[*node].handle.take() {
                             handle.shutdown().await;
@@ -377,8 +436,9 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
                         }
                     }
                     Action::Flood { node } => {
-                        if let Some(id) = runner.publish_campaign(*node, 0, expires).await {
-                            published.push((id, *node, started.elapsed(), None));
+                        // Fire and forget: a flooder does not wait for its own store.
+                        if let (Some(handle), Some(command)) = (runner.nodes[*node].handle.clone(), spam(expires)) {
+                            tokio::spawn(async move { handle.command(command).await });
                         }
                     }
                 }
@@ -402,6 +462,7 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
         }
     }
     let wall = started.elapsed();
+    stop_adversaries.store(true, std::sync::atomic::Ordering::Relaxed);
 
     progress.phase("collecting results");
     let mut states = BTreeMap::new();
@@ -497,4 +558,43 @@ fn spawn_owner(runner: &Runner, index: usize, decisions: mpsc::Sender<(usize, Co
             });
         }
     });
+}
+
+/// A bare libp2p peer that speaks the protocols but sends garbage: a malformed negotiation
+/// message to each node it reaches, and a gossip message that is not an envelope every 200 ms
+/// on each topic a peer follows.
+async fn malformed_peer(secret: [u8; 32], targets: Vec<Multiaddr>, stop: Arc<std::sync::atomic::AtomicBool>) {
+    use futures::StreamExt as _;
+    use libp2p::gossipsub;
+    use libp2p::swarm::SwarmEvent;
+    use me2b_node::net::{self, BehaviourEvent, DirectRequest};
+    let config = NetConfig { mdns: false, ..NetConfig::default() };
+    let Ok(key) = net::libp2p_keypair(secret) else { return };
+    let Ok(mut swarm) = net::build_memory_swarm(key, &config) else { return };
+    for target in targets {
+        let _ = swarm.dial(target);
+    }
+    let mut topics = std::collections::BTreeSet::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::select! {
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                    let garbage = DirectRequest { kind: me2b_proto::envelope::MessageKind::Negotiation, bytes: vec![0x0a, 0xff, 0xff, 0x01] };
+                    swarm.behaviour_mut().negotiate.send_request(&peer_id, garbage);
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. })) => {
+                    if topics.insert(topic.clone()) {
+                        let _ = swarm.behaviour_mut().gossipsub.subscribe(&gossipsub::IdentTopic::new(topic.into_string()));
+                    }
+                }
+                _ => {}
+            },
+            _ = tick.tick() => {
+                for topic in &topics {
+                    let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), b"not an envelope".to_vec());
+                }
+            }
+        }
+    }
 }

@@ -103,10 +103,18 @@ pub struct Network {
     /// Bandwidth of each link in kilobytes per second (0: unlimited).
     #[serde(default)]
     pub bandwidth_kbps: u64,
+    /// Gossip messages handled from one peer per 10 s before the rest are dropped (default
+    /// 1000, the node's default).
+    #[serde(default = "gossip_limit")]
+    pub gossip_per_peer: u32,
     /// How many earlier nodes each node dials at start (the bootstrap topology; the DHT adds
     /// more connections).
     #[serde(default = "four")]
     pub degree: usize,
+}
+
+fn gossip_limit() -> u32 {
+    1000
 }
 
 fn four() -> usize {
@@ -115,7 +123,13 @@ fn four() -> usize {
 
 impl Default for Network {
     fn default() -> Self {
-        Network { latency_ms: Dist::Fixed { value: 20.0 }, loss: 0.0, bandwidth_kbps: 0, degree: 4 }
+        Network {
+            latency_ms: Dist::Fixed { value: 20.0 },
+            loss: 0.0,
+            bandwidth_kbps: 0,
+            gossip_per_peer: 1000,
+            degree: 4,
+        }
     }
 }
 
@@ -152,6 +166,13 @@ pub struct People {
     /// The intent's category and spec keys (values are drawn from the person's data).
     #[serde(default)]
     pub intent_category: Option<String>,
+    /// Activities (runs) each person's devices report per hour (Poisson); each adds to
+    /// `activity.running_km`, which drives subscriptions and triggers.
+    #[serde(default)]
+    pub activities_per_hour: f64,
+    /// Kilometres per activity.
+    #[serde(default = "run_length")]
+    pub km_per_activity: Dist,
     /// Probability that a person revokes an agreement, some time after it.
     #[serde(default)]
     pub revoke: f64,
@@ -165,6 +186,9 @@ fn shoe_sizes() -> Dist {
 }
 fn running() -> Dist {
     Dist::Lognormal { median: 300.0, sigma: 0.7 }
+}
+fn run_length() -> Dist {
+    Dist::Lognormal { median: 8.0, sigma: 0.4 }
 }
 fn think() -> Dist {
     Dist::Uniform { min: 1.0, max: 10.0 }
@@ -239,7 +263,8 @@ impl Default for Churn {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Adversaries {
-    /// Businesses that flood gossip with requests.
+    /// Businesses that flood gossip with requests for a field nobody shares (marketing use
+    /// of `finance.income` on `apparel.shoes`), which agents verify, evaluate and refuse.
     #[serde(default)]
     pub flooders: usize,
     /// Requests per second each flooder publishes (scenario time).

@@ -77,6 +77,13 @@ pub enum Action {
         /// The person (node index).
         person: usize,
     },
+    /// A person's device reports an activity.
+    Activity {
+        /// The person (node index).
+        person: usize,
+        /// Kilometres run.
+        km: f64,
+    },
     /// A node goes offline.
     Leave {
         /// The node.
@@ -170,6 +177,18 @@ impl Workload {
                 }
             }
         }
+        if scenario.people.activities_per_hour > 0.0 {
+            let mean_gap_ms = 3_600_000.0 / scenario.people.activities_per_hour;
+            for person in 0..scenario.people.count {
+                let mut rng = rng(seed, "activities", person as u64);
+                let mut at = Dist::Exponential { mean: mean_gap_ms }.sample(&mut rng);
+                while (at as u64) < end_ms {
+                    let km = scenario.people.km_per_activity.sample(&mut rng).max(0.0).round();
+                    timeline.push(Timed { at_ms: at as u64, action: Action::Activity { person, km } });
+                    at += Dist::Exponential { mean: mean_gap_ms }.sample(&mut rng);
+                }
+            }
+        }
         for (person, plan) in people.iter().enumerate().filter(|(_, p)| p.churns) {
             let mut rng = rng(seed, "churn", person as u64);
             let mut at = scenario.churn.session_s.sample(&mut rng) * 1000.0;
@@ -180,6 +199,12 @@ impl Workload {
                 at += scenario.churn.session_s.sample(&mut rng).max(1.0) * 1000.0;
             }
             let _ = plan;
+        }
+        // Businesses that ignore revocations: they go silent halfway and never come back, so
+        // revocations sent to them wait in outboxes and no receipt ever arrives.
+        for k in 0..scenario.adversaries.ignore_revocations.min(scenario.businesses.count) {
+            let node = scenario.people.count + scenario.businesses.count - 1 - k;
+            timeline.push(Timed { at_ms: end_ms / 2, action: Action::Leave { node } });
         }
         if scenario.adversaries.flood_per_s > 0.0 {
             let gap_ms = 1000.0 / scenario.adversaries.flood_per_s;
@@ -208,6 +233,7 @@ impl Workload {
             "bootstrap_links": self.dials.iter().map(Vec::len).sum::<usize>(),
             "campaigns": count(&|a| matches!(a, Action::Campaign { .. })),
             "intents": count(&|a| matches!(a, Action::Intent { .. })),
+            "activities": count(&|a| matches!(a, Action::Activity { .. })),
             "departures": count(&|a| matches!(a, Action::Leave { .. })),
             "flood_messages": count(&|a| matches!(a, Action::Flood { .. })),
             "people_sharing_without_asking": self.people.iter().filter(|p| p.shares_without_asking).count(),

@@ -108,13 +108,28 @@ pub fn parse_contact(text: &str) -> Result<Option<ContactPermission>, BadInput> 
     Ok(Some(ContactPermission { max_messages, per_period: parse_duration(period)? }))
 }
 
-/// Parses `once` or `subscription:1d` (updates at most once a day).
+/// Parses `once`, `subscription:1d` (updates at most once a day) or
+/// `trigger:activity.running_km>=600:replacement-due` (only the event, once the sum of the
+/// series reaches the threshold).
 pub fn parse_use(text: &str) -> Result<Use, BadInput> {
+    let invalid = || {
+        bad(format!(
+            "`{text}` is not a use; write `once`, `subscription:INTERVAL` (e.g. subscription:1d) or \
+             `trigger:PATH>=NUMBER:EVENT` (e.g. trigger:activity.running_km>=600:replacement-due)"
+        ))
+    };
     match text.split_once(':') {
         None if text == "once" => Ok(Use::OneTime),
         None if text == "subscription" => Ok(Use::Subscription { min_interval: Duration::from_secs(86_400) }),
         Some(("subscription", interval)) => Ok(Use::Subscription { min_interval: parse_duration(interval)? }),
-        _ => Err(bad(format!("`{text}` is not a use; write `once` or `subscription:INTERVAL`, e.g. subscription:1d"))),
+        Some(("trigger", rest)) => {
+            let (condition, event) = rest.split_once(':').ok_or_else(invalid)?;
+            let (path, threshold) = condition.split_once(">=").ok_or_else(invalid)?;
+            let threshold: f64 = threshold.trim().parse().map_err(|_| invalid())?;
+            let predicate = me2b_proto::predicate::Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold };
+            Ok(Use::Trigger { path: parse_path(path.trim())?, predicate, event: event.trim().to_owned() })
+        }
+        _ => Err(invalid()),
     }
 }
 
@@ -672,6 +687,9 @@ mod tests {
         assert!(parse_contact("0/30d").is_err());
         assert!(matches!(parse_use("subscription:1d").unwrap(), Use::Subscription { .. }));
         assert!(parse_use("forever").is_err());
+        let trigger = parse_use("trigger:activity.running_km>=600:replacement-due").unwrap();
+        assert!(matches!(trigger, Use::Trigger { ref event, .. } if event == "replacement-due"));
+        assert!(parse_use("trigger:activity.running_km:x").is_err());
         let optional = parse_field("activity.running_km:optional").unwrap();
         assert!(!optional.required);
         assert!(parse_field("Body Size").unwrap_err().to_string().contains("field path"));
