@@ -583,10 +583,10 @@ async fn malformed_peer(secret: [u8; 32], targets: Vec<Multiaddr>, stop: Arc<std
                     let garbage = DirectRequest { kind: me2b_proto::envelope::MessageKind::Negotiation, bytes: vec![0x0a, 0xff, 0xff, 0x01] };
                     swarm.behaviour_mut().negotiate.send_request(&peer_id, garbage);
                 }
-                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. })) => {
-                    if topics.insert(topic.clone()) {
-                        let _ = swarm.behaviour_mut().gossipsub.subscribe(&gossipsub::IdentTopic::new(topic.into_string()));
-                    }
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }))
+                    if topics.insert(topic.clone()) =>
+                {
+                    let _ = swarm.behaviour_mut().gossipsub.subscribe(&gossipsub::IdentTopic::new(topic.into_string()));
                 }
                 _ => {}
             },
