@@ -6,33 +6,13 @@
 
 mod common;
 use common::*;
-use me2b_proto::engine::{CatalogItem, Command, Event, Role};
-use me2b_proto::terms::Money;
-use std::collections::BTreeMap;
+use me2b_proto::engine::{Event, Role};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_restarted_mid_negotiation_completes_it() {
     let (mut person, mut business) = person_and_business().await;
-    let mut terms = shoe_terms();
-    terms.fields.truncate(1);
-    business
-        .command(Command::SetCatalog(vec![CatalogItem {
-            category: "apparel.shoes".parse().unwrap(),
-            spec: BTreeMap::from([("size_eu".to_string(), vec!["44".to_string()])]),
-            description: "Trail runner".into(),
-            price: Money::new(9_900, "EUR").unwrap(),
-            terms,
-        }]))
-        .await;
-    person
-        .command(Command::PublishIntent {
-            category: "apparel.shoes".parse().unwrap(),
-            spec: BTreeMap::from([("size_eu".into(), "44".into())]),
-            max_price: Some(Money::new(12_000, "EUR").unwrap()),
-            shares: vec![],
-            expires_at: now().saturating_add(DAY),
-        })
-        .await;
+    shoe_catalog(&business).await;
+    shoe_intent(&person).await;
     business.wait_for("intent", |e| matches!(e, Event::IntentSeen { answered: true, .. })).await;
     let negotiations = business.handle.state().await.unwrap().negotiations;
     assert_eq!(negotiations.len(), 1, "the business made an offer");

@@ -46,6 +46,21 @@ fn standard_normal(rng: &mut ChaCha20Rng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
 
+/// The times (ms) of a Poisson process with `per_hour` events an hour, before `end_ms`.
+fn poisson(rng: &mut ChaCha20Rng, per_hour: f64, end_ms: u64) -> Vec<u64> {
+    let mut times = Vec::new();
+    if per_hour <= 0.0 {
+        return times;
+    }
+    let gap = Dist::Exponential { mean: 3_600_000.0 / per_hour };
+    let mut at = gap.sample(rng);
+    while (at as u64) < end_ms {
+        times.push(at as u64);
+        at += gap.sample(rng);
+    }
+    times
+}
+
 /// One person's draw.
 #[derive(Debug, Clone, Serialize)]
 pub struct PersonPlan {
@@ -166,27 +181,15 @@ impl Workload {
             timeline
                 .push(Timed { at_ms: at.as_millis() as u64, action: Action::Campaign { business, campaign: index } });
         }
-        if scenario.people.intents_per_hour > 0.0 {
-            let mean_gap_ms = 3_600_000.0 / scenario.people.intents_per_hour;
-            for person in 0..scenario.people.count {
-                let mut rng = rng(seed, "intents", person as u64);
-                let mut at = Dist::Exponential { mean: mean_gap_ms }.sample(&mut rng);
-                while (at as u64) < end_ms {
-                    timeline.push(Timed { at_ms: at as u64, action: Action::Intent { person } });
-                    at += Dist::Exponential { mean: mean_gap_ms }.sample(&mut rng);
-                }
+        for person in 0..scenario.people.count {
+            let mut rng = rng(seed, "intents", person as u64);
+            for at_ms in poisson(&mut rng, scenario.people.intents_per_hour, end_ms) {
+                timeline.push(Timed { at_ms, action: Action::Intent { person } });
             }
-        }
-        if scenario.people.activities_per_hour > 0.0 {
-            let mean_gap_ms = 3_600_000.0 / scenario.people.activities_per_hour;
-            for person in 0..scenario.people.count {
-                let mut rng = rng(seed, "activities", person as u64);
-                let mut at = Dist::Exponential { mean: mean_gap_ms }.sample(&mut rng);
-                while (at as u64) < end_ms {
-                    let km = scenario.people.km_per_activity.sample(&mut rng).max(0.0).round();
-                    timeline.push(Timed { at_ms: at as u64, action: Action::Activity { person, km } });
-                    at += Dist::Exponential { mean: mean_gap_ms }.sample(&mut rng);
-                }
+            let mut rng = self::rng(seed, "activities", person as u64);
+            for at_ms in poisson(&mut rng, scenario.people.activities_per_hour, end_ms) {
+                let km = scenario.people.km_per_activity.sample(&mut rng).max(0.0).round();
+                timeline.push(Timed { at_ms, action: Action::Activity { person, km } });
             }
         }
         for (person, plan) in people.iter().enumerate().filter(|(_, p)| p.churns) {

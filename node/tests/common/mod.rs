@@ -181,3 +181,31 @@ pub async fn publish(business: &TestNode, terms: Terms) {
         })
         .await;
 }
+
+/// Gives the business a catalog answering shoe intents in EU 44, asking for the shoe size.
+pub async fn shoe_catalog(business: &TestNode) {
+    let mut terms = shoe_terms();
+    terms.fields.truncate(1);
+    business
+        .command(Command::SetCatalog(vec![me2b_proto::engine::CatalogItem {
+            category: "apparel.shoes".parse().unwrap(),
+            spec: std::collections::BTreeMap::from([("size_eu".to_string(), vec!["44".to_string()])]),
+            description: "Trail runner".into(),
+            price: me2b_proto::terms::Money::new(9_900, "EUR").unwrap(),
+            terms,
+        }]))
+        .await;
+}
+
+/// The person publishes an intent for shoes in EU 44, at most 120 EUR.
+pub async fn shoe_intent(person: &TestNode) {
+    person
+        .command(Command::PublishIntent {
+            category: "apparel.shoes".parse().unwrap(),
+            spec: std::collections::BTreeMap::from([("size_eu".into(), "44".into())]),
+            max_price: Some(me2b_proto::terms::Money::new(12_000, "EUR").unwrap()),
+            shares: vec![],
+            expires_at: now().saturating_add(DAY),
+        })
+        .await;
+}
