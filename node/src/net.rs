@@ -221,8 +221,8 @@ mod behaviour {
         pub limits: connection_limits::Behaviour,
         /// identify (`me2b/1`).
         pub identify: identify::Behaviour,
-        /// Kademlia on `/me2b/kad/1.0.0`.
-        pub kad: kad::Behaviour<kad::store::MemoryStore>,
+        /// Kademlia on `/me2b/kad/1.0.0` (off only in simulations that fix the topology).
+        pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
         /// Requests and intents.
         pub gossipsub: gossipsub::Behaviour,
         /// `/me2b/negotiate/1.0.0`.
@@ -266,6 +266,9 @@ pub struct NetConfig {
     pub gossip_per_peer: u32,
     /// The window of the per-peer gossip limit.
     pub gossip_window: Duration,
+    /// Whether to run the Kademlia DHT (peer discovery beyond the bootstrap peers). Always on
+    /// for a real node; a simulation may turn it off to keep the topology it drew.
+    pub dht: bool,
     /// The modelled links to the peers it dials (memory transport only; the simulator).
     pub link_model: Option<std::sync::Arc<dyn crate::link::LinkModel>>,
     /// How many peers the node tries to stay connected to: peers found through the DHT (which
@@ -287,6 +290,7 @@ impl Default for NetConfig {
             gossip_window: Duration::from_secs(10),
             target_peers: 12,
             link_model: None,
+            dht: true,
         }
     }
 }
@@ -316,9 +320,12 @@ fn behaviour(
     let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)
         .map_err(build_error)?;
     gossipsub.with_peer_score(peer_score_params(), peer_score_thresholds()).map_err(build_error)?;
-    let mut kad =
-        kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad::Config::new(KAD_PROTOCOL));
-    kad.set_mode(Some(kad::Mode::Server));
+    let kad = config.dht.then(|| {
+        let mut kad =
+            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad::Config::new(KAD_PROTOCOL));
+        kad.set_mode(Some(kad::Mode::Server));
+        kad
+    });
     // One behaviour per protocol: a behaviour with several protocols would send every request
     // on the first one the peer supports.
     let direct = |protocol: StreamProtocol| {
@@ -343,7 +350,7 @@ fn behaviour(
     Ok(Behaviour {
         limits: connection_limits::Behaviour::new(limits),
         identify: identify::Behaviour::new(identify::Config::new(PROTOCOL_VERSION.into(), key.public())),
-        kad,
+        kad: kad.into(),
         gossipsub,
         negotiate: direct(NEGOTIATE),
         transfer: direct(TRANSFER),

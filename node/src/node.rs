@@ -185,6 +185,7 @@ enum Request {
     Command(Box<Command>, oneshot::Sender<Result<Handled, NodeError>>),
     Query(Query),
     Dial(Multiaddr, oneshot::Sender<Result<(), NodeError>>),
+    Remember(PeerId, Multiaddr),
     Info(oneshot::Sender<NodeInfo>),
     Shutdown(oneshot::Sender<()>),
 }
@@ -250,6 +251,12 @@ impl NodeHandle {
         let (reply, answer) = oneshot::channel();
         self.requests.send(Request::Dial(address, reply)).await.map_err(|_| NodeError::Stopped)?;
         answer.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Remembers where `peer` can be reached, without dialling it now (an address book entry,
+    /// for when the DHT is off).
+    pub async fn remember(&self, peer: PeerId, address: Multiaddr) -> Result<(), NodeError> {
+        self.requests.send(Request::Remember(peer, address)).await.map_err(|_| NodeError::Stopped)
     }
 
     /// What the node is, now.
@@ -457,6 +464,10 @@ impl Node {
             Request::Dial(address, reply) => {
                 let _ = reply.send(self.dial(address));
             }
+            Request::Remember(peer, address) => {
+                self.add_to_dht(&peer, address.clone());
+                self.swarm.add_peer_address(peer, address);
+            }
             Request::Info(reply) => {
                 let _ = reply.send(NodeInfo {
                     peer_id: *self.swarm.local_peer_id(),
@@ -472,9 +483,15 @@ impl Node {
         Ok(())
     }
 
+    fn add_to_dht(&mut self, peer: &PeerId, address: Multiaddr) {
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            kad.add_address(peer, address);
+        }
+    }
+
     fn dial(&mut self, address: Multiaddr) -> Result<(), NodeError> {
         if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() {
-            self.swarm.behaviour_mut().kad.add_address(&peer, address.clone());
+            self.add_to_dht(&peer, address.clone());
             self.swarm.add_peer_address(peer, address.clone());
         }
         self.swarm.dial(address).map_err(|e| NodeError::Dial(e.to_string()))
@@ -553,7 +570,9 @@ impl Node {
             return;
         };
         if !self.swarm.is_connected(&peer) {
-            self.swarm.behaviour_mut().kad.get_closest_peers(peer);
+            if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                kad.get_closest_peers(peer);
+            }
         }
         self.payload_bytes_out += bytes.len() as u64;
         let request_id = self.swarm.behaviour_mut().direct(kind).send_request(&peer, DirectRequest { kind, bytes });
@@ -626,13 +645,13 @@ impl Node {
                 if info.protocol_version == net::PROTOCOL_VERSION =>
             {
                 for address in info.listen_addrs {
-                    self.swarm.behaviour_mut().kad.add_address(&peer_id, address.clone());
+                    self.add_to_dht(&peer_id, address.clone());
                     self.swarm.add_peer_address(peer_id, address);
                 }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, address) in found {
-                    self.swarm.behaviour_mut().kad.add_address(&peer, address.clone());
+                    self.add_to_dht(&peer, address.clone());
                     self.swarm.add_peer_address(peer, address.clone());
                     let _ = self.swarm.dial(address);
                 }

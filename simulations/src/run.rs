@@ -190,6 +190,9 @@ impl Runner {
             heartbeat: Duration::from_secs(1).mul_f64(scale),
             request_timeout: Duration::from_secs(30).mul_f64(scale),
             gossip_per_peer: self.scenario.network.gossip_per_peer,
+            dht: self.scenario.network.dht,
+            // Connections outside the gossip mesh close after a minute of scenario time.
+            idle_timeout: Duration::from_secs(60).mul_f64(scale),
             gossip_window: Duration::from_secs(10).mul_f64(scale),
             link_model: Some(Arc::new(Links {
                 me: index,
@@ -239,6 +242,21 @@ impl Runner {
                 && self.nodes[*peer].handle.is_some()
             {
                 let _ = handle.dial(address.clone()).await;
+            }
+        }
+    }
+
+    /// With the DHT off, peer routing is an address book: every person learns where the
+    /// businesses are (businesses learn people's addresses from identify when they connect).
+    async fn address_book(&self) {
+        let businesses: Vec<Multiaddr> =
+            self.nodes.iter().filter(|n| n.role == Role::Business).filter_map(|n| n.address.clone()).collect();
+        for node in self.nodes.iter().filter(|n| n.role == Role::Person) {
+            let Some(handle) = &node.handle else { continue };
+            for address in &businesses {
+                if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() {
+                    let _ = handle.remember(peer, address.clone()).await;
+                }
             }
         }
     }
@@ -357,6 +375,9 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
             progress.advance(0.0, &format!("{} nodes started", index + 1));
         }
     }
+    if !scenario.network.dht {
+        runner.address_book().await;
+    }
     progress.phase("connecting the bootstrap topology");
     for index in 0..total {
         runner.dial_topology(index).await;
@@ -432,6 +453,9 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
                         if runner.nodes[*node].handle.is_none() {
                             runner.start(*node).await?;
                             runner.dial_topology(*node).await;
+                            if !scenario.network.dht {
+                                runner.address_book().await;
+                            }
                             spawn_owner(&runner, *node, decisions.clone());
                         }
                     }

@@ -107,10 +107,21 @@ pub struct Network {
     /// 1000, the node's default).
     #[serde(default = "gossip_limit")]
     pub gossip_per_peer: u32,
+    /// Whether nodes run the Kademlia DHT, which connects them to more peers than the
+    /// bootstrap topology (default true). Its bootstrap walks make every node contact many
+    /// others: at hundreds of nodes in one process, turn it off to keep the drawn topology.
+    /// Without it, peer routing is an address book the simulator fills: people know where the
+    /// businesses are.
+    #[serde(default = "yes")]
+    pub dht: bool,
     /// How many earlier nodes each node dials at start (the bootstrap topology; the DHT adds
     /// more connections).
     #[serde(default = "four")]
     pub degree: usize,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn gossip_limit() -> u32 {
@@ -128,6 +139,7 @@ impl Default for Network {
             loss: 0.0,
             bandwidth_kbps: 0,
             gossip_per_peer: 1000,
+            dht: true,
             degree: 4,
         }
     }
