@@ -569,10 +569,10 @@ impl Node {
             warn!("cannot address a peer key");
             return;
         };
-        if !self.swarm.is_connected(&peer) {
-            if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-                kad.get_closest_peers(peer);
-            }
+        if !self.swarm.is_connected(&peer)
+            && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+        {
+            kad.get_closest_peers(peer);
         }
         self.payload_bytes_out += bytes.len() as u64;
         let request_id = self.swarm.behaviour_mut().direct(kind).send_request(&peer, DirectRequest { kind, bytes });
