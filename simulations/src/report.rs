@@ -19,7 +19,7 @@ use crate::workload::link_latency;
 use anyhow::Result;
 use me2b_node::NodeEvent;
 use me2b_proto::engine::{Event, Role};
-use me2b_proto::identity::{PublicKey, RequestId};
+use me2b_proto::identity::PublicKey;
 use me2b_proto::messages::Context;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
@@ -109,12 +109,17 @@ pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
     }
     let weight = |a: usize, b: usize| link_latency(scenario, seed, a, b).as_secs_f64() * 1000.0;
 
-    let published: HashMap<RequestId, (usize, Duration)> =
-        outcome.published.iter().map(|(id, node, at, _)| (*id, (*node, *at))).collect();
+    // Every gossip message (request or intent) by its id: who published it and when.
+    let published: HashMap<[u8; 16], (usize, Duration)> = outcome
+        .published
+        .iter()
+        .map(|(id, node, at, _)| (id.to_bytes(), (*node, *at)))
+        .chain(outcome.intents.iter().map(|(id, node, at)| (id.to_bytes(), (*node, *at))))
+        .collect();
     let mut floors: HashMap<usize, HashMap<usize, f64>> = HashMap::new();
     let mut latencies = Vec::new();
     let mut ratios = Vec::new();
-    let mut delivered: BTreeSet<(RequestId, usize)> = BTreeSet::new();
+    let mut delivered: BTreeSet<([u8; 16], usize)> = BTreeSet::new();
     let mut csv = String::from("time_ms,node,role,event,subject,peer,latency_ms,floor_ms,detail\n");
     let mut agreements_over_time = Vec::new();
     let mut finalized_at: HashMap<(usize, String), Duration> = HashMap::new();
@@ -134,25 +139,26 @@ pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
             _ => {}
         }
         let (mut latency, mut floor) = (String::new(), String::new());
-        match event {
-            NodeEvent::Engine(Event::RequestSeen { request_id, .. }) => {
-                if let Some((from, sent)) = published.get(request_id)
-                    && delivered.insert((*request_id, *node))
-                {
-                    let observed = scenario_ms(at.saturating_sub(*sent));
-                    let shortest = *floors
-                        .entry(*from)
-                        .or_insert_with(|| dijkstra(*from, &edges, &weight))
-                        .get(node)
-                        .unwrap_or(&f64::NAN);
-                    latencies.push(observed);
-                    if shortest > 0.0 {
-                        ratios.push(observed / shortest);
-                    }
-                    latency = format!("{observed:.1}");
-                    floor = format!("{shortest:.1}");
-                }
+        let gossip_id = match event {
+            NodeEvent::Engine(Event::RequestSeen { request_id, .. }) => Some(request_id.to_bytes()),
+            NodeEvent::Engine(Event::IntentSeen { intent_id, .. }) => Some(intent_id.to_bytes()),
+            _ => None,
+        };
+        if let Some(id) = gossip_id
+            && let Some((from, sent)) = published.get(&id)
+            && delivered.insert((id, *node))
+        {
+            let observed = scenario_ms(at.saturating_sub(*sent));
+            let shortest =
+                *floors.entry(*from).or_insert_with(|| dijkstra(*from, &edges, &weight)).get(node).unwrap_or(&f64::NAN);
+            latencies.push(observed);
+            if shortest > 0.0 {
+                ratios.push(observed / shortest);
             }
+            latency = format!("{observed:.1}");
+            floor = format!("{shortest:.1}");
+        }
+        match event {
             NodeEvent::Engine(Event::Finalized { agreement_id, .. }) if outcome.roles[*node] == Role::Person => {
                 agreements_over_time.push(time / 1000.0);
                 finalized_at.insert((*node, agreement_id.to_string()), *at);
@@ -187,6 +193,11 @@ pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
             expected += outcome.workload.people.len();
         }
         let _ = (id, business);
+    }
+    if let Some(category) = &scenario.people.intent_category
+        && scenario.businesses.follow.contains(category)
+    {
+        expected += outcome.intents.len() * scenario.businesses.count;
     }
     let received = delivered.len();
     latencies.sort_by(f64::total_cmp);
@@ -224,7 +235,7 @@ pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
                     fields_requested += request.request.terms.fields.len();
                 }
                 if let (Some((_, sent)), Some(done)) =
-                    (published.get(&id), finalized_at.get(&(*node, record.id.to_string())))
+                    (published.get(&id.to_bytes()), finalized_at.get(&(*node, record.id.to_string())))
                 {
                     time_to_agreement.push(scenario_ms(done.saturating_sub(*sent)));
                 }
@@ -260,8 +271,8 @@ pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
             "nodes": nodes,
             "requests_published": outcome.published.len(),
             "intents_published": outcome.intents.len(),
-            "request_deliveries_expected": expected,
-            "request_deliveries": received,
+            "gossip_deliveries_expected": expected,
+            "gossip_deliveries": received,
             "negotiations_by_state": negotiations_by_state,
             "terminated_by_reason": terminated,
             "agreements_finalized": agreements_finalized,

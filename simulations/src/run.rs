@@ -64,8 +64,8 @@ pub struct Outcome {
     pub records: Vec<Record>,
     /// Requests published: id, by which node, when (wall, since start), and campaign index.
     pub published: Vec<(RequestId, usize, Duration, Option<usize>)>,
-    /// Intents published: by which node, when.
-    pub intents: Vec<(usize, Duration)>,
+    /// Intents published: id, by which node, when.
+    pub intents: Vec<(me2b_proto::identity::IntentId, usize, Duration)>,
     /// Final states of the nodes that were running at the end.
     pub states: BTreeMap<usize, State>,
     /// Payload bytes each running node sent.
@@ -439,8 +439,8 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
                             shares: vec![],
                             expires_at: now().saturating_add(expires),
                         };
-                        if runner.command(*person, command).await.is_some() {
-                            intents.push((*person, started.elapsed()));
+                        if let Some(Handled::Intent(id)) = runner.command(*person, command).await {
+                            intents.push((id, *person, started.elapsed()));
                         }
                     }
                     Action::Activity { person, km } => runner.activity(*person, *km).await?,

@@ -52,7 +52,7 @@ fn smoke_runs_and_the_same_seed_gives_the_same_workload_and_counts() {
     let counts = &first["counts"];
     assert_eq!(workload["campaigns"], 2);
     assert_eq!(counts["requests_published"], workload["campaigns"]);
-    assert_eq!(counts["request_deliveries_expected"], 2 * 16);
+    assert_eq!(counts["gossip_deliveries_expected"], 2 * 16);
     assert_eq!(first["gossip"]["delivery_ratio"], 1.0, "no loss, no churn: every follower hears every request");
     assert!(counts["agreements_finalized"].as_u64().unwrap() > 0);
     let floor_ratio = first["gossip"]["latency_to_floor_ratio"]["p50"].as_f64().unwrap();
