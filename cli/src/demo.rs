@@ -16,9 +16,9 @@ use me2b_proto::time::Timestamp;
 use me2b_proto::value::{Date, Point, Value};
 use me2b_proto::vocab::{FieldPath, Purpose};
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 use tempfile::TempDir;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 
 const DAY: Duration = Duration::from_secs(86_400);
 /// The longest any step of the story may take.
@@ -31,7 +31,6 @@ struct Member {
     secret: [u8; 32],
     dir: TempDir,
     node: NodeHandle,
-    events: broadcast::Receiver<NodeEvent>,
     log: Vec<Event>,
     /// Gossip topics peers were seen to follow: (peer, topic).
     subscribed: Vec<(libp2p::PeerId, String)>,
@@ -39,6 +38,9 @@ struct Member {
 
 struct Story {
     members: BTreeMap<PublicKey, Member>,
+    /// Every member's node events, merged: the story waits on this, never on a clock.
+    inbox: mpsc::Receiver<(PublicKey, NodeEvent)>,
+    inbox_tx: mpsc::Sender<(PublicKey, NodeEvent)>,
     quiet: bool,
     step: u32,
 }
@@ -70,10 +72,30 @@ impl Story {
         let secret = [seed; 32];
         let node = start_node(role, secret, &dir).await?;
         let key = node.public_key();
-        let events = node.events();
-        let member = Member { name, role, secret, dir, node, events, log: Vec::new(), subscribed: Vec::new() };
+        self.listen(key, &node);
+        let member = Member { name, role, secret, dir, node, log: Vec::new(), subscribed: Vec::new() };
         self.members.insert(key, member);
         Ok(key)
+    }
+
+    /// Forwards a node's events into the story's inbox until the node stops.
+    fn listen(&self, key: PublicKey, node: &NodeHandle) {
+        let mut events = node.events();
+        let inbox = self.inbox_tx.clone();
+        tokio::spawn(async move {
+            loop {
+                match events.recv().await {
+                    Ok(event) => {
+                        if inbox.send((key, event)).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Missed events are only narration; the next one still wakes the story.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
     }
 
     fn member(&self, who: &PublicKey) -> &Member {
@@ -111,17 +133,30 @@ impl Story {
         Ok(self.member(&who).node.state().await?)
     }
 
-    /// Moves what every node reported into its log.
+    /// Moves what every node reported so far into its log.
     fn pump(&mut self) {
-        for member in self.members.values_mut() {
-            loop {
-                match member.events.try_recv() {
-                    Ok(NodeEvent::Engine(event)) => member.log.push(event),
-                    Ok(NodeEvent::PeerSubscribed { peer, topic }) => member.subscribed.push((peer, topic)),
-                    Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
-                    Err(_) => break,
-                }
+        while let Ok((key, event)) = self.inbox.try_recv() {
+            self.record(key, event);
+        }
+    }
+
+    fn record(&mut self, key: PublicKey, event: NodeEvent) {
+        let Some(member) = self.members.get_mut(&key) else { return };
+        match event {
+            NodeEvent::Engine(event) => member.log.push(event),
+            NodeEvent::PeerSubscribed { peer, topic } => member.subscribed.push((peer, topic)),
+            _ => {}
+        }
+    }
+
+    /// Waits for the next event from any node; `false` when `deadline` passed first.
+    async fn next_event(&mut self, deadline: tokio::time::Instant) -> bool {
+        match tokio::time::timeout_at(deadline, self.inbox.recv()).await {
+            Ok(Some((key, event))) => {
+                self.record(key, event);
+                true
             }
+            Ok(None) | Err(_) => false,
         }
     }
 
@@ -135,7 +170,7 @@ impl Story {
     /// in an outbox, every negotiation has ended or waits for its owner, and every agreement
     /// that sends data at once has sent it.
     async fn settle(&mut self, what: &str, done: impl Fn(&BTreeMap<PublicKey, State>) -> bool) -> Result<()> {
-        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             self.pump();
             let mut states = BTreeMap::new();
@@ -153,10 +188,11 @@ impl Story {
                 self.pump();
                 return Ok(());
             }
-            if started.elapsed() > STEP_TIMEOUT {
+            // Every change of state the condition reads is reported by an event (the engine's,
+            // or `Delivered` when an outbox message is acknowledged).
+            if !self.next_event(deadline).await {
                 bail!("the network did not settle within {STEP_TIMEOUT:?} ({what})");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -216,17 +252,16 @@ impl Story {
     /// Waits until `who` has seen each of `peers` follow `topic` on gossip.
     async fn wait_subscribed(&mut self, who: PublicKey, topic: &str, peers: &[PublicKey]) -> Result<()> {
         let wanted: Vec<_> = peers.iter().filter_map(me2b_node::net::peer_id).collect();
-        let started = Instant::now();
+        let deadline = tokio::time::Instant::now() + STEP_TIMEOUT;
         loop {
             self.pump();
             let seen = &self.member(&who).subscribed;
             if wanted.iter().all(|p| seen.iter().any(|(peer, t)| peer == p && t == topic)) {
                 return Ok(());
             }
-            if started.elapsed() > STEP_TIMEOUT {
+            if !self.next_event(deadline).await {
                 bail!("{topic}: not every peer subscribed within {STEP_TIMEOUT:?}");
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 }
@@ -306,7 +341,8 @@ pub fn run(quiet: bool) -> Result<()> {
 }
 
 async fn story(quiet: bool) -> Result<()> {
-    let mut story = Story { members: BTreeMap::new(), quiet, step: 0 };
+    let (inbox_tx, inbox) = mpsc::channel(4096);
+    let mut story = Story { members: BTreeMap::new(), inbox, inbox_tx, quiet, step: 0 };
     let ada = story.join("Ada", Role::Person, 1).await?;
     let ben = story.join("Ben", Role::Person, 2).await?;
     let stride = story.join("Stride Shoes", Role::Business, 3).await?;
@@ -565,9 +601,9 @@ async fn story(quiet: bool) -> Result<()> {
     story.say(format!("Stride's node is down; the revocation waits in Ada's outbox ({outbox} message(s))"));
     let member = story.members.get_mut(&stride).context("Stride")?;
     member.node = start_node(member.role, member.secret, &member.dir).await?;
-    member.events = member.node.events();
     member.subscribed.clear();
     let held = holdings(&member.node.state().await?, &ada_stride);
+    story.listen(stride, &story.member(&stride).node);
     story.say(format!("Stride comes back from its store, still holding: {}", held.join("; ")));
     let marks = story.mark(&[stride, ada]);
     let ada_address = address(&story.member(&ada).node).await?;

@@ -163,7 +163,9 @@ async fn cycles() -> (Vec<Duration>, Duration) {
 }
 
 async fn bare_round_trips() -> Vec<Duration> {
-    let mut server = net::build_memory_swarm(net::libp2p_keypair([200; 32]).unwrap(), &net_config()).unwrap();
+    let mut server =
+        net::build_memory_swarm(net::libp2p_keypair([200; 32]).unwrap(), &net_config(), &mut net::gossip_registry())
+            .unwrap();
     server.listen_on("/memory/0".parse().unwrap()).unwrap();
     let address = loop {
         if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
@@ -182,7 +184,9 @@ async fn bare_round_trips() -> Vec<Duration> {
             }
         }
     });
-    let mut client = net::build_memory_swarm(net::libp2p_keypair([201; 32]).unwrap(), &net_config()).unwrap();
+    let mut client =
+        net::build_memory_swarm(net::libp2p_keypair([201; 32]).unwrap(), &net_config(), &mut net::gossip_registry())
+            .unwrap();
     client.dial(address.with(libp2p::multiaddr::Protocol::P2p(server_id))).unwrap();
     let payload = vec![7u8; 1024];
     let mut round_trips = Vec::with_capacity(BARE_ROUND_TRIPS);

@@ -13,6 +13,7 @@ use libp2p::{
 use me2b_proto::envelope::MessageKind;
 use me2b_proto::identity::PublicKey;
 use me2b_proto::limits::{MAX_DIRECT_MESSAGE_BYTES, MAX_GOSSIP_MESSAGE_BYTES};
+use prometheus_client::registry::Registry;
 use std::io;
 use std::time::Duration;
 
@@ -308,6 +309,7 @@ fn behaviour(
     key: &identity::Keypair,
     relay: Option<relay::client::Behaviour>,
     config: &NetConfig,
+    registry: &mut Registry,
 ) -> Result<Behaviour, BuildError> {
     let peer_id = key.public().to_peer_id();
     let gossip_config = gossipsub::ConfigBuilder::default()
@@ -318,7 +320,8 @@ fn behaviour(
         .build()
         .map_err(build_error)?;
     let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)
-        .map_err(build_error)?;
+        .map_err(build_error)?
+        .with_metrics(registry, gossipsub::MetricsConfig::default());
     gossipsub.with_peer_score(peer_score_params(), peer_score_thresholds()).map_err(build_error)?;
     let kad = config.dht.then(|| {
         let mut kad =
@@ -399,7 +402,11 @@ pub fn topic_score_params() -> gossipsub::TopicScoreParams {
 }
 
 /// A swarm for real networks: TCP and QUIC, Noise, Yamux, DNS, and a relay client.
-pub fn build_swarm(key: identity::Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, BuildError> {
+pub fn build_swarm(
+    key: identity::Keypair,
+    config: &NetConfig,
+    registry: &mut Registry,
+) -> Result<Swarm<Behaviour>, BuildError> {
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
         .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
@@ -409,7 +416,7 @@ pub fn build_swarm(key: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
         .map_err(build_error)?
         .with_relay_client(noise::Config::new, yamux::Config::default)
         .map_err(build_error)?
-        .with_behaviour(|key, relay| behaviour(key, Some(relay), config).map_err(|e| e.0.into()))
+        .with_behaviour(|key, relay| behaviour(key, Some(relay), config, registry).map_err(|e| e.0.into()))
         .map_err(build_error)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build())
@@ -417,7 +424,11 @@ pub fn build_swarm(key: identity::Keypair, config: &NetConfig) -> Result<Swarm<B
 
 /// A swarm on libp2p's in-memory transport (with Noise and Yamux), for tests and the
 /// simulator.
-pub fn build_memory_swarm(key: identity::Keypair, config: &NetConfig) -> Result<Swarm<Behaviour>, BuildError> {
+pub fn build_memory_swarm(
+    key: identity::Keypair,
+    config: &NetConfig,
+    registry: &mut Registry,
+) -> Result<Swarm<Behaviour>, BuildError> {
     static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let link_model = config.link_model.clone();
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
@@ -446,10 +457,51 @@ pub fn build_memory_swarm(key: identity::Keypair, config: &NetConfig) -> Result<
             )
         })
         .map_err(build_error)?
-        .with_behaviour(|key| behaviour(key, None, config).map_err(|e| e.0.into()))
+        .with_behaviour(|key| behaviour(key, None, config, registry).map_err(|e| e.0.into()))
         .map_err(build_error)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build())
+}
+
+/// The registry gossipsub counts into (messages received before and after duplicates are
+/// filtered, invalid messages, mesh sizes, scores): the daemon serves it at `/metrics` and
+/// [`GossipCounts`] reads the headline numbers from it.
+pub fn gossip_registry() -> Registry {
+    Registry::with_prefix("me2b_gossipsub")
+}
+
+/// Gossip messages this node received, from gossipsub's own counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GossipCounts {
+    /// Messages that arrived, duplicates included.
+    pub arrived: u64,
+    /// Messages seen for the first time.
+    pub first_seen: u64,
+    /// Copies of messages already seen (arrived − first seen − invalid before the check).
+    pub duplicates: u64,
+}
+
+impl GossipCounts {
+    /// Reads the counts from the registry's text form.
+    pub fn read(registry: &Registry) -> GossipCounts {
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, registry).is_err() {
+            return GossipCounts::default();
+        }
+        let arrived = sum_samples(&text, "me2b_gossipsub_topic_msg_recv_counts_unfiltered_total");
+        let first_seen = sum_samples(&text, "me2b_gossipsub_topic_msg_recv_counts_total");
+        let invalid = sum_samples(&text, "me2b_gossipsub_invalid_messages_per_topic_total");
+        GossipCounts { arrived, first_seen, duplicates: arrived.saturating_sub(first_seen).saturating_sub(invalid) }
+    }
+}
+
+/// The sum of a metric's samples over all its labels, in Prometheus text.
+fn sum_samples(text: &str, name: &str) -> u64 {
+    text.lines()
+        .filter(|line| line.strip_prefix(name).is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' ')))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .map(|value| value as u64)
+        .sum()
 }
 
 /// The libp2p keypair for a node's 32-byte ed25519 secret: the same key signs in libp2p and in

@@ -20,6 +20,7 @@ use me2b_proto::envelope::MessageKind;
 use me2b_proto::identity::{Keypair, PublicKey};
 use me2b_proto::time::Timestamp;
 use me2b_proto::vocab::Category;
+use prometheus_client::registry::Registry;
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
@@ -159,6 +160,11 @@ pub enum NodeEvent {
         /// The topic.
         topic: String,
     },
+    /// A peer acknowledged a direct message; if it waited in the outbox, it has left it.
+    Delivered {
+        /// The peer.
+        peer: PeerId,
+    },
 }
 
 /// A snapshot of what the node is.
@@ -177,6 +183,8 @@ pub struct NodeInfo {
     /// Bytes of me2b messages this node published on gossip (once per publication, before
     /// gossipsub fans them out) and sent on direct streams, since it started.
     pub payload_bytes_out: u64,
+    /// Gossip messages received, first copies and duplicates.
+    pub gossip: net::GossipCounts,
 }
 
 type Query = Box<dyn FnOnce(&Engine, &Store) + Send>;
@@ -187,6 +195,7 @@ enum Request {
     Dial(Multiaddr, oneshot::Sender<Result<(), NodeError>>),
     Remember(PeerId, Multiaddr),
     Info(oneshot::Sender<NodeInfo>),
+    Metrics(oneshot::Sender<String>),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -259,6 +268,13 @@ impl NodeHandle {
         self.requests.send(Request::Remember(peer, address)).await.map_err(|_| NodeError::Stopped)
     }
 
+    /// libp2p's own metrics (gossipsub's counters), in the OpenMetrics text format.
+    pub async fn metrics(&self) -> Result<String, NodeError> {
+        let (reply, answer) = oneshot::channel();
+        self.requests.send(Request::Metrics(reply)).await.map_err(|_| NodeError::Stopped)?;
+        answer.await.map_err(|_| NodeError::Stopped)
+    }
+
     /// What the node is, now.
     pub async fn info(&self) -> Result<NodeInfo, NodeError> {
         let (reply, answer) = oneshot::channel();
@@ -292,6 +308,8 @@ pub struct Node {
     /// Peers found through the DHT are dialled while fewer than this are connected.
     target_peers: usize,
     payload_bytes_out: u64,
+    /// libp2p's own counters (gossipsub).
+    registry: Registry,
 }
 
 /// Counts gossip per forwarding peer in fixed windows.
@@ -334,9 +352,10 @@ impl Node {
         let store = Store::open(&config.store_path, config.passphrase.as_deref(), config.small_store)?;
         let state = store.load()?;
         let key = net::libp2p_keypair(secret)?;
+        let mut registry = net::gossip_registry();
         let mut swarm = match config.transport {
-            Transport::Network => net::build_swarm(key, &config.net)?,
-            Transport::Memory => net::build_memory_swarm(key, &config.net)?,
+            Transport::Network => net::build_swarm(key, &config.net, &mut registry)?,
+            Transport::Memory => net::build_memory_swarm(key, &config.net, &mut registry)?,
         };
         for address in &config.listen {
             swarm
@@ -388,6 +407,7 @@ impl Node {
             misbehaviour: BTreeMap::new(),
             target_peers: config.net.target_peers,
             payload_bytes_out: 0,
+            registry,
             gossip_limit: GossipLimit {
                 per_peer: config.net.gossip_per_peer,
                 window: config.net.gossip_window,
@@ -476,7 +496,14 @@ impl Node {
                     listen_addrs: self.swarm.listeners().cloned().collect(),
                     connected_peers: self.swarm.connected_peers().count(),
                     payload_bytes_out: self.payload_bytes_out,
+                    gossip: net::GossipCounts::read(&self.registry),
                 });
+            }
+            Request::Metrics(reply) => {
+                let mut text = String::new();
+                // Writing into a String cannot fail.
+                let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+                let _ = reply.send(text);
             }
             Request::Shutdown(_) => {}
         }
@@ -762,6 +789,7 @@ impl Node {
                     if let Some(delivery) = self.in_flight.remove(&(protocol.clone(), request_id)) {
                         let _ = self.engine.handle(Input::Delivered(delivery), now());
                         self.drain().await?;
+                        let _ = self.events.send(NodeEvent::Delivered { peer });
                     }
                 }
             },

@@ -29,6 +29,10 @@ async fn a_request_is_agreed_and_exactly_the_agreed_fields_arrive() {
     assert!(matches!(held[&path("activity.running_km")].content, ItemContent::Derived { holds: false, .. }));
     assert_eq!(held.len(), 2);
 
+    // gossipsub's own counters: the person's node saw the one request once, no copies.
+    let gossip = person.handle.info().await.unwrap().gossip;
+    assert_eq!((gossip.first_seen, gossip.duplicates), (1, 0), "{gossip:?}");
+
     // Both ledgers, as stored, verify.
     for node in [&person, &business] {
         let key = node.handle.public_key();

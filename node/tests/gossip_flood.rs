@@ -28,7 +28,8 @@ async fn a_flooding_peer_is_limited() {
     let target = person.address().await;
 
     let config = NetConfig { mdns: false, heartbeat: Duration::from_millis(100), ..NetConfig::default() };
-    let mut rogue = net::build_memory_swarm(net::libp2p_keypair([66; 32]).unwrap(), &config).unwrap();
+    let mut rogue =
+        net::build_memory_swarm(net::libp2p_keypair([66; 32]).unwrap(), &config, &mut net::gossip_registry()).unwrap();
     rogue.dial(target).unwrap();
     let topic = gossipsub::IdentTopic::new("me2b/v1/requests/apparel.shoes");
     rogue.behaviour_mut().gossipsub.subscribe(&topic).unwrap();

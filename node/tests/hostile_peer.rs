@@ -21,7 +21,8 @@ async fn malformed_messages_are_rejected_and_the_sender_penalised() {
 
     // A bare libp2p node that speaks the protocols but sends garbage.
     let config = NetConfig { mdns: false, heartbeat: Duration::from_millis(200), ..NetConfig::default() };
-    let mut rogue = net::build_memory_swarm(net::libp2p_keypair([66; 32]).unwrap(), &config).unwrap();
+    let mut rogue =
+        net::build_memory_swarm(net::libp2p_keypair([66; 32]).unwrap(), &config, &mut net::gossip_registry()).unwrap();
     rogue.dial(target).unwrap();
     let topic = gossipsub::IdentTopic::new("me2b/v1/requests/apparel.shoes");
     rogue.behaviour_mut().gossipsub.subscribe(&topic).unwrap();

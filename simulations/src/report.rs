@@ -247,7 +247,11 @@ pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
     let agreements_held: u64 = agreements_by_state.values().sum();
     let traffic = outcome.wire_bytes.clone();
     let wire_total: u64 = traffic.iter().sum();
-    let payload_total: u64 = outcome.payload_bytes.values().sum();
+    let payload_total: u64 = outcome.tallies.iter().map(|t| t.payload_bytes_out).sum();
+    let mut duplicates: Vec<f64> = outcome.tallies.iter().map(|t| t.gossip.duplicates as f64).collect();
+    duplicates.sort_by(f64::total_cmp);
+    let first_copies: u64 = outcome.tallies.iter().map(|t| t.gossip.first_seen).sum();
+    let duplicate_total: u64 = outcome.tallies.iter().map(|t| t.gossip.duplicates).sum();
     let nodes = outcome.keys.len().max(1);
     let simulated_minutes = (scenario.duration()? + scenario.drain()?).as_secs_f64() / 60.0;
     // Lag adds to every delivery it overlaps: when the 99th percentile lag reaches a quarter
@@ -289,8 +293,12 @@ pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
             "delivery_ratio": if expected > 0 { Some(received as f64 / expected as f64) } else { None },
             "latency_ms": quantiles(&latencies),
             "latency_to_floor_ratio": quantiles(&ratios),
-            "duplicates_per_node": null,
-            "duplicates_note": "gossipsub filters duplicates before the node sees them; not measured yet",
+            // From gossipsub's own counters: copies of a message a node had already seen.
+            "duplicates_per_node": {
+                "mean": duplicate_total as f64 / nodes as f64,
+                "p50": percentile(&duplicates, 0.5), "p99": percentile(&duplicates, 0.99), "max": duplicates.last(),
+            },
+            "duplicates_per_first_copy": if first_copies > 0 { Some(duplicate_total as f64 / first_copies as f64) } else { None },
         },
         "time_to_agreement_ms": quantiles(&time_to_agreement),
         "revocation_to_receipt_ms": quantiles(&receipt_latencies),
@@ -382,6 +390,7 @@ fn describe(
         }
         NodeEvent::Published { topic } => ("published", topic.clone(), None, String::new()),
         NodeEvent::PublishDropped { topic } => ("publish-dropped", topic.clone(), None, String::new()),
+        NodeEvent::Delivered { peer } => ("delivered", String::new(), peers.get(peer).copied(), String::new()),
     }
 }
 

@@ -7,8 +7,8 @@ use crate::scenario::Scenario;
 use crate::workload::{Action, Workload, rng};
 use anyhow::{Context as _, Result};
 use libp2p::Multiaddr;
-use me2b_node::net::NetConfig;
-use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, Transport};
+use me2b_node::net::{GossipCounts, NetConfig};
+use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, NodeInfo, Transport};
 use me2b_proto::engine::{CatalogItem, Command, Event, Handled, Provenance, Role, State};
 use me2b_proto::identity::{PublicKey, RequestId};
 use me2b_proto::policy::{FieldRule, Policy, Share};
@@ -41,6 +41,26 @@ pub struct SimNode {
     pub key: PublicKey,
     /// Its current listen address with `/p2p/`.
     pub address: Option<Multiaddr>,
+    /// What its earlier sessions counted (churn restarts it with fresh counters).
+    pub tally: Tally,
+}
+
+/// Per-node counters that outlive a node's restarts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    /// Payload bytes it sent (me2b messages, before gossip fan-out).
+    pub payload_bytes_out: u64,
+    /// Gossip messages that arrived, first copies and duplicates.
+    pub gossip: GossipCounts,
+}
+
+impl Tally {
+    fn add(&mut self, info: &NodeInfo) {
+        self.payload_bytes_out += info.payload_bytes_out;
+        self.gossip.arrived += info.gossip.arrived;
+        self.gossip.first_seen += info.gossip.first_seen;
+        self.gossip.duplicates += info.gossip.duplicates;
+    }
 }
 
 /// Something a node reported, when (wall clock).
@@ -68,8 +88,8 @@ pub struct Outcome {
     pub intents: Vec<(me2b_proto::identity::IntentId, usize, Duration)>,
     /// Final states of the nodes that were running at the end.
     pub states: BTreeMap<usize, State>,
-    /// Payload bytes each running node sent.
-    pub payload_bytes: BTreeMap<usize, u64>,
+    /// What each node counted over all its sessions.
+    pub tallies: Vec<Tally>,
     /// Wire bytes each node sent.
     pub wire_bytes: Vec<u64>,
     /// Node keys, by index.
@@ -353,7 +373,7 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
         rng(seed, "identity", index as u64).fill_bytes(&mut secret);
         let key = me2b_proto::identity::Keypair::from_secret_bytes(&secret).public();
         let store = runner.root.join(format!("node-{index}"));
-        runner.nodes.push(SimNode { role, secret, store, handle: None, key, address: None });
+        runner.nodes.push(SimNode { role, secret, store, handle: None, key, address: None, tally: Tally::default() });
     }
 
     let setup_started = Instant::now();
@@ -445,7 +465,11 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
                     }
                     Action::Activity { person, km } => runner.activity(*person, *km).await?,
                     Action::Leave { node } => {
-                        if let Some(handle) = runner.nodes[*node].handle.take() {
+                        let leaving = &mut runner.nodes[*node];
+                        if let Some(handle) = leaving.handle.take() {
+                            if let Ok(info) = handle.info().await {
+                                leaving.tally.add(&info);
+                            }
                             handle.shutdown().await;
                         }
                     }
@@ -490,13 +514,13 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
 
     progress.phase("collecting results");
     let mut states = BTreeMap::new();
-    let mut payload_bytes = BTreeMap::new();
-    for (index, node) in runner.nodes.iter().enumerate() {
+    for (index, node) in runner.nodes.iter_mut().enumerate() {
         if let Some(handle) = &node.handle {
             states.insert(index, handle.state().await?);
-            payload_bytes.insert(index, handle.info().await?.payload_bytes_out);
+            node.tally.add(&handle.info().await?);
         }
     }
+    let tallies = runner.nodes.iter().map(|n| n.tally).collect();
     let wire_bytes = runner.registry.wire_bytes.iter().map(|c| c.load(std::sync::atomic::Ordering::Relaxed)).collect();
     let monitor = monitor.stop().await;
     for node in &mut runner.nodes {
@@ -529,7 +553,7 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
         published,
         intents,
         states,
-        payload_bytes,
+        tallies,
         wire_bytes,
         keys,
         roles,
@@ -594,7 +618,7 @@ async fn malformed_peer(secret: [u8; 32], targets: Vec<Multiaddr>, stop: Arc<std
     use me2b_node::net::{self, BehaviourEvent, DirectRequest};
     let config = NetConfig { mdns: false, ..NetConfig::default() };
     let Ok(key) = net::libp2p_keypair(secret) else { return };
-    let Ok(mut swarm) = net::build_memory_swarm(key, &config) else { return };
+    let Ok(mut swarm) = net::build_memory_swarm(key, &config, &mut net::gossip_registry()) else { return };
     for target in targets {
         let _ = swarm.dial(target);
     }

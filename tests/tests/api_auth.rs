@@ -26,6 +26,8 @@ fn the_api_needs_the_token() {
     let metrics = http(api, "GET", "/metrics", &[("Authorization", &bearer)]);
     assert_eq!(metrics.status, 200);
     assert!(metrics.body.contains("me2b_connected_peers"));
+    assert!(metrics.body.contains("me2b_gossipsub_heartbeat_duration"), "{}", metrics.body);
+    assert!(!metrics.body.contains("# EOF"), "one exposition, not two");
 
     // A page from another origin gets no CORS permission.
     let cross = http(api, "GET", "/v1/status", &[("Authorization", &bearer), ("Origin", "https://evil.example")]);

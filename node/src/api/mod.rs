@@ -294,6 +294,11 @@ async fn metrics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
     for (kind, count) in api.events.counts() {
         text.push_str(&format!("me2b_events_total{{type=\"{kind}\"}} {count}\n"));
     }
+    // gossipsub's own counters (duplicates, invalid messages, mesh sizes), without the
+    // OpenMetrics end marker so that the whole stays one exposition.
+    let libp2p = api.node.metrics().await?;
+    text.push_str(libp2p.trim_end().trim_end_matches("# EOF").trim_end());
+    text.push('\n');
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
