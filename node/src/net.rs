@@ -10,6 +10,7 @@ use libp2p::{
     PeerId, StreamProtocol, Swarm, Transport as _, autonat, connection_limits, dcutr, gossipsub, identify, identity,
     kad, mdns, noise, relay, request_response, tcp, yamux,
 };
+use me2b_proto::engine::Role;
 use me2b_proto::envelope::MessageKind;
 use me2b_proto::identity::PublicKey;
 use me2b_proto::limits::{MAX_DIRECT_MESSAGE_BYTES, MAX_GOSSIP_MESSAGE_BYTES};
@@ -278,12 +279,28 @@ pub struct NetConfig {
     pub target_peers: usize,
 }
 
+impl NetConfig {
+    /// The defaults for a node of `role`. A business answers everyone who responds to its
+    /// campaigns, each over a direct connection, so its connection budget is eight times a
+    /// person's (measured: with 512, a thousand people answering one campaign within a minute
+    /// left half of them retrying until their negotiations timed out).
+    pub fn for_role(role: Role) -> Self {
+        let default = NetConfig::default();
+        match role {
+            Role::Business => NetConfig { max_connections: 4096, ..default },
+            Role::Person => default,
+        }
+    }
+}
+
 impl Default for NetConfig {
     fn default() -> Self {
         NetConfig {
             mdns: true,
             request_timeout: Duration::from_secs(30),
-            idle_timeout: Duration::from_secs(120),
+            // gossipsub keeps its mesh connections open; the others (a negotiation, a
+            // transfer) are closed after this long unused, which frees a business's budget.
+            idle_timeout: Duration::from_secs(30),
             max_connections: 512,
             max_connections_per_peer: 4,
             heartbeat: Duration::from_secs(1),

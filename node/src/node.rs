@@ -85,7 +85,7 @@ impl NodeConfig {
             listen: Vec::new(),
             bootstrap: Vec::new(),
             transport: Transport::Network,
-            net: NetConfig::default(),
+            net: NetConfig::for_role(role),
             small_store: false,
             negotiation_timeout: Duration::from_secs(120),
             intent_window: Duration::from_secs(10),
@@ -743,7 +743,9 @@ impl Node {
             SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. })) => {
                 // A peer found through the DHT: connect while the node has too few, so that
                 // gossip meshes form beyond the bootstrap peers.
-                let wanted = self.swarm.connected_peers().count() < self.target_peers;
+                // Dials under way count, or a burst of routing updates would dial them all.
+                let dialling = self.swarm.network_info().connection_counters().num_pending_outgoing() as usize;
+                let wanted = self.swarm.connected_peers().count() + dialling < self.target_peers;
                 if wanted && !self.swarm.is_connected(&peer) && peer != *self.swarm.local_peer_id() {
                     let _ = self.swarm.dial(peer);
                 }

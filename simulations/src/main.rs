@@ -108,6 +108,11 @@ fn run(cli: Cli) -> Result<()> {
         n(&s["gossip"]["latency_to_floor_ratio"]["p50"])
     );
     println!(
+        "  duplicates: {} per node on average, {} per first copy",
+        n(&s["gossip"]["duplicates_per_node"]["mean"]),
+        n(&s["gossip"]["duplicates_per_first_copy"])
+    );
+    println!(
         "  negotiations: {} agreements; terminated {}; time to agreement p50 {} ms",
         s["counts"]["agreements_finalized"],
         s["counts"]["terminated_by_reason"],

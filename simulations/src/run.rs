@@ -211,8 +211,7 @@ impl Runner {
             request_timeout: Duration::from_secs(30).mul_f64(scale),
             gossip_per_peer: self.scenario.network.gossip_per_peer,
             dht: self.scenario.network.dht,
-            // Connections outside the gossip mesh close after a minute of scenario time.
-            idle_timeout: Duration::from_secs(60).mul_f64(scale),
+            idle_timeout: NetConfig::default().idle_timeout.mul_f64(scale),
             gossip_window: Duration::from_secs(10).mul_f64(scale),
             link_model: Some(Arc::new(Links {
                 me: index,
@@ -220,7 +219,7 @@ impl Runner {
                 seed: self.seed,
                 registry: self.registry.clone(),
             })),
-            ..NetConfig::default()
+            ..NetConfig::for_role(node.role)
         };
         config
     }

@@ -57,6 +57,11 @@ fn smoke_runs_and_the_same_seed_gives_the_same_workload_and_counts() {
     assert!(counts["agreements_finalized"].as_u64().unwrap() > 0);
     let floor_ratio = first["gossip"]["latency_to_floor_ratio"]["p50"].as_f64().unwrap();
     assert!(floor_ratio >= 1.0, "no delivery beats the shortest path: {floor_ratio}");
+    // Duplicates come from gossipsub's counters; a node sees at least one copy of each request
+    // it hears, so first copies cover the deliveries.
+    let duplicates = &first["gossip"]["duplicates_per_node"];
+    assert!(duplicates["mean"].as_f64().unwrap() >= 0.0, "{duplicates}");
+    assert!(first["gossip"]["duplicates_per_first_copy"].as_f64().is_some(), "{}", first["gossip"]);
 
     let second_out = tempfile::tempdir().unwrap();
     let second = run_smoke(second_out.path());

@@ -31,7 +31,7 @@ pub fn config(role: Role, dir: &TempDir) -> NodeConfig {
     config.transport = Transport::Memory;
     config.listen = vec!["/memory/0".parse().unwrap()];
     config.small_store = true;
-    config.net = NetConfig { mdns: false, heartbeat: Duration::from_millis(200), ..NetConfig::default() };
+    config.net = NetConfig { mdns: false, heartbeat: Duration::from_millis(200), ..config.net };
     config.intent_window = Duration::from_secs(2);
     config
 }
