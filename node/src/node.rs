@@ -596,6 +596,14 @@ impl Node {
             warn!("cannot address a peer key");
             return;
         };
+        // The engine re-sends what waits for a peer when the peer connects, which is often the
+        // connection this very message opened: an attempt under way is not doubled, since it
+        // reports back delivered or undelivered either way.
+        if let Some(id) = delivery
+            && self.in_flight.values().any(|pending| *pending == id)
+        {
+            return;
+        }
         if !self.swarm.is_connected(&peer)
             && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
         {
@@ -735,6 +743,12 @@ impl Node {
                     self.drain().await?;
                 }
             }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(?peer_id, %error, "dial failed");
+            }
+            SwarmEvent::IncomingConnectionError { error, .. } => {
+                debug!(%error, "incoming connection failed");
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Negotiate(event)) => self.on_direct(net::NEGOTIATE, event).await?,
             SwarmEvent::Behaviour(BehaviourEvent::Transfer(event)) => self.on_direct(net::TRANSFER, event).await?,
             SwarmEvent::Behaviour(BehaviourEvent::Revoke(event)) => self.on_direct(net::REVOKE, event).await?,
@@ -778,7 +792,10 @@ impl Node {
                                     self.misbehaved(peer, rejection.to_string());
                                     Ack::Rejected
                                 }
-                                Err(_) => Ack::Ignored,
+                                Err(error) => {
+                                    debug!(%peer, %error, "direct message ignored");
+                                    Ack::Ignored
+                                }
                             }
                         }
                     };

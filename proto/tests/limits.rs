@@ -5,7 +5,7 @@
 
 mod common;
 use common::*;
-use me2b_proto::engine::{Command, Config, Engine, HandleError, Input, Provenance, Rejection, Role, State};
+use me2b_proto::engine::{Command, Config, Engine, HandleError, Input, Output, Provenance, Rejection, Role, State};
 use me2b_proto::envelope::{self, EnvelopeError, MessageKind, ReplayGuard, Seal};
 use me2b_proto::identity::{Keypair, NegotiationId, Nonce};
 use me2b_proto::limits::{MAX_PENDING_OUTPUTS, MAX_ROUNDS, MAX_SEEN_NONCES};
@@ -105,4 +105,34 @@ fn negotiation_messages_past_the_round_limit_are_refused() {
     );
     let refused = w.net.input(w.person, Input::Direct { from: w.shoes, kind: MessageKind::Negotiation, bytes });
     assert_eq!(refused, Err(HandleError::Rejected(Rejection::Protocol("round out of range"))));
+}
+
+#[test]
+fn a_live_request_is_handed_to_a_connecting_peer_once_per_window() {
+    let mut business = Engine::new(
+        Keypair::from_secret_bytes(&[2; 32]),
+        Config::new(Role::Business, [2; 32]),
+        State::default(),
+        START,
+    );
+    let command = Command::PublishRequest {
+        category: "apparel.shoes".parse().unwrap(),
+        business_name: "Stride".into(),
+        description: "shoes".into(),
+        terms: shoe_terms(START.saturating_add(Duration::from_secs(3600))),
+    };
+    business.handle(Input::Command(command), START).unwrap();
+    while business.poll().is_some() {}
+    let person = Keypair::from_secret_bytes(&[1; 32]).public();
+    let mut announced = |at: me2b_proto::time::Timestamp| {
+        business.handle(Input::PeerConnected(person), at).unwrap();
+        std::iter::from_fn(|| business.poll())
+            .filter(|output| matches!(output, Output::Send { kind: MessageKind::DataRequest, .. }))
+            .count()
+    };
+    // The connection, then the peer's subscription on it, moments apart: one announcement.
+    assert_eq!(announced(START), 1);
+    assert_eq!(announced(START.saturating_add(Duration::from_millis(50))), 0);
+    // A reconnect a while later gets it again.
+    assert_eq!(announced(START.saturating_add(Duration::from_secs(61))), 1);
 }

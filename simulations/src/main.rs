@@ -67,6 +67,11 @@ impl Progress for Terminal {
 }
 
 fn main() -> ExitCode {
+    // The nodes' own logs, for digging into a run: ME2B_SIM_LOG=me2b_node=debug (off by default;
+    // a thousand nodes log a lot).
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ME2B_SIM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -9,6 +9,8 @@ use crate::identity::{IntentId, PublicKey, RequestId};
 
 /// Most live requests or intents handed to a peer when it connects.
 pub const MAX_ANNOUNCED_ON_CONNECT: usize = 32;
+/// A peer is handed the same request or intent again only after this long (a reconnect).
+pub const ANNOUNCE_AGAIN_AFTER_MS: u64 = 60 * 1000;
 use crate::ledger::EventKind;
 use crate::limits::{MAX_GOSSIP_VALIDITY_MS, MAX_SEEN_ANNOUNCEMENTS};
 use crate::messages::{Context, DataRequest, Intent, ProductOffer};
@@ -144,7 +146,7 @@ impl Engine {
     /// intents (person), newest first, at most [`MAX_ANNOUNCED_ON_CONNECT`].
     pub(super) fn announce_to(&mut self, peer: PublicKey, now: Timestamp) {
         let me = self.public_key();
-        let mut live: Vec<(Timestamp, MessageKind, Vec<u8>)> = match self.config.role {
+        let mut live: Vec<(Timestamp, MessageKind, Vec<u8>, [u8; 16])> = match self.config.role {
             Role::Business => self
                 .state
                 .requests
@@ -152,19 +154,39 @@ impl Engine {
                 .filter(|known| {
                     known.business == me && known.request.terms.expires_at > now && !known.envelope.is_empty()
                 })
-                .map(|known| (known.at, MessageKind::DataRequest, known.envelope.clone()))
+                .map(|known| (known.at, MessageKind::DataRequest, known.envelope.clone(), known.request.id.to_bytes()))
                 .collect(),
             Role::Person => self
                 .state
                 .intents
                 .values()
                 .filter(|own| !own.decided && own.intent.expires_at > now && !own.envelope.is_empty())
-                .map(|own| (own.intent.expires_at, MessageKind::Intent, own.envelope.clone()))
+                .map(|own| (own.intent.expires_at, MessageKind::Intent, own.envelope.clone(), own.intent.id.to_bytes()))
                 .collect(),
         };
-        live.sort_by_key(|(at, _, _)| std::cmp::Reverse(*at));
-        for (_, kind, bytes) in live.into_iter().take(MAX_ANNOUNCED_ON_CONNECT) {
+        live.sort_by_key(|(at, _, _, _)| std::cmp::Reverse(*at));
+        self.forget_announcements(now);
+        for (_, kind, bytes, id) in live.into_iter().take(MAX_ANNOUNCED_ON_CONNECT) {
+            // A connection and the peer's gossip subscription on it both ask for the
+            // announcement within moments: hand it over once per window.
+            if let Some(at) = self.announced.get(&(peer, id))
+                && now.as_millis().saturating_sub(at.as_millis()) < ANNOUNCE_AGAIN_AFTER_MS
+            {
+                continue;
+            }
+            self.announced.insert((peer, id), now);
             self.emit(super::Output::Send { to: peer, kind, bytes, delivery: None });
+        }
+    }
+
+    /// Keeps the record of announcements bounded: old ones go, and if that is not enough, all.
+    fn forget_announcements(&mut self, now: Timestamp) {
+        if self.announced.len() < MAX_SEEN_ANNOUNCEMENTS {
+            return;
+        }
+        self.announced.retain(|_, at| now.as_millis().saturating_sub(at.as_millis()) < ANNOUNCE_AGAIN_AFTER_MS);
+        if self.announced.len() >= MAX_SEEN_ANNOUNCEMENTS {
+            self.announced.clear();
         }
     }
 

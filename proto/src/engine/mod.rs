@@ -612,6 +612,9 @@ pub struct Engine {
     state: State,
     replay: ReplayGuard,
     outputs: VecDeque<Output>,
+    /// What was handed to which peer on connect, and when (not persisted: after a restart,
+    /// announcing again is harmless).
+    announced: BTreeMap<(PublicKey, [u8; 16]), Timestamp>,
 }
 
 impl Engine {
@@ -619,8 +622,15 @@ impl Engine {
     /// sets again every timer its state needs and retries its outbox.
     pub fn new(keypair: Keypair, config: Config, state: State, now: Timestamp) -> Engine {
         let rng = ChaCha20Rng::from_seed(config.seed);
-        let mut engine =
-            Engine { keypair, config, rng, state, replay: ReplayGuard::default(), outputs: VecDeque::new() };
+        let mut engine = Engine {
+            keypair,
+            config,
+            rng,
+            state,
+            replay: ReplayGuard::default(),
+            outputs: VecDeque::new(),
+            announced: BTreeMap::new(),
+        };
         engine.resume(now);
         engine
     }
