@@ -47,7 +47,7 @@ pub const MAX_OUTBOX: usize = 4_096;
 /// How long the outbox keeps retrying a message about an agreement (a revocation, a receipt,
 /// data) before it gives up and tells the owner.
 pub const MAX_OUTBOX_AGE_MS: u64 = 30 * 24 * 3600 * 1000;
-/// Longest wait between two delivery attempts.
+/// Longest wait between two delivery attempts, before the random spread of up to half again.
 pub const MAX_RETRY_BACKOFF_MS: u64 = 5 * 60 * 1000;
 /// Most requests (person) or intents (business) remembered as seen.
 pub const MAX_SEEN_ANNOUNCEMENTS: usize = 10_000;

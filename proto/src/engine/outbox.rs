@@ -96,11 +96,15 @@ impl Engine {
     }
 
     pub(super) fn undelivered(&mut self, id: OutboxId, now: Timestamp) {
+        // Up to half the backoff again, drawn from the engine's seeded RNG: messages that failed
+        // together (a busy peer refusing a burst of handshakes) must not all come back together.
+        let spread = u64::from_le_bytes(self.random());
         let Some(item) = self.state.outbox.get_mut(&id) else {
             return;
         };
         item.attempts = item.attempts.saturating_add(1);
-        let backoff = 1000u64.saturating_mul(1 << item.attempts.min(20)).min(MAX_RETRY_BACKOFF_MS);
+        let base = 1000u64.saturating_mul(1 << item.attempts.min(20)).min(MAX_RETRY_BACKOFF_MS);
+        let backoff = base + spread % (base / 2 + 1);
         let at = Timestamp::from_millis(now.as_millis().saturating_add(backoff));
         if at > item.give_up_at {
             let (to, kind) = (item.to, item.kind);
