@@ -502,17 +502,30 @@ pub struct GossipCounts {
     pub duplicates: u64,
 }
 
+/// The registry in the OpenMetrics text format.
+pub fn encode_metrics(registry: &Registry) -> String {
+    let mut text = String::new();
+    // Writing into a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut text, registry);
+    text
+}
+
 impl GossipCounts {
     /// Reads the counts from the registry's text form.
     pub fn read(registry: &Registry) -> GossipCounts {
-        let mut text = String::new();
-        if prometheus_client::encoding::text::encode(&mut text, registry).is_err() {
-            return GossipCounts::default();
-        }
+        let text = encode_metrics(registry);
         let arrived = sum_samples(&text, "me2b_gossipsub_topic_msg_recv_counts_unfiltered_total");
         let first_seen = sum_samples(&text, "me2b_gossipsub_topic_msg_recv_counts_total");
         let invalid = sum_samples(&text, "me2b_gossipsub_invalid_messages_per_topic_total");
         GossipCounts { arrived, first_seen, duplicates: arrived.saturating_sub(first_seen).saturating_sub(invalid) }
+    }
+}
+
+impl std::ops::AddAssign for GossipCounts {
+    fn add_assign(&mut self, other: GossipCounts) {
+        self.arrived += other.arrived;
+        self.first_seen += other.first_seen;
+        self.duplicates += other.duplicates;
     }
 }
 

@@ -500,10 +500,7 @@ impl Node {
                 });
             }
             Request::Metrics(reply) => {
-                let mut text = String::new();
-                // Writing into a String cannot fail.
-                let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
-                let _ = reply.send(text);
+                let _ = reply.send(net::encode_metrics(&self.registry));
             }
             Request::Shutdown(_) => {}
         }

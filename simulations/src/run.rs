@@ -57,9 +57,7 @@ pub struct Tally {
 impl Tally {
     fn add(&mut self, info: &NodeInfo) {
         self.payload_bytes_out += info.payload_bytes_out;
-        self.gossip.arrived += info.gossip.arrived;
-        self.gossip.first_seen += info.gossip.first_seen;
-        self.gossip.duplicates += info.gossip.duplicates;
+        self.gossip += info.gossip;
     }
 }
 
@@ -204,22 +202,24 @@ impl Runner {
         config.listen = vec![Multiaddr::empty().with(libp2p::multiaddr::Protocol::Memory(0))];
         config.small_store = true;
         config.intent_window = Duration::from_secs(3).mul_f64(scale);
-        config.negotiation_timeout = Duration::from_secs(120).mul_f64(scale);
+        config.negotiation_timeout = config.negotiation_timeout.mul_f64(scale);
+        // The node's own defaults for its role, with every interval dilated by the time scale.
+        let base = config.net.clone();
         config.net = NetConfig {
             mdns: false,
-            heartbeat: Duration::from_secs(1).mul_f64(scale),
-            request_timeout: Duration::from_secs(30).mul_f64(scale),
+            heartbeat: base.heartbeat.mul_f64(scale),
+            request_timeout: base.request_timeout.mul_f64(scale),
             gossip_per_peer: self.scenario.network.gossip_per_peer,
             dht: self.scenario.network.dht,
-            idle_timeout: NetConfig::default().idle_timeout.mul_f64(scale),
-            gossip_window: Duration::from_secs(10).mul_f64(scale),
+            idle_timeout: base.idle_timeout.mul_f64(scale),
+            gossip_window: base.gossip_window.mul_f64(scale),
             link_model: Some(Arc::new(Links {
                 me: index,
                 scenario: self.scenario.clone(),
                 seed: self.seed,
                 registry: self.registry.clone(),
             })),
-            ..NetConfig::for_role(node.role)
+            ..base
         };
         config
     }
