@@ -3,6 +3,7 @@
 //! every me2b flow, and the story is told step by step with who learned what.
 
 use anyhow::{Context as _, Result, bail, ensure};
+use me2b_node::clock::now;
 use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, Transport};
 use me2b_proto::agreement::Lifecycle;
 use me2b_proto::engine::{CatalogItem, Command, Event, Handled, Provenance, Role, State};
@@ -16,7 +17,7 @@ use me2b_proto::time::Timestamp;
 use me2b_proto::value::{Date, Point, Value};
 use me2b_proto::vocab::{FieldPath, Purpose};
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tempfile::TempDir;
 use tokio::sync::{broadcast, mpsc};
 
@@ -43,11 +44,6 @@ struct Story {
     inbox_tx: mpsc::Sender<(PublicKey, NodeEvent)>,
     quiet: bool,
     step: u32,
-}
-
-fn now() -> Timestamp {
-    let ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
-    Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 async fn start_node(role: Role, secret: [u8; 32], dir: &TempDir) -> Result<NodeHandle> {

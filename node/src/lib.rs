@@ -23,11 +23,15 @@
 
 pub mod api;
 pub mod at_rest;
+pub mod clock;
 pub mod config;
+mod gossip;
+pub mod handle;
 pub mod key_file;
 pub mod link;
 pub mod net;
 mod node;
 pub mod store;
 
-pub use node::{Node, NodeConfig, NodeError, NodeEvent, NodeHandle, NodeInfo, Transport};
+pub use handle::{NodeConfig, NodeError, NodeEvent, NodeHandle, NodeInfo, Transport};
+pub use node::Node;

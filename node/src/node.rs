@@ -1,30 +1,33 @@
-//! The `Node`: an actor that owns the swarm, the engine and the store, behind a cloneable
-//! [`NodeHandle`].
+//! The `Node`: an actor that owns the swarm, the engine and the store; its owner talks to it
+//! through a [`NodeHandle`] (see [`crate::handle`]).
 //!
 //! The actor's loop takes, in this order of priority: requests from handles (bounded channel,
-//! replies over oneshot), swarm events, and due timers. Every input goes to the engine; the
-//! engine's outputs are then drained: changes are written to the store in one batch and
-//! flushed *before* anything is acknowledged (a command's reply, a direct message's response),
-//! messages are sent or published, timers are set, events are broadcast to the owner.
+//! replies over oneshot), swarm events, and due timers. Every input, whatever its source,
+//! takes one path, [`Node::feed`]: the engine handles it, then its outputs are drained, with
+//! changes written to the store in one batch and flushed *before* anything is acknowledged
+//! (a command's reply, a direct message's [`Ack`], a gossip validation result); then messages
+//! are sent or published, timers set, events broadcast. What a peer's message earned is
+//! decided in one place, [`Node::verdict`]. Swarm construction and the protocols' plumbing
+//! live in [`crate::net`].
 
-use crate::net::{self, Ack, Behaviour, BehaviourEvent, DirectRequest, NetConfig};
+use crate::clock::now;
+use crate::gossip;
+use crate::handle::{NodeConfig, NodeError, NodeEvent, NodeHandle, NodeInfo, Request, Transport};
+use crate::net::{self, Ack, Behaviour, BehaviourEvent, DirectRequest};
 use crate::store::{Store, StoreError};
 use futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, gossipsub, identify, kad, mdns};
-use me2b_proto::engine::{
-    Command, Config, Engine, Event, HandleError, Handled, Input, OutboxId, Output, Role, State, Timer,
-};
+use me2b_proto::engine::{Command, Config, Engine, HandleError, Handled, Input, OutboxId, Output, Role, Timer};
 use me2b_proto::envelope::MessageKind;
 use me2b_proto::identity::{Keypair, PublicKey};
 use me2b_proto::time::Timestamp;
-use me2b_proto::vocab::Category;
+use me2b_proto::vocab::Topic;
 use prometheus_client::registry::Registry;
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::path::PathBuf;
-use std::time::{Duration, SystemTime};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -32,264 +35,11 @@ use tracing::{debug, info, warn};
 const COMMAND_QUEUE: usize = 256;
 /// How many events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 1024;
-/// Most gossip publications waiting for a subscribed peer.
-const MAX_PENDING_PUBLISH: usize = 256;
-/// How long a publication waits for a subscribed peer before it is dropped (and reported).
-const PUBLISH_PATIENCE: Duration = Duration::from_secs(600);
-/// How long a listener may take to come up at start.
-const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 /// Invalid direct messages after which a peer is disconnected.
 const MISBEHAVIOUR_LIMIT: u32 = 5;
 
-/// Which transports a node uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transport {
-    /// TCP, QUIC, DNS and relays: a real node.
-    Network,
-    /// libp2p's in-memory transport: tests and the simulator.
-    Memory,
-}
-
-/// How a node is set up.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    /// Person or business.
-    pub role: Role,
-    /// Where the store lives.
-    pub store_path: PathBuf,
-    /// Unwraps the store's data key; `None` is the explicit opt-out for tests.
-    pub passphrase: Option<Vec<u8>>,
-    /// Addresses to listen on.
-    pub listen: Vec<Multiaddr>,
-    /// Peers to connect to at start (each address ends in `/p2p/<peer id>`).
-    pub bootstrap: Vec<Multiaddr>,
-    /// Transports.
-    pub transport: Transport,
-    /// Network settings.
-    pub net: NetConfig,
-    /// A small store cache and no background flusher (many nodes in one process).
-    pub small_store: bool,
-    /// How long negotiations this node starts may take.
-    pub negotiation_timeout: Duration,
-    /// How long a person collects answers to an intent.
-    pub intent_window: Duration,
-}
-
-impl NodeConfig {
-    /// Defaults for `role` with the store at `store_path`.
-    pub fn new(role: Role, store_path: PathBuf) -> Self {
-        NodeConfig {
-            role,
-            store_path,
-            passphrase: None,
-            listen: Vec::new(),
-            bootstrap: Vec::new(),
-            transport: Transport::Network,
-            net: NetConfig::for_role(role),
-            small_store: false,
-            negotiation_timeout: Duration::from_secs(120),
-            intent_window: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Why the node failed.
-#[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    /// The network could not be set up.
-    #[error(transparent)]
-    Build(#[from] net::BuildError),
-    /// A listen address was refused.
-    #[error("cannot listen on {address}: {reason}")]
-    Listen {
-        /// The address.
-        address: Multiaddr,
-        /// Why.
-        reason: String,
-    },
-    /// The engine refused a command.
-    #[error(transparent)]
-    Engine(#[from] HandleError),
-    /// The node has stopped.
-    #[error("the node has stopped")]
-    Stopped,
-    /// A dial failed at once.
-    #[error("cannot dial {0}")]
-    Dial(String),
-}
-
-/// What the owner hears from the node.
-#[derive(Debug, Clone)]
-pub enum NodeEvent {
-    /// An engine event.
-    Engine(Event),
-    /// A peer sent something invalid.
-    Misbehaved {
-        /// The peer.
-        peer: PeerId,
-        /// What was wrong.
-        reason: String,
-    },
-    /// A connection to a peer was established.
-    Connected {
-        /// The peer.
-        peer: PeerId,
-    },
-    /// A peer subscribed to a gossip topic.
-    PeerSubscribed {
-        /// The peer.
-        peer: PeerId,
-        /// The topic, e.g. `me2b/v1/requests/apparel.shoes`.
-        topic: String,
-    },
-    /// A peer sent more gossip than the per-peer limit; the rest of its window is dropped.
-    RateLimited {
-        /// The peer.
-        peer: PeerId,
-    },
-    /// A gossip message left this node (at once, or after waiting for a subscriber).
-    Published {
-        /// The topic.
-        topic: String,
-    },
-    /// A publication was dropped: no peer subscribed in time.
-    PublishDropped {
-        /// The topic.
-        topic: String,
-    },
-    /// A peer acknowledged a direct message; if it waited in the outbox, it has left it.
-    Delivered {
-        /// The peer.
-        peer: PeerId,
-    },
-}
-
-/// A snapshot of what the node is.
-#[derive(Debug, Clone)]
-pub struct NodeInfo {
-    /// The libp2p peer id.
-    pub peer_id: PeerId,
-    /// The protocol key.
-    pub public_key: PublicKey,
-    /// Person or business.
-    pub role: Role,
-    /// Where it listens.
-    pub listen_addrs: Vec<Multiaddr>,
-    /// How many peers it is connected to.
-    pub connected_peers: usize,
-    /// Bytes of me2b messages this node published on gossip (once per publication, before
-    /// gossipsub fans them out) and sent on direct streams, since it started.
-    pub payload_bytes_out: u64,
-    /// Gossip messages received, first copies and duplicates.
-    pub gossip: net::GossipCounts,
-}
-
-type Query = Box<dyn FnOnce(&Engine, &Store) + Send>;
-
-enum Request {
-    Command(Box<Command>, oneshot::Sender<Result<Handled, NodeError>>),
-    Query(Query),
-    Dial(Multiaddr, oneshot::Sender<Result<(), NodeError>>),
-    Remember(PeerId, Multiaddr),
-    Info(oneshot::Sender<NodeInfo>),
-    Metrics(oneshot::Sender<String>),
-    Shutdown(oneshot::Sender<()>),
-}
-
-/// A cloneable handle to a running node.
-#[derive(Clone, Debug)]
-pub struct NodeHandle {
-    requests: mpsc::Sender<Request>,
-    events: broadcast::Sender<NodeEvent>,
-    peer_id: PeerId,
-    public_key: PublicKey,
-}
-
-impl std::fmt::Debug for Request {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Request")
-    }
-}
-
-impl NodeHandle {
-    /// The node's peer id.
-    pub fn peer_id(&self) -> PeerId {
-        self.peer_id
-    }
-
-    /// The node's protocol key.
-    pub fn public_key(&self) -> PublicKey {
-        self.public_key
-    }
-
-    /// Events from now on.
-    pub fn events(&self) -> broadcast::Receiver<NodeEvent> {
-        self.events.subscribe()
-    }
-
-    /// Gives the engine a command; returns once its effects are on disk.
-    pub async fn command(&self, command: Command) -> Result<Handled, NodeError> {
-        let (reply, answer) = oneshot::channel();
-        self.requests.send(Request::Command(Box::new(command), reply)).await.map_err(|_| NodeError::Stopped)?;
-        answer.await.map_err(|_| NodeError::Stopped)?
-    }
-
-    /// Runs `read` on the engine and store, and returns what it returns.
-    pub async fn query<R: Send + 'static>(
-        &self,
-        read: impl FnOnce(&Engine, &Store) -> R + Send + 'static,
-    ) -> Result<R, NodeError> {
-        let (reply, answer) = oneshot::channel();
-        let query: Query = Box::new(move |engine, store| {
-            let _ = reply.send(read(engine, store));
-        });
-        self.requests.send(Request::Query(query)).await.map_err(|_| NodeError::Stopped)?;
-        answer.await.map_err(|_| NodeError::Stopped)
-    }
-
-    /// A copy of the engine's state.
-    pub async fn state(&self) -> Result<State, NodeError> {
-        self.query(|engine, _| engine.state().clone()).await
-    }
-
-    /// Dials `address` (ending in `/p2p/<peer id>` to know whom).
-    pub async fn dial(&self, address: Multiaddr) -> Result<(), NodeError> {
-        let (reply, answer) = oneshot::channel();
-        self.requests.send(Request::Dial(address, reply)).await.map_err(|_| NodeError::Stopped)?;
-        answer.await.map_err(|_| NodeError::Stopped)?
-    }
-
-    /// Remembers where `peer` can be reached, without dialling it now (an address book entry,
-    /// for when the DHT is off).
-    pub async fn remember(&self, peer: PeerId, address: Multiaddr) -> Result<(), NodeError> {
-        self.requests.send(Request::Remember(peer, address)).await.map_err(|_| NodeError::Stopped)
-    }
-
-    /// libp2p's own metrics (gossipsub's counters), in the OpenMetrics text format.
-    pub async fn metrics(&self) -> Result<String, NodeError> {
-        let (reply, answer) = oneshot::channel();
-        self.requests.send(Request::Metrics(reply)).await.map_err(|_| NodeError::Stopped)?;
-        answer.await.map_err(|_| NodeError::Stopped)
-    }
-
-    /// What the node is, now.
-    pub async fn info(&self) -> Result<NodeInfo, NodeError> {
-        let (reply, answer) = oneshot::channel();
-        self.requests.send(Request::Info(reply)).await.map_err(|_| NodeError::Stopped)?;
-        answer.await.map_err(|_| NodeError::Stopped)
-    }
-
-    /// Stops the node after it has written everything.
-    pub async fn shutdown(&self) {
-        let (reply, answer) = oneshot::channel();
-        if self.requests.send(Request::Shutdown(reply)).await.is_ok() {
-            let _ = answer.await;
-        }
-    }
-}
+/// What the engine answered to one input.
+type Outcome = Result<Handled, HandleError>;
 
 /// The running node. Start it with [`Node::start`].
 pub struct Node {
@@ -301,48 +51,15 @@ pub struct Node {
     events: broadcast::Sender<NodeEvent>,
     timers: BTreeSet<(Timestamp, Timer)>,
     in_flight: HashMap<(StreamProtocol, OutboundRequestId), OutboxId>,
-    pending_publish: VecDeque<(String, Vec<u8>, Instant)>,
-    subscribed: BTreeSet<String>,
+    waiting: gossip::Waiting,
+    subscribed: BTreeSet<Topic>,
     misbehaviour: BTreeMap<PeerId, u32>,
-    gossip_limit: GossipLimit,
+    gossip_limit: gossip::Limit,
     /// Peers found through the DHT are dialled while fewer than this are connected.
     target_peers: usize,
     payload_bytes_out: u64,
     /// libp2p's own counters (gossipsub).
     registry: Registry,
-}
-
-/// Counts gossip per forwarding peer in fixed windows.
-struct GossipLimit {
-    per_peer: u32,
-    window: Duration,
-    counts: HashMap<PeerId, (Instant, u32)>,
-}
-
-/// Most peers the gossip limit tracks before it forgets finished windows.
-const MAX_LIMITED_PEERS: usize = 4096;
-
-impl GossipLimit {
-    /// Counts one message from `peer`: `Ok` if within the limit, `Err(first)` if over it
-    /// (`first` on the first message over it in this window).
-    fn admit(&mut self, peer: PeerId) -> Result<(), bool> {
-        let now = Instant::now();
-        if self.counts.len() >= MAX_LIMITED_PEERS {
-            let window = self.window;
-            self.counts.retain(|_, (start, _)| now.duration_since(*start) < window);
-        }
-        let entry = self.counts.entry(peer).or_insert((now, 0));
-        if now.duration_since(entry.0) >= self.window {
-            *entry = (now, 0);
-        }
-        entry.1 = entry.1.saturating_add(1);
-        if entry.1 <= self.per_peer { Ok(()) } else { Err(entry.1 == self.per_peer + 1) }
-    }
-}
-
-fn now() -> Timestamp {
-    let ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or(0);
-    Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 impl Node {
@@ -357,31 +74,9 @@ impl Node {
             Transport::Network => net::build_swarm(key, &config.net, &mut registry)?,
             Transport::Memory => net::build_memory_swarm(key, &config.net, &mut registry)?,
         };
-        for address in &config.listen {
-            swarm
-                .listen_on(address.clone())
-                .map_err(|e| NodeError::Listen { address: address.clone(), reason: e.to_string() })?;
-        }
-        // Return only once every listener is up, so the caller can read its addresses.
-        let mut listening = 0;
-        while listening < config.listen.len() {
-            let event = tokio::time::timeout(LISTEN_TIMEOUT, swarm.select_next_some()).await.map_err(|_| {
-                NodeError::Listen { address: config.listen[listening].clone(), reason: "no listener came up".into() }
-            })?;
-            match event {
-                SwarmEvent::NewListenAddr { address, .. } => {
-                    info!(%address, "listening");
-                    listening += 1;
-                }
-                SwarmEvent::ListenerError { error, .. } => {
-                    return Err(NodeError::Listen {
-                        address: config.listen[listening].clone(),
-                        reason: error.to_string(),
-                    });
-                }
-                _ => {}
-            }
-        }
+        net::listen(&mut swarm, &config.listen)
+            .await
+            .map_err(|(address, reason)| NodeError::Listen { address, reason })?;
         let mut seed = [0u8; 32];
         crate::at_rest::random(&mut seed).map_err(StoreError::from)?;
         let mut engine_config = Config::new(config.role, seed);
@@ -402,17 +97,13 @@ impl Node {
             events: events.clone(),
             timers: BTreeSet::new(),
             in_flight: HashMap::new(),
-            pending_publish: VecDeque::new(),
+            waiting: gossip::Waiting::default(),
             subscribed: BTreeSet::new(),
             misbehaviour: BTreeMap::new(),
             target_peers: config.net.target_peers,
             payload_bytes_out: 0,
             registry,
-            gossip_limit: GossipLimit {
-                per_peer: config.net.gossip_per_peer,
-                window: config.net.gossip_window,
-                counts: HashMap::new(),
-            },
+            gossip_limit: gossip::Limit::new(config.net.gossip_per_peer, config.net.gossip_window),
         };
         for address in config.bootstrap {
             node.dial(address)?;
@@ -427,10 +118,7 @@ impl Node {
         let mut publish_retry = tokio::time::interval(Duration::from_secs(1));
         let mut shutdown_reply = None;
         loop {
-            let next_timer = self.timers.first().map(|(at, _)| {
-                let wait = at.saturating_since(now());
-                Instant::now() + wait
-            });
+            let next_timer = self.timers.first().map(|(at, _)| Instant::now() + at.saturating_since(now()));
             let timer_due = async {
                 match next_timer {
                     Some(at) => tokio::time::sleep_until(at).await,
@@ -469,35 +157,55 @@ impl Node {
         }
     }
 
+    /// The one event path: the engine handles `input`, then its outputs are drained (state
+    /// flushed first). Whatever acknowledges the input does so after this returns, so an
+    /// acknowledgement always follows durable state. The node's own inputs (timers,
+    /// deliveries, connections) need no answer and drop the outcome.
+    async fn feed(&mut self, input: Input) -> Result<Outcome, StoreError> {
+        let outcome = self.engine.handle(input, now());
+        self.drain().await?;
+        Ok(outcome)
+    }
+
+    /// What a peer's message earned: accepted; ignored (late, duplicate, not for this node:
+    /// no fault of the peer's); or rejected, and the peer penalised.
+    fn verdict(&mut self, peer: PeerId, outcome: &Outcome) -> Ack {
+        match outcome {
+            Ok(_) => Ack::Accepted,
+            Err(HandleError::Rejected(rejection)) if rejection.penalise() => {
+                self.misbehaved(peer, rejection.to_string());
+                Ack::Rejected
+            }
+            Err(error) => {
+                debug!(%peer, %error, "message ignored");
+                Ack::Ignored
+            }
+        }
+    }
+
+    /// Feeds a peer's message and returns its verdict.
+    async fn feed_from(&mut self, peer: PeerId, input: Input) -> Result<Ack, StoreError> {
+        let outcome = self.feed(input).await?;
+        Ok(self.verdict(peer, &outcome))
+    }
+
     async fn on_request(&mut self, request: Request) -> Result<(), StoreError> {
         match request {
             Request::Command(command, reply) => {
                 let subscriptions_may_change = matches!(*command, Command::Subscribe(_) | Command::Unsubscribe(_));
-                let result = self.engine.handle(Input::Command(*command), now());
-                self.drain().await?;
+                let outcome = self.feed(Input::Command(*command)).await?;
                 if subscriptions_may_change {
                     self.sync_subscriptions();
                 }
-                let _ = reply.send(result.map_err(NodeError::from));
+                let _ = reply.send(outcome.map_err(NodeError::from));
             }
             Request::Query(query) => query(&self.engine, &self.store),
             Request::Dial(address, reply) => {
                 let _ = reply.send(self.dial(address));
             }
-            Request::Remember(peer, address) => {
-                self.add_to_dht(&peer, address.clone());
-                self.swarm.add_peer_address(peer, address);
-            }
+            Request::Remember(peer, address) => self.learn_address(peer, address),
             Request::Info(reply) => {
-                let _ = reply.send(NodeInfo {
-                    peer_id: *self.swarm.local_peer_id(),
-                    public_key: self.engine.public_key(),
-                    role: self.role,
-                    listen_addrs: self.swarm.listeners().cloned().collect(),
-                    connected_peers: self.swarm.connected_peers().count(),
-                    payload_bytes_out: self.payload_bytes_out,
-                    gossip: net::GossipCounts::read(&self.registry),
-                });
+                let _ = reply.send(self.info());
             }
             Request::Metrics(reply) => {
                 let _ = reply.send(net::encode_metrics(&self.registry));
@@ -507,16 +215,29 @@ impl Node {
         Ok(())
     }
 
-    fn add_to_dht(&mut self, peer: &PeerId, address: Multiaddr) {
-        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
-            kad.add_address(peer, address);
+    fn info(&self) -> NodeInfo {
+        NodeInfo {
+            peer_id: *self.swarm.local_peer_id(),
+            public_key: self.engine.public_key(),
+            role: self.role,
+            listen_addrs: self.swarm.listeners().cloned().collect(),
+            connected_peers: self.swarm.connected_peers().count(),
+            payload_bytes_out: self.payload_bytes_out,
+            gossip: net::GossipCounts::read(&self.registry),
         }
+    }
+
+    /// Remembers where `peer` can be reached: in the DHT and the swarm's address book.
+    fn learn_address(&mut self, peer: PeerId, address: Multiaddr) {
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            kad.add_address(&peer, address.clone());
+        }
+        self.swarm.add_peer_address(peer, address);
     }
 
     fn dial(&mut self, address: Multiaddr) -> Result<(), NodeError> {
         if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() {
-            self.add_to_dht(&peer, address.clone());
-            self.swarm.add_peer_address(peer, address.clone());
+            self.learn_address(peer, address.clone());
         }
         self.swarm.dial(address).map_err(|e| NodeError::Dial(e.to_string()))
     }
@@ -524,26 +245,26 @@ impl Node {
     /// Follows on gossip what the engine's subscriptions say: a person hears requests, a
     /// business hears intents.
     fn sync_subscriptions(&mut self) {
-        let wanted: BTreeSet<String> = self
+        let wanted: BTreeSet<Topic> = self
             .engine
             .state()
             .subscriptions
             .iter()
-            .map(|category: &Category| match self.role {
+            .map(|category| match self.role {
                 Role::Person => category.request_topic(),
                 Role::Business => category.intent_topic(),
             })
             .collect();
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
         for topic in wanted.difference(&self.subscribed) {
-            let topic = gossipsub::IdentTopic::new(topic.clone());
+            let topic = gossipsub::IdentTopic::new(topic.to_string());
             if let Err(error) = gossipsub.subscribe(&topic) {
                 warn!(%error, "cannot subscribe");
             }
             let _ = gossipsub.set_topic_params(topic, net::topic_score_params());
         }
         for topic in self.subscribed.difference(&wanted) {
-            gossipsub.unsubscribe(&gossipsub::IdentTopic::new(topic.clone()));
+            gossipsub.unsubscribe(&gossipsub::IdentTopic::new(topic.to_string()));
         }
         self.subscribed = wanted;
     }
@@ -555,8 +276,7 @@ impl Node {
                 break;
             }
             self.timers.pop_first();
-            let _ = self.engine.handle(Input::Timer(timer), now);
-            self.drain().await?;
+            let _ = self.feed(Input::Timer(timer)).await?;
         }
         Ok(())
     }
@@ -614,36 +334,32 @@ impl Node {
         debug!(%peer, ?kind, "direct message sent");
     }
 
-    fn publish(&mut self, topic: String, bytes: Vec<u8>, since: Instant) {
-        let gossip_topic = gossipsub::IdentTopic::new(topic.clone());
+    fn publish(&mut self, topic: Topic, bytes: Vec<u8>, since: Instant) {
+        let gossip_topic = gossipsub::IdentTopic::new(topic.to_string());
         let size = bytes.len() as u64;
         match self.swarm.behaviour_mut().gossipsub.publish(gossip_topic, bytes.clone()) {
             Ok(_) => {
                 self.payload_bytes_out += size;
-                let _ = self.events.send(NodeEvent::Published { topic: topic.clone() });
+                let _ = self.events.send(NodeEvent::Published { topic: topic.to_string() });
                 debug!(%topic, "published");
             }
             Err(gossipsub::PublishError::NoPeersSubscribedToTopic | gossipsub::PublishError::AllQueuesFull(_)) => {
-                if self.pending_publish.len() >= MAX_PENDING_PUBLISH
-                    && let Some((dropped, _, _)) = self.pending_publish.pop_front()
-                {
-                    let _ = self.events.send(NodeEvent::PublishDropped { topic: dropped });
+                if let Some(dropped) = self.waiting.push(topic, bytes, since) {
+                    let _ = self.events.send(NodeEvent::PublishDropped { topic: dropped.to_string() });
                 }
-                self.pending_publish.push_back((topic, bytes, since));
             }
             Err(gossipsub::PublishError::Duplicate) => {}
             Err(error) => {
                 warn!(%error, %topic, "publish failed");
-                let _ = self.events.send(NodeEvent::PublishDropped { topic });
+                let _ = self.events.send(NodeEvent::PublishDropped { topic: topic.to_string() });
             }
         }
     }
 
     fn retry_publications(&mut self) {
-        let waiting: Vec<_> = self.pending_publish.drain(..).collect();
-        for (topic, bytes, since) in waiting {
-            if since.elapsed() > PUBLISH_PATIENCE {
-                let _ = self.events.send(NodeEvent::PublishDropped { topic });
+        for (topic, bytes, since) in self.waiting.take() {
+            if since.elapsed() > gossip::PUBLISH_PATIENCE {
+                let _ = self.events.send(NodeEvent::PublishDropped { topic: topic.to_string() });
             } else {
                 self.publish(topic, bytes, since);
             }
@@ -668,101 +384,98 @@ impl Node {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                 let _ = self.events.send(NodeEvent::Connected { peer: peer_id });
-                if let Some(key) = net::public_key(&peer_id) {
-                    let _ = self.engine.handle(Input::PeerConnected(key), now());
-                    self.drain().await?;
-                }
+                self.peer_reachable(peer_id).await?;
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }))
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => debug!(?peer_id, %error, "dial failed"),
+            SwarmEvent::IncomingConnectionError { error, .. } => debug!(%error, "incoming connection failed"),
+            SwarmEvent::Behaviour(event) => self.on_behaviour_event(event).await?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn on_behaviour_event(&mut self, event: BehaviourEvent) -> Result<(), StoreError> {
+        match event {
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
                 if info.protocol_version == net::PROTOCOL_VERSION =>
             {
                 for address in info.listen_addrs {
-                    self.add_to_dht(&peer_id, address.clone());
-                    self.swarm.add_peer_address(peer_id, address);
+                    self.learn_address(peer_id, address);
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
+            BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, address) in found {
-                    self.add_to_dht(&peer, address.clone());
-                    self.swarm.add_peer_address(peer, address.clone());
+                    self.learn_address(peer, address.clone());
                     let _ = self.swarm.dial(address);
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            })) => {
-                let topic = message.topic.as_str();
-                let kind = if topic.starts_with("me2b/v1/requests/") {
-                    Some(MessageKind::DataRequest)
-                } else if topic.starts_with("me2b/v1/intents/") {
-                    Some(MessageKind::Intent)
-                } else {
-                    None
-                };
-                let admitted = self.gossip_limit.admit(propagation_source);
-                if let Err(first) = admitted
-                    && first
-                {
-                    warn!(peer = %propagation_source, "gossip rate limit reached");
-                    let _ = self.events.send(NodeEvent::RateLimited { peer: propagation_source });
-                }
-                let acceptance = match kind {
-                    _ if admitted.is_err() => gossipsub::MessageAcceptance::Ignore,
-                    None => gossipsub::MessageAcceptance::Reject,
-                    Some(kind) => {
-                        let result = self.engine.handle(Input::Gossip { kind, bytes: message.data }, now());
-                        self.drain().await?;
-                        match result {
-                            Ok(_) => gossipsub::MessageAcceptance::Accept,
-                            Err(HandleError::Rejected(rejection)) if rejection.penalise() => {
-                                self.misbehaved(propagation_source, rejection.to_string());
-                                gossipsub::MessageAcceptance::Reject
-                            }
-                            Err(_) => gossipsub::MessageAcceptance::Ignore,
-                        }
-                    }
-                };
-                self.swarm.behaviour_mut().gossipsub.report_message_validation_result(
-                    &message_id,
-                    &propagation_source,
-                    acceptance,
-                );
+            BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
+                self.on_gossip(propagation_source, message_id, message).await?;
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic })) => {
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
                 let _ = self.events.send(NodeEvent::PeerSubscribed { peer: peer_id, topic: topic.into_string() });
                 self.retry_publications();
                 // A peer that just subscribed may have missed what was published since it
                 // connected: hand it the live requests or intents again (deduplicated there).
-                if let Some(key) = net::public_key(&peer_id) {
-                    let _ = self.engine.handle(Input::PeerConnected(key), now());
-                    self.drain().await?;
-                }
+                self.peer_reachable(peer_id).await?;
             }
-            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
-                debug!(?peer_id, %error, "dial failed");
-            }
-            SwarmEvent::IncomingConnectionError { error, .. } => {
-                debug!(%error, "incoming connection failed");
-            }
-            SwarmEvent::Behaviour(BehaviourEvent::Negotiate(event)) => self.on_direct(net::NEGOTIATE, event).await?,
-            SwarmEvent::Behaviour(BehaviourEvent::Transfer(event)) => self.on_direct(net::TRANSFER, event).await?,
-            SwarmEvent::Behaviour(BehaviourEvent::Revoke(event)) => self.on_direct(net::REVOKE, event).await?,
-            SwarmEvent::Behaviour(BehaviourEvent::Offer(event)) => self.on_direct(net::OFFER, event).await?,
-            SwarmEvent::Behaviour(BehaviourEvent::Announce(event)) => self.on_direct(net::ANNOUNCE, event).await?,
-            SwarmEvent::Behaviour(BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. })) => {
-                // A peer found through the DHT: connect while the node has too few, so that
-                // gossip meshes form beyond the bootstrap peers.
-                // Dials under way count, or a burst of routing updates would dial them all.
-                let dialling = self.swarm.network_info().connection_counters().num_pending_outgoing() as usize;
-                let wanted = self.swarm.connected_peers().count() + dialling < self.target_peers;
-                if wanted && !self.swarm.is_connected(&peer) && peer != *self.swarm.local_peer_id() {
-                    let _ = self.swarm.dial(peer);
-                }
-            }
+            BehaviourEvent::Negotiate(event) => self.on_direct(net::NEGOTIATE, event).await?,
+            BehaviourEvent::Transfer(event) => self.on_direct(net::TRANSFER, event).await?,
+            BehaviourEvent::Revoke(event) => self.on_direct(net::REVOKE, event).await?,
+            BehaviourEvent::Offer(event) => self.on_direct(net::OFFER, event).await?,
+            BehaviourEvent::Announce(event) => self.on_direct(net::ANNOUNCE, event).await?,
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => self.dht_found(peer),
             _ => {}
         }
+        Ok(())
+    }
+
+    /// A peer connected or subscribed: the engine retries what waits for it and hands it this
+    /// node's live requests or intents.
+    async fn peer_reachable(&mut self, peer: PeerId) -> Result<(), StoreError> {
+        if let Some(key) = net::public_key(&peer) {
+            let _ = self.feed(Input::PeerConnected(key)).await?;
+        }
+        Ok(())
+    }
+
+    /// A peer found through the DHT: connect while the node has too few, so that gossip
+    /// meshes form beyond the bootstrap peers. Dials under way count, or a burst of routing
+    /// updates would dial them all.
+    fn dht_found(&mut self, peer: PeerId) {
+        let dialling = self.swarm.network_info().connection_counters().num_pending_outgoing() as usize;
+        let wanted = self.swarm.connected_peers().count() + dialling < self.target_peers;
+        if wanted && !self.swarm.is_connected(&peer) && peer != *self.swarm.local_peer_id() {
+            let _ = self.swarm.dial(peer);
+        }
+    }
+
+    /// A gossip message: rate-limited per forwarding peer before any work, then fed to the
+    /// engine; gossipsub gets exactly one validation result for it.
+    async fn on_gossip(
+        &mut self,
+        source: PeerId,
+        id: gossipsub::MessageId,
+        message: gossipsub::Message,
+    ) -> Result<(), StoreError> {
+        let admitted = self.gossip_limit.admit(source);
+        if admitted == Err(true) {
+            warn!(peer = %source, "gossip rate limit reached");
+            let _ = self.events.send(NodeEvent::RateLimited { peer: source });
+        }
+        let acceptance = match message.topic.as_str().parse::<Topic>() {
+            _ if admitted.is_err() => gossipsub::MessageAcceptance::Ignore,
+            Err(_) => gossipsub::MessageAcceptance::Reject,
+            Ok(topic) => {
+                let input = Input::Gossip { kind: topic.kind(), bytes: message.data };
+                match self.feed_from(source, input).await? {
+                    Ack::Accepted => gossipsub::MessageAcceptance::Accept,
+                    Ack::Ignored => gossipsub::MessageAcceptance::Ignore,
+                    Ack::Rejected => gossipsub::MessageAcceptance::Reject,
+                }
+            }
+        };
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
         Ok(())
     }
 
@@ -777,24 +490,7 @@ impl Node {
                     let kind = request.kind;
                     let ack = match net::public_key(&peer) {
                         None => Ack::Rejected,
-                        Some(from) => {
-                            let result = self
-                                .engine
-                                .handle(Input::Direct { from, kind: request.kind, bytes: request.bytes }, now());
-                            // Persist before acknowledging.
-                            self.drain().await?;
-                            match result {
-                                Ok(_) => Ack::Accepted,
-                                Err(HandleError::Rejected(rejection)) if rejection.penalise() => {
-                                    self.misbehaved(peer, rejection.to_string());
-                                    Ack::Rejected
-                                }
-                                Err(error) => {
-                                    debug!(%peer, %error, "direct message ignored");
-                                    Ack::Ignored
-                                }
-                            }
-                        }
+                        Some(from) => self.feed_from(peer, Input::Direct { from, kind, bytes: request.bytes }).await?,
                     };
                     let _ = self.swarm.behaviour_mut().direct(kind).send_response(channel, ack);
                 }
@@ -802,9 +498,8 @@ impl Node {
                     if response == Ack::Rejected {
                         warn!(%peer, "peer rejected our message");
                     }
-                    if let Some(delivery) = self.in_flight.remove(&(protocol.clone(), request_id)) {
-                        let _ = self.engine.handle(Input::Delivered(delivery), now());
-                        self.drain().await?;
+                    if let Some(delivery) = self.in_flight.remove(&(protocol, request_id)) {
+                        let _ = self.feed(Input::Delivered(delivery)).await?;
                         let _ = self.events.send(NodeEvent::Delivered { peer });
                     }
                 }
@@ -812,8 +507,7 @@ impl Node {
             request_response::Event::OutboundFailure { request_id, peer, error, .. } => {
                 debug!(%peer, %error, "direct message not delivered");
                 if let Some(delivery) = self.in_flight.remove(&(protocol, request_id)) {
-                    let _ = self.engine.handle(Input::Undelivered(delivery), now());
-                    self.drain().await?;
+                    let _ = self.feed(Input::Undelivered(delivery)).await?;
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => {

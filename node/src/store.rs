@@ -255,7 +255,7 @@ impl Store {
                 }
                 kind::VAULT => {
                     let path = String::from_utf8(id.to_vec()).map_err(|e| corrupt(e.to_string()))?;
-                    let path = path.parse().map_err(|e: me2b_proto::decode::DecodeError| corrupt(e.to_string()))?;
+                    let path = path.parse().map_err(|e: me2b_proto::decode::TextError| corrupt(e.to_string()))?;
                     state.vault.insert(path, decode(&plain).map_err(corrupt)?);
                 }
                 kind::REQUEST => {

@@ -1,7 +1,7 @@
-//! The error every wire-to-domain conversion returns. A value of a domain type is always valid:
-//! anything that could not be one is rejected here, at the edge, with the reason.
-
-use crate::identity::KeyError;
+//! The errors of the edges: [`DecodeError`], which every wire-to-domain conversion returns,
+//! [`TextError`], which every text form's `FromStr` returns, and [`KeyError`] for keys and ids.
+//! A value of a domain type is always valid: anything that could not be one is rejected at
+//! the edge, with the reason. A leaf module: it depends on nothing else in the crate.
 
 /// Why a wire message could not become a domain value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,6 +46,42 @@ pub enum DecodeError {
         /// What is wrong with it.
         reason: &'static str,
     },
+}
+
+/// Why a key, signature or id could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// The bytes have the wrong length.
+    #[error("expected {expected} bytes, got {actual}")]
+    Length {
+        /// Length required.
+        expected: usize,
+        /// Length given.
+        actual: usize,
+    },
+    /// The bytes are not a valid ed25519 public key.
+    #[error("not a valid ed25519 public key")]
+    InvalidPublicKey,
+}
+
+/// Why a text form (a duration `30d`, an amount `120 EUR`, a use `once`, ...) could not be
+/// read: what was given, what it should have been, and how to write it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{text}` is not {what}; {hint}")]
+pub struct TextError {
+    /// The text given.
+    pub text: String,
+    /// What it should have been, with its article: `a duration`.
+    pub what: &'static str,
+    /// How to write it, e.g. `use a number and a unit, e.g. 30d`.
+    pub hint: String,
+}
+
+impl TextError {
+    /// `text` is not `what`; `hint` says how to write one.
+    pub fn new(text: &str, what: &'static str, hint: impl Into<String>) -> Self {
+        TextError { text: text.to_owned(), what, hint: hint.into() }
+    }
 }
 
 impl From<prost::DecodeError> for DecodeError {

@@ -8,61 +8,13 @@
 
 use crate::decode::{self, DecodeError};
 use crate::identity::{Keypair, Nonce, PublicKey, Signature, SignatureDomain};
-use crate::limits::{
-    MAX_CLOCK_SKEW_MS, MAX_DIRECT_MESSAGE_BYTES, MAX_DIRECT_VALIDITY_MS, MAX_GOSSIP_MESSAGE_BYTES,
-    MAX_GOSSIP_VALIDITY_MS, MAX_SEEN_NONCES,
-};
+use crate::limits::{MAX_CLOCK_SKEW_MS, MAX_SEEN_NONCES};
 use crate::time::Timestamp;
 use crate::wire;
 use prost::Message as _;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What a payload is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize)]
-pub enum MessageKind {
-    /// A business's data request (gossip).
-    DataRequest,
-    /// A person's intent (gossip).
-    Intent,
-    /// A negotiation message (direct).
-    Negotiation,
-    /// Data under an agreement (direct).
-    DataPackage,
-    /// A personal offer (direct).
-    PersonalOffer,
-    /// A revocation (direct).
-    Revocation,
-    /// A deletion receipt (direct).
-    DeletionReceipt,
-}
-
-impl MessageKind {
-    /// Whether messages of this kind travel on gossip (to everyone) rather than to one peer.
-    pub fn is_gossip(self) -> bool {
-        matches!(self, MessageKind::DataRequest | MessageKind::Intent)
-    }
-
-    /// The largest encoded envelope of this kind.
-    pub fn max_bytes(self) -> usize {
-        if self.is_gossip() { MAX_GOSSIP_MESSAGE_BYTES } else { MAX_DIRECT_MESSAGE_BYTES }
-    }
-
-    fn max_validity_ms(self) -> u64 {
-        if self.is_gossip() { MAX_GOSSIP_VALIDITY_MS } else { MAX_DIRECT_VALIDITY_MS }
-    }
-
-    fn to_wire(self) -> wire::MessageKind {
-        match self {
-            MessageKind::DataRequest => wire::MessageKind::DataRequest,
-            MessageKind::Intent => wire::MessageKind::Intent,
-            MessageKind::Negotiation => wire::MessageKind::Negotiation,
-            MessageKind::DataPackage => wire::MessageKind::DataPackage,
-            MessageKind::PersonalOffer => wire::MessageKind::PersonalOffer,
-            MessageKind::Revocation => wire::MessageKind::Revocation,
-            MessageKind::DeletionReceipt => wire::MessageKind::DeletionReceipt,
-        }
-    }
-}
+pub use crate::message_kind::MessageKind;
 
 /// Why an envelope was refused. Every variant but [`EnvelopeError::Busy`] is the sender's
 /// fault.
@@ -291,6 +243,7 @@ impl ReplayGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::{MAX_DIRECT_VALIDITY_MS, MAX_GOSSIP_MESSAGE_BYTES};
 
     fn alice() -> Keypair {
         Keypair::from_secret_bytes(&[1; 32])

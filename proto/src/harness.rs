@@ -131,11 +131,7 @@ impl Network {
                     self.in_flight.push_back((at, Delivery::Direct { from: key, to, kind, bytes, id: delivery }));
                 }
                 Output::Publish { bytes, topic } => {
-                    let kind = if topic.starts_with("me2b/v1/requests/") {
-                        MessageKind::DataRequest
-                    } else {
-                        MessageKind::Intent
-                    };
+                    let kind = topic.kind();
                     self.in_flight.push_back((at, Delivery::Gossip { from: key, kind, bytes }));
                 }
                 Output::Persist(Change::LedgerEntry { bytes, .. }) => peer.ledger.push(bytes),

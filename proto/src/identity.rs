@@ -10,21 +10,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 use std::fmt;
 
-/// Why a key, signature or id could not be read.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyError {
-    /// The bytes have the wrong length.
-    #[error("expected {expected} bytes, got {actual}")]
-    Length {
-        /// Length required.
-        expected: usize,
-        /// Length given.
-        actual: usize,
-    },
-    /// The bytes are not a valid ed25519 public key.
-    #[error("not a valid ed25519 public key")]
-    InvalidPublicKey,
-}
+pub use crate::decode::KeyError;
+use crate::decode::TextError;
 
 /// A node's signing key. It never prints its secret and wipes it when dropped.
 pub struct Keypair {
@@ -64,7 +51,7 @@ impl fmt::Debug for Keypair {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureDomain {
     /// An envelope of the given message kind.
-    Envelope(crate::envelope::MessageKind),
+    Envelope(crate::message_kind::MessageKind),
     /// The bytes of an agreement.
     Agreement,
     /// A ledger entry.
@@ -73,7 +60,7 @@ pub enum SignatureDomain {
 
 impl SignatureDomain {
     fn prefix(self) -> &'static [u8] {
-        use crate::envelope::MessageKind as K;
+        use crate::message_kind::MessageKind as K;
         match self {
             SignatureDomain::Envelope(K::DataRequest) => b"me2b/v1/sig/data-request\0",
             SignatureDomain::Envelope(K::Intent) => b"me2b/v1/sig/intent\0",
@@ -162,6 +149,15 @@ impl fmt::Debug for PublicKey {
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&hex(&self.0))
+    }
+}
+
+impl std::str::FromStr for PublicKey {
+    type Err = TextError;
+    fn from_str(text: &str) -> Result<Self, TextError> {
+        unhex(text)
+            .and_then(|bytes| PublicKey::try_from(bytes.as_slice()).ok())
+            .ok_or_else(|| TextError::new(text, "a key", "write the key's 64 hex digits"))
     }
 }
 
@@ -379,7 +375,7 @@ pub fn unhex(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::envelope::MessageKind;
+    use crate::message_kind::MessageKind;
 
     fn keypair(seed: u8) -> Keypair {
         Keypair::from_secret_bytes(&[seed; 32])

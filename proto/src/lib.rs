@@ -72,12 +72,14 @@ pub mod wire {
 
 pub mod agreement;
 pub mod decode;
+pub mod document;
 pub mod engine;
 pub mod envelope;
 pub mod harness;
 pub mod identity;
 pub mod ledger;
 pub mod limits;
+pub mod message_kind;
 pub mod messages;
 pub mod negotiation;
 pub mod policy;

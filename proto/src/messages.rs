@@ -1,7 +1,7 @@
 //! The protocol's messages as domain values, converted from and to their wire form. Every
 //! conversion from the wire validates; a value here is always well-formed.
 
-use crate::decode::{self, DecodeError};
+use crate::decode::{self, DecodeError, TextError};
 use crate::identity::{AgreementId, IntentId, NegotiationId, OfferId, RequestId, Signature};
 use crate::limits::{MAX_FIELDS, MAX_PACKAGE_ITEMS, MAX_SPEC_ENTRIES};
 use crate::predicate::Predicate;
@@ -140,6 +140,28 @@ pub enum Context {
     Request(RequestId),
     /// A person's intent.
     Intent(IntentId),
+}
+
+/// `request:ID` or `intent:ID`.
+impl std::fmt::Display for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Context::Request(id) => write!(f, "request:{id}"),
+            Context::Intent(id) => write!(f, "intent:{id}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Context {
+    type Err = TextError;
+    fn from_str(text: &str) -> Result<Self, TextError> {
+        let invalid = || TextError::new(text, "a context", "write request:ID or intent:ID (32 hex digits)");
+        match text.split_once(':') {
+            Some(("request", id)) => id.parse().map(Context::Request).map_err(|_| invalid()),
+            Some(("intent", id)) => id.parse().map(Context::Intent).map_err(|_| invalid()),
+            _ => Err(invalid()),
+        }
+    }
 }
 
 impl TryFrom<wire::Context> for Context {

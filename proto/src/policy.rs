@@ -5,6 +5,7 @@
 //! [`BusinessPolicy`] says which counters it takes ([`evaluate_counter`]). Both are pure
 //! functions of their inputs.
 
+use crate::decode::TextError;
 use crate::identity::PublicKey;
 use crate::terms::{Compensation, ContactPermission, Disclosure, Terms, Use};
 use crate::time::Timestamp;
@@ -24,6 +25,33 @@ pub enum Share {
     DerivedOnly,
     /// Nothing.
     Never,
+}
+
+impl Share {
+    fn as_str(self) -> &'static str {
+        match self {
+            Share::Raw => "raw",
+            Share::DerivedOnly => "derived-only",
+            Share::Never => "never",
+        }
+    }
+}
+
+/// `raw`, `derived-only` or `never`.
+impl fmt::Display for Share {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Share {
+    type Err = TextError;
+    fn from_str(text: &str) -> Result<Self, TextError> {
+        [Share::Raw, Share::DerivedOnly, Share::Never]
+            .into_iter()
+            .find(|share| share.as_str() == text)
+            .ok_or_else(|| TextError::new(text, "a share rule", "use raw, derived-only or never"))
+    }
 }
 
 /// A rule for the fields under `path`. The most specific rule for a field applies.

@@ -1,12 +1,13 @@
 //! Derived facts: yes/no questions about one vault value, answered on the person's node so that
 //! only the answer leaves it (compute-to-data for one person).
 
-use crate::decode::{self, DecodeError};
+use crate::decode::{self, DecodeError, TextError};
 use crate::time::Timestamp;
 use crate::value::{Date, Value};
 use crate::wire;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::str::FromStr;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -33,6 +34,10 @@ impl CompareOp {
             CompareOp::Greater => left > right,
         }
     }
+
+    /// Every operator, the two-character ones first (so that parsing `<=` does not stop at `<`).
+    const ALL: [CompareOp; 5] =
+        [CompareOp::LessOrEqual, CompareOp::GreaterOrEqual, CompareOp::Equal, CompareOp::Less, CompareOp::Greater];
 
     fn symbol(self) -> &'static str {
         match self {
@@ -148,9 +153,52 @@ impl fmt::Display for Predicate {
             Predicate::NumberCompare { op, operand } => write!(f, "{} {operand}", op.symbol()),
             Predicate::DateCompare { op, operand } => write!(f, "{} {operand}", op.symbol()),
             Predicate::SumSinceAtLeast { since, threshold } => {
-                write!(f, "sum since {} >= {threshold}", Date::of(*since))
+                // A day names its midnight; any other instant is written in milliseconds.
+                if Date::of(*since).start() == Some(*since) {
+                    write!(f, "sum since {} >= {threshold}", Date::of(*since))
+                } else {
+                    write!(f, "sum since @{} >= {threshold}", since.as_millis())
+                }
             }
         }
+    }
+}
+
+/// Reads what `Display` writes: `age >= 18`, `in 43..=45`, `>= 600` (or `<`, `<=`, `==`, `>`
+/// against a number or a `YYYY-MM-DD` date), `sum since 2026-01-01 >= 600`.
+impl FromStr for Predicate {
+    type Err = TextError;
+    fn from_str(text: &str) -> Result<Self, TextError> {
+        let invalid = || {
+            TextError::new(
+                text,
+                "a derived fact",
+                "write e.g. `age >= 18`, `in 43..=45`, `>= 600`, `< 2026-01-01` or `sum since 2026-01-01 >= 600`",
+            )
+        };
+        let number = |s: &str| s.trim().parse::<f64>().map_err(|_| invalid());
+        let trimmed = text.trim();
+        let predicate = if let Some(years) = trimmed.strip_prefix("age >=") {
+            Predicate::AgeAtLeast { years: years.trim().parse().map_err(|_| invalid())? }
+        } else if let Some(range) = trimmed.strip_prefix("in ") {
+            let (min, max) = range.split_once("..=").ok_or_else(invalid)?;
+            Predicate::NumberInRange { min: number(min)?, max: number(max)? }
+        } else if let Some(rest) = trimmed.strip_prefix("sum since ") {
+            let (since, threshold) = rest.split_once(">=").ok_or_else(invalid)?;
+            let since = match since.trim().strip_prefix('@') {
+                Some(ms) => Timestamp::from_millis(ms.parse().map_err(|_| invalid())?),
+                None => since.trim().parse::<Date>().ok().and_then(Date::start).ok_or_else(invalid)?,
+            };
+            Predicate::SumSinceAtLeast { since, threshold: number(threshold)? }
+        } else {
+            let op = CompareOp::ALL.into_iter().find(|op| trimmed.starts_with(op.symbol())).ok_or_else(invalid)?;
+            let operand = trimmed[op.symbol().len()..].trim();
+            match operand.parse::<Date>() {
+                Ok(date) => Predicate::DateCompare { op, operand: date },
+                Err(_) => Predicate::NumberCompare { op, operand: number(operand)? },
+            }
+        };
+        predicate.validate().map_err(|_| invalid())
     }
 }
 

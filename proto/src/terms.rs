@@ -2,15 +2,16 @@
 //! whether the business may contact the person. A request asks for terms; an agreement grants
 //! them. A value of [`Terms`] is always valid (see [`Terms::try_from`]).
 
-use crate::decode::{self, DecodeError};
+use crate::decode::{self, DecodeError, TextError};
 use crate::limits::{MAX_FIELDS, MAX_RETENTION_MS};
 use crate::predicate::Predicate;
-use crate::time::{Timestamp, duration_ms};
+use crate::time::{Timestamp, duration_ms, format_duration, parse_duration};
 use crate::vocab::{FieldPath, Purpose};
 use crate::wire;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 /// How a field is disclosed.
@@ -51,6 +52,45 @@ impl FieldRequest {
     }
 }
 
+/// `body.shoe_size_eu` (a required raw value), `activity.running_km:optional`, or a derived
+/// fact: `profile.birthdate:age >= 18`, `profile.birthdate:age >= 18:optional`.
+impl fmt::Display for FieldRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path)?;
+        if let Disclosure::Derived(predicate) = &self.disclosure {
+            write!(f, ":{predicate}")?;
+        }
+        if !self.required {
+            f.write_str(":optional")?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for FieldRequest {
+    type Err = TextError;
+    fn from_str(text: &str) -> Result<Self, TextError> {
+        let mut parts: Vec<&str> = text.split(':').collect();
+        let optional = parts.len() > 1 && parts.last() == Some(&"optional");
+        if optional {
+            parts.pop();
+        }
+        let path: FieldPath = parts[0].trim().parse()?;
+        let field = match parts.as_slice() {
+            [_] => FieldRequest::raw(path),
+            [_, predicate] => FieldRequest::derived(path, predicate.parse()?),
+            _ => {
+                return Err(TextError::new(
+                    text,
+                    "a field",
+                    "write PATH, PATH:optional or PATH:PREDICATE, e.g. profile.birthdate:age >= 18",
+                ));
+            }
+        };
+        Ok(if optional { field.optional() } else { field })
+    }
+}
+
 /// How agreed data is used over time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Use {
@@ -70,6 +110,64 @@ pub enum Use {
         /// What the business learns, e.g. `replacement-due`.
         event: String,
     },
+}
+
+/// `once`, `subscription:1d` (updates at most once a day), or a trigger: the short form
+/// `trigger:activity.running_km>=600:replacement-due` (the whole series sums to 600) or
+/// `trigger:PATH:PREDICATE:EVENT`, e.g. `trigger:activity.running_km:sum since 2026-01-01 >= 600:replacement-due`.
+impl fmt::Display for Use {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Use::OneTime => f.write_str("once"),
+            Use::Subscription { min_interval } => write!(f, "subscription:{}", format_duration(*min_interval)),
+            Use::Trigger {
+                path,
+                predicate: Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold },
+                event,
+            } => {
+                write!(f, "trigger:{path}>={threshold}:{event}")
+            }
+            Use::Trigger { path, predicate, event } => write!(f, "trigger:{path}:{predicate}:{event}"),
+        }
+    }
+}
+
+impl FromStr for Use {
+    type Err = TextError;
+    fn from_str(text: &str) -> Result<Self, TextError> {
+        let invalid = || {
+            TextError::new(
+                text,
+                "a use",
+                "write `once`, `subscription:INTERVAL` (e.g. subscription:1d) or `trigger:PATH>=NUMBER:EVENT` \
+                 (e.g. trigger:activity.running_km>=600:replacement-due)",
+            )
+        };
+        match text.split_once(':') {
+            None if text == "once" => Ok(Use::OneTime),
+            None if text == "subscription" => Ok(Use::Subscription { min_interval: Duration::from_secs(86_400) }),
+            Some(("subscription", interval)) => Ok(Use::Subscription { min_interval: parse_duration(interval)? }),
+            Some(("trigger", rest)) => {
+                let (head, tail) = rest.split_once(':').ok_or_else(invalid)?;
+                let (path, predicate, event) = match head.split_once(">=") {
+                    Some((path, threshold)) => {
+                        let threshold: f64 = threshold.trim().parse().map_err(|_| invalid())?;
+                        let predicate = Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold };
+                        (path, predicate, tail)
+                    }
+                    None => {
+                        let (predicate, event) = tail.split_once(':').ok_or_else(invalid)?;
+                        (head, predicate.parse()?, event)
+                    }
+                };
+                if event.trim().is_empty() {
+                    return Err(invalid());
+                }
+                Ok(Use::Trigger { path: path.trim().parse()?, predicate, event: event.trim().to_owned() })
+            }
+            _ => Err(invalid()),
+        }
+    }
 }
 
 /// An amount of money in minor units (cents) of a currency.
@@ -97,6 +195,23 @@ impl Money {
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{:02} {}", self.amount_minor / 100, self.amount_minor % 100, self.currency)
+    }
+}
+
+/// `120 EUR` or `119.90 EUR`.
+impl FromStr for Money {
+    type Err = TextError;
+    fn from_str(text: &str) -> Result<Self, TextError> {
+        let invalid = || TextError::new(text, "an amount", "write e.g. `120 EUR` or `119.90 EUR`");
+        let (amount, currency) = text.trim().split_once(' ').ok_or_else(invalid)?;
+        let (whole, cents) = match amount.split_once('.') {
+            Some((whole, cents)) if cents.len() == 2 => (whole, cents.parse::<u64>().map_err(|_| invalid())?),
+            Some(_) => return Err(invalid()),
+            None => (amount, 0),
+        };
+        let whole: u64 = whole.parse().map_err(|_| invalid())?;
+        let minor = whole.checked_mul(100).and_then(|w| w.checked_add(cents)).ok_or_else(invalid)?;
+        Money::new(minor, currency.trim()).map_err(|error| TextError::new(text, "an amount", error.to_string()))
     }
 }
 
@@ -153,6 +268,33 @@ impl fmt::Display for Compensation {
     }
 }
 
+/// `none` (or `nothing`), `10% discount`, `5 EUR` (a payment), or a service: `service: TEXT`
+/// or any other text. Reads what `Display` writes.
+impl FromStr for Compensation {
+    type Err = TextError;
+    fn from_str(text: &str) -> Result<Self, TextError> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() || trimmed == "none" || trimmed == "nothing" {
+            return Ok(Compensation::None);
+        }
+        if let Some(service) = trimmed.strip_prefix("service:") {
+            return Ok(Compensation::Service(service.trim().to_owned()));
+        }
+        if let Some(percent) = trimmed.strip_suffix("% discount").or_else(|| trimmed.strip_suffix('%')) {
+            let out_of_range = || TextError::new(text, "a discount", "a discount is 1% to 100%");
+            let percent: u8 = percent.trim().parse().map_err(|_| out_of_range())?;
+            if !(1..=100).contains(&percent) {
+                return Err(out_of_range());
+            }
+            return Ok(Compensation::Discount { percent });
+        }
+        if trimmed.split(' ').next().is_some_and(|first| first.parse::<f64>().is_ok()) {
+            return trimmed.parse().map(Compensation::Money);
+        }
+        Ok(Compensation::Service(trimmed.to_owned()))
+    }
+}
+
 /// Permission to push personal offers: at most `max_messages` per `per_period`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactPermission {
@@ -169,6 +311,37 @@ impl ContactPermission {
         u128::from(self.max_messages) * bound.per_period.as_millis()
             <= u128::from(bound.max_messages) * self.per_period.as_millis()
     }
+}
+
+/// `1/30d`: at most one offer per 30 days.
+impl fmt::Display for ContactPermission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.max_messages, format_duration(self.per_period))
+    }
+}
+
+impl FromStr for ContactPermission {
+    type Err = TextError;
+    fn from_str(text: &str) -> Result<Self, TextError> {
+        let invalid = || TextError::new(text, "a contact limit", "write MESSAGES/PERIOD, e.g. 1/30d, or none");
+        let (count, period) = text.split_once('/').ok_or_else(invalid)?;
+        let max_messages: u32 = count.trim().parse().map_err(|_| invalid())?;
+        let per_period = parse_duration(period)?;
+        if max_messages == 0 || per_period < Duration::from_secs(1) {
+            return Err(invalid());
+        }
+        Ok(ContactPermission { max_messages, per_period })
+    }
+}
+
+/// Reads a contact limit that may be `none`: `1/30d` or `none`.
+pub fn parse_contact(text: &str) -> Result<Option<ContactPermission>, TextError> {
+    if text.trim() == "none" { Ok(None) } else { text.parse().map(Some) }
+}
+
+/// Writes a contact limit the way [`parse_contact`] reads it.
+pub fn format_contact(contact: Option<&ContactPermission>) -> String {
+    contact.map_or_else(|| "none".to_owned(), ToString::to_string)
 }
 
 /// Terms of data sharing. Paths are unique; there is at least one field.

@@ -1,7 +1,10 @@
-//! The shared vocabulary: categories of requests and intents, dotted vault paths, purposes.
+//! The shared vocabulary: categories of requests and intents, dotted vault paths, purposes,
+//! and the gossip [`Topic`]s they make. Every name here has one text form, read by `FromStr`
+//! and written by `Display`; no other crate parses them.
 
-use crate::decode::DecodeError;
+use crate::decode::{DecodeError, TextError};
 use crate::limits::MAX_PATH_BYTES;
+use crate::message_kind::MessageKind;
 use crate::wire;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -26,7 +29,7 @@ fn check_dotted(field: &'static str, text: &str) -> Result<(), DecodeError> {
 
 /// Declares a validated dotted-name type.
 macro_rules! dotted {
-    ($(#[$doc:meta])* $name:ident, $field:literal) => {
+    ($(#[$doc:meta])* $name:ident, $field:literal, $what:literal, $example:literal) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
         #[serde(try_from = "String", into = "String")]
@@ -60,9 +63,15 @@ macro_rules! dotted {
         }
 
         impl FromStr for $name {
-            type Err = DecodeError;
-            fn from_str(text: &str) -> Result<Self, DecodeError> {
-                $name::try_from(text.to_owned())
+            type Err = TextError;
+            fn from_str(text: &str) -> Result<Self, TextError> {
+                $name::try_from(text.to_owned()).map_err(|error| {
+                    TextError::new(
+                        text,
+                        $what,
+                        format!("{error}; write dotted lower-case names, e.g. {}", $example),
+                    )
+                })
             }
         }
 
@@ -89,24 +98,81 @@ macro_rules! dotted {
 dotted!(
     /// A category of requests and intents, such as `apparel.shoes` or `health.research`.
     Category,
-    "category"
+    "category",
+    "a category",
+    "apparel.shoes"
 );
 dotted!(
     /// A dotted vault path, such as `body.shoe_size_eu` or `health.acquired.asthma`. The path
     /// names a record; it is not personal data itself and may be logged.
     FieldPath,
-    "path"
+    "path",
+    "a field path",
+    "body.shoe_size_eu"
 );
 
 impl Category {
     /// The gossip topic for businesses' data requests in this category.
-    pub fn request_topic(&self) -> String {
-        format!("me2b/v1/requests/{}", self.0)
+    pub fn request_topic(&self) -> Topic {
+        Topic::Requests(self.clone())
     }
 
     /// The gossip topic for people's intents in this category.
-    pub fn intent_topic(&self) -> String {
-        format!("me2b/v1/intents/{}", self.0)
+    pub fn intent_topic(&self) -> Topic {
+        Topic::Intents(self.clone())
+    }
+}
+
+/// A gossip topic: `me2b/v1/requests/<category>` carries businesses' data requests,
+/// `me2b/v1/intents/<category>` people's intents.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Topic {
+    /// Businesses' data requests in a category.
+    Requests(Category),
+    /// People's intents in a category.
+    Intents(Category),
+}
+
+impl Topic {
+    const REQUESTS: &'static str = "me2b/v1/requests/";
+    const INTENTS: &'static str = "me2b/v1/intents/";
+
+    /// The kind of message the topic carries.
+    pub fn kind(&self) -> MessageKind {
+        match self {
+            Topic::Requests(_) => MessageKind::DataRequest,
+            Topic::Intents(_) => MessageKind::Intent,
+        }
+    }
+
+    /// The category.
+    pub fn category(&self) -> &Category {
+        match self {
+            Topic::Requests(category) | Topic::Intents(category) => category,
+        }
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Topic::Requests(category) => write!(f, "{}{category}", Topic::REQUESTS),
+            Topic::Intents(category) => write!(f, "{}{category}", Topic::INTENTS),
+        }
+    }
+}
+
+impl FromStr for Topic {
+    type Err = TextError;
+    fn from_str(text: &str) -> Result<Self, TextError> {
+        let invalid = || TextError::new(text, "a me2b topic", "e.g. me2b/v1/requests/apparel.shoes");
+        if let Some(category) = text.strip_prefix(Topic::REQUESTS) {
+            return Ok(Topic::Requests(category.parse().map_err(|_| invalid())?));
+        }
+        if let Some(category) = text.strip_prefix(Topic::INTENTS) {
+            return Ok(Topic::Intents(category.parse().map_err(|_| invalid())?));
+        }
+        Err(invalid())
     }
 }
 
@@ -165,17 +231,13 @@ impl fmt::Display for Purpose {
     }
 }
 
-/// A purpose name that is not in the vocabulary.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "unknown purpose `{0}`; expected one of service-provision, personalised-offers, product-development, research, health-care, marketing"
-)]
-pub struct UnknownPurpose(pub String);
-
 impl FromStr for Purpose {
-    type Err = UnknownPurpose;
-    fn from_str(text: &str) -> Result<Self, UnknownPurpose> {
-        Purpose::ALL.into_iter().find(|purpose| purpose.as_str() == text).ok_or_else(|| UnknownPurpose(text.to_owned()))
+    type Err = TextError;
+    fn from_str(text: &str) -> Result<Self, TextError> {
+        Purpose::ALL.into_iter().find(|purpose| purpose.as_str() == text).ok_or_else(|| {
+            let known: Vec<_> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
+            TextError::new(text, "a purpose", format!("use one of {}", known.join(", ")))
+        })
     }
 }
 

@@ -7,6 +7,7 @@ use crate::scenario::Scenario;
 use crate::workload::{Action, Workload, rng};
 use anyhow::{Context as _, Result};
 use libp2p::Multiaddr;
+use me2b_node::clock::now;
 use me2b_node::net::{GossipCounts, NetConfig};
 use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, NodeInfo, Transport};
 use me2b_proto::engine::{CatalogItem, Command, Event, Handled, Provenance, Role, State};
@@ -20,7 +21,7 @@ use rand_core::Rng as _;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
 /// Events waiting for the recorder; beyond this the nodes' event streams lag and the loss is
@@ -110,11 +111,6 @@ pub trait Progress: Send {
     fn phase(&mut self, name: &str);
     /// The workload is `fraction` done.
     fn advance(&mut self, fraction: f64, line: &str);
-}
-
-fn now() -> Timestamp {
-    let ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
-    Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 fn rule(path: &str, share: Share, ask_owner: bool) -> Result<FieldRule> {
@@ -312,7 +308,7 @@ impl Runner {
                     spec: entry.spec.clone(),
                     description: format!("product of business {index}"),
                     price: Money::new(entry.price_eur * 100, "EUR")?,
-                    terms: entry.terms.terms(Timestamp::EPOCH).map_err(|e| anyhow::anyhow!("catalog: {}", e.0))?,
+                    terms: entry.terms.terms(Timestamp::EPOCH).map_err(|e| anyhow::anyhow!("catalog: {e}"))?,
                 });
             }
             if !catalog.is_empty() {

@@ -3,8 +3,8 @@
 //! time scale is applied).
 
 use anyhow::{Context as _, Result, bail};
-use me2b_node::api::TermsDoc;
-use me2b_node::api::views::parse_duration;
+use me2b_proto::document::TermsDoc;
+use me2b_proto::time::parse_duration;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::Path;

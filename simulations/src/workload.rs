@@ -176,7 +176,7 @@ impl Workload {
         let end_ms = duration.as_millis() as u64;
         let mut timeline = Vec::new();
         for (index, campaign) in scenario.businesses.campaigns.iter().enumerate() {
-            let at = me2b_node::api::views::parse_duration(&campaign.at).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let at = me2b_proto::time::parse_duration(&campaign.at).map_err(|e| anyhow::anyhow!("{e}"))?;
             let business = scenario.people.count + campaign.business % scenario.businesses.count;
             timeline
                 .push(Timed { at_ms: at.as_millis() as u64, action: Action::Campaign { business, campaign: index } });

@@ -8,6 +8,7 @@
 pub mod events;
 pub mod views;
 
+use crate::clock::now;
 use crate::{NodeError, NodeHandle};
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -17,20 +18,21 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use events::EventLog;
+use me2b_proto::document::{PolicyDoc, RuleDoc, TermsDoc};
 use me2b_proto::engine::{CatalogItem, Command, CommandError, HandleError, Handled, Provenance, Role};
 use me2b_proto::identity::{AgreementId, NegotiationId};
 use me2b_proto::ledger;
 use me2b_proto::messages::ProductOffer;
 use me2b_proto::policy::Policy;
-use me2b_proto::terms::Terms;
-use me2b_proto::time::Timestamp;
+use me2b_proto::time::{Timestamp, parse_duration};
+use me2b_proto::vocab::{Category, FieldPath};
 use serde::Deserialize;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use utoipa::{OpenApi, ToSchema};
 use views::*;
 
@@ -175,6 +177,18 @@ impl From<BadInput> for ApiError {
     }
 }
 
+impl From<me2b_proto::decode::TextError> for ApiError {
+    fn from(error: me2b_proto::decode::TextError) -> Self {
+        BadInput::from(error).into()
+    }
+}
+
+impl From<me2b_proto::document::DocumentError> for ApiError {
+    fn from(error: me2b_proto::document::DocumentError) -> Self {
+        BadInput::from(error).into()
+    }
+}
+
 impl From<NodeError> for ApiError {
     fn from(error: NodeError) -> Self {
         let status = match &error {
@@ -209,11 +223,6 @@ async fn authorise(State(api): State<Arc<Api>>, request: Request, next: Next) ->
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn now() -> Timestamp {
-    let ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|d| d.as_millis()).unwrap_or_default();
-    Timestamp::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 fn require(api: &Api, role: Role) -> Result<(), ApiError> {
@@ -339,7 +348,7 @@ async fn data_list(State(api): State<Arc<Api>>) -> Answer<Vec<RecordView>> {
 /// One record.
 #[utoipa::path(get, path = "/v1/data/{path}", params(("path" = String, Path)), responses((status = 200, body = RecordView), (status = 404)))]
 async fn data_get(State(api): State<Arc<Api>>, Path(path): Path<String>) -> Answer<RecordView> {
-    let path = parse_path(&path)?;
+    let path = path.parse::<FieldPath>()?;
     let state = api.node.state().await?;
     let record =
         state.vault.get(&path).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no record at {path}")))?;
@@ -358,13 +367,15 @@ pub struct SetValue {
     pub provenance: Option<String>,
 }
 
+/// The owner may say a value is their own or a device's; an issuer's attestation comes with
+/// the issuer's signature, never through the API.
 fn provenance(text: Option<&str>) -> Result<Provenance, BadInput> {
-    match text {
-        None | Some("owner") => Ok(Provenance::Owner),
-        Some(text) => match text.strip_prefix("device:") {
-            Some(name) if !name.is_empty() => Ok(Provenance::Device(name.to_owned())),
-            _ => Err(BadInput(format!("provenance `{text}` is unknown; use `owner` or `device:NAME`"))),
-        },
+    match text.map(str::parse).transpose()? {
+        None => Ok(Provenance::Owner),
+        Some(Provenance::Issuer(_)) => {
+            Err(BadInput("provenance `issuer:` cannot be set here; use `owner` or `device:NAME`".into()))
+        }
+        Some(provenance) => Ok(provenance),
     }
 }
 
@@ -376,7 +387,7 @@ async fn data_set(
     Json(body): Json<SetValue>,
 ) -> Answer<RecordView> {
     require(&api, Role::Person)?;
-    let path = parse_path(&path)?;
+    let path = path.parse::<FieldPath>()?;
     let value = value_from_json(&body.value)?;
     let provenance = provenance(body.provenance.as_deref())?;
     api.node.command(Command::SetRecord { path: path.clone(), value, provenance }).await?;
@@ -387,7 +398,7 @@ async fn data_set(
 #[utoipa::path(delete, path = "/v1/data/{path}", params(("path" = String, Path)), responses((status = 200)))]
 async fn data_remove(State(api): State<Arc<Api>>, Path(path): Path<String>) -> Answer<serde_json::Value> {
     require(&api, Role::Person)?;
-    let path = parse_path(&path)?;
+    let path = path.parse::<FieldPath>()?;
     let state = api.node.state().await?;
     if !state.vault.contains_key(&path) {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no record at {path}")));
@@ -417,7 +428,8 @@ async fn data_import(State(api): State<Arc<Api>>, Json(body): Json<Import>) -> A
         .records
         .iter()
         .map(|(path, value)| {
-            let checked = parse_path(path).and_then(|p| Ok((p, value_from_json(value)?)));
+            let checked =
+                path.parse::<FieldPath>().map_err(BadInput::from).and_then(|p| Ok((p, value_from_json(value)?)));
             checked.map_err(|e| BadInput(format!("{path}: {}", e.0)))
         })
         .collect::<Result<Vec<_>, _>>()?;
@@ -465,7 +477,7 @@ pub struct Subscribe {
 /// intents.
 #[utoipa::path(post, path = "/v1/subscriptions", request_body = Subscribe, responses((status = 200, body = [String])))]
 async fn subscribe(State(api): State<Arc<Api>>, Json(body): Json<Subscribe>) -> Answer<Vec<String>> {
-    let categories = body.categories.iter().map(|c| parse_category(c)).collect::<Result<Vec<_>, _>>()?;
+    let categories = body.categories.iter().map(|c| c.parse::<Category>()).collect::<Result<Vec<_>, _>>()?;
     for category in categories {
         let command = if body.unsubscribe { Command::Unsubscribe(category) } else { Command::Subscribe(category) };
         api.node.command(command).await?;
@@ -499,10 +511,10 @@ async fn intent_publish(State(api): State<Arc<Api>>, Json(body): Json<IntentBody
     require(&api, Role::Person)?;
     let lifetime = body.expires.as_deref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(7 * 86_400));
     let command = Command::PublishIntent {
-        category: parse_category(&body.category)?,
+        category: body.category.parse()?,
         spec: body.spec,
-        max_price: body.max_price.as_deref().map(parse_money).transpose()?,
-        shares: body.shares.iter().map(|f| parse_field(f)).collect::<Result<_, _>>()?,
+        max_price: body.max_price.as_deref().map(str::parse).transpose()?,
+        shares: body.shares.iter().map(|f| f.parse()).collect::<Result<_, _>>()?,
         expires_at: now().saturating_add(lifetime),
     };
     match api.node.command(command).await? {
@@ -650,7 +662,7 @@ async fn offer_send(State(api): State<Arc<Api>>, Json(body): Json<OfferBody>) ->
         body.valid_for.as_deref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(7 * 86_400));
     let offer = ProductOffer {
         description: body.description,
-        price: parse_money(&body.price)?,
+        price: body.price.parse()?,
         valid_until: now().saturating_add(valid_for),
     };
     match api.node.command(Command::SendOffer { agreement_id, offer }).await? {
@@ -708,53 +720,6 @@ async fn export(State(api): State<Arc<Api>>) -> Answer<serde_json::Value> {
     })))
 }
 
-/// Terms as written in a campaign or a catalog item.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
-pub struct TermsDoc {
-    /// `PATH` or `PATH:optional`.
-    pub fields: Vec<String>,
-    /// E.g. `personalised-offers`.
-    pub purpose: String,
-    /// E.g. `30d`.
-    pub retention: String,
-    /// `once` or `subscription:INTERVAL`.
-    #[serde(rename = "use", default = "once")]
-    pub usage: String,
-    /// E.g. `10% discount`, `5 EUR`, `none`.
-    #[serde(default)]
-    pub compensation: Option<String>,
-    /// Offers the business may push, e.g. `1/30d` (default none).
-    #[serde(default)]
-    pub contact: Option<String>,
-    /// Whose law applies (default EU).
-    #[serde(default)]
-    pub jurisdiction: Option<String>,
-}
-
-fn once() -> String {
-    "once".into()
-}
-
-impl TermsDoc {
-    /// The terms, offered until `expires_at`.
-    pub fn terms(&self, expires_at: Timestamp) -> Result<Terms, BadInput> {
-        if self.fields.is_empty() {
-            return Err(BadInput("terms ask for at least one field (--field PATH)".into()));
-        }
-        Ok(Terms {
-            fields: self.fields.iter().map(|f| parse_field(f)).collect::<Result<_, _>>()?,
-            purpose: parse_purpose(&self.purpose)?,
-            retention: parse_duration(&self.retention)?,
-            usage: parse_use(&self.usage)?,
-            onward_sharing: false,
-            compensation: parse_compensation(self.compensation.as_deref().unwrap_or("none"))?,
-            contact: parse_contact(self.contact.as_deref().unwrap_or("none"))?,
-            jurisdiction: self.jurisdiction.clone().unwrap_or_else(|| "EU".into()),
-            expires_at,
-        })
-    }
-}
-
 /// A campaign: a data request to publish.
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct Campaign {
@@ -777,7 +742,7 @@ async fn campaign_publish(State(api): State<Arc<Api>>, Json(body): Json<Campaign
     require(&api, Role::Business)?;
     let lifetime = body.expires.as_deref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(7 * 86_400));
     let command = Command::PublishRequest {
-        category: parse_category(&body.category)?,
+        category: body.category.parse()?,
         business_name: api.name.clone(),
         description: body.description,
         terms: body.terms.terms(now().saturating_add(lifetime))?,
@@ -821,10 +786,10 @@ async fn catalog_set(State(api): State<Arc<Api>>, Json(body): Json<CatalogDoc>) 
         .iter()
         .map(|item| {
             Ok(CatalogItem {
-                category: parse_category(&item.category)?,
+                category: item.category.parse()?,
                 spec: item.spec.clone(),
                 description: item.description.clone(),
-                price: parse_money(&item.price)?,
+                price: item.price.parse()?,
                 // Each proposal sets its own expiry.
                 terms: item.terms.terms(Timestamp::EPOCH)?,
             })

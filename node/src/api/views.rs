@@ -1,22 +1,23 @@
-//! What the local API reads and writes: JSON views of the engine's state, and the parsing of
-//! the short text forms the CLI passes through (`30d`, `10% discount`, `120 EUR`,
-//! `body.shoe_size_eu:optional`). Each text form has its one parser here.
+//! What the local API reads and writes: JSON views of the engine's state, and vault values as
+//! JSON. The short text forms the CLI passes through (`30d`, `10% discount`, `120 EUR`,
+//! `body.shoe_size_eu:optional`) are read and written by the protocol's own types
+//! (`FromStr`/`Display` in `me2b_proto`); nothing here parses them.
 
 use me2b_proto::agreement::{AgreementRecord, Lifecycle};
-use me2b_proto::engine::{KnownRequest, Provenance, ReceivedItem, Record};
+use me2b_proto::decode::TextError;
+use me2b_proto::document::DocumentError;
+use me2b_proto::engine::{KnownRequest, ReceivedItem, Record};
 use me2b_proto::identity::{AgreementId, hex};
 use me2b_proto::ledger;
-use me2b_proto::messages::{Context, ItemContent};
+use me2b_proto::messages::ItemContent;
 use me2b_proto::negotiation::Negotiation;
-use me2b_proto::policy::{FieldRule, Policy, Share};
-use me2b_proto::terms::{Compensation, ContactPermission, Disclosure, FieldRequest, Money, Terms, Use};
-use me2b_proto::time::Timestamp;
+use me2b_proto::terms::{Terms, format_contact};
+use me2b_proto::time::{Timestamp, format_duration};
 use me2b_proto::value::{Date, Point, Value};
-use me2b_proto::vocab::{Category, FieldPath, Purpose};
-use serde::{Deserialize, Serialize};
+use me2b_proto::vocab::FieldPath;
+use serde::Serialize;
 use serde_json::json;
-use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
+use std::collections::BTreeMap;
 use utoipa::ToSchema;
 
 /// A bad value in a request to the API, named so that the caller can fix it.
@@ -28,142 +29,16 @@ fn bad(text: impl Into<String>) -> BadInput {
     BadInput(text.into())
 }
 
-/// Parses `30d`, `12h`, `90m`, `45s` or `2w`.
-pub fn parse_duration(text: &str) -> Result<Duration, BadInput> {
-    let invalid = || bad(format!("`{text}` is not a duration; use a number and a unit, e.g. 30d, 12h, 90m, 45s, 2w"));
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).ok_or_else(invalid)?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().map_err(|_| invalid())?;
-    let seconds = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3_600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(invalid()),
-    };
-    number.checked_mul(seconds).map(Duration::from_secs).ok_or_else(invalid)
-}
-
-/// Writes a duration the way [`parse_duration`] reads it.
-pub fn format_duration(duration: Duration) -> String {
-    let seconds = duration.as_secs();
-    for (unit, size) in [("w", 7 * 86_400), ("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if seconds > 0 && seconds.is_multiple_of(size) {
-            return format!("{}{unit}", seconds / size);
-        }
-    }
-    format!("{seconds}s")
-}
-
-/// Parses `120 EUR` or `119.90 EUR`.
-pub fn parse_money(text: &str) -> Result<Money, BadInput> {
-    let invalid = || bad(format!("`{text}` is not an amount; write e.g. `120 EUR` or `119.90 EUR`"));
-    let (amount, currency) = text.trim().split_once(' ').ok_or_else(invalid)?;
-    let (whole, cents) = match amount.split_once('.') {
-        Some((whole, cents)) if cents.len() == 2 => (whole, cents.parse::<u64>().map_err(|_| invalid())?),
-        Some(_) => return Err(invalid()),
-        None => (amount, 0),
-    };
-    let whole: u64 = whole.parse().map_err(|_| invalid())?;
-    let minor = whole.checked_mul(100).and_then(|w| w.checked_add(cents)).ok_or_else(invalid)?;
-    Money::new(minor, currency.trim()).map_err(|e| bad(format!("`{text}`: {e}")))
-}
-
-/// Parses `none` (or `nothing`), `10% discount`, `5 EUR` (a payment), or a service: `service:
-/// TEXT` or any other text. Reads what `Compensation`'s `Display` writes.
-pub fn parse_compensation(text: &str) -> Result<Compensation, BadInput> {
-    let text = text.trim();
-    if text.is_empty() || text == "none" || text == "nothing" {
-        return Ok(Compensation::None);
-    }
-    if let Some(service) = text.strip_prefix("service:") {
-        return Ok(Compensation::Service(service.trim().to_owned()));
-    }
-    if let Some(percent) = text.strip_suffix("% discount").or_else(|| text.strip_suffix('%')) {
-        let percent: u8 = percent.trim().parse().map_err(|_| bad(format!("`{text}`: a discount is 1% to 100%")))?;
-        if !(1..=100).contains(&percent) {
-            return Err(bad(format!("`{text}`: a discount is 1% to 100%")));
-        }
-        return Ok(Compensation::Discount { percent });
-    }
-    if text.split(' ').next().is_some_and(|first| first.parse::<f64>().is_ok()) {
-        return parse_money(text).map(Compensation::Money);
-    }
-    Ok(Compensation::Service(text.to_owned()))
-}
-
-/// Parses `1/30d`: at most one offer per 30 days.
-pub fn parse_contact(text: &str) -> Result<Option<ContactPermission>, BadInput> {
-    if text.trim() == "none" {
-        return Ok(None);
-    }
-    let invalid = || bad(format!("`{text}` is not a contact limit; write MESSAGES/PERIOD, e.g. 1/30d, or none"));
-    let (count, period) = text.split_once('/').ok_or_else(invalid)?;
-    let max_messages: u32 = count.trim().parse().map_err(|_| invalid())?;
-    if max_messages == 0 {
-        return Err(invalid());
-    }
-    Ok(Some(ContactPermission { max_messages, per_period: parse_duration(period)? }))
-}
-
-/// Parses `once`, `subscription:1d` (updates at most once a day) or
-/// `trigger:activity.running_km>=600:replacement-due` (only the event, once the sum of the
-/// series reaches the threshold).
-pub fn parse_use(text: &str) -> Result<Use, BadInput> {
-    let invalid = || {
-        bad(format!(
-            "`{text}` is not a use; write `once`, `subscription:INTERVAL` (e.g. subscription:1d) or \
-             `trigger:PATH>=NUMBER:EVENT` (e.g. trigger:activity.running_km>=600:replacement-due)"
-        ))
-    };
-    match text.split_once(':') {
-        None if text == "once" => Ok(Use::OneTime),
-        None if text == "subscription" => Ok(Use::Subscription { min_interval: Duration::from_secs(86_400) }),
-        Some(("subscription", interval)) => Ok(Use::Subscription { min_interval: parse_duration(interval)? }),
-        Some(("trigger", rest)) => {
-            let (condition, event) = rest.split_once(':').ok_or_else(invalid)?;
-            let (path, threshold) = condition.split_once(">=").ok_or_else(invalid)?;
-            let threshold: f64 = threshold.trim().parse().map_err(|_| invalid())?;
-            let predicate = me2b_proto::predicate::Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold };
-            Ok(Use::Trigger { path: parse_path(path.trim())?, predicate, event: event.trim().to_owned() })
-        }
-        _ => Err(invalid()),
+impl From<TextError> for BadInput {
+    fn from(error: TextError) -> Self {
+        BadInput(error.to_string())
     }
 }
 
-/// Parses `body.shoe_size_eu` (required) or `activity.running_km:optional`.
-pub fn parse_field(text: &str) -> Result<FieldRequest, BadInput> {
-    let (path, optional) = match text.split_once(':') {
-        None => (text, false),
-        Some((path, "optional")) => (path, true),
-        Some((_, other)) => return Err(bad(format!("`{text}`: unknown field option `{other}`; use `PATH:optional`"))),
-    };
-    let field = FieldRequest::raw(parse_path(path)?);
-    Ok(if optional { field.optional() } else { field })
-}
-
-/// Parses a vault path such as `body.shoe_size_eu`.
-pub fn parse_path(text: &str) -> Result<FieldPath, BadInput> {
-    text.parse().map_err(|e| {
-        bad(format!("`{text}` is not a field path ({e}); write dotted lower-case names, e.g. body.shoe_size_eu"))
-    })
-}
-
-/// Parses a category such as `apparel.shoes`.
-pub fn parse_category(text: &str) -> Result<Category, BadInput> {
-    text.parse().map_err(|e| {
-        bad(format!("`{text}` is not a category ({e}); write dotted lower-case names, e.g. apparel.shoes"))
-    })
-}
-
-/// Parses a purpose such as `personalised-offers`.
-pub fn parse_purpose(text: &str) -> Result<Purpose, BadInput> {
-    text.parse().map_err(|_| {
-        let known: Vec<_> = Purpose::ALL.iter().map(|p| p.as_str()).collect();
-        bad(format!("`{text}` is not a purpose; use one of {}", known.join(", ")))
-    })
+impl From<DocumentError> for BadInput {
+    fn from(error: DocumentError) -> Self {
+        BadInput(error.to_string())
+    }
 }
 
 /// Reads a JSON value as a vault value: a number, `true`/`false`, a `YYYY-MM-DD` date, other
@@ -225,15 +100,10 @@ pub struct RecordView {
 impl RecordView {
     /// The view of `record` at `path`.
     pub fn new(path: &FieldPath, record: &Record) -> Self {
-        let provenance = match &record.provenance {
-            Provenance::Owner => "owner".to_owned(),
-            Provenance::Device(name) => format!("device:{name}"),
-            Provenance::Issuer(key) => format!("issuer:{key}"),
-        };
         RecordView {
             path: path.to_string(),
             value: value_to_json(record.value.expose()),
-            provenance,
+            provenance: record.provenance.to_string(),
             updated_at_ms: record.updated_at.as_millis(),
             history: record.history.len(),
         }
@@ -243,13 +113,13 @@ impl RecordView {
 /// Terms, as people read them.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TermsView {
-    /// The fields: `PATH`, `PATH (optional)`, or `PATH: PREDICATE` for a derived fact.
+    /// The fields: `PATH`, `PATH:optional`, or `PATH:PREDICATE` for a derived fact.
     pub fields: Vec<String>,
     /// The purpose.
     pub purpose: String,
     /// How long the business may keep the data.
     pub retention: String,
-    /// `once`, `subscription:INTERVAL` or `trigger:PATH:EVENT`.
+    /// `once`, `subscription:INTERVAL` or `trigger:PATH>=NUMBER:EVENT`.
     #[serde(rename = "use")]
     pub usage: String,
     /// Whether the business may pass the data on.
@@ -266,33 +136,14 @@ pub struct TermsView {
 
 impl From<&Terms> for TermsView {
     fn from(terms: &Terms) -> Self {
-        let fields = terms
-            .fields
-            .iter()
-            .map(|f| {
-                let optional = if f.required { "" } else { " (optional)" };
-                match &f.disclosure {
-                    Disclosure::Raw => format!("{}{optional}", f.path),
-                    Disclosure::Derived(predicate) => format!("{}: {predicate}{optional}", f.path),
-                }
-            })
-            .collect();
-        let usage = match &terms.usage {
-            Use::OneTime => "once".to_owned(),
-            Use::Subscription { min_interval } => format!("subscription:{}", format_duration(*min_interval)),
-            Use::Trigger { path, event, .. } => format!("trigger:{path}:{event}"),
-        };
         TermsView {
-            fields,
+            fields: terms.fields.iter().map(ToString::to_string).collect(),
             purpose: terms.purpose.to_string(),
             retention: format_duration(terms.retention),
-            usage,
+            usage: terms.usage.to_string(),
             onward_sharing: terms.onward_sharing,
             compensation: terms.compensation.to_string(),
-            contact: terms
-                .contact
-                .map(|c| format!("{}/{}", c.max_messages, format_duration(c.per_period)))
-                .unwrap_or_else(|| "none".into()),
+            contact: format_contact(terms.contact.as_ref()),
             jurisdiction: terms.jurisdiction.clone(),
             expires_at_ms: terms.expires_at.as_millis(),
         }
@@ -364,18 +215,11 @@ impl From<&Negotiation> for NegotiationView {
             peer: n.peer.to_string(),
             category: n.category.to_string(),
             state,
-            context: context(&n.context),
+            context: n.context.to_string(),
             terms: terms.into(),
             offer: n.offer.as_ref().map(|o| format!("{} for {}", o.description, o.price)),
             deadline_ms: n.deadline.as_millis(),
         }
-    }
-}
-
-fn context(context: &Context) -> String {
-    match context {
-        Context::Request(id) => format!("request:{id}"),
-        Context::Intent(id) => format!("intent:{id}"),
     }
 }
 
@@ -422,7 +266,7 @@ impl From<&AgreementRecord> for AgreementView {
             state: record.lifecycle.name().into(),
             person: record.agreement.person.to_string(),
             business: record.agreement.business.to_string(),
-            context: context(&record.agreement.context),
+            context: record.agreement.context.to_string(),
             terms: (&record.agreement.terms).into(),
             finalized_at_ms: record.finalized_at.as_millis(),
             retention_ends_ms: record.retention_ends().as_millis(),
@@ -521,190 +365,16 @@ impl From<&ledger::Entry> for LedgerEntryView {
     }
 }
 
-/// A person's policy as a document (JSON here; the CLI also reads it from TOML).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyDoc {
-    /// Rules by field subtree; the most specific applies.
-    pub rules: Vec<RuleDoc>,
-    /// The longest retention ever agreed, e.g. `90d`.
-    pub max_retention: String,
-    /// The least compensation, e.g. `none`, `10% discount`.
-    #[serde(default = "none")]
-    pub min_compensation: String,
-    /// Whether onward sharing may be agreed.
-    #[serde(default)]
-    pub allow_onward_sharing: bool,
-    /// The most contact ever granted, e.g. `2/30d`, or `none`.
-    #[serde(default = "none")]
-    pub max_contact: String,
-    /// Whether the agent counters terms that go too far (else it declines them).
-    #[serde(default = "yes")]
-    pub counter: bool,
-    /// Businesses (keys) never dealt with.
-    #[serde(default)]
-    pub denied_businesses: Vec<String>,
-    /// If not empty, the only businesses dealt with.
-    #[serde(default)]
-    pub allowed_businesses: Vec<String>,
-    /// How many offers in answer to one intent are accepted.
-    #[serde(default = "one")]
-    pub max_agreements_per_intent: u32,
-}
-
-/// One rule of a [`PolicyDoc`].
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RuleDoc {
-    /// The subtree, e.g. `body` or `health.acquired`.
-    pub path: String,
-    /// `raw`, `derived-only` or `never`.
-    pub share: String,
-    /// Purposes allowed, e.g. `personalised-offers`.
-    pub purposes: Vec<String>,
-    /// Whether the owner is asked even within the rule.
-    #[serde(default)]
-    pub ask_owner: bool,
-    /// A shorter retention for these fields, e.g. `30d`.
-    #[serde(default)]
-    pub max_retention: Option<String>,
-    /// Only for these categories (all if empty).
-    #[serde(default)]
-    pub categories: Vec<String>,
-}
-
-fn none() -> String {
-    "none".into()
-}
-fn yes() -> bool {
-    true
-}
-fn one() -> u32 {
-    1
-}
-
-impl From<&Policy> for PolicyDoc {
-    fn from(policy: &Policy) -> Self {
-        PolicyDoc {
-            rules: policy
-                .rules
-                .iter()
-                .map(|rule| RuleDoc {
-                    path: rule.path.to_string(),
-                    share: match rule.share {
-                        Share::Raw => "raw",
-                        Share::DerivedOnly => "derived-only",
-                        Share::Never => "never",
-                    }
-                    .into(),
-                    purposes: rule.purposes.iter().map(ToString::to_string).collect(),
-                    ask_owner: rule.ask_owner,
-                    max_retention: rule.max_retention.map(format_duration),
-                    categories: rule.categories.iter().map(ToString::to_string).collect(),
-                })
-                .collect(),
-            max_retention: format_duration(policy.max_retention),
-            min_compensation: policy.min_compensation.to_string(),
-            allow_onward_sharing: policy.allow_onward_sharing,
-            max_contact: policy
-                .max_contact
-                .map(|c| format!("{}/{}", c.max_messages, format_duration(c.per_period)))
-                .unwrap_or_else(none),
-            counter: policy.counter,
-            denied_businesses: policy.denied_businesses.iter().map(ToString::to_string).collect(),
-            allowed_businesses: policy.allowed_businesses.iter().map(ToString::to_string).collect(),
-            max_agreements_per_intent: policy.max_agreements_per_intent,
-        }
-    }
-}
-
-impl TryFrom<PolicyDoc> for Policy {
-    type Error = BadInput;
-    fn try_from(doc: PolicyDoc) -> Result<Policy, BadInput> {
-        let key = |text: &String| {
-            me2b_proto::identity::unhex(text)
-                .and_then(|bytes| me2b_proto::identity::PublicKey::try_from(bytes.as_slice()).ok())
-                .ok_or_else(|| bad(format!("`{text}` is not a business key (64 hex digits)")))
-        };
-        let rules = doc
-            .rules
-            .iter()
-            .map(|rule| {
-                Ok(FieldRule {
-                    path: parse_path(&rule.path)?,
-                    share: match rule.share.as_str() {
-                        "raw" => Share::Raw,
-                        "derived-only" => Share::DerivedOnly,
-                        "never" => Share::Never,
-                        other => {
-                            return Err(bad(format!("share `{other}` is unknown; use raw, derived-only or never")));
-                        }
-                    },
-                    purposes: rule.purposes.iter().map(|p| parse_purpose(p)).collect::<Result<BTreeSet<_>, _>>()?,
-                    ask_owner: rule.ask_owner,
-                    max_retention: rule.max_retention.as_deref().map(parse_duration).transpose()?,
-                    categories: rule.categories.iter().map(|c| parse_category(c)).collect::<Result<_, _>>()?,
-                })
-            })
-            .collect::<Result<_, BadInput>>()?;
-        Ok(Policy {
-            rules,
-            max_retention: parse_duration(&doc.max_retention)?,
-            min_compensation: parse_compensation(&doc.min_compensation)?,
-            allow_onward_sharing: doc.allow_onward_sharing,
-            max_contact: parse_contact(&doc.max_contact)?,
-            denied_businesses: doc.denied_businesses.iter().map(key).collect::<Result<_, _>>()?,
-            allowed_businesses: doc.allowed_businesses.iter().map(key).collect::<Result<_, _>>()?,
-            counter: doc.counter,
-            max_agreements_per_intent: doc.max_agreements_per_intent,
-        })
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn text_forms_parse_and_bad_ones_say_what_to_write() {
-        assert_eq!(parse_duration("30d").unwrap(), Duration::from_secs(30 * 86_400));
-        assert_eq!(format_duration(Duration::from_secs(30 * 86_400)), "30d");
-        assert!(parse_duration("30 days").unwrap_err().to_string().contains("e.g. 30d"));
-        assert!(parse_duration("d").is_err());
-        assert_eq!(parse_compensation("10% discount").unwrap(), Compensation::Discount { percent: 10 });
-        assert_eq!(parse_compensation("5.50 EUR").unwrap(), Compensation::Money(Money::new(550, "EUR").unwrap()));
-        assert_eq!(parse_compensation("free delivery").unwrap(), Compensation::Service("free delivery".into()));
-        assert!(parse_compensation("150% discount").is_err());
-        for compensation in [
-            Compensation::None,
-            Compensation::Discount { percent: 10 },
-            Compensation::Money(Money::new(550, "EUR").unwrap()),
-            Compensation::Service("free delivery".into()),
-        ] {
-            assert_eq!(parse_compensation(&compensation.to_string()).unwrap(), compensation);
-        }
-        assert_eq!(parse_contact("1/30d").unwrap().unwrap().max_messages, 1);
-        assert!(parse_contact("0/30d").is_err());
-        assert!(matches!(parse_use("subscription:1d").unwrap(), Use::Subscription { .. }));
-        assert!(parse_use("forever").is_err());
-        let trigger = parse_use("trigger:activity.running_km>=600:replacement-due").unwrap();
-        assert!(matches!(trigger, Use::Trigger { ref event, .. } if event == "replacement-due"));
-        assert!(parse_use("trigger:activity.running_km:x").is_err());
-        let optional = parse_field("activity.running_km:optional").unwrap();
-        assert!(!optional.required);
-        assert!(parse_field("Body Size").unwrap_err().to_string().contains("field path"));
-        assert!(parse_purpose("selling").unwrap_err().to_string().contains("personalised-offers"));
-    }
-
-    #[test]
-    fn values_and_policies_round_trip_through_json() {
+    fn values_round_trip_through_json() {
         for json in [json!(44.0), json!(true), json!("1990-05-17"), json!("Ada"), json!([{"at_ms": 5, "value": 12.5}])]
         {
             assert_eq!(value_to_json(&value_from_json(&json).unwrap()), json);
         }
         assert!(value_from_json(&json!({"a": 1})).is_err());
-        let policy = Policy::ask_first();
-        let doc = PolicyDoc::from(&policy);
-        assert_eq!(Policy::try_from(doc).unwrap(), policy);
     }
 }

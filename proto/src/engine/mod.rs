@@ -28,7 +28,7 @@ use crate::policy::{AskReason, BusinessPolicy, Policy, Reason};
 use crate::terms::{FieldRequest, Money, Terms};
 use crate::time::Timestamp;
 use crate::value::{Personal, Value};
-use crate::vocab::{Category, FieldPath};
+use crate::vocab::{Category, FieldPath, Topic};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
@@ -84,6 +84,29 @@ pub enum Provenance {
     Device(String),
     /// Attested by an issuer's key.
     Issuer(PublicKey),
+}
+
+/// `owner`, `device:NAME` or `issuer:KEY`.
+impl std::fmt::Display for Provenance {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Provenance::Owner => f.write_str("owner"),
+            Provenance::Device(name) => write!(f, "device:{name}"),
+            Provenance::Issuer(key) => write!(f, "issuer:{key}"),
+        }
+    }
+}
+
+impl std::str::FromStr for Provenance {
+    type Err = crate::decode::TextError;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once(':') {
+            None if text == "owner" => Ok(Provenance::Owner),
+            Some(("device", name)) if !name.is_empty() => Ok(Provenance::Device(name.to_owned())),
+            Some(("issuer", key)) => key.parse().map(Provenance::Issuer),
+            _ => Err(crate::decode::TextError::new(text, "a provenance", "write owner, device:NAME or issuer:KEY")),
+        }
+    }
 }
 
 /// A vault record: the current value and its recent history.
@@ -477,7 +500,7 @@ pub enum Output {
     /// Publish a signed envelope on a gossip topic.
     Publish {
         /// The topic.
-        topic: String,
+        topic: Topic,
         /// The signed envelope.
         bytes: Vec<u8>,
     },

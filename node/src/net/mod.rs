@@ -1,0 +1,152 @@
+//! The libp2p side of a node, in four parts: [`codec`] (the direct protocols' frames and
+//! acknowledgements), [`behaviour`] (what a node speaks and how gossip is scored), [`swarm`]
+//! (building the swarm for real networks or in memory) and [`metrics`] (gossipsub's
+//! counters). This module holds the protocol names, the network settings ([`NetConfig`]) and
+//! the mapping between protocol keys and libp2p peer ids. The actor that drives a swarm is
+//! [`crate::node`].
+
+pub mod behaviour;
+pub mod codec;
+pub mod metrics;
+pub mod swarm;
+
+pub use behaviour::{Behaviour, BehaviourEvent, topic_score_params};
+pub use codec::{Ack, Codec, DirectRequest, protocol_for};
+pub use metrics::{GossipCounts, encode_metrics, gossip_registry};
+pub use swarm::{build_memory_swarm, build_swarm, listen};
+
+use libp2p::{PeerId, StreamProtocol, identity};
+use me2b_proto::engine::Role;
+use me2b_proto::identity::PublicKey;
+use std::time::Duration;
+
+/// The identify protocol version every me2b node announces.
+pub const PROTOCOL_VERSION: &str = "me2b/1";
+/// The Kademlia protocol: me2b's own DHT, not IPFS's.
+pub const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/me2b/kad/1.0.0");
+/// Negotiation messages.
+pub const NEGOTIATE: StreamProtocol = StreamProtocol::new("/me2b/negotiate/1.0.0");
+/// Data packages.
+pub const TRANSFER: StreamProtocol = StreamProtocol::new("/me2b/transfer/1.0.0");
+/// Revocations and deletion receipts.
+pub const REVOKE: StreamProtocol = StreamProtocol::new("/me2b/revoke/1.0.0");
+/// Personal offers.
+pub const OFFER: StreamProtocol = StreamProtocol::new("/me2b/offer/1.0.0");
+/// Live requests and intents handed to a peer when it connects (gossip does not replay them
+/// to late joiners).
+pub const ANNOUNCE: StreamProtocol = StreamProtocol::new("/me2b/announce/1.0.0");
+
+/// Network settings.
+#[derive(Debug, Clone)]
+pub struct NetConfig {
+    /// Whether to discover peers on the LAN.
+    pub mdns: bool,
+    /// Timeout of a whole direct exchange (request and response).
+    pub request_timeout: Duration,
+    /// How long an idle connection stays open.
+    pub idle_timeout: Duration,
+    /// Most established connections.
+    pub max_connections: u32,
+    /// Most connections per peer.
+    pub max_connections_per_peer: u32,
+    /// Most incoming connections still in their handshake.
+    pub max_pending_incoming: u32,
+    /// Gossipsub heartbeat (shorter in tests).
+    pub heartbeat: Duration,
+    /// Most gossip messages handled from one peer per [`NetConfig::gossip_window`]; more are
+    /// dropped unhandled.
+    pub gossip_per_peer: u32,
+    /// The window of the per-peer gossip limit.
+    pub gossip_window: Duration,
+    /// Whether to run the Kademlia DHT (peer discovery beyond the bootstrap peers). Always on
+    /// for a real node; a simulation may turn it off to keep the topology it drew.
+    pub dht: bool,
+    /// The modelled links to the peers it dials (memory transport only; the simulator).
+    pub link_model: Option<std::sync::Arc<dyn crate::link::LinkModel>>,
+    /// How many peers the node tries to stay connected to: peers found through the DHT (which
+    /// Kademlia walks by itself when its first peers arrive and every 5 minutes) are dialled
+    /// while it has fewer.
+    pub target_peers: usize,
+}
+
+impl NetConfig {
+    /// The defaults for a node of `role`. A business answers everyone who responds to its
+    /// campaigns, each over a direct connection, so its connection budget is eight times a
+    /// person's, and it lets more handshakes run at once: a campaign brings its answers in a
+    /// burst (measured in the simulator: 400 people answering within a second, 64 handshakes
+    /// at a time, left 320 of them retrying in step until their negotiations gave up).
+    pub fn for_role(role: Role) -> Self {
+        let default = NetConfig::default();
+        match role {
+            Role::Business => NetConfig { max_connections: 4096, max_pending_incoming: 1024, ..default },
+            Role::Person => default,
+        }
+    }
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig {
+            mdns: true,
+            request_timeout: Duration::from_secs(30),
+            // gossipsub keeps its mesh connections open; the others (a negotiation, a
+            // transfer) are closed after this long unused, which frees a business's budget.
+            idle_timeout: Duration::from_secs(30),
+            max_connections: 512,
+            max_connections_per_peer: 4,
+            max_pending_incoming: 128,
+            heartbeat: Duration::from_secs(1),
+            gossip_per_peer: 1000,
+            gossip_window: Duration::from_secs(10),
+            target_peers: 12,
+            link_model: None,
+            dht: true,
+        }
+    }
+}
+
+/// Why the swarm could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the network: {0}")]
+pub struct BuildError(pub(crate) String);
+
+pub(crate) fn build_error(error: impl std::fmt::Display) -> BuildError {
+    BuildError(error.to_string())
+}
+
+/// The libp2p keypair for a node's 32-byte ed25519 secret: the same key signs in libp2p and in
+/// the protocol.
+pub fn libp2p_keypair(secret: [u8; 32]) -> Result<identity::Keypair, BuildError> {
+    identity::Keypair::ed25519_from_bytes(secret).map_err(build_error)
+}
+
+/// The peer id of a protocol key.
+pub fn peer_id(key: &PublicKey) -> Option<PeerId> {
+    let public = identity::ed25519::PublicKey::try_from_bytes(key.as_bytes()).ok()?;
+    Some(identity::PublicKey::from(public).to_peer_id())
+}
+
+/// The protocol key of a peer id, if it is an ed25519 key (every me2b node's is).
+pub fn public_key(peer: &PeerId) -> Option<PublicKey> {
+    let multihash = peer.as_ref();
+    if multihash.code() != 0 {
+        return None; // not an identity multihash: not an inlined ed25519 key
+    }
+    let public = identity::PublicKey::try_decode_protobuf(multihash.digest()).ok()?;
+    let ed25519 = public.try_into_ed25519().ok()?;
+    PublicKey::try_from(&ed25519.to_bytes()[..]).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peer_ids_and_protocol_keys_convert_both_ways() {
+        let secret = [7u8; 32];
+        let key = libp2p_keypair(secret).unwrap();
+        let protocol = me2b_proto::identity::Keypair::from_secret_bytes(&secret).public();
+        assert_eq!(peer_id(&protocol), Some(key.public().to_peer_id()));
+        assert_eq!(public_key(&key.public().to_peer_id()), Some(protocol));
+    }
+}

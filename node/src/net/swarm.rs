@@ -1,0 +1,103 @@
+//! Building the swarm: for real networks (TCP, QUIC, Noise, Yamux, DNS, relay) or on libp2p's
+//! in-memory transport with the simulator's link model below Noise (tests, simulator).
+
+use super::behaviour::{Behaviour, behaviour};
+use super::{BuildError, NetConfig, build_error};
+use futures::StreamExt;
+use libp2p::core::transport::MemoryTransport;
+use libp2p::core::upgrade::Version;
+use libp2p::swarm::SwarmEvent;
+use libp2p::{Multiaddr, Swarm, Transport as _, identity, noise, tcp, yamux};
+use prometheus_client::registry::Registry;
+use std::io;
+use std::time::Duration;
+use tracing::info;
+
+/// How long a listener may take to come up at start.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A swarm for real networks: TCP and QUIC, Noise, Yamux, DNS, and a relay client.
+pub fn build_swarm(
+    key: identity::Keypair,
+    config: &NetConfig,
+    registry: &mut Registry,
+) -> Result<Swarm<Behaviour>, BuildError> {
+    Ok(libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(build_error)?
+        .with_quic()
+        .with_dns()
+        .map_err(build_error)?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(build_error)?
+        .with_behaviour(|key, relay| behaviour(key, Some(relay), config, registry).map_err(|e| e.0.into()))
+        .map_err(build_error)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build())
+}
+
+/// A swarm on libp2p's in-memory transport (with Noise and Yamux), for tests and the
+/// simulator.
+pub fn build_memory_swarm(
+    key: identity::Keypair,
+    config: &NetConfig,
+    registry: &mut Registry,
+) -> Result<Swarm<Behaviour>, BuildError> {
+    static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    let link_model = config.link_model.clone();
+    Ok(libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_other_transport(|key| {
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
+                MemoryTransport::default()
+                    .and_then(move |connection, endpoint| {
+                        let remote = endpoint.get_remote_address().clone();
+                        let link = match &link_model {
+                            Some(model) if endpoint.is_dialer() => model.link(&remote).map(|l| (l, model.clone())),
+                            _ => None,
+                        };
+                        let seed = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        async move {
+                            Ok::<_, io::Error>(match link {
+                                Some((link, model)) => crate::link::modelled(connection, link, model, remote, seed),
+                                None => Box::new(connection) as Box<dyn crate::link::Io>,
+                            })
+                        }
+                    })
+                    .upgrade(Version::V1)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default())
+                    .boxed(),
+            )
+        })
+        .map_err(build_error)?
+        .with_behaviour(|key| behaviour(key, None, config, registry).map_err(|e| e.0.into()))
+        .map_err(build_error)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .build())
+}
+
+/// Starts listening on every address and returns once each listener is up, so the caller can
+/// read the addresses. On failure, says which address and why.
+pub async fn listen(swarm: &mut Swarm<Behaviour>, addresses: &[Multiaddr]) -> Result<(), (Multiaddr, String)> {
+    for address in addresses {
+        swarm.listen_on(address.clone()).map_err(|e| (address.clone(), e.to_string()))?;
+    }
+    let mut listening = 0;
+    while let Some(address) = addresses.get(listening) {
+        let failed = |reason: String| (address.clone(), reason);
+        let event = tokio::time::timeout(LISTEN_TIMEOUT, swarm.select_next_some())
+            .await
+            .map_err(|_| failed("no listener came up".into()))?;
+        match event {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                info!(%address, "listening");
+                listening += 1;
+            }
+            SwarmEvent::ListenerError { error, .. } => return Err(failed(error.to_string())),
+            _ => {}
+        }
+    }
+    Ok(())
+}
