@@ -305,79 +305,116 @@ fn terms_lines(terms: &Json) -> Vec<String> {
     ]
 }
 
-async fn execute(daemon: &Daemon, json: bool, command: Command) -> Result<()> {
-    let show = |value: &Json, human: &dyn Fn(&Json)| -> Result<()> {
-        if json {
+/// How a command's answer is printed: the daemon's JSON as it came (`--json`), or for people.
+#[derive(Clone, Copy)]
+struct Printer {
+    json: bool,
+}
+
+impl Printer {
+    fn show(self, value: &Json, human: &dyn Fn(&Json)) -> Result<()> {
+        if self.json {
             print_json(value)
         } else {
             human(value);
             Ok(())
         }
-    };
+    }
+}
+
+async fn execute(daemon: &Daemon, json: bool, command: Command) -> Result<()> {
+    let out = Printer { json };
     match command {
-        Command::Status => {
-            let status = daemon.get("/v1/status").await?;
-            show(&status, &|s| {
-                for key in [
-                    "peer_id",
-                    "role",
-                    "name",
-                    "listen_addrs",
-                    "api",
-                    "connected_peers",
-                    "subscriptions",
-                    "records",
-                    "pending",
-                    "agreements",
-                    "outbox",
-                ] {
-                    println!("{key:<16}{}", text(s, key));
-                }
+        Command::Status => status(daemon, out).await,
+        Command::Data(data) => data_command(daemon, out, data).await,
+        Command::Policy(_) | Command::Catalog(_) | Command::Subscribe { .. } | Command::Unsubscribe { .. } => {
+            settings(daemon, out, command).await
+        }
+        Command::Intent(_)
+        | Command::Requests
+        | Command::Pending
+        | Command::Approve { .. }
+        | Command::Decline { .. } => negotiations(daemon, out, command).await,
+        Command::Agreements { .. }
+        | Command::Revoke { .. }
+        | Command::Offers
+        | Command::Ledger { .. }
+        | Command::Export => records(daemon, out, command).await,
+        Command::Campaign(_) | Command::Offer(_) | Command::Received | Command::Demand => {
+            business(daemon, out, command).await
+        }
+        Command::Events => follow_events(daemon).await,
+        Command::Init(_) | Command::Daemon(_) | Command::Demo { .. } | Command::Completions { .. } => {
+            unreachable!("handled in main")
+        }
+    }
+}
+
+/// `status`: what the node is.
+async fn status(daemon: &Daemon, out: Printer) -> Result<()> {
+    let status = daemon.get("/v1/status").await?;
+    out.show(&status, &|s| {
+        for key in [
+            "peer_id",
+            "role",
+            "name",
+            "listen_addrs",
+            "api",
+            "connected_peers",
+            "subscriptions",
+            "records",
+            "pending",
+            "agreements",
+            "outbox",
+        ] {
+            println!("{key:<16}{}", text(s, key));
+        }
+    })
+}
+
+/// `data ...`: the vault.
+async fn data_command(daemon: &Daemon, out: Printer, data: DataCommand) -> Result<()> {
+    match data {
+        DataCommand::Set { path, value, device } => {
+            let provenance = device.map(|d| format!("device:{d}"));
+            let body = json!({"value": value_argument(&value), "provenance": provenance});
+            let record = daemon.call(Method::PUT, &format!("/v1/data/{path}"), Some(body)).await?;
+            out.show(&record, &|r| println!("{} = {}", text(r, "path"), r["value"]))
+        }
+        DataCommand::Get { path } => {
+            let record = daemon.get(&format!("/v1/data/{path}")).await?;
+            out.show(&record, &|r| println!("{}", r["value"]))
+        }
+        DataCommand::List => {
+            let records = daemon.get("/v1/data").await?;
+            out.show(&records, &|r| {
+                let rows = r.as_array().map(|items| {
+                    items.iter().map(|i| vec![text(i, "path"), i["value"].to_string(), text(i, "provenance")]).collect()
+                });
+                table(&["path", "value", "provenance"], rows.unwrap_or_default());
             })
         }
-        Command::Data(data) => match data {
-            DataCommand::Set { path, value, device } => {
-                let provenance = device.map(|d| format!("device:{d}"));
-                let body = json!({"value": value_argument(&value), "provenance": provenance});
-                let record = daemon.call(Method::PUT, &format!("/v1/data/{path}"), Some(body)).await?;
-                show(&record, &|r| println!("{} = {}", text(r, "path"), r["value"]))
-            }
-            DataCommand::Get { path } => {
-                let record = daemon.get(&format!("/v1/data/{path}")).await?;
-                show(&record, &|r| println!("{}", r["value"]))
-            }
-            DataCommand::List => {
-                let records = daemon.get("/v1/data").await?;
-                show(&records, &|r| {
-                    let rows = r.as_array().map(|items| {
-                        items
-                            .iter()
-                            .map(|i| vec![text(i, "path"), i["value"].to_string(), text(i, "provenance")])
-                            .collect()
-                    });
-                    table(&["path", "value", "provenance"], rows.unwrap_or_default());
-                })
-            }
-            DataCommand::Rm { path } => {
-                let answer = daemon.call(Method::DELETE, &format!("/v1/data/{path}"), None).await?;
-                show(&answer, &|_| println!("removed {path}"))
-            }
-            DataCommand::Import { file } => {
-                let content =
-                    std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-                let records: BTreeMap<String, Json> = serde_json::from_str(&content).with_context(|| {
-                    format!(
-                        "{} is not a JSON object of path to value, e.g. {{\"body.shoe_size_eu\": 44}}",
-                        file.display()
-                    )
-                })?;
-                let answer = daemon.post("/v1/data", json!({"records": records})).await?;
-                show(&answer, &|a| println!("imported {} records", a["imported"]))
-            }
-        },
+        DataCommand::Rm { path } => {
+            let answer = daemon.call(Method::DELETE, &format!("/v1/data/{path}"), None).await?;
+            out.show(&answer, &|_| println!("removed {path}"))
+        }
+        DataCommand::Import { file } => {
+            let content = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let records: BTreeMap<String, Json> = serde_json::from_str(&content).with_context(|| {
+                format!("{} is not a JSON object of path to value, e.g. {{\"body.shoe_size_eu\": 44}}", file.display())
+            })?;
+            let answer = daemon.post("/v1/data", json!({"records": records})).await?;
+            out.show(&answer, &|a| println!("imported {} records", a["imported"]))
+        }
+    }
+}
+
+/// `policy`, `catalog`, `subscribe`, `unsubscribe`: what the agent works with.
+async fn settings(daemon: &Daemon, out: Printer, command: Command) -> Result<()> {
+    match command {
         Command::Policy(PolicyCommand::Show) => {
             let policy = daemon.get("/v1/policy").await?;
-            show(&policy, &|p| match toml::to_string_pretty(p) {
+            out.show(&policy, &|p| match toml::to_string_pretty(p) {
                 Ok(text) => print!("{text}"),
                 Err(_) => println!("{p}"),
             })
@@ -385,21 +422,28 @@ async fn execute(daemon: &Daemon, json: bool, command: Command) -> Result<()> {
         Command::Policy(PolicyCommand::Set { file }) => {
             let document = read_document(&file, "see `me2b policy show` for the form")?;
             let policy = daemon.call(Method::PUT, "/v1/policy", Some(document)).await?;
-            show(&policy, &|_| println!("policy replaced"))
+            out.show(&policy, &|_| println!("policy replaced"))
         }
         Command::Catalog(CatalogCommand::Set { file }) => {
             let document = read_document(&file, "see `me2b catalog set --help` for the form")?;
             let answer = daemon.call(Method::PUT, "/v1/catalog", Some(document)).await?;
-            show(&answer, &|a| println!("catalog replaced: {} items", a["items"]))
+            out.show(&answer, &|a| println!("catalog replaced: {} items", a["items"]))
         }
         Command::Subscribe { categories } => {
             let now = daemon.post("/v1/subscriptions", json!({"categories": categories})).await?;
-            show(&now, &|n| println!("following: {}", text(&json!({"c": n}), "c")))
+            out.show(&now, &|n| println!("following: {}", text(&json!({"c": n}), "c")))
         }
         Command::Unsubscribe { categories } => {
             let now = daemon.post("/v1/subscriptions", json!({"categories": categories, "unsubscribe": true})).await?;
-            show(&now, &|n| println!("following: {}", text(&json!({"c": n}), "c")))
+            out.show(&now, &|n| println!("following: {}", text(&json!({"c": n}), "c")))
         }
+        _ => unreachable!("dispatched by execute"),
+    }
+}
+
+/// `intent publish`, `requests`, `pending`, `approve`, `decline`: requests and the owner's decisions.
+async fn negotiations(daemon: &Daemon, out: Printer, command: Command) -> Result<()> {
+    match command {
         Command::Intent(IntentCommand::Publish { category, spec, max_price, share, expires }) => {
             let spec = spec
                 .iter()
@@ -412,11 +456,11 @@ async fn execute(daemon: &Daemon, json: bool, command: Command) -> Result<()> {
                 .collect::<Result<BTreeMap<_, _>>>()?;
             let body = json!({"category": category, "spec": spec, "max_price": max_price, "shares": share, "expires": expires});
             let answer = daemon.post("/v1/intents", body).await?;
-            show(&answer, &|a| println!("intent {} published", text(a, "id")))
+            out.show(&answer, &|a| println!("intent {} published", text(a, "id")))
         }
         Command::Requests => {
             let requests = daemon.get("/v1/requests").await?;
-            show(&requests, &|r| {
+            out.show(&requests, &|r| {
                 table(
                     &["id", "business_name", "category", "description"],
                     rows(r, &["id", "business_name", "category", "description"]),
@@ -425,7 +469,7 @@ async fn execute(daemon: &Daemon, json: bool, command: Command) -> Result<()> {
         }
         Command::Pending => {
             let pending = daemon.get("/v1/pending").await?;
-            show(&pending, &|p| {
+            out.show(&pending, &|p| {
                 let Some(items) = p.as_array().filter(|items| !items.is_empty()) else {
                     println!("nothing waits for you");
                     return;
@@ -444,15 +488,22 @@ async fn execute(daemon: &Daemon, json: bool, command: Command) -> Result<()> {
         }
         Command::Approve { id } => {
             let answer = daemon.post(&format!("/v1/pending/{id}/approve"), json!({})).await?;
-            show(&answer, &|_| println!("approved {id}"))
+            out.show(&answer, &|_| println!("approved {id}"))
         }
         Command::Decline { id } => {
             let answer = daemon.post(&format!("/v1/pending/{id}/decline"), json!({})).await?;
-            show(&answer, &|_| println!("declined {id}"))
+            out.show(&answer, &|_| println!("declined {id}"))
         }
+        _ => unreachable!("dispatched by execute"),
+    }
+}
+
+/// `agreements`, `revoke`, `offers`, `ledger`, `export`: what was agreed and what happened.
+async fn records(daemon: &Daemon, out: Printer, command: Command) -> Result<()> {
+    match command {
         Command::Agreements { show: None } => {
             let agreements = daemon.get("/v1/agreements").await?;
-            show(&agreements, &|a| {
+            out.show(&agreements, &|a| {
                 let rows = a.as_array().map(|items| {
                     items
                         .iter()
@@ -472,7 +523,7 @@ async fn execute(daemon: &Daemon, json: bool, command: Command) -> Result<()> {
         }
         Command::Agreements { show: Some(AgreementsCommand::Show { id }) } => {
             let agreement = daemon.get(&format!("/v1/agreements/{id}")).await?;
-            show(&agreement, &|a| {
+            out.show(&agreement, &|a| {
                 for key in [
                     "id",
                     "negotiation",
@@ -493,34 +544,28 @@ async fn execute(daemon: &Daemon, json: bool, command: Command) -> Result<()> {
         }
         Command::Revoke { id, reason } => {
             let agreement = daemon.post(&format!("/v1/agreements/{id}/revoke"), json!({"reason": reason})).await?;
-            show(&agreement, &|a| {
+            out.show(&agreement, &|a| {
                 println!("revoked {id}: now {}; the business must delete and send a receipt", text(a, "state"))
             })
         }
         Command::Offers => {
             let offers = daemon.get("/v1/offers").await?;
-            show(&offers, &|o| {
+            out.show(&offers, &|o| {
                 table(
                     &["offer_id", "agreement_id", "description", "price"],
                     rows(o, &["offer_id", "agreement_id", "description", "price"]),
                 )
             })
         }
-        Command::Offer(OfferCommand::Send { agreement, description, price, valid_for }) => {
-            let body =
-                json!({"agreement_id": agreement, "description": description, "price": price, "valid_for": valid_for});
-            let answer = daemon.post("/v1/offers", body).await?;
-            show(&answer, &|a| println!("offer {} sent", text(a, "offer_id")))
-        }
         Command::Ledger { verify: None } => {
             let entries = daemon.get("/v1/ledger").await?;
-            show(&entries, &|e| {
+            out.show(&entries, &|e| {
                 table(&["sequence", "kind", "subject", "fields"], rows(e, &["sequence", "kind", "subject", "fields"]))
             })
         }
         Command::Ledger { verify: Some(LedgerCommand::Verify) } => {
             let result = daemon.get("/v1/ledger/verify").await?;
-            if json {
+            if out.json {
                 print_json(&result)?;
             } else if result["valid"] == json!(true) {
                 println!("ledger valid: {} entries, head {}", result["entries"], text(&result, "head"));
@@ -531,6 +576,19 @@ async fn execute(daemon: &Daemon, json: bool, command: Command) -> Result<()> {
             Ok(())
         }
         Command::Export => print_json(&daemon.get("/v1/export").await?),
+        _ => unreachable!("dispatched by execute"),
+    }
+}
+
+/// `campaign publish`, `offer send`, `received`, `demand`: a business's side.
+async fn business(daemon: &Daemon, out: Printer, command: Command) -> Result<()> {
+    match command {
+        Command::Offer(OfferCommand::Send { agreement, description, price, valid_for }) => {
+            let body =
+                json!({"agreement_id": agreement, "description": description, "price": price, "valid_for": valid_for});
+            let answer = daemon.post("/v1/offers", body).await?;
+            out.show(&answer, &|a| println!("offer {} sent", text(a, "offer_id")))
+        }
         Command::Campaign(CampaignCommand::Publish {
             category,
             fields,
@@ -546,11 +604,11 @@ async fn execute(daemon: &Daemon, json: bool, command: Command) -> Result<()> {
                               "use": usage, "compensation": compensation, "contact": contact,
                               "description": description, "expires": expires});
             let answer = daemon.post("/v1/campaigns", body).await?;
-            show(&answer, &|a| println!("request {} published on {category}", text(a, "id")))
+            out.show(&answer, &|a| println!("request {} published on {category}", text(a, "id")))
         }
         Command::Received => {
             let received = daemon.get("/v1/received").await?;
-            show(&received, &|r| {
+            out.show(&received, &|r| {
                 let mut rows = Vec::new();
                 for agreement in r.as_array().into_iter().flatten() {
                     for (path, item) in agreement["items"].as_object().into_iter().flatten() {
@@ -567,12 +625,9 @@ async fn execute(daemon: &Daemon, json: bool, command: Command) -> Result<()> {
         }
         Command::Demand => {
             let demand = daemon.get("/v1/demand").await?;
-            show(&demand, &|d| table(&["category", "spec", "count"], rows(d, &["category", "spec", "count"])))
+            out.show(&demand, &|d| table(&["category", "spec", "count"], rows(d, &["category", "spec", "count"])))
         }
-        Command::Events => follow_events(daemon).await,
-        Command::Init(_) | Command::Daemon(_) | Command::Demo { .. } | Command::Completions { .. } => {
-            unreachable!("handled in main")
-        }
+        _ => unreachable!("dispatched by execute"),
     }
 }
 

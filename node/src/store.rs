@@ -188,7 +188,7 @@ impl Store {
                 Change::SeenIntent(id) => put(
                     &mut batch,
                     key(kind::SEEN_INTENT, &id.to_bytes()),
-                    state.seen_intents.get(id).map(encode).transpose()?,
+                    state.seen.intent_expiry(id).map(encode).transpose()?,
                 )?,
                 Change::Negotiation(id) => put(
                     &mut batch,
@@ -219,7 +219,7 @@ impl Store {
                 }
             }
         }
-        let counters = Counters { ledger: state.ledger, next_outbox_id: state.next_outbox_id };
+        let counters = Counters { ledger: state.ledger, next_outbox_id: state.outbox.next_id() };
         put(&mut batch, key(kind::COUNTERS, &[]), Some(encode(&counters)?))?;
         Ok(batch)
     }
@@ -251,7 +251,7 @@ impl Store {
                 kind::COUNTERS => {
                     let counters: Counters = decode(&plain).map_err(corrupt)?;
                     state.ledger = counters.ledger;
-                    state.next_outbox_id = counters.next_outbox_id;
+                    state.outbox.restore_next_id(counters.next_outbox_id);
                 }
                 kind::VAULT => {
                     let path = String::from_utf8(id.to_vec()).map_err(|e| corrupt(e.to_string()))?;
@@ -265,13 +265,13 @@ impl Store {
                     state.intents.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
                 }
                 kind::SEEN_INTENT => {
-                    state.seen_intents.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                    state.seen.restore_intent(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
                 }
                 kind::NEGOTIATION => {
-                    state.negotiations.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                    state.negotiations.restore(decode(&plain).map_err(corrupt)?);
                 }
                 kind::AGREEMENT => {
-                    state.agreements.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                    state.agreements.restore(decode(&plain).map_err(corrupt)?);
                 }
                 kind::RECEIVED => {
                     state.received.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
@@ -281,7 +281,7 @@ impl Store {
                 }
                 kind::OUTBOX => {
                     let array: [u8; 8] = id.try_into().map_err(|_| corrupt("outbox id".into()))?;
-                    state.outbox.insert(OutboxId(u64::from_be_bytes(array)), decode(&plain).map_err(corrupt)?);
+                    state.outbox.restore(OutboxId(u64::from_be_bytes(array)), decode(&plain).map_err(corrupt)?);
                 }
                 _ => return Err(corrupt("unknown kind".into())),
             }

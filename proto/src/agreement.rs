@@ -179,6 +179,27 @@ pub struct OfferRecord {
 }
 
 impl AgreementRecord {
+    /// A newly finalized agreement: its exact signed `bytes`, decoded as `agreement`, with the
+    /// person's and the business's signatures, in force from `now`.
+    pub fn new(agreement: Agreement, bytes: Vec<u8>, signatures: (Signature, Signature), now: Timestamp) -> Self {
+        AgreementRecord {
+            id: Agreement::id_of(&bytes),
+            agreement,
+            bytes,
+            person_signature: signatures.0,
+            business_signature: signatures.1,
+            finalized_at: now,
+            lifecycle: Lifecycle::Active,
+            last_package: 0,
+            last_package_at: None,
+            update_due: false,
+            trigger_armed: true,
+            recent_offers: VecDeque::new(),
+            offers: VecDeque::new(),
+            receipt: None,
+        }
+    }
+
     /// When the retention runs out.
     pub fn retention_ends(&self) -> Timestamp {
         self.finalized_at.saturating_add(self.agreement.terms.retention)

@@ -42,7 +42,7 @@ impl Party {
 }
 
 /// Where a negotiation stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum State {
     /// A first proposal is on the table, put there by `by`.
     Requested {
@@ -54,8 +54,12 @@ pub enum State {
         /// Who countered.
         by: Party,
     },
-    /// The person's agent waits for the owner to approve or decline.
-    AwaitingOwner,
+    /// The person's agent waits for the owner to approve or decline `proposal`: the terms it
+    /// would sign (the peer's) or counter with (its own narrower ones).
+    AwaitingOwner {
+        /// What the owner is asked to approve.
+        proposal: Box<Terms>,
+    },
     /// `signed_by` signed the agreement; the countersignature is outstanding.
     Agreed {
         /// Who signed first.
@@ -83,7 +87,7 @@ impl State {
         match self {
             State::Requested { .. } => "REQUESTED",
             State::Offered { .. } => "OFFERED",
-            State::AwaitingOwner => "AWAITING_OWNER",
+            State::AwaitingOwner { .. } => "AWAITING_OWNER",
             State::Agreed { .. } => "AGREED",
             State::Finalized => "FINALIZED",
             State::Terminated { .. } => "TERMINATED",
@@ -98,15 +102,18 @@ impl fmt::Display for State {
 }
 
 /// Something that moves a negotiation.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Step {
     /// `by` put new terms on the table (a first proposal or a counter).
     Terms {
         /// Who.
         by: Party,
     },
-    /// The owner's approval is needed.
-    AskOwner,
+    /// The owner's approval of `proposal` is needed.
+    AskOwner {
+        /// What the owner is asked to approve.
+        proposal: Box<Terms>,
+    },
     /// `by` signed the agreement.
     Agree {
         /// Who.
@@ -145,15 +152,19 @@ pub fn next(state: Option<&State>, step: &Step) -> Result<State, TransitionError
     };
     let next = match (state, step) {
         (None, Step::Terms { by }) => Some(S::Requested { by: *by }),
-        (None, Step::AskOwner) => Some(S::AwaitingOwner),
+        (None, Step::AskOwner { proposal }) => Some(S::AwaitingOwner { proposal: proposal.clone() }),
         (Some(current), _) if current.is_final() => None,
         (Some(current), Step::Terminate { code, reason }) => {
             let _ = current;
             Some(S::Terminated { code: *code, reason: reason.clone() })
         }
-        (Some(S::AwaitingOwner), Step::Terms { by: Party::Local }) => Some(S::Offered { by: Party::Local }),
-        (Some(S::AwaitingOwner), Step::Agree { by: Party::Local }) => Some(S::Agreed { signed_by: Party::Local }),
-        (Some(current), Step::AskOwner) if table_by(current) == Some(Party::Remote) => Some(S::AwaitingOwner),
+        (Some(S::AwaitingOwner { .. }), Step::Terms { by: Party::Local }) => Some(S::Offered { by: Party::Local }),
+        (Some(S::AwaitingOwner { .. }), Step::Agree { by: Party::Local }) => {
+            Some(S::Agreed { signed_by: Party::Local })
+        }
+        (Some(current), Step::AskOwner { proposal }) if table_by(current) == Some(Party::Remote) => {
+            Some(S::AwaitingOwner { proposal: proposal.clone() })
+        }
         (Some(current), Step::Terms { by }) if table_by(current) == Some(by.other()) => Some(S::Offered { by: *by }),
         (Some(current), Step::Agree { by }) if table_by(current) == Some(by.other()) => {
             Some(S::Agreed { signed_by: *by })
@@ -192,8 +203,6 @@ pub struct Negotiation {
     /// Whether the peer knows of this negotiation yet (a person's agent may ask its owner
     /// before it says anything).
     pub peer_knows: bool,
-    /// The terms the owner is asked to approve, while awaiting the owner.
-    pub awaiting: Option<Terms>,
     /// The encoded agreement once one side signed.
     pub agreement: Option<Vec<u8>>,
     /// When it started.
@@ -201,6 +210,14 @@ pub struct Negotiation {
 }
 
 impl Negotiation {
+    /// The terms the owner is asked to approve, while the negotiation awaits the owner.
+    pub fn awaiting(&self) -> Option<&Terms> {
+        match &self.state {
+            State::AwaitingOwner { proposal } => Some(proposal),
+            _ => None,
+        }
+    }
+
     /// Applies `step`, or leaves the negotiation as it was and returns why not.
     pub fn apply(&mut self, step: &Step) -> Result<(), TransitionError> {
         self.state = next(Some(&self.state), step)?;
@@ -211,6 +228,10 @@ impl Negotiation {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ask_owner() -> Step {
+        Step::AskOwner { proposal: Box::new(crate::harness::fixtures::shoe_terms(crate::harness::fixtures::START)) }
+    }
 
     fn terminate() -> Step {
         Step::Terminate { code: TerminationCode::Declined, reason: String::new() }
@@ -226,7 +247,7 @@ mod tests {
         let s = next(Some(&s), &Step::Terms { by: Party::Local }).unwrap();
         assert_eq!(s, State::Offered { by: Party::Local });
         let s = next(Some(&s), &Step::Terms { by: Party::Remote }).unwrap();
-        let s = next(Some(&s), &Step::AskOwner).unwrap();
+        let s = next(Some(&s), &ask_owner()).unwrap();
         let s = next(Some(&s), &Step::Agree { by: Party::Local }).unwrap();
         assert_eq!(next(Some(&s), &Step::Finalize { by: Party::Remote }), Ok(State::Finalized));
     }
@@ -242,7 +263,7 @@ mod tests {
         let agreed = State::Agreed { signed_by: Party::Local };
         assert!(next(Some(&agreed), &Step::Finalize { by: Party::Local }).is_err());
         // The owner is asked only about the peer's terms.
-        assert!(next(Some(&requested), &Step::AskOwner).is_err());
+        assert!(next(Some(&requested), &ask_owner()).is_err());
         // A new negotiation cannot start with an agreement.
         assert!(next(None, &Step::Agree { by: Party::Remote }).is_err());
     }
@@ -255,7 +276,7 @@ mod tests {
             Step::Terms { by: Party::Remote },
             Step::Agree { by: Party::Remote },
             Step::Finalize { by: Party::Remote },
-            Step::AskOwner,
+            ask_owner(),
             terminate(),
         ] {
             assert!(next(Some(&terminated), &step).is_err(), "{step:?}");
@@ -264,7 +285,9 @@ mod tests {
         for state in [
             State::Requested { by: Party::Local },
             State::Offered { by: Party::Remote },
-            State::AwaitingOwner,
+            State::AwaitingOwner {
+                proposal: Box::new(crate::harness::fixtures::shoe_terms(crate::harness::fixtures::START)),
+            },
             State::Agreed { signed_by: Party::Local },
         ] {
             assert!(matches!(next(Some(&state), &terminate()), Ok(State::Terminated { .. })));

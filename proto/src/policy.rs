@@ -358,6 +358,14 @@ pub fn evaluate(terms: &Terms, policy: &Policy, facts: &dyn Facts, asker: Asker<
 
     let mut proposal = terms.clone();
     proposal.fields = fields;
+    narrow_limits(&mut proposal, policy, retention_cap, &mut concerns);
+    ask.dedup();
+    conclude(proposal, policy, concerns, ask)
+}
+
+/// Brings the terms' retention, onward sharing, contact and compensation within `policy`,
+/// noting each change as a concern.
+fn narrow_limits(proposal: &mut Terms, policy: &Policy, retention_cap: Duration, concerns: &mut Vec<Concern>) {
     if proposal.retention > retention_cap {
         concerns.push(Concern::RetentionTooLong);
         proposal.retention = retention_cap;
@@ -383,8 +391,11 @@ pub fn evaluate(terms: &Terms, policy: &Policy, facts: &dyn Facts, asker: Asker<
         concerns.push(Concern::CompensationTooLow);
         proposal.compensation = policy.min_compensation.clone();
     }
-    ask.dedup();
+}
 
+/// The decision on narrowed terms: as asked if nothing changed, else a counter (or a refusal
+/// if the owner does not counter); either goes to the owner first when something asks for it.
+fn conclude(proposal: Terms, policy: &Policy, concerns: Vec<Concern>, ask: Vec<AskReason>) -> Decision {
     if concerns.is_empty() {
         return if ask.is_empty() { Decision::Accept } else { Decision::AskOwner { terms: proposal, reasons: ask } };
     }

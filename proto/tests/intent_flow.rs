@@ -6,7 +6,6 @@ mod common;
 use common::*;
 use me2b_proto::engine::{Command, Event, Handled, Role};
 use me2b_proto::messages::TerminationCode;
-use me2b_proto::negotiation::State;
 use me2b_proto::terms::Money;
 use std::collections::BTreeMap;
 
@@ -77,5 +76,5 @@ fn businesses_count_aggregate_demand() {
     assert_eq!(demand[&("apparel.shoes".parse().unwrap(), String::new())], 2);
     assert_eq!(demand[&("apparel.shoes".parse().unwrap(), "size_eu=44".to_string())], 2);
     // The person's own negotiations: none (no catalog), and nothing is pending.
-    assert!(w.net.peer(&w.person).engine.state().negotiations.values().all(|n| n.state != State::AwaitingOwner));
+    assert!(w.net.peer(&w.person).engine.state().negotiations.awaiting_owner().next().is_none());
 }

@@ -155,7 +155,7 @@ fn run(ops: &[Op], accept_counters: bool) {
                     .state()
                     .negotiations
                     .values()
-                    .filter(|n| n.state == State::AwaitingOwner)
+                    .filter(|n| n.awaiting().is_some())
                     .map(|n| n.id)
                     .collect();
                 if let Some(id) = pending.get(*k as usize % pending.len().max(1)) {

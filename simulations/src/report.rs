@@ -88,246 +88,350 @@ fn dijkstra(
     best
 }
 
-/// Computes the report of `outcome`.
+/// Computes the report of `outcome`: the timeline of events, the final states, the summary.
 pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
-    let scenario = &outcome.scenario;
-    let scale = scenario.time_scale;
-    let scenario_ms = |wall: Duration| wall.as_secs_f64() * 1000.0 / scale;
-    let index_of_key: HashMap<PublicKey, usize> = outcome.keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-    let index_of_peer: HashMap<libp2p::PeerId, usize> =
-        outcome.keys.iter().enumerate().filter_map(|(i, k)| me2b_node::net::peer_id(k).map(|p| (p, i))).collect();
+    let timeline = Timeline::scan(outcome, seed);
+    let finals = Finals::count(outcome, &timeline);
+    let summary = summary(outcome, seed, &timeline, &finals)?;
+    let mut times = timeline.agreements_over_time.clone();
+    times.sort_by(f64::total_cmp);
+    let agreements = times.iter().enumerate().map(|(i, t)| (*t, i + 1)).collect();
+    let Timeline { csv, latencies, .. } = timeline;
+    Ok(Report { summary, csv, latencies, agreements, traffic: outcome.wire_bytes.clone() })
+}
 
-    // The connection graph, as the nodes saw it.
-    let mut edges: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
-    for record in &outcome.records {
-        if let NodeEvent::Connected { peer } = &record.event
-            && let Some(other) = index_of_peer.get(peer)
-        {
-            edges.entry(record.node).or_default().insert(*other);
-            edges.entry(*other).or_default().insert(record.node);
+/// What the events say, in the order they arrived: the CSV rows, gossip deliveries and their
+/// latency against the shortest-path floor, agreements, revocations and receipts.
+struct Timeline {
+    csv: String,
+    /// Gossip delivery latencies (scenario ms), sorted.
+    latencies: Vec<f64>,
+    /// Their ratios to the shortest path, sorted.
+    ratios: Vec<f64>,
+    /// (message id, node) of every first delivery.
+    delivered: BTreeSet<([u8; 16], usize)>,
+    /// Every request or intent by id: who published it and when.
+    published: HashMap<[u8; 16], (usize, Duration)>,
+    agreements_over_time: Vec<f64>,
+    finalized_at: HashMap<(usize, String), Duration>,
+    /// Revocation to receipt (scenario ms), sorted.
+    receipt_latencies: Vec<f64>,
+    terminated: BTreeMap<String, u64>,
+    by_kind: BTreeMap<&'static str, u64>,
+    defence: BTreeMap<&'static str, u64>,
+}
+
+/// Where the nodes are: indexes of keys and peer ids, and the connection graph they formed.
+struct Graph {
+    index_of_key: HashMap<PublicKey, usize>,
+    index_of_peer: HashMap<libp2p::PeerId, usize>,
+    edges: BTreeMap<usize, BTreeSet<usize>>,
+}
+
+impl Graph {
+    fn of(outcome: &Outcome) -> Graph {
+        let index_of_key = outcome.keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let index_of_peer: HashMap<libp2p::PeerId, usize> =
+            outcome.keys.iter().enumerate().filter_map(|(i, k)| me2b_node::net::peer_id(k).map(|p| (p, i))).collect();
+        let mut edges: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();
+        for record in &outcome.records {
+            if let NodeEvent::Connected { peer } = &record.event
+                && let Some(other) = index_of_peer.get(peer)
+            {
+                edges.entry(record.node).or_default().insert(*other);
+                edges.entry(*other).or_default().insert(record.node);
+            }
         }
+        Graph { index_of_key, index_of_peer, edges }
     }
-    let weight = |a: usize, b: usize| link_latency(scenario, seed, a, b).as_secs_f64() * 1000.0;
+}
 
-    // Every gossip message (request or intent) by its id: who published it and when.
-    let published: HashMap<[u8; 16], (usize, Duration)> = outcome
-        .published
-        .iter()
-        .map(|(id, node, at, _)| (id.to_bytes(), (*node, *at)))
-        .chain(outcome.intents.iter().map(|(id, node, at)| (id.to_bytes(), (*node, *at))))
-        .collect();
-    let mut floors: HashMap<usize, HashMap<usize, f64>> = HashMap::new();
-    let mut latencies = Vec::new();
-    let mut ratios = Vec::new();
-    let mut delivered: BTreeSet<([u8; 16], usize)> = BTreeSet::new();
-    let mut csv = String::from("time_ms,node,role,event,subject,peer,latency_ms,floor_ms,detail\n");
-    let mut agreements_over_time = Vec::new();
-    let mut finalized_at: HashMap<(usize, String), Duration> = HashMap::new();
-    let mut revoked_at: HashMap<String, Duration> = HashMap::new();
-    let mut receipt_latencies = Vec::new();
-    let mut terminated: BTreeMap<String, u64> = BTreeMap::new();
-    let mut by_kind: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut defence: BTreeMap<&'static str, u64> = BTreeMap::new();
-
-    for Record { at, node, event } in &outcome.records {
-        let role = role_name(outcome.roles[*node]);
-        let time = scenario_ms(*at);
-        let (kind, subject, peer, mut detail) = describe(event, &index_of_key, &index_of_peer);
-        match event {
-            NodeEvent::Engine(_) => *by_kind.entry(kind).or_default() += 1,
-            NodeEvent::RateLimited { .. } | NodeEvent::Misbehaved { .. } => *defence.entry(kind).or_default() += 1,
-            _ => {}
-        }
-        let (mut latency, mut floor) = (String::new(), String::new());
-        let gossip_id = match event {
-            NodeEvent::Engine(Event::RequestSeen { request_id, .. }) => Some(request_id.to_bytes()),
-            NodeEvent::Engine(Event::IntentSeen { intent_id, .. }) => Some(intent_id.to_bytes()),
-            _ => None,
+impl Timeline {
+    fn scan(outcome: &Outcome, seed: u64) -> Timeline {
+        let graph = Graph::of(outcome);
+        let published = outcome
+            .published
+            .iter()
+            .map(|(id, node, at, _)| (id.to_bytes(), (*node, *at)))
+            .chain(outcome.intents.iter().map(|(id, node, at)| (id.to_bytes(), (*node, *at))))
+            .collect();
+        let mut timeline = Timeline {
+            csv: String::from("time_ms,node,role,event,subject,peer,latency_ms,floor_ms,detail\n"),
+            latencies: Vec::new(),
+            ratios: Vec::new(),
+            delivered: BTreeSet::new(),
+            published,
+            agreements_over_time: Vec::new(),
+            finalized_at: HashMap::new(),
+            receipt_latencies: Vec::new(),
+            terminated: BTreeMap::new(),
+            by_kind: BTreeMap::new(),
+            defence: BTreeMap::new(),
         };
-        if let Some(id) = gossip_id
-            && let Some((from, sent)) = published.get(&id)
-            && delivered.insert((id, *node))
-        {
-            let observed = scenario_ms(at.saturating_sub(*sent));
-            let shortest =
-                *floors.entry(*from).or_insert_with(|| dijkstra(*from, &edges, &weight)).get(node).unwrap_or(&f64::NAN);
-            latencies.push(observed);
-            if shortest > 0.0 {
-                ratios.push(observed / shortest);
-            }
-            latency = format!("{observed:.1}");
-            floor = format!("{shortest:.1}");
+        let mut floors: HashMap<usize, HashMap<usize, f64>> = HashMap::new();
+        let mut revoked_at: HashMap<String, Duration> = HashMap::new();
+        for record in &outcome.records {
+            let (latency, floor) = timeline.delivery(outcome, seed, &graph, &mut floors, record);
+            timeline.lifecycle(outcome, &mut revoked_at, record);
+            timeline.row(outcome, &graph, record, latency, floor);
         }
+        timeline.latencies.sort_by(f64::total_cmp);
+        timeline.ratios.sort_by(f64::total_cmp);
+        timeline.receipt_latencies.sort_by(f64::total_cmp);
+        timeline
+    }
+
+    /// A first gossip delivery: its latency and the shortest-path floor (scenario ms).
+    fn delivery(
+        &mut self,
+        outcome: &Outcome,
+        seed: u64,
+        graph: &Graph,
+        floors: &mut HashMap<usize, HashMap<usize, f64>>,
+        Record { at, node, event }: &Record,
+    ) -> (Option<f64>, Option<f64>) {
+        let id = match event {
+            NodeEvent::Engine(Event::RequestSeen { request_id, .. }) => request_id.to_bytes(),
+            NodeEvent::Engine(Event::IntentSeen { intent_id, .. }) => intent_id.to_bytes(),
+            _ => return (None, None),
+        };
+        let Some((from, sent)) = self.published.get(&id).copied() else { return (None, None) };
+        if !self.delivered.insert((id, *node)) {
+            return (None, None);
+        }
+        let scenario = &outcome.scenario;
+        let weight = |a: usize, b: usize| link_latency(scenario, seed, a, b).as_secs_f64() * 1000.0;
+        let observed = scenario_ms(scenario.time_scale, at.saturating_sub(sent));
+        let floor_of = floors.entry(from).or_insert_with(|| dijkstra(from, &graph.edges, &weight));
+        let shortest = *floor_of.get(node).unwrap_or(&f64::NAN);
+        self.latencies.push(observed);
+        if shortest > 0.0 {
+            self.ratios.push(observed / shortest);
+        }
+        (Some(observed), Some(shortest))
+    }
+
+    /// Agreements, terminations, revocations and receipts.
+    fn lifecycle(&mut self, outcome: &Outcome, revoked_at: &mut HashMap<String, Duration>, record: &Record) {
+        let Record { at, node, event } = record;
+        let NodeEvent::Engine(event) = event else { return };
+        let scale = outcome.scenario.time_scale;
         match event {
-            NodeEvent::Engine(Event::Finalized { agreement_id, .. }) if outcome.roles[*node] == Role::Person => {
-                agreements_over_time.push(time / 1000.0);
-                finalized_at.insert((*node, agreement_id.to_string()), *at);
+            Event::Finalized { agreement_id, .. } if outcome.roles[*node] == Role::Person => {
+                self.agreements_over_time.push(scenario_ms(scale, *at) / 1000.0);
+                self.finalized_at.insert((*node, agreement_id.to_string()), *at);
             }
-            NodeEvent::Engine(Event::Terminated { code, .. }) => {
-                *terminated.entry(format!("{code:?}")).or_default() += 1;
-            }
-            NodeEvent::Engine(Event::Revoked { agreement_id }) => {
+            Event::Terminated { code, .. } => *self.terminated.entry(format!("{code:?}")).or_default() += 1,
+            Event::Revoked { agreement_id } => {
                 revoked_at.insert(agreement_id.to_string(), *at);
             }
-            NodeEvent::Engine(Event::DeletionConfirmed { agreement_id }) => {
+            Event::DeletionConfirmed { agreement_id } => {
                 if let Some(revoked) = revoked_at.get(&agreement_id.to_string()) {
-                    receipt_latencies.push(scenario_ms(at.saturating_sub(*revoked)));
+                    self.receipt_latencies.push(scenario_ms(scale, at.saturating_sub(*revoked)));
                 }
             }
             _ => {}
         }
-        detail = detail.replace(',', ";");
-        let peer = peer.map(|p| p.to_string()).unwrap_or_default();
-        let _ = writeln!(csv, "{time:.1},{node},{role},{kind},{subject},{peer},{latency},{floor},{detail}");
     }
 
-    // Who should have heard each request: people following its category while it was live.
-    let follows = &scenario.people.follow;
+    /// The event's CSV row, and its count by kind.
+    fn row(&mut self, outcome: &Outcome, graph: &Graph, record: &Record, latency: Option<f64>, floor: Option<f64>) {
+        let Record { at, node, event } = record;
+        let (kind, subject, peer, detail) = describe(event, &graph.index_of_key, &graph.index_of_peer);
+        match event {
+            NodeEvent::Engine(_) => *self.by_kind.entry(kind).or_default() += 1,
+            NodeEvent::RateLimited { .. } | NodeEvent::Misbehaved { .. } => *self.defence.entry(kind).or_default() += 1,
+            _ => {}
+        }
+        let time = scenario_ms(outcome.scenario.time_scale, *at);
+        let role = role_name(outcome.roles[*node]);
+        let peer = peer.map(|p| p.to_string()).unwrap_or_default();
+        let latency = latency.map(|l| format!("{l:.1}")).unwrap_or_default();
+        let floor = floor.map(|f| format!("{f:.1}")).unwrap_or_default();
+        let detail = detail.replace(',', ";");
+        let _ = writeln!(self.csv, "{time:.1},{node},{role},{kind},{subject},{peer},{latency},{floor},{detail}");
+    }
+}
+
+fn scenario_ms(time_scale: f64, wall: Duration) -> f64 {
+    wall.as_secs_f64() * 1000.0 / time_scale
+}
+
+/// What the nodes running at the end hold: negotiations and agreements by state, fields asked
+/// and disclosed, time to agreement, demand seen; and the deliveries the workload called for.
+struct Finals {
+    expected: usize,
+    negotiations_by_state: BTreeMap<&'static str, u64>,
+    agreements_by_state: BTreeMap<&'static str, u64>,
+    fields_requested: usize,
+    fields_disclosed: usize,
+    demand_seen: BTreeMap<String, u64>,
+    /// Publication to agreement (scenario ms), sorted.
+    time_to_agreement: Vec<f64>,
+}
+
+impl Finals {
+    fn count(outcome: &Outcome, timeline: &Timeline) -> Finals {
+        let mut finals = Finals {
+            expected: expected_deliveries(outcome),
+            negotiations_by_state: BTreeMap::new(),
+            agreements_by_state: BTreeMap::new(),
+            fields_requested: 0,
+            fields_disclosed: 0,
+            demand_seen: BTreeMap::new(),
+            time_to_agreement: Vec::new(),
+        };
+        for (node, state) in &outcome.states {
+            match outcome.roles[*node] {
+                Role::Business => {
+                    for ((category, key), count) in &state.demand {
+                        if key.is_empty() {
+                            *finals.demand_seen.entry(category.to_string()).or_default() += count;
+                        }
+                    }
+                }
+                Role::Person => finals.person(outcome, timeline, *node, state),
+            }
+        }
+        finals.time_to_agreement.sort_by(f64::total_cmp);
+        finals
+    }
+
+    fn person(&mut self, outcome: &Outcome, timeline: &Timeline, node: usize, state: &me2b_proto::engine::State) {
+        for negotiation in state.negotiations.values() {
+            *self.negotiations_by_state.entry(negotiation.state.name()).or_default() += 1;
+        }
+        for record in state.agreements.values() {
+            *self.agreements_by_state.entry(record.lifecycle.name()).or_default() += 1;
+            self.fields_disclosed += record.agreement.terms.fields.len();
+            let Context::Request(id) = record.agreement.context else { continue };
+            if let Some(request) = state.requests.get(&id) {
+                self.fields_requested += request.request.terms.fields.len();
+            }
+            let sent = timeline.published.get(&id.to_bytes());
+            if let (Some((_, sent)), Some(done)) = (sent, timeline.finalized_at.get(&(node, record.id.to_string()))) {
+                self.time_to_agreement.push(scenario_ms(outcome.scenario.time_scale, done.saturating_sub(*sent)));
+            }
+        }
+    }
+}
+
+/// Who should have heard each request (people following its category while it was live) and
+/// each intent (businesses following its category).
+fn expected_deliveries(outcome: &Outcome) -> usize {
+    let scenario = &outcome.scenario;
     let mut expected = 0usize;
-    for (id, business, _, campaign) in &outcome.published {
+    for (_, _, _, campaign) in &outcome.published {
         let category = match campaign {
             Some(c) => scenario.businesses.campaigns[*c].category.clone(),
             None => scenario.businesses.campaigns.first().map(|c| c.category.clone()).unwrap_or_default(),
         };
-        if follows.contains(&category) {
+        if scenario.people.follow.contains(&category) {
             expected += outcome.workload.people.len();
         }
-        let _ = (id, business);
     }
     if let Some(category) = &scenario.people.intent_category
         && scenario.businesses.follow.contains(category)
     {
         expected += outcome.intents.len() * scenario.businesses.count;
     }
-    let received = delivered.len();
-    latencies.sort_by(f64::total_cmp);
-    ratios.sort_by(f64::total_cmp);
-    receipt_latencies.sort_by(f64::total_cmp);
+    expected
+}
 
-    // Negotiations and agreements, from the final states.
-    let mut negotiations_by_state: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut fields_requested = 0usize;
-    let mut fields_disclosed = 0usize;
-    let mut agreements_by_state: BTreeMap<&'static str, u64> = BTreeMap::new();
-    let mut demand_seen: BTreeMap<String, u64> = BTreeMap::new();
-    for (node, state) in &outcome.states {
-        if outcome.roles[*node] == Role::Business {
-            for ((category, key), count) in &state.demand {
-                if key.is_empty() {
-                    *demand_seen.entry(category.to_string()).or_default() += count;
-                }
-            }
-        }
-    }
-    let mut time_to_agreement = Vec::new();
-    for (node, state) in &outcome.states {
-        if outcome.roles[*node] != Role::Person {
-            continue;
-        }
-        for negotiation in state.negotiations.values() {
-            *negotiations_by_state.entry(negotiation.state.name()).or_default() += 1;
-        }
-        for record in state.agreements.values() {
-            *agreements_by_state.entry(record.lifecycle.name()).or_default() += 1;
-            fields_disclosed += record.agreement.terms.fields.len();
-            if let Context::Request(id) = record.agreement.context {
-                if let Some(request) = state.requests.get(&id) {
-                    fields_requested += request.request.terms.fields.len();
-                }
-                if let (Some((_, sent)), Some(done)) =
-                    (published.get(&id.to_bytes()), finalized_at.get(&(*node, record.id.to_string())))
-                {
-                    time_to_agreement.push(scenario_ms(done.saturating_sub(*sent)));
-                }
-            }
-        }
-    }
-    time_to_agreement.sort_by(f64::total_cmp);
+fn quantiles(sorted: &[f64]) -> serde_json::Value {
+    json!({"p50": percentile(sorted, 0.5), "p90": percentile(sorted, 0.9), "p99": percentile(sorted, 0.99),
+           "max": sorted.last(), "n": sorted.len()})
+}
 
-    let agreements_held: u64 = agreements_by_state.values().sum();
-    let traffic = outcome.wire_bytes.clone();
-    let wire_total: u64 = traffic.iter().sum();
-    let payload_total: u64 = outcome.tallies.iter().map(|t| t.payload_bytes_out).sum();
-    let mut duplicates: Vec<f64> = outcome.tallies.iter().map(|t| t.gossip.duplicates as f64).collect();
-    duplicates.sort_by(f64::total_cmp);
-    let first_copies: u64 = outcome.tallies.iter().map(|t| t.gossip.first_seen).sum();
-    let duplicate_total: u64 = outcome.tallies.iter().map(|t| t.gossip.duplicates).sum();
+/// `summary.json`.
+fn summary(outcome: &Outcome, seed: u64, timeline: &Timeline, finals: &Finals) -> Result<serde_json::Value> {
+    let scenario = &outcome.scenario;
     let nodes = outcome.keys.len().max(1);
-    let simulated_minutes = (scenario.duration()? + scenario.drain()?).as_secs_f64() / 60.0;
-    // Lag adds to every delivery it overlaps: when the 99th percentile lag reaches a quarter
-    // of the median delivery latency, or the cores are saturated, the figures measure the
-    // machine as much as the protocol.
-    let median_latency_wall = percentile(&latencies, 0.5).unwrap_or(f64::INFINITY) * scale;
-    let lagging = outcome.monitor.lag_p99_ms > 0.25 * median_latency_wall || outcome.monitor.cpu_saturation > 0.9;
-
-    let quantiles = |sorted: &[f64]| {
-        json!({"p50": percentile(sorted, 0.5), "p90": percentile(sorted, 0.9), "p99": percentile(sorted, 0.99),
-               "max": sorted.last(), "n": sorted.len()})
-    };
-    let agreements_finalized = agreements_over_time.len();
-    let summary = json!({
+    let agreements_held: u64 = finals.agreements_by_state.values().sum();
+    Ok(json!({
         "scenario": scenario.name,
         "seed": seed,
         "versions": {"me2b": env!("CARGO_PKG_VERSION"), "libp2p": "0.57"},
-        "time_scale": scale,
+        "time_scale": scenario.time_scale,
         "workload": outcome.workload.summary(),
         "counts": {
             "nodes": nodes,
             "requests_published": outcome.published.len(),
             "intents_published": outcome.intents.len(),
-            "gossip_deliveries_expected": expected,
-            "gossip_deliveries": received,
-            "negotiations_by_state": negotiations_by_state,
-            "terminated_by_reason": terminated,
-            "agreements_finalized": agreements_finalized,
-            "agreements_by_state": agreements_by_state,
-            "fields_requested": fields_requested,
-            "fields_disclosed": fields_disclosed,
-            "deletion_receipts": receipt_latencies.len(),
-            "intents_seen_by_businesses": demand_seen,
-            "engine_events_by_type": by_kind,
+            "gossip_deliveries_expected": finals.expected,
+            "gossip_deliveries": timeline.delivered.len(),
+            "negotiations_by_state": finals.negotiations_by_state,
+            "terminated_by_reason": timeline.terminated,
+            "agreements_finalized": timeline.agreements_over_time.len(),
+            "agreements_by_state": finals.agreements_by_state,
+            "fields_requested": finals.fields_requested,
+            "fields_disclosed": finals.fields_disclosed,
+            "deletion_receipts": timeline.receipt_latencies.len(),
+            "intents_seen_by_businesses": finals.demand_seen,
+            "engine_events_by_type": timeline.by_kind,
             "events_lost": outcome.events_lost,
         },
-        "defence": defence,
-        "gossip": {
-            "delivery_ratio": if expected > 0 { Some(received as f64 / expected as f64) } else { None },
-            "latency_ms": quantiles(&latencies),
-            "latency_to_floor_ratio": quantiles(&ratios),
-            // From gossipsub's own counters: copies of a message a node had already seen.
-            "duplicates_per_node": {
-                "mean": duplicate_total as f64 / nodes as f64,
-                "p50": percentile(&duplicates, 0.5), "p99": percentile(&duplicates, 0.99), "max": duplicates.last(),
-            },
-            "duplicates_per_first_copy": if first_copies > 0 { Some(duplicate_total as f64 / first_copies as f64) } else { None },
-        },
-        "time_to_agreement_ms": quantiles(&time_to_agreement),
-        "revocation_to_receipt_ms": quantiles(&receipt_latencies),
-        "bytes": {
-            "wire_total": wire_total,
-            "payload_total": payload_total,
-            "control_total": wire_total.saturating_sub(payload_total),
-            "wire_per_node_mean": wire_total as f64 / nodes as f64,
-            "note": "wire: every byte on the modelled links (Noise, Yamux, gossipsub control, protocol framing); payload: me2b envelopes published once or sent direct by nodes running at the end",
-        },
-        "machine": {
-            "wall_setup_s": outcome.setup.as_secs_f64(),
-            "wall_run_s": outcome.wall.as_secs_f64(),
-            "wall_s_per_simulated_minute": outcome.wall.as_secs_f64() / simulated_minutes.max(1e-9),
-            "peak_memory_mib": outcome.monitor.peak_memory_mib,
-            "memory_per_node_mib": outcome.monitor.peak_memory_mib / nodes as f64,
-            "event_loop_lag": outcome.monitor,
-            "latency_figures_trustworthy": !lagging,
-        },
-        "fields_disclosed_per_agreement": if agreements_held > 0 { Some(fields_disclosed as f64 / agreements_held as f64) } else { None },
-    });
+        "defence": timeline.defence,
+        "gossip": gossip_summary(outcome, timeline, finals.expected),
+        "time_to_agreement_ms": quantiles(&finals.time_to_agreement),
+        "revocation_to_receipt_ms": quantiles(&timeline.receipt_latencies),
+        "bytes": bytes_summary(outcome),
+        "machine": machine_summary(outcome, timeline)?,
+        "fields_disclosed_per_agreement": if agreements_held > 0 { Some(finals.fields_disclosed as f64 / agreements_held as f64) } else { None },
+    }))
+}
 
-    let mut cumulative = Vec::new();
-    let mut times = agreements_over_time;
-    times.sort_by(f64::total_cmp);
-    for (i, t) in times.iter().enumerate() {
-        cumulative.push((*t, i + 1));
-    }
-    Ok(Report { summary, csv, latencies, agreements: cumulative, traffic })
+fn gossip_summary(outcome: &Outcome, timeline: &Timeline, expected: usize) -> serde_json::Value {
+    let nodes = outcome.keys.len().max(1);
+    let mut duplicates: Vec<f64> = outcome.tallies.iter().map(|t| t.gossip.duplicates as f64).collect();
+    duplicates.sort_by(f64::total_cmp);
+    let first_copies: u64 = outcome.tallies.iter().map(|t| t.gossip.first_seen).sum();
+    let duplicate_total: u64 = outcome.tallies.iter().map(|t| t.gossip.duplicates).sum();
+    let received = timeline.delivered.len();
+    json!({
+        "delivery_ratio": if expected > 0 { Some(received as f64 / expected as f64) } else { None },
+        "latency_ms": quantiles(&timeline.latencies),
+        "latency_to_floor_ratio": quantiles(&timeline.ratios),
+        // From gossipsub's own counters: copies of a message a node had already seen.
+        "duplicates_per_node": {
+            "mean": duplicate_total as f64 / nodes as f64,
+            "p50": percentile(&duplicates, 0.5), "p99": percentile(&duplicates, 0.99), "max": duplicates.last(),
+        },
+        "duplicates_per_first_copy": if first_copies > 0 { Some(duplicate_total as f64 / first_copies as f64) } else { None },
+    })
+}
+
+fn bytes_summary(outcome: &Outcome) -> serde_json::Value {
+    let nodes = outcome.keys.len().max(1);
+    let wire_total: u64 = outcome.wire_bytes.iter().sum();
+    let payload_total: u64 = outcome.tallies.iter().map(|t| t.payload_bytes_out).sum();
+    json!({
+        "wire_total": wire_total,
+        "payload_total": payload_total,
+        "control_total": wire_total.saturating_sub(payload_total),
+        "wire_per_node_mean": wire_total as f64 / nodes as f64,
+        "note": "wire: every byte on the modelled links (Noise, Yamux, gossipsub control, protocol framing); payload: me2b envelopes published once or sent direct by nodes running at the end",
+    })
+}
+
+fn machine_summary(outcome: &Outcome, timeline: &Timeline) -> Result<serde_json::Value> {
+    let scenario = &outcome.scenario;
+    let nodes = outcome.keys.len().max(1);
+    let simulated_minutes = (scenario.duration()? + scenario.drain()?).as_secs_f64() / 60.0;
+    // Lag adds to every delivery it overlaps: when the 99th percentile lag reaches a quarter
+    // of the median delivery latency, or the cores are saturated, the figures measure the
+    // machine as much as the protocol.
+    let median_latency_wall = percentile(&timeline.latencies, 0.5).unwrap_or(f64::INFINITY) * scenario.time_scale;
+    let lagging = outcome.monitor.lag_p99_ms > 0.25 * median_latency_wall || outcome.monitor.cpu_saturation > 0.9;
+    Ok(json!({
+        "wall_setup_s": outcome.setup.as_secs_f64(),
+        "wall_run_s": outcome.wall.as_secs_f64(),
+        "wall_s_per_simulated_minute": outcome.wall.as_secs_f64() / simulated_minutes.max(1e-9),
+        "peak_memory_mib": outcome.monitor.peak_memory_mib,
+        "memory_per_node_mib": outcome.monitor.peak_memory_mib / nodes as f64,
+        "event_loop_lag": outcome.monitor,
+        "latency_figures_trustworthy": !lagging,
+    }))
 }
 
 /// An event's type, subject, other party and detail, for the CSV.

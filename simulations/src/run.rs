@@ -62,6 +62,14 @@ impl Tally {
     }
 }
 
+/// What the recorder hears from a node's event stream.
+enum Heard {
+    /// An event.
+    Event(NodeEvent),
+    /// The stream fell behind and this many events were lost.
+    Lost(u64),
+}
+
 /// Something a node reported, when (wall clock).
 #[derive(Debug, Clone)]
 pub struct Record {
@@ -182,9 +190,8 @@ struct Runner {
     workload: Workload,
     registry: Arc<Registry>,
     nodes: Vec<SimNode>,
-    events: mpsc::Sender<(Instant, usize, NodeEvent)>,
+    events: mpsc::Sender<(Instant, usize, Heard)>,
     seed: u64,
-    root: PathBuf,
     /// Each person's running total, as their devices report it.
     running_km: Vec<f64>,
 }
@@ -233,13 +240,12 @@ impl Runner {
             loop {
                 match events.recv().await {
                     Ok(event) => {
-                        if sink.send((Instant::now(), index, event)).await.is_err() {
+                        if sink.send((Instant::now(), index, Heard::Event(event))).await.is_err() {
                             break;
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(missed)) => {
-                        let lost = NodeEvent::PublishDropped { topic: format!("events-lost:{missed}") };
-                        let _ = sink.send((Instant::now(), index, lost)).await;
+                        let _ = sink.send((Instant::now(), index, Heard::Lost(missed))).await;
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
                 }
@@ -345,34 +351,13 @@ impl Runner {
     }
 }
 
-/// Runs `scenario` with `seed`, keeping node stores under `root`.
+/// Runs `scenario` with `seed`, keeping node stores under `root`: set-up (start the nodes,
+/// connect the topology, warm up the mesh), the workload, the drain, then the results.
 pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dyn Progress) -> Result<Outcome> {
     let scenario = Arc::new(scenario);
     let workload = Workload::draw(&scenario, seed)?;
-    let scale = scenario.time_scale;
-    let total = scenario.nodes();
     let (events, mut recorder_input) = mpsc::channel(RECORDER_QUEUE);
-    let mut runner = Runner {
-        scenario: scenario.clone(),
-        workload: workload.clone(),
-        registry: Registry::new(total),
-        nodes: Vec::with_capacity(total),
-        events,
-        seed,
-        root,
-        running_km: workload.people.iter().map(|p| p.running_km).collect(),
-    };
-    for index in 0..total {
-        let role = if index < scenario.people.count { Role::Person } else { Role::Business };
-        let mut secret = [0u8; 32];
-        rng(seed, "identity", index as u64).fill_bytes(&mut secret);
-        let key = me2b_proto::identity::Keypair::from_secret_bytes(&secret).public();
-        let store = runner.root.join(format!("node-{index}"));
-        runner.nodes.push(SimNode { role, secret, store, handle: None, key, address: None, tally: Tally::default() });
-    }
-
-    let setup_started = Instant::now();
-    progress.phase(&format!("starting {total} nodes"));
+    let mut runner = Runner::new(scenario.clone(), workload.clone(), seed, root, events);
     let monitor = Monitor::start();
     // The recorder runs from the first node on; times are made relative to the workload's
     // start afterwards.
@@ -383,119 +368,21 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
         }
         kept
     });
-    for index in 0..total {
-        runner.start(index).await?;
-        runner.set_up(index).await?;
-        if index % 100 == 99 {
-            progress.advance(0.0, &format!("{} nodes started", index + 1));
-        }
-    }
-    if !scenario.network.dht {
-        runner.address_book().await;
-    }
-    progress.phase("connecting the bootstrap topology");
-    for index in 0..total {
-        runner.dial_topology(index).await;
-    }
-    let stop_adversaries = Arc::new(std::sync::atomic::AtomicBool::new(false));
-    for k in 0..scenario.adversaries.malformed {
-        let targets: Vec<Multiaddr> = {
-            let mut pick = rng(seed, "malformed", k as u64);
-            (0..3).filter_map(|_| runner.nodes[(pick.next_u64() % total as u64) as usize].address.clone()).collect()
-        };
-        let mut secret = [0u8; 32];
-        rng(seed, "malformed-identity", k as u64).fill_bytes(&mut secret);
-        tokio::spawn(malformed_peer(secret, targets, stop_adversaries.clone()));
-    }
-    progress.phase("warming up the gossip mesh");
-    tokio::time::sleep(Duration::from_secs(3).mul_f64(scale)).await;
+    let setup_started = Instant::now();
+    let stop_adversaries = runner.set_up_all(progress).await?;
     let setup = setup_started.elapsed();
 
     progress.phase("running the workload");
-    let started = Instant::now();
-    let duration = scenario.duration()?;
-    let expires = (duration + scenario.drain()?).mul_f64(scale) + Duration::from_secs(3600);
-    let mut published = Vec::new();
-    let mut intents = Vec::new();
     let (decisions, mut decided) = mpsc::channel::<(usize, Command)>(RECORDER_QUEUE);
     // Owners and revocations react to events; a tap on the recorder's input would race, so a
     // second subscription per node feeds them.
     for index in 0..scenario.people.count {
         spawn_owner(&runner, index, decisions.clone());
     }
-    let mut timeline = workload.timeline.iter().peekable();
-    let end = started + duration.mul_f64(scale);
-    let mut last_progress = Instant::now();
-    loop {
-        let next_at = timeline.peek().map(|t| started + Duration::from_millis(t.at_ms).mul_f64(scale));
-        let wake = next_at.map(|at| at.min(end)).unwrap_or(end);
-        tokio::select! {
-            Some((index, command)) = decided.recv() => {
-                runner.command(index, command).await;
-            }
-            () = tokio::time::sleep_until(wake.into()) => {
-                if Instant::now() >= end && next_at.is_none_or(|at| at >= end) {
-                    break;
-                }
-                let Some(timed) = timeline.next() else { continue };
-                match &timed.action {
-                    Action::Campaign { business, campaign } => {
-                        if let Some(id) = runner.publish_campaign(*business, *campaign, expires).await {
-                            published.push((id, *business, started.elapsed(), Some(*campaign)));
-                        }
-                    }
-                    Action::Intent { person } => {
-                        let Some(category) = &scenario.people.intent_category else { continue };
-                        let size = workload.people[*person].shoe_size;
-                        let command = Command::PublishIntent {
-                            category: category.parse()?,
-                            spec: BTreeMap::from([("size_eu".to_string(), format!("{size}"))]),
-                            max_price: Some(Money::new(12_000, "EUR")?),
-                            shares: vec![],
-                            expires_at: now().saturating_add(expires),
-                        };
-                        if let Some(Handled::Intent(id)) = runner.command(*person, command).await {
-                            intents.push((id, *person, started.elapsed()));
-                        }
-                    }
-                    Action::Activity { person, km } => runner.activity(*person, *km).await?,
-                    Action::Leave { node } => {
-                        let leaving = &mut runner.nodes[*node];
-                        if let Some(handle) = leaving.handle.take() {
-                            if let Ok(info) = handle.info().await {
-                                leaving.tally.add(&info);
-                            }
-                            handle.shutdown().await;
-                        }
-                    }
-                    Action::Return { node } => {
-                        if runner.nodes[*node].handle.is_none() {
-                            runner.start(*node).await?;
-                            runner.dial_topology(*node).await;
-                            if !scenario.network.dht {
-                                runner.address_book().await;
-                            }
-                            spawn_owner(&runner, *node, decisions.clone());
-                        }
-                    }
-                    Action::Flood { node } => {
-                        // Fire and forget: a flooder does not wait for its own store.
-                        if let (Some(handle), Some(command)) = (runner.nodes[*node].handle.clone(), spam(expires)) {
-                            tokio::spawn(async move { handle.command(command).await });
-                        }
-                    }
-                }
-            }
-        }
-        if last_progress.elapsed() > Duration::from_millis(500) {
-            last_progress = Instant::now();
-            let fraction = started.elapsed().as_secs_f64() / (end - started).as_secs_f64();
-            let line = format!("{} requests, {} intents published", published.len(), intents.len());
-            progress.advance(fraction.min(1.0), &line);
-        }
-    }
+    let started = Instant::now();
+    let played = runner.play(started, &decisions, &mut decided, progress).await?;
     progress.phase("draining");
-    let drain_end = Instant::now() + scenario.drain()?.mul_f64(scale);
+    let drain_end = Instant::now() + scenario.drain()?.mul_f64(scenario.time_scale);
     loop {
         tokio::select! {
             Some((index, command)) = decided.recv() => {
@@ -508,39 +395,14 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
     stop_adversaries.store(true, std::sync::atomic::Ordering::Relaxed);
 
     progress.phase("collecting results");
-    let mut states = BTreeMap::new();
-    for (index, node) in runner.nodes.iter_mut().enumerate() {
-        if let Some(handle) = &node.handle {
-            states.insert(index, handle.state().await?);
-            node.tally.add(&handle.info().await?);
-        }
-    }
-    let tallies = runner.nodes.iter().map(|n| n.tally).collect();
-    let wire_bytes = runner.registry.wire_bytes.iter().map(|c| c.load(std::sync::atomic::Ordering::Relaxed)).collect();
+    let (states, tallies, wire_bytes) = runner.collect().await?;
     let monitor = monitor.stop().await;
-    for node in &mut runner.nodes {
-        if let Some(handle) = node.handle.take() {
-            handle.shutdown().await;
-        }
-    }
     let keys = runner.nodes.iter().map(|n| n.key).collect();
     let roles = runner.nodes.iter().map(|n| n.role).collect();
     drop(runner);
     drop(decisions);
-    let kept = recorder.await?;
-    let mut events_lost = 0;
-    let records = kept
-        .into_iter()
-        .filter_map(|(at, node, event)| {
-            if let NodeEvent::PublishDropped { topic } = &event
-                && let Some(missed) = topic.strip_prefix("events-lost:")
-            {
-                events_lost += missed.parse::<u64>().unwrap_or(0);
-                return None;
-            }
-            Some(Record { at: at.saturating_duration_since(started), node, event })
-        })
-        .collect();
+    let (records, events_lost) = recorded(recorder.await?, started);
+    let Played { published, intents } = played;
     Ok(Outcome {
         scenario,
         workload,
@@ -557,6 +419,207 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
         setup,
         monitor,
     })
+}
+
+/// The recorder's stream as records timed from the workload's start, and how many events were
+/// lost to a lagging stream.
+fn recorded(kept: Vec<(Instant, usize, Heard)>, started: Instant) -> (Vec<Record>, u64) {
+    let mut events_lost = 0;
+    let records = kept
+        .into_iter()
+        .filter_map(|(at, node, heard)| match heard {
+            Heard::Event(event) => Some(Record { at: at.saturating_duration_since(started), node, event }),
+            Heard::Lost(missed) => {
+                events_lost += missed;
+                None
+            }
+        })
+        .collect();
+    (records, events_lost)
+}
+
+/// What the workload published.
+struct Played {
+    published: Vec<(RequestId, usize, Duration, Option<usize>)>,
+    intents: Vec<(me2b_proto::identity::IntentId, usize, Duration)>,
+}
+
+impl Runner {
+    fn new(
+        scenario: Arc<Scenario>,
+        workload: Workload,
+        seed: u64,
+        root: PathBuf,
+        events: mpsc::Sender<(Instant, usize, Heard)>,
+    ) -> Runner {
+        let total = scenario.nodes();
+        let running_km = workload.people.iter().map(|p| p.running_km).collect();
+        let nodes = (0..total)
+            .map(|index| {
+                let role = if index < scenario.people.count { Role::Person } else { Role::Business };
+                let mut secret = [0u8; 32];
+                rng(seed, "identity", index as u64).fill_bytes(&mut secret);
+                let key = me2b_proto::identity::Keypair::from_secret_bytes(&secret).public();
+                let store = root.join(format!("node-{index}"));
+                SimNode { role, secret, store, handle: None, key, address: None, tally: Tally::default() }
+            })
+            .collect();
+        Runner { scenario, workload, registry: Registry::new(total), nodes, events, seed, running_km }
+    }
+
+    /// Starts and sets up every node, connects the topology, starts the malformed peers and
+    /// warms up the gossip mesh. Returns the switch that stops the malformed peers.
+    async fn set_up_all(&mut self, progress: &mut dyn Progress) -> Result<Arc<std::sync::atomic::AtomicBool>> {
+        let total = self.nodes.len();
+        progress.phase(&format!("starting {total} nodes"));
+        for index in 0..total {
+            self.start(index).await?;
+            self.set_up(index).await?;
+            if index % 100 == 99 {
+                progress.advance(0.0, &format!("{} nodes started", index + 1));
+            }
+        }
+        if !self.scenario.network.dht {
+            self.address_book().await;
+        }
+        progress.phase("connecting the bootstrap topology");
+        for index in 0..total {
+            self.dial_topology(index).await;
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for k in 0..self.scenario.adversaries.malformed {
+            let targets: Vec<Multiaddr> = {
+                let mut pick = rng(self.seed, "malformed", k as u64);
+                (0..3).filter_map(|_| self.nodes[(pick.next_u64() % total as u64) as usize].address.clone()).collect()
+            };
+            let mut secret = [0u8; 32];
+            rng(self.seed, "malformed-identity", k as u64).fill_bytes(&mut secret);
+            tokio::spawn(malformed_peer(secret, targets, stop.clone()));
+        }
+        progress.phase("warming up the gossip mesh");
+        tokio::time::sleep(Duration::from_secs(3).mul_f64(self.scenario.time_scale)).await;
+        Ok(stop)
+    }
+
+    /// Plays the workload's timeline from `started`, passing owners' decisions on as they come.
+    async fn play(
+        &mut self,
+        started: Instant,
+        decisions: &mpsc::Sender<(usize, Command)>,
+        decided: &mut mpsc::Receiver<(usize, Command)>,
+        progress: &mut dyn Progress,
+    ) -> Result<Played> {
+        let scale = self.scenario.time_scale;
+        let duration = self.scenario.duration()?;
+        let expires = (duration + self.scenario.drain()?).mul_f64(scale) + Duration::from_secs(3600);
+        let mut played = Played { published: Vec::new(), intents: Vec::new() };
+        let workload = self.workload.clone();
+        let mut timeline = workload.timeline.iter().peekable();
+        let end = started + duration.mul_f64(scale);
+        let mut last_progress = Instant::now();
+        loop {
+            let next_at = timeline.peek().map(|t| started + Duration::from_millis(t.at_ms).mul_f64(scale));
+            let wake = next_at.map(|at| at.min(end)).unwrap_or(end);
+            tokio::select! {
+                Some((index, command)) = decided.recv() => {
+                    self.command(index, command).await;
+                }
+                () = tokio::time::sleep_until(wake.into()) => {
+                    if Instant::now() >= end && next_at.is_none_or(|at| at >= end) {
+                        break;
+                    }
+                    let Some(timed) = timeline.next() else { continue };
+                    self.act(&timed.action, started, expires, decisions, &mut played).await?;
+                }
+            }
+            if last_progress.elapsed() > Duration::from_millis(500) {
+                last_progress = Instant::now();
+                let fraction = started.elapsed().as_secs_f64() / (end - started).as_secs_f64();
+                let line = format!("{} requests, {} intents published", played.published.len(), played.intents.len());
+                progress.advance(fraction.min(1.0), &line);
+            }
+        }
+        Ok(played)
+    }
+
+    /// Carries out one action of the workload.
+    async fn act(
+        &mut self,
+        action: &Action,
+        started: Instant,
+        expires: Duration,
+        decisions: &mpsc::Sender<(usize, Command)>,
+        played: &mut Played,
+    ) -> Result<()> {
+        match action {
+            Action::Campaign { business, campaign } => {
+                if let Some(id) = self.publish_campaign(*business, *campaign, expires).await {
+                    played.published.push((id, *business, started.elapsed(), Some(*campaign)));
+                }
+            }
+            Action::Intent { person } => {
+                let Some(category) = &self.scenario.people.intent_category else { return Ok(()) };
+                let size = self.workload.people[*person].shoe_size;
+                let command = Command::PublishIntent {
+                    category: category.parse()?,
+                    spec: BTreeMap::from([("size_eu".to_string(), format!("{size}"))]),
+                    max_price: Some(Money::new(12_000, "EUR")?),
+                    shares: vec![],
+                    expires_at: now().saturating_add(expires),
+                };
+                if let Some(Handled::Intent(id)) = self.command(*person, command).await {
+                    played.intents.push((id, *person, started.elapsed()));
+                }
+            }
+            Action::Activity { person, km } => self.activity(*person, *km).await?,
+            Action::Leave { node } => {
+                let leaving = &mut self.nodes[*node];
+                if let Some(handle) = leaving.handle.take() {
+                    if let Ok(info) = handle.info().await {
+                        leaving.tally.add(&info);
+                    }
+                    handle.shutdown().await;
+                }
+            }
+            Action::Return { node } => {
+                if self.nodes[*node].handle.is_none() {
+                    self.start(*node).await?;
+                    self.dial_topology(*node).await;
+                    if !self.scenario.network.dht {
+                        self.address_book().await;
+                    }
+                    spawn_owner(self, *node, decisions.clone());
+                }
+            }
+            Action::Flood { node } => {
+                // Fire and forget: a flooder does not wait for its own store.
+                if let (Some(handle), Some(command)) = (self.nodes[*node].handle.clone(), spam(expires)) {
+                    tokio::spawn(async move { handle.command(command).await });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The final states and counters of the nodes running at the end, which are then stopped.
+    async fn collect(&mut self) -> Result<(BTreeMap<usize, State>, Vec<Tally>, Vec<u64>)> {
+        let mut states = BTreeMap::new();
+        for (index, node) in self.nodes.iter_mut().enumerate() {
+            if let Some(handle) = &node.handle {
+                states.insert(index, handle.state().await?);
+                node.tally.add(&handle.info().await?);
+            }
+        }
+        let tallies = self.nodes.iter().map(|n| n.tally).collect();
+        let wire_bytes =
+            self.registry.wire_bytes.iter().map(|c| c.load(std::sync::atomic::Ordering::Relaxed)).collect();
+        for node in &mut self.nodes {
+            if let Some(handle) = node.handle.take() {
+                handle.shutdown().await;
+            }
+        }
+        Ok((states, tallies, wire_bytes))
+    }
 }
 
 /// The simulated owner of person `index`: answers questions after a think time (approving

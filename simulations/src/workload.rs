@@ -155,74 +155,8 @@ impl Workload {
                 }
             })
             .collect();
-        let nodes = scenario.nodes();
-        let dials = (0..nodes)
-            .map(|i| {
-                let mut rng = rng(seed, "topology", i as u64);
-                let mut chosen = Vec::new();
-                let want = scenario.network.degree.min(i);
-                while chosen.len() < want {
-                    let j = (rng.next_u64() % i as u64) as usize;
-                    if !chosen.contains(&j) {
-                        chosen.push(j);
-                    }
-                }
-                chosen.sort_unstable();
-                chosen
-            })
-            .collect();
-
-        let duration = scenario.duration()?;
-        let end_ms = duration.as_millis() as u64;
-        let mut timeline = Vec::new();
-        for (index, campaign) in scenario.businesses.campaigns.iter().enumerate() {
-            let at = me2b_proto::time::parse_duration(&campaign.at).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let business = scenario.people.count + campaign.business % scenario.businesses.count;
-            timeline
-                .push(Timed { at_ms: at.as_millis() as u64, action: Action::Campaign { business, campaign: index } });
-        }
-        for person in 0..scenario.people.count {
-            let mut rng = rng(seed, "intents", person as u64);
-            for at_ms in poisson(&mut rng, scenario.people.intents_per_hour, end_ms) {
-                timeline.push(Timed { at_ms, action: Action::Intent { person } });
-            }
-            let mut rng = self::rng(seed, "activities", person as u64);
-            for at_ms in poisson(&mut rng, scenario.people.activities_per_hour, end_ms) {
-                let km = scenario.people.km_per_activity.sample(&mut rng).max(0.0).round();
-                timeline.push(Timed { at_ms, action: Action::Activity { person, km } });
-            }
-        }
-        for (person, plan) in people.iter().enumerate().filter(|(_, p)| p.churns) {
-            let mut rng = rng(seed, "churn", person as u64);
-            let mut at = scenario.churn.session_s.sample(&mut rng) * 1000.0;
-            while (at as u64) < end_ms {
-                timeline.push(Timed { at_ms: at as u64, action: Action::Leave { node: person } });
-                at += scenario.churn.offline_s.sample(&mut rng).max(1.0) * 1000.0;
-                timeline.push(Timed { at_ms: (at as u64).min(end_ms), action: Action::Return { node: person } });
-                at += scenario.churn.session_s.sample(&mut rng).max(1.0) * 1000.0;
-            }
-            let _ = plan;
-        }
-        // Businesses that ignore revocations: they go silent halfway and never come back, so
-        // revocations sent to them wait in outboxes and no receipt ever arrives.
-        for k in 0..scenario.adversaries.ignore_revocations.min(scenario.businesses.count) {
-            let node = scenario.people.count + scenario.businesses.count - 1 - k;
-            timeline.push(Timed { at_ms: end_ms / 2, action: Action::Leave { node } });
-        }
-        if scenario.adversaries.flood_per_s > 0.0 {
-            let gap_ms = 1000.0 / scenario.adversaries.flood_per_s;
-            for k in 0..scenario.adversaries.flooders {
-                let node = scenario.people.count + scenario.businesses.count + k;
-                let mut at = 1000.0;
-                while (at as u64) < end_ms {
-                    timeline.push(Timed { at_ms: at as u64, action: Action::Flood { node } });
-                    at += gap_ms;
-                }
-            }
-        }
-        timeline.sort_by(|a, b| {
-            a.at_ms.cmp(&b.at_ms).then_with(|| format!("{:?}", a.action).cmp(&format!("{:?}", b.action)))
-        });
+        let dials = (0..scenario.nodes()).map(|i| topology(scenario, seed, i)).collect();
+        let timeline = timeline(scenario, seed, &people)?;
         Ok(Workload { seed, people, dials, timeline })
     }
 
@@ -259,4 +193,74 @@ pub fn link_latency(scenario: &Scenario, seed: u64, a: usize, b: usize) -> Durat
     let (low, high) = (a.min(b) as u64, a.max(b) as u64);
     let mut rng = rng(seed, "link", low << 32 | high);
     Duration::from_secs_f64(scenario.network.latency_ms.sample(&mut rng).max(0.0) / 1000.0)
+}
+
+/// The peers node `i` dials at start: `degree` distinct earlier nodes, drawn from the seed.
+fn topology(scenario: &Scenario, seed: u64, i: usize) -> Vec<usize> {
+    let mut rng = rng(seed, "topology", i as u64);
+    let mut chosen = Vec::new();
+    let want = scenario.network.degree.min(i);
+    while chosen.len() < want {
+        let j = (rng.next_u64() % i as u64) as usize;
+        if !chosen.contains(&j) {
+            chosen.push(j);
+        }
+    }
+    chosen.sort_unstable();
+    chosen
+}
+
+/// Everything that happens, in time order: campaigns, intents and activities, churn, the
+/// adversaries' actions.
+fn timeline(scenario: &Scenario, seed: u64, people: &[PersonPlan]) -> anyhow::Result<Vec<Timed>> {
+    let duration = scenario.duration()?;
+    let end_ms = duration.as_millis() as u64;
+    let mut timeline = Vec::new();
+    for (index, campaign) in scenario.businesses.campaigns.iter().enumerate() {
+        let at = me2b_proto::time::parse_duration(&campaign.at).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let business = scenario.people.count + campaign.business % scenario.businesses.count;
+        timeline.push(Timed { at_ms: at.as_millis() as u64, action: Action::Campaign { business, campaign: index } });
+    }
+    for person in 0..scenario.people.count {
+        let mut rng = rng(seed, "intents", person as u64);
+        for at_ms in poisson(&mut rng, scenario.people.intents_per_hour, end_ms) {
+            timeline.push(Timed { at_ms, action: Action::Intent { person } });
+        }
+        let mut rng = self::rng(seed, "activities", person as u64);
+        for at_ms in poisson(&mut rng, scenario.people.activities_per_hour, end_ms) {
+            let km = scenario.people.km_per_activity.sample(&mut rng).max(0.0).round();
+            timeline.push(Timed { at_ms, action: Action::Activity { person, km } });
+        }
+    }
+    for (person, plan) in people.iter().enumerate().filter(|(_, p)| p.churns) {
+        let mut rng = rng(seed, "churn", person as u64);
+        let mut at = scenario.churn.session_s.sample(&mut rng) * 1000.0;
+        while (at as u64) < end_ms {
+            timeline.push(Timed { at_ms: at as u64, action: Action::Leave { node: person } });
+            at += scenario.churn.offline_s.sample(&mut rng).max(1.0) * 1000.0;
+            timeline.push(Timed { at_ms: (at as u64).min(end_ms), action: Action::Return { node: person } });
+            at += scenario.churn.session_s.sample(&mut rng).max(1.0) * 1000.0;
+        }
+        let _ = plan;
+    }
+    // Businesses that ignore revocations: they go silent halfway and never come back, so
+    // revocations sent to them wait in outboxes and no receipt ever arrives.
+    for k in 0..scenario.adversaries.ignore_revocations.min(scenario.businesses.count) {
+        let node = scenario.people.count + scenario.businesses.count - 1 - k;
+        timeline.push(Timed { at_ms: end_ms / 2, action: Action::Leave { node } });
+    }
+    if scenario.adversaries.flood_per_s > 0.0 {
+        let gap_ms = 1000.0 / scenario.adversaries.flood_per_s;
+        for k in 0..scenario.adversaries.flooders {
+            let node = scenario.people.count + scenario.businesses.count + k;
+            let mut at = 1000.0;
+            while (at as u64) < end_ms {
+                timeline.push(Timed { at_ms: at as u64, action: Action::Flood { node } });
+                at += gap_ms;
+            }
+        }
+    }
+    timeline
+        .sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| format!("{:?}", a.action).cmp(&format!("{:?}", b.action))));
+    Ok(timeline)
 }

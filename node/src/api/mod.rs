@@ -263,7 +263,7 @@ async fn status(State(api): State<Arc<Api>>) -> Answer<serde_json::Value> {
         "connected_peers": info.connected_peers,
         "subscriptions": state.subscriptions.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "records": state.vault.len(),
-        "pending": state.negotiations.values().filter(|n| n.awaiting.is_some()).count(),
+        "pending": state.negotiations.awaiting_owner().count(),
         "negotiations": state.negotiations.len(),
         "agreements": state.agreements.len(),
         "outbox": state.outbox.len(),
@@ -539,7 +539,7 @@ async fn negotiations(State(api): State<Arc<Api>>) -> Answer<Vec<NegotiationView
 #[utoipa::path(get, path = "/v1/pending", responses((status = 200, body = [NegotiationView])))]
 async fn pending(State(api): State<Arc<Api>>) -> Answer<Vec<NegotiationView>> {
     let state = api.node.state().await?;
-    Ok(Json(state.negotiations.values().filter(|n| n.awaiting.is_some()).map(NegotiationView::from).collect()))
+    Ok(Json(state.negotiations.awaiting_owner().map(NegotiationView::from).collect()))
 }
 
 fn negotiation_id(text: &str) -> Result<NegotiationId, ApiError> {

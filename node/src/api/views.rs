@@ -206,7 +206,7 @@ pub struct NegotiationView {
 
 impl From<&Negotiation> for NegotiationView {
     fn from(n: &Negotiation) -> Self {
-        let (state, terms) = match &n.awaiting {
+        let (state, terms) = match n.awaiting() {
             Some(terms) => ("AWAITING_OWNER".to_owned(), terms),
             None => (n.state.to_string(), &n.terms),
         };

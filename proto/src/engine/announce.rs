@@ -7,12 +7,8 @@ use super::{
 use crate::envelope::{self, MessageKind, Opened, Seal};
 use crate::identity::{IntentId, PublicKey, RequestId};
 
-/// Most live requests or intents handed to a peer when it connects.
-pub const MAX_ANNOUNCED_ON_CONNECT: usize = 32;
-/// A peer is handed the same request or intent again only after this long (a reconnect).
-pub const ANNOUNCE_AGAIN_AFTER_MS: u64 = 60 * 1000;
 use crate::ledger::EventKind;
-use crate::limits::{MAX_GOSSIP_VALIDITY_MS, MAX_SEEN_ANNOUNCEMENTS};
+use crate::limits::{MAX_ANNOUNCED_ON_CONNECT, MAX_GOSSIP_VALIDITY_MS, MAX_SEEN_ANNOUNCEMENTS};
 use crate::messages::{Context, DataRequest, Intent, ProductOffer};
 use crate::policy::{self, Asker, Decision};
 use crate::terms::Terms;
@@ -165,28 +161,12 @@ impl Engine {
                 .collect(),
         };
         live.sort_by_key(|(at, _, _, _)| std::cmp::Reverse(*at));
-        self.forget_announcements(now);
         for (_, kind, bytes, id) in live.into_iter().take(MAX_ANNOUNCED_ON_CONNECT) {
             // A connection and the peer's gossip subscription on it both ask for the
             // announcement within moments: hand it over once per window.
-            if let Some(at) = self.announced.get(&(peer, id))
-                && now.as_millis().saturating_sub(at.as_millis()) < ANNOUNCE_AGAIN_AFTER_MS
-            {
-                continue;
+            if self.state.seen.announce_due(peer, id, now) {
+                self.emit(super::Output::Send { to: peer, kind, bytes, delivery: None });
             }
-            self.announced.insert((peer, id), now);
-            self.emit(super::Output::Send { to: peer, kind, bytes, delivery: None });
-        }
-    }
-
-    /// Keeps the record of announcements bounded: old ones go, and if that is not enough, all.
-    fn forget_announcements(&mut self, now: Timestamp) {
-        if self.announced.len() < MAX_SEEN_ANNOUNCEMENTS {
-            return;
-        }
-        self.announced.retain(|_, at| now.as_millis().saturating_sub(at.as_millis()) < ANNOUNCE_AGAIN_AFTER_MS);
-        if self.announced.len() >= MAX_SEEN_ANNOUNCEMENTS {
-            self.announced.clear();
         }
     }
 
@@ -224,14 +204,10 @@ impl Engine {
         if intent.expires_at != opened.header().expires_at {
             return Err(Rejection::Protocol("intent expiry differs from its envelope's").into());
         }
-        self.state.seen_intents.retain(|_, expires_at| *expires_at > now);
-        if self.state.seen_intents.contains_key(&intent.id) {
-            return Err(Rejection::Stale("intent already seen").into());
+        for expired in self.state.seen.forget_expired_intents(now) {
+            self.persist(Change::SeenIntent(expired));
         }
-        if self.state.seen_intents.len() >= MAX_SEEN_ANNOUNCEMENTS {
-            return Err(Rejection::Stale("too many intents in flight").into());
-        }
-        self.state.seen_intents.insert(intent.id, intent.expires_at);
+        self.state.seen.note_intent(intent.id, intent.expires_at)?;
         self.persist(Change::SeenIntent(intent.id));
         self.count_demand(&intent);
         let fields = intent.shares.iter().map(|f| f.path.clone()).collect();

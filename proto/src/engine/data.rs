@@ -31,19 +31,7 @@ impl Engine {
 
     /// A vault value changed: subscriptions owe an update, triggers may fire.
     pub(super) fn vault_changed(&mut self, path: &FieldPath, now: Timestamp) {
-        let affected: Vec<(AgreementId, Use)> = self
-            .state
-            .agreements
-            .iter()
-            .filter(|(_, record)| record.is_active() && record.agreement.person == self.keypair.public())
-            .filter(|(_, record)| match &record.agreement.terms.usage {
-                Use::Subscription { .. } => record.agreement.terms.field(path).is_some(),
-                Use::Trigger { path: watched, .. } => watched == path,
-                Use::OneTime => false,
-            })
-            .map(|(id, record)| (*id, record.agreement.terms.usage.clone()))
-            .collect();
-        for (id, usage) in affected {
+        for (id, usage) in self.state.agreements.concerned_by(&self.keypair.public(), path) {
             match usage {
                 Use::Subscription { min_interval } => {
                     let Some(record) = self.state.agreements.get_mut(&id) else {

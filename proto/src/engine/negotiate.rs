@@ -6,12 +6,13 @@
 //! deadline plus [`FINALIZE_GRACE_MS`], so with delivery faster than the grace both sides
 //! end in the same state.
 
+use super::negotiations::grace_after;
 use super::{Change, CommandError, Engine, Event, OutboxId, Rejection, Result, Role, Timer, VaultFacts};
-use crate::agreement::{self, Agreement, AgreementRecord, Lifecycle};
+use crate::agreement::{self, Agreement, AgreementRecord};
 use crate::envelope::{MessageKind, Opened};
-use crate::identity::{Digest, NegotiationId, PublicKey, Signature};
+use crate::identity::{AgreementId, Digest, NegotiationId, PublicKey, Signature};
 use crate::ledger::EventKind;
-use crate::limits::{FINALIZE_GRACE_MS, MAX_NEGOTIATION_MS, MAX_OPEN_NEGOTIATIONS, MAX_ROUNDS};
+use crate::limits::{MAX_NEGOTIATION_MS, MAX_ROUNDS};
 use crate::messages::{Context, NegotiationBody, NegotiationMessage, ProductOffer, TerminationCode};
 use crate::negotiation::{self, Negotiation, Party, State, Step};
 use crate::policy::{self, AskReason, Asker, Decision, Reason};
@@ -21,13 +22,21 @@ use crate::vocab::Category;
 use crate::wire;
 use prost::Message as _;
 use std::cmp::Reverse;
-use std::collections::VecDeque;
 
-/// How long an ended negotiation is kept for the owner to look at.
-const KEEP_ENDED_MS: u64 = 7 * 24 * 3600 * 1000;
-
-fn grace_after(deadline: Timestamp) -> Timestamp {
-    Timestamp::from_millis(deadline.as_millis().saturating_add(FINALIZE_GRACE_MS))
+/// How the countersignature of a final agreement stands, for [`Engine::after_final`].
+pub(super) enum Countersigned {
+    /// The peer countersigned: both signatures are on both sides.
+    ByPeer(AgreementId),
+    /// This node countersigned; the countersignature waits in the outbox (`None`: the outbox
+    /// could not take it).
+    InFlight {
+        /// The agreement.
+        agreement_id: AgreementId,
+        /// The outbox item carrying the countersignature.
+        finalize: Option<OutboxId>,
+    },
+    /// This node's countersignature was acknowledged by the peer.
+    Delivered(AgreementId),
 }
 
 /// What a new negotiation is about, before its first message.
@@ -68,7 +77,6 @@ impl Opening {
             round: 0,
             deadline: self.deadline,
             peer_knows: true,
-            awaiting: None,
             agreement: None,
             created_at: now,
         }
@@ -83,7 +91,9 @@ impl Engine {
         let deadline = opening.deadline;
         let is_person = self.config.role == Role::Person;
         let negotiation = opening.into_negotiation(id, is_person, State::Requested { by: Party::Local }, terms, now);
-        self.state.negotiations.insert(id, negotiation);
+        if !self.state.negotiations.insert(negotiation) {
+            return; // 128 random bits do not collide; nothing is sent if they ever did
+        }
         self.send_proposal(id, now);
         self.set_timer(deadline, Timer::NegotiationDeadline(id));
     }
@@ -115,30 +125,21 @@ impl Engine {
         let id = NegotiationId::from_bytes(self.random());
         let (peer, deadline) = (opening.peer, opening.deadline);
         let requested = opening.requested.clone();
-        let mut negotiation = opening.into_negotiation(id, true, State::AwaitingOwner, requested, now);
+        let awaiting = State::AwaitingOwner { proposal: Box::new(proposal.clone()) };
+        let mut negotiation = opening.into_negotiation(id, true, awaiting, requested, now);
         negotiation.peer_knows = false;
-        negotiation.awaiting = Some(proposal.clone());
-        self.state.negotiations.insert(id, negotiation);
+        if !self.state.negotiations.insert(negotiation) {
+            return;
+        }
         self.persist(Change::Negotiation(id));
         self.event(Event::AwaitingOwner { negotiation_id: id, peer, terms: Box::new(proposal), reasons });
         self.set_timer(deadline, Timer::NegotiationDeadline(id));
     }
 
-    /// Drops negotiations that ended more than [`KEEP_ENDED_MS`] ago, so that the table stays
-    /// bounded by the rate of new negotiations (their agreements are kept).
+    /// Drops negotiations that ended long ago (see [`super::Negotiations`]), so that the
+    /// table stays bounded by the rate of new negotiations (their agreements are kept).
     fn forget_old_negotiations(&mut self, now: Timestamp) {
-        let old: Vec<NegotiationId> = self
-            .state
-            .negotiations
-            .values()
-            .filter(|n| {
-                n.state.is_final()
-                    && grace_after(n.deadline).as_millis().saturating_add(KEEP_ENDED_MS) < now.as_millis()
-            })
-            .map(|n| n.id)
-            .collect();
-        for id in old {
-            self.state.negotiations.remove(&id);
+        for id in self.state.negotiations.forget_ended(now) {
             self.persist(Change::Negotiation(id));
         }
     }
@@ -224,8 +225,7 @@ impl Engine {
         if deadline <= now || deadline.as_millis() - now.as_millis() > MAX_NEGOTIATION_MS {
             return Err(Rejection::Protocol("deadline out of range").into());
         }
-        let open = self.state.negotiations.values().filter(|n| !n.state.is_final()).count();
-        if open >= MAX_OPEN_NEGOTIATIONS {
+        if !self.state.negotiations.has_room() {
             return Err(Rejection::Stale("too many open negotiations").into());
         }
         let (requested, category) = match (context, self.config.role) {
@@ -259,7 +259,9 @@ impl Engine {
         let opening = Opening { peer, context, category, requested, deadline, offer };
         let mut negotiation = opening.into_negotiation(id, self.config.role == Role::Person, state, terms, now);
         negotiation.round = 1;
-        self.state.negotiations.insert(id, negotiation);
+        if !self.state.negotiations.insert(negotiation) {
+            return Err(Rejection::Stale("negotiation already exists").into());
+        }
         self.persist(Change::Negotiation(id));
         self.terms_exchanged(id, false, now);
         self.set_timer(deadline, Timer::NegotiationDeadline(id));
@@ -324,10 +326,9 @@ impl Engine {
         let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
             return;
         };
-        if negotiation.apply(&Step::AskOwner).is_err() {
+        if negotiation.apply(&Step::AskOwner { proposal: Box::new(terms.clone()) }).is_err() {
             return;
         }
-        negotiation.awaiting = Some(terms.clone());
         let peer = negotiation.peer;
         self.persist(Change::Negotiation(id));
         self.event(Event::AwaitingOwner { negotiation_id: id, peer, terms: Box::new(terms), reasons });
@@ -346,7 +347,6 @@ impl Engine {
             return;
         }
         negotiation.terms = terms.clone();
-        negotiation.awaiting = None;
         self.send_negotiation(id, NegotiationBody::Counter { terms }, now);
         self.terms_exchanged(id, true, now);
     }
@@ -389,7 +389,6 @@ impl Engine {
         let bytes = agreement.encode();
         let signature = agreement::sign(&self.keypair, &bytes);
         negotiation.agreement = Some(bytes.clone());
-        negotiation.awaiting = None;
         let finalize_by = agreement.finalize_by;
         self.send_negotiation(id, NegotiationBody::Agree { agreement: bytes, signature }, now);
         self.set_timer(finalize_by, Timer::NegotiationDeadline(id));
@@ -435,17 +434,9 @@ impl Engine {
         let (person_signature, business_signature) =
             if negotiation.local_is_person { (countersignature, signature) } else { (signature, countersignature) };
         let finalize = self.send_negotiation(id, NegotiationBody::Finalize { signature: countersignature }, now);
-        let agreement_id = Agreement::id_of(&bytes);
-        let local_is_person = self.config.role == Role::Person;
-        self.finalized(id, agreement, bytes, (person_signature, business_signature), !local_is_person, now);
-        // The person's data follows once the business has the countersignature.
-        if local_is_person
-            && let Some(finalize) = finalize
-            && let Some(item) = self.state.outbox.get_mut(&finalize)
-        {
-            item.then_deliver = Some(agreement_id);
-            self.persist(Change::Outbox(finalize));
-        }
+        let agreement_id = self.finalized(id, agreement, bytes, (person_signature, business_signature), now);
+        // The peer holds one signature until our countersignature reaches it.
+        self.after_final(Countersigned::InFlight { agreement_id, finalize }, now);
         Ok(())
     }
 
@@ -472,7 +463,9 @@ impl Engine {
         let mine = agreement::sign(&self.keypair, &bytes);
         let (person_signature, business_signature) =
             if negotiation.local_is_person { (mine, signature) } else { (signature, mine) };
-        self.finalized(id, agreement, bytes, (person_signature, business_signature), true, now);
+        let agreement_id = self.finalized(id, agreement, bytes, (person_signature, business_signature), now);
+        // We signed first: the peer's countersignature means it holds both signatures.
+        self.after_final(Countersigned::ByPeer(agreement_id), now);
         Ok(())
     }
 
@@ -483,44 +476,43 @@ impl Engine {
         agreement: Agreement,
         bytes: Vec<u8>,
         signatures: (Signature, Signature),
-        deliver_now: bool,
         now: Timestamp,
-    ) {
-        let agreement_id = Agreement::id_of(&bytes);
-        let peer = if self.config.role == Role::Person { agreement.business } else { agreement.person };
-        let fields = agreement.terms.paths().into_iter().cloned().collect();
-        let record = AgreementRecord {
-            id: agreement_id,
-            agreement,
-            bytes,
-            person_signature: signatures.0,
-            business_signature: signatures.1,
-            finalized_at: now,
-            lifecycle: Lifecycle::Active,
-            last_package: 0,
-            last_package_at: None,
-            update_due: false,
-            trigger_armed: true,
-            recent_offers: VecDeque::new(),
-            offers: VecDeque::new(),
-            receipt: None,
-        };
-        let retention_ends = record.retention_ends();
-        self.state.agreements.insert(agreement_id, record);
+    ) -> AgreementId {
+        let record = AgreementRecord::new(agreement, bytes, signatures, now);
+        let (agreement_id, retention_ends) = (record.id, record.retention_ends());
+        let peer = if self.config.role == Role::Person { record.agreement.business } else { record.agreement.person };
+        let fields = record.agreement.terms.paths().into_iter().cloned().collect();
+        self.state.agreements.insert(record);
         self.persist(Change::Negotiation(id));
         self.persist(Change::Agreement(agreement_id));
-        self.record(
-            now,
-            EventKind::AgreementFinalized,
-            Some(peer),
-            agreement_id.as_bytes(),
-            fields,
-            Some(agreement_id),
-        );
+        let subject = agreement_id.as_bytes();
+        self.record(now, EventKind::AgreementFinalized, Some(peer), subject, fields, Some(agreement_id));
         self.event(Event::Finalized { negotiation_id: id, agreement_id, peer });
         self.set_timer(retention_ends, Timer::RetentionEnd(agreement_id));
-        if self.config.role == Role::Person && deliver_now {
-            self.first_delivery(agreement_id, now);
+        agreement_id
+    }
+
+    /// The one rule of what follows an agreement becoming final: a business waits for the
+    /// data; a person sends it once the business holds both signatures. That is now if the
+    /// business countersigned; if the person countersigned, once the person's countersignature
+    /// is delivered (direct streams do not keep their order, so the data could overtake it).
+    pub(super) fn after_final(&mut self, countersigned: Countersigned, now: Timestamp) {
+        if self.config.role != Role::Person {
+            return;
+        }
+        match countersigned {
+            Countersigned::ByPeer(agreement_id) | Countersigned::Delivered(agreement_id) => {
+                self.first_delivery(agreement_id, now);
+            }
+            Countersigned::InFlight { agreement_id, finalize: Some(finalize) } => {
+                if let Some(item) = self.state.outbox.get_mut(&finalize) {
+                    item.then_deliver = Some(agreement_id);
+                    self.persist(Change::Outbox(finalize));
+                }
+            }
+            // The outbox could not take the countersignature: the business never holds both
+            // signatures, so nothing is sent.
+            Countersigned::InFlight { finalize: None, .. } => {}
         }
     }
 
@@ -540,7 +532,6 @@ impl Engine {
         if negotiation.apply(&Step::Terminate { code, reason: reason.clone() }).is_err() {
             return;
         }
-        negotiation.awaiting = None;
         let (peer, peer_knows) = (negotiation.peer, negotiation.peer_knows);
         if !by_peer && peer_knows {
             self.send_negotiation(id, NegotiationBody::Terminate { code, reason: reason.clone() }, now);
@@ -553,9 +544,9 @@ impl Engine {
     pub(super) fn owner_decides(&mut self, id: NegotiationId, approve: bool, now: Timestamp) -> Result<()> {
         self.require(Role::Person)?;
         let negotiation = self.state.negotiations.get(&id).ok_or(CommandError::UnknownNegotiation(id))?;
-        if negotiation.state != State::AwaitingOwner {
+        let Some(proposal) = negotiation.awaiting().cloned() else {
             return Err(CommandError::NotAwaitingOwner(negotiation.state.name()).into());
-        }
+        };
         if !approve {
             self.end(id, TerminationCode::Declined, "declined by the owner".into(), false, now);
             return Ok(());
@@ -563,14 +554,13 @@ impl Engine {
         if now >= negotiation.deadline {
             return Err(CommandError::Invalid("the negotiation's deadline has passed".into()).into());
         }
-        let terms = negotiation.awaiting.clone().unwrap_or_else(|| negotiation.terms.clone());
+        let terms = proposal;
         if !negotiation.peer_knows {
             let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
                 return Ok(());
             };
             negotiation.state = negotiation::next(None, &Step::Terms { by: Party::Local }).map_err(Rejection::from)?;
             negotiation.terms = terms;
-            negotiation.awaiting = None;
             negotiation.peer_knows = true;
             self.send_proposal(id, now);
         } else if terms == negotiation.terms {

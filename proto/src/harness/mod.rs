@@ -5,6 +5,9 @@
 //!
 //! Messages are delivered in the order they were sent, after `latency`; a node that is offline
 //! gets nothing, and senders see their messages as undelivered, as a real driver would.
+//! [`fixtures`] holds the people, businesses and terms every crate's tests share.
+
+pub mod fixtures;
 
 use crate::engine::{Change, Config, Engine, Event, HandleError, Input, Output, Role, State, Timer};
 use crate::envelope::MessageKind;

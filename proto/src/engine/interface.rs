@@ -1,0 +1,422 @@
+//! The engine's contract with its driver: the [`Input`]s it takes (peer messages, deliveries,
+//! timers, the owner's [`Command`]s), the [`Output`]s it asks for (send, publish, persist,
+//! events, timers) and the errors it answers with.
+
+use super::outbox::OutboxId;
+use super::state::{CatalogItem, DemandKey, Provenance};
+use crate::agreement::LifecycleError;
+use crate::decode::DecodeError;
+use crate::envelope::{EnvelopeError, MessageKind};
+use crate::identity::{AgreementId, IntentId, NegotiationId, OfferId, PublicKey, RequestId};
+use crate::messages::{ProductOffer, TerminationCode};
+use crate::negotiation::TransitionError;
+use crate::policy::{AskReason, BusinessPolicy, Policy};
+use crate::terms::{FieldRequest, Money, Terms};
+use crate::time::Timestamp;
+use crate::value::Value;
+use crate::vocab::{Category, FieldPath, Topic};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the engine is asked to do.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // commands are rare; boxing would only add noise
+pub enum Input {
+    /// A message from gossip: a data request or an intent.
+    Gossip {
+        /// Which kind the topic carries.
+        kind: MessageKind,
+        /// The signed envelope.
+        bytes: Vec<u8>,
+    },
+    /// A message on a direct stream from an authenticated peer. A data request or intent may
+    /// arrive this way too, handed over by a peer when it connects.
+    Direct {
+        /// The peer (from the transport's authentication).
+        from: PublicKey,
+        /// Which kind the protocol carries.
+        kind: MessageKind,
+        /// The signed envelope.
+        bytes: Vec<u8>,
+    },
+    /// The peer acknowledged an outbox message.
+    Delivered(OutboxId),
+    /// An outbox message could not be delivered this time.
+    Undelivered(OutboxId),
+    /// A peer is reachable (again): retry what waits for it, and hand it this node's live
+    /// requests or intents, which gossip does not replay to late joiners.
+    PeerConnected(PublicKey),
+    /// A timer the engine set has fired.
+    Timer(Timer),
+    /// The owner asks for something.
+    Command(Command),
+}
+
+/// What the owner can ask.
+#[derive(Debug, Clone)]
+pub enum Command {
+    /// Sets a vault record (person).
+    SetRecord {
+        /// The path.
+        path: FieldPath,
+        /// The value.
+        value: Value,
+        /// Where it came from.
+        provenance: Provenance,
+    },
+    /// Removes a vault record (person).
+    RemoveRecord(FieldPath),
+    /// Replaces the person's policy.
+    SetPolicy(Policy),
+    /// Replaces the business's policy.
+    SetBusinessPolicy(BusinessPolicy),
+    /// Replaces the business's catalog.
+    SetCatalog(Vec<CatalogItem>),
+    /// Follows a category.
+    Subscribe(Category),
+    /// Stops following a category.
+    Unsubscribe(Category),
+    /// Publishes a data request (business).
+    PublishRequest {
+        /// Its category.
+        category: Category,
+        /// The business's display name.
+        business_name: String,
+        /// What it is about.
+        description: String,
+        /// The terms asked for; their expiry is the request's.
+        terms: Terms,
+    },
+    /// Publishes an intent (person).
+    PublishIntent {
+        /// Its category.
+        category: Category,
+        /// What is wanted.
+        spec: BTreeMap<String, String>,
+        /// The most the person pays.
+        max_price: Option<Money>,
+        /// Fields the person would share.
+        shares: Vec<FieldRequest>,
+        /// When it lapses.
+        expires_at: Timestamp,
+    },
+    /// The owner approves a negotiation awaiting them.
+    Approve(NegotiationId),
+    /// The owner declines a negotiation awaiting them.
+    Decline(NegotiationId),
+    /// The person revokes an agreement.
+    Revoke {
+        /// The agreement.
+        agreement_id: AgreementId,
+        /// Why, in words (may be empty).
+        reason: String,
+    },
+    /// The business pushes a personal offer under an agreement.
+    SendOffer {
+        /// The agreement giving permission.
+        agreement_id: AgreementId,
+        /// The offer.
+        offer: ProductOffer,
+    },
+}
+
+/// A timer the engine asked for. Timers are idempotent: a stale one does nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Timer {
+    /// A negotiation's deadline.
+    NegotiationDeadline(NegotiationId),
+    /// Time to choose among answers to an intent.
+    IntentDecision(IntentId),
+    /// An agreement's retention ends.
+    RetentionEnd(AgreementId),
+    /// A subscription update may be sent.
+    SubscriptionDue(AgreementId),
+    /// Try an outbox message again.
+    Retry(OutboxId),
+}
+
+/// What the driver must persist: the named part of [`Engine::state`] (absent means deleted),
+/// or a ledger entry to append.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Policy, business policy, catalog or subscriptions.
+    Settings,
+    /// A vault record.
+    Vault(FieldPath),
+    /// A known request.
+    Request(RequestId),
+    /// An own intent.
+    Intent(IntentId),
+    /// A seen intent.
+    SeenIntent(IntentId),
+    /// A negotiation.
+    Negotiation(NegotiationId),
+    /// An agreement.
+    Agreement(AgreementId),
+    /// What is held under an agreement.
+    Received(AgreementId),
+    /// A demand count.
+    Demand(DemandKey),
+    /// An outbox item.
+    Outbox(OutboxId),
+    /// A new ledger entry, and the new head in [`State::ledger`].
+    LedgerEntry {
+        /// Its sequence.
+        sequence: u64,
+        /// Its signed bytes.
+        bytes: Vec<u8>,
+    },
+}
+
+/// Something the owner may want to know. Events carry ids and field paths, never values.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A data request arrived and the agent decided what to do.
+    RequestSeen {
+        /// The request.
+        request_id: RequestId,
+        /// Who asked.
+        business: PublicKey,
+        /// Its category.
+        category: Category,
+        /// What the agent did: `proposed`, `countered`, `awaiting-owner` or the rejection.
+        outcome: String,
+    },
+    /// An intent arrived (business).
+    IntentSeen {
+        /// The intent.
+        intent_id: IntentId,
+        /// Its category.
+        category: Category,
+        /// Whether the catalog answered it.
+        answered: bool,
+    },
+    /// A negotiation needs the owner's decision.
+    AwaitingOwner {
+        /// The negotiation.
+        negotiation_id: NegotiationId,
+        /// The business.
+        peer: PublicKey,
+        /// The terms to approve.
+        terms: Box<Terms>,
+        /// Why the owner is asked.
+        reasons: Vec<AskReason>,
+    },
+    /// Terms were put on the table (sent or received).
+    TermsExchanged {
+        /// The negotiation.
+        negotiation_id: NegotiationId,
+        /// Whether this node sent them.
+        sent: bool,
+    },
+    /// Both signed.
+    Finalized {
+        /// The negotiation.
+        negotiation_id: NegotiationId,
+        /// The agreement.
+        agreement_id: AgreementId,
+        /// The other party.
+        peer: PublicKey,
+    },
+    /// A negotiation ended without agreement.
+    Terminated {
+        /// The negotiation.
+        negotiation_id: NegotiationId,
+        /// Why, as a code.
+        code: TerminationCode,
+        /// Why, in words.
+        reason: String,
+        /// Whether the peer ended it.
+        by_peer: bool,
+    },
+    /// Data was sent under an agreement.
+    DataSent {
+        /// The agreement.
+        agreement_id: AgreementId,
+        /// The fields.
+        fields: Vec<FieldPath>,
+    },
+    /// Data arrived under an agreement.
+    DataReceived {
+        /// The agreement.
+        agreement_id: AgreementId,
+        /// The fields.
+        fields: Vec<FieldPath>,
+    },
+    /// A personal offer arrived.
+    OfferReceived {
+        /// The agreement.
+        agreement_id: AgreementId,
+        /// The offer's id.
+        offer_id: OfferId,
+        /// The offer.
+        offer: ProductOffer,
+    },
+    /// The person revoked an agreement (either side reports it).
+    Revoked {
+        /// The agreement.
+        agreement_id: AgreementId,
+    },
+    /// An agreement's retention ran out.
+    Expired {
+        /// The agreement.
+        agreement_id: AgreementId,
+    },
+    /// This business deleted what it held.
+    DataDeleted {
+        /// The agreement.
+        agreement_id: AgreementId,
+        /// How many items.
+        items: u64,
+    },
+    /// The business's signed deletion receipt arrived.
+    DeletionConfirmed {
+        /// The agreement.
+        agreement_id: AgreementId,
+    },
+    /// A message could not be delivered in time and was dropped.
+    DeliveryAbandoned {
+        /// To whom.
+        to: PublicKey,
+        /// What.
+        kind: MessageKind,
+    },
+}
+
+/// What the engine asks the driver to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// Send a signed envelope to one peer on the protocol for `kind`. With `delivery`, report
+    /// the outcome back as [`Input::Delivered`] or [`Input::Undelivered`].
+    Send {
+        /// The peer.
+        to: PublicKey,
+        /// The message kind (and so the protocol).
+        kind: MessageKind,
+        /// The signed envelope.
+        bytes: Vec<u8>,
+        /// The outbox item to acknowledge.
+        delivery: Option<OutboxId>,
+    },
+    /// Publish a signed envelope on a gossip topic.
+    Publish {
+        /// The topic.
+        topic: Topic,
+        /// The signed envelope.
+        bytes: Vec<u8>,
+    },
+    /// Persist a change.
+    Persist(Change),
+    /// Tell the owner.
+    Event(Event),
+    /// Call back with [`Input::Timer`] at `at`.
+    SetTimer {
+        /// When.
+        at: Timestamp,
+        /// Which.
+        timer: Timer,
+    },
+}
+
+/// What a successful [`Engine::handle`] produced for the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handled {
+    /// Done; see the outputs.
+    Done,
+    /// A data request was published.
+    Request(RequestId),
+    /// An intent was published.
+    Intent(IntentId),
+    /// A personal offer was sent.
+    Offer(OfferId),
+}
+
+/// Why a message from a peer was refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Rejection {
+    /// The envelope failed its checks.
+    #[error(transparent)]
+    Envelope(#[from] EnvelopeError),
+    /// The payload is malformed.
+    #[error("malformed payload: {0}")]
+    Decode(#[from] DecodeError),
+    /// The message does not fit the negotiation's state.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// The message does not fit the agreement's state.
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// The message breaks the protocol.
+    #[error("protocol violation: {0}")]
+    Protocol(&'static str),
+    /// Data outside what the agreement names.
+    #[error(transparent)]
+    OutsideAgreement(#[from] crate::agreement::OutsideAgreement),
+    /// A late or duplicate message, or one about something this node no longer tracks: no
+    /// fault of the peer's.
+    #[error("stale: {0}")]
+    Stale(&'static str),
+    /// Not for this node (wrong role, a category it does not follow).
+    #[error("ignored: {0}")]
+    Ignored(&'static str),
+}
+
+impl Rejection {
+    /// Whether the sender misbehaved and its score should drop.
+    pub fn penalise(&self) -> bool {
+        !matches!(
+            self,
+            Rejection::Stale(_)
+                | Rejection::Ignored(_)
+                | Rejection::Envelope(EnvelopeError::Busy)
+                | Rejection::Envelope(EnvelopeError::Expired)
+                | Rejection::Envelope(EnvelopeError::Replayed)
+        )
+    }
+}
+
+/// Why an owner's command failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum CommandError {
+    /// Only a person or only a business may do this.
+    #[error("only a {0} node can do this")]
+    WrongRole(&'static str),
+    /// No such negotiation.
+    #[error("no negotiation {0}")]
+    UnknownNegotiation(NegotiationId),
+    /// No such agreement.
+    #[error("no agreement {0}")]
+    UnknownAgreement(AgreementId),
+    /// The negotiation is not waiting for the owner.
+    #[error("negotiation is {0}, not awaiting the owner")]
+    NotAwaitingOwner(&'static str),
+    /// The agreement's state does not allow it.
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    /// The agreement gives no permission to contact.
+    #[error("the agreement does not allow contact")]
+    ContactNotAllowed,
+    /// The contact frequency cap is reached.
+    #[error("the agreement's contact cap is reached; try after its period")]
+    ContactCapReached,
+    /// The input is invalid.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    /// A bounded collection is full.
+    #[error("too many {0}; try later")]
+    Full(&'static str),
+}
+
+/// Why [`Engine::handle`] failed.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum HandleError {
+    /// A peer's message was refused.
+    #[error("rejected: {0}")]
+    Rejected(#[from] Rejection),
+    /// An owner's command failed.
+    #[error(transparent)]
+    Command(#[from] CommandError),
+    /// Too many outputs are waiting: poll them, then try again.
+    #[error("too many pending outputs; poll before handling more input")]
+    Busy,
+}

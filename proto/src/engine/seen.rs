@@ -1,0 +1,135 @@
+//! [`Seen`]: what a node remembers so as not to act twice: envelopes' nonces (replay), intents
+//! a business has counted, and which live requests or intents it handed to which peer.
+//!
+//! Invariants: every collection is bounded and forgets by time. Nonces are kept until their
+//! message expires ([`ReplayGuard`], at most [`MAX_SEEN_NONCES`](crate::limits::MAX_SEEN_NONCES));
+//! seen intents until the intent expires, at most [`MAX_SEEN_ANNOUNCEMENTS`]; announcements for
+//! [`ANNOUNCE_AGAIN_AFTER_MS`], at most [`MAX_SEEN_ANNOUNCEMENTS`]. Only the seen intents are
+//! persisted: after a restart nonces and announcements start empty (a replayed envelope is still
+//! refused by its expiry, and announcing again is harmless).
+
+use super::Rejection;
+use crate::envelope::{EnvelopeError, Header, ReplayGuard};
+use crate::identity::{IntentId, PublicKey};
+use crate::limits::{ANNOUNCE_AGAIN_AFTER_MS, MAX_SEEN_ANNOUNCEMENTS};
+use crate::time::Timestamp;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the node has seen, to act on each thing once.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Seen {
+    /// Intents a business has counted, until they expire.
+    intents: BTreeMap<IntentId, Timestamp>,
+    #[serde(skip)]
+    replay: ReplayGuard,
+    #[serde(skip)]
+    announced: BTreeMap<(PublicKey, [u8; 16]), Timestamp>,
+}
+
+impl Seen {
+    /// When the seen intent `id` expires, if it is remembered.
+    pub fn intent_expiry(&self, id: &IntentId) -> Option<&Timestamp> {
+        self.intents.get(id)
+    }
+
+    /// How many intents are remembered.
+    pub fn intents(&self) -> usize {
+        self.intents.len()
+    }
+
+    /// Puts a driver's stored seen intent back, at start.
+    pub fn restore_intent(&mut self, id: IntentId, expires_at: Timestamp) {
+        self.intents.insert(id, expires_at);
+    }
+
+    /// Records an envelope's nonce, or refuses a replay.
+    pub(crate) fn check_replay(&mut self, header: &Header, now: Timestamp) -> Result<(), EnvelopeError> {
+        self.replay.check(header, now)
+    }
+
+    /// Forgets intents that have expired; returns their ids.
+    pub(crate) fn forget_expired_intents(&mut self, now: Timestamp) -> Vec<IntentId> {
+        let expired: Vec<IntentId> =
+            self.intents.iter().filter(|(_, expires_at)| **expires_at <= now).map(|(id, _)| *id).collect();
+        for id in &expired {
+            self.intents.remove(id);
+        }
+        expired
+    }
+
+    /// Records a new intent: refused if it was seen, or if too many live ones are remembered.
+    pub(crate) fn note_intent(&mut self, id: IntentId, expires_at: Timestamp) -> Result<(), Rejection> {
+        if self.intents.contains_key(&id) {
+            return Err(Rejection::Stale("intent already seen"));
+        }
+        if self.intents.len() >= MAX_SEEN_ANNOUNCEMENTS {
+            return Err(Rejection::Stale("too many intents in flight"));
+        }
+        self.intents.insert(id, expires_at);
+        Ok(())
+    }
+
+    /// Whether `item` (a request's or intent's id) should be handed to `peer` now: not if it
+    /// was within [`ANNOUNCE_AGAIN_AFTER_MS`]. Records the hand-over when it is due.
+    pub(crate) fn announce_due(&mut self, peer: PublicKey, item: [u8; 16], now: Timestamp) -> bool {
+        let recent = |at: &Timestamp| now.as_millis().saturating_sub(at.as_millis()) < ANNOUNCE_AGAIN_AFTER_MS;
+        if self.announced.get(&(peer, item)).is_some_and(recent) {
+            return false;
+        }
+        if self.announced.len() >= MAX_SEEN_ANNOUNCEMENTS {
+            self.announced.retain(|_, at| recent(at));
+            if self.announced.len() >= MAX_SEEN_ANNOUNCEMENTS {
+                self.announced.clear();
+            }
+        }
+        self.announced.insert((peer, item), now);
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::Keypair;
+
+    #[test]
+    fn an_intent_counts_once_until_it_expires() {
+        let mut seen = Seen::default();
+        let id = IntentId::from_bytes([1; 16]);
+        assert_eq!(seen.note_intent(id, Timestamp::from_millis(100)), Ok(()));
+        assert!(seen.note_intent(id, Timestamp::from_millis(100)).is_err());
+        assert!(seen.forget_expired_intents(Timestamp::from_millis(99)).is_empty());
+        assert_eq!(seen.forget_expired_intents(Timestamp::from_millis(100)), vec![id]);
+        assert_eq!(seen.note_intent(id, Timestamp::from_millis(200)), Ok(()));
+    }
+
+    #[test]
+    fn seen_intents_are_bounded() {
+        let mut seen = Seen::default();
+        for i in 0..MAX_SEEN_ANNOUNCEMENTS as u64 {
+            let mut bytes = [0u8; 16];
+            bytes[..8].copy_from_slice(&i.to_le_bytes());
+            assert!(seen.note_intent(IntentId::from_bytes(bytes), Timestamp::from_millis(1)).is_ok());
+        }
+        let refused = seen.note_intent(IntentId::from_bytes([0xff; 16]), Timestamp::from_millis(1));
+        assert_eq!(refused, Err(Rejection::Stale("too many intents in flight")));
+        assert_eq!(seen.intents(), MAX_SEEN_ANNOUNCEMENTS);
+    }
+
+    #[test]
+    fn an_announcement_is_due_once_per_window_and_the_record_stays_bounded() {
+        let mut seen = Seen::default();
+        let peer = Keypair::from_secret_bytes(&[2; 32]).public();
+        let at = |ms| Timestamp::from_millis(ms);
+        assert!(seen.announce_due(peer, [1; 16], at(0)));
+        assert!(!seen.announce_due(peer, [1; 16], at(ANNOUNCE_AGAIN_AFTER_MS - 1)));
+        assert!(seen.announce_due(peer, [1; 16], at(ANNOUNCE_AGAIN_AFTER_MS)));
+        for i in 0..(2 * MAX_SEEN_ANNOUNCEMENTS) as u64 {
+            let mut item = [0u8; 16];
+            item[..8].copy_from_slice(&i.to_le_bytes());
+            assert!(seen.announce_due(peer, item, at(ANNOUNCE_AGAIN_AFTER_MS)));
+        }
+        assert!(seen.announced.len() <= MAX_SEEN_ANNOUNCEMENTS);
+    }
+}
