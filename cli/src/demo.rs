@@ -310,8 +310,10 @@ fn rule(at: &str, share: Share, purposes: &[Purpose]) -> Result<FieldRule> {
 }
 
 /// The start of the running season the shoe makers count from: 180 days ago.
+/// The running season began at midnight 180 days ago.
 fn season_start() -> Timestamp {
-    Timestamp::from_millis(now().as_millis().saturating_sub(180 * 86_400_000))
+    let day = now().as_millis() / 86_400_000;
+    Timestamp::from_millis(day.saturating_sub(180) * 86_400_000)
 }
 
 fn runs(km_this_season: f64) -> Value {

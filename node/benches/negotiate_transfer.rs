@@ -12,22 +12,21 @@
 use futures::StreamExt;
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
+use me2b_node::clock::now;
 use me2b_node::net::{self, Ack, BehaviourEvent, DirectRequest, NetConfig};
 use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, Transport};
 use me2b_proto::engine::{Command, Event, Provenance, Role};
 use me2b_proto::envelope::MessageKind;
+use me2b_proto::harness::fixtures::DAY;
 use me2b_proto::policy::{FieldRule, Policy, Share};
-use me2b_proto::predicate::Predicate;
-use me2b_proto::terms::{Compensation, FieldRequest, Terms, Use};
-use me2b_proto::time::Timestamp;
+use me2b_proto::terms::Terms;
 use me2b_proto::value::Value;
 use me2b_proto::vocab::Purpose;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 const PEOPLE: usize = 50;
 const ROUNDS: usize = 10;
 const BARE_ROUND_TRIPS: usize = 2_000;
-const DAY: Duration = Duration::from_secs(86_400);
 
 fn net_config() -> NetConfig {
     NetConfig { mdns: false, heartbeat: Duration::from_millis(200), ..NetConfig::default() }
@@ -45,28 +44,12 @@ async fn start(role: Role, seed: u32, dir: &tempfile::TempDir) -> NodeHandle {
     Node::start(secret, config).await.unwrap()
 }
 
-fn now() -> Timestamp {
-    Timestamp::from_millis(SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as u64)
-}
-
+/// The shared shoe terms, with no permission to contact: the cycle measured is agreement and
+/// transfer only.
 fn terms() -> Terms {
-    Terms {
-        fields: vec![
-            FieldRequest::raw("body.shoe_size_eu".parse().unwrap()),
-            FieldRequest::derived(
-                "activity.running_km".parse().unwrap(),
-                Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold: 600.0 },
-            ),
-        ],
-        purpose: Purpose::PersonalisedOffers,
-        retention: 30 * DAY,
-        usage: Use::OneTime,
-        onward_sharing: false,
-        compensation: Compensation::Discount { percent: 10 },
-        contact: None,
-        jurisdiction: "EU".into(),
-        expires_at: now().saturating_add(DAY),
-    }
+    let mut terms = me2b_proto::harness::fixtures::shoe_terms(now().saturating_add(DAY));
+    terms.contact = None;
+    terms
 }
 
 fn policy() -> Policy {

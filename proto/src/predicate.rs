@@ -270,41 +270,37 @@ impl From<&Predicate> for wire::Predicate {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::harness::fixtures::START;
     use crate::value::Point;
 
     const DAY_MS: u64 = 86_400_000;
-
-    fn now() -> Timestamp {
-        // 2026-11-23
-        Timestamp::from_millis(20_780 * DAY_MS)
-    }
 
     #[test]
     fn age_at_least_from_a_birthdate() {
         let adult = Value::Date(Date::new(1990, 5, 17).unwrap());
         let minor = Value::Date(Date::new(2010, 1, 1).unwrap());
         let p = Predicate::AgeAtLeast { years: 18 };
-        assert_eq!(Date::of(now()), Date::new(2026, 11, 23).unwrap());
-        assert_eq!(p.evaluate(&adult, now()), Ok(true));
-        assert_eq!(p.evaluate(&minor, now()), Ok(false));
+        assert_eq!(Date::of(START), Date::new(2026, 11, 23).unwrap());
+        assert_eq!(p.evaluate(&adult, START), Ok(true));
+        assert_eq!(p.evaluate(&minor, START), Ok(false));
     }
 
     #[test]
     fn number_range_and_comparison() {
         let size = Value::Number(44.0);
-        assert_eq!(Predicate::NumberInRange { min: 43.0, max: 45.0 }.evaluate(&size, now()), Ok(true));
-        assert_eq!(Predicate::NumberInRange { min: 45.0, max: 46.0 }.evaluate(&size, now()), Ok(false));
+        assert_eq!(Predicate::NumberInRange { min: 43.0, max: 45.0 }.evaluate(&size, START), Ok(true));
+        assert_eq!(Predicate::NumberInRange { min: 45.0, max: 46.0 }.evaluate(&size, START), Ok(false));
         let gt = Predicate::NumberCompare { op: CompareOp::Greater, operand: 44.0 };
-        assert_eq!(gt.evaluate(&size, now()), Ok(false));
+        assert_eq!(gt.evaluate(&size, START), Ok(false));
         let ge = Predicate::NumberCompare { op: CompareOp::GreaterOrEqual, operand: 44.0 };
-        assert_eq!(ge.evaluate(&size, now()), Ok(true));
+        assert_eq!(ge.evaluate(&size, START), Ok(true));
     }
 
     #[test]
     fn date_comparison() {
         let date = Value::Date(Date::new(2026, 1, 1).unwrap());
         let before = Predicate::DateCompare { op: CompareOp::Less, operand: Date::new(2026, 6, 1).unwrap() };
-        assert_eq!(before.evaluate(&date, now()), Ok(true));
+        assert_eq!(before.evaluate(&date, START), Ok(true));
     }
 
     #[test]
@@ -316,15 +312,15 @@ mod tests {
             Point { at: Timestamp::from_millis(20_600 * DAY_MS), value: 310.0 },
         ]);
         let p = Predicate::SumSinceAtLeast { since, threshold: 600.0 };
-        assert_eq!(p.evaluate(&runs, now()), Ok(true));
+        assert_eq!(p.evaluate(&runs, START), Ok(true));
         let p = Predicate::SumSinceAtLeast { since, threshold: 700.0 };
-        assert_eq!(p.evaluate(&runs, now()), Ok(false));
+        assert_eq!(p.evaluate(&runs, START), Ok(false));
     }
 
     #[test]
     fn a_predicate_on_the_wrong_type_is_an_error() {
         let p = Predicate::AgeAtLeast { years: 18 };
-        assert!(p.evaluate(&Value::Number(30.0), now()).is_err());
+        assert!(p.evaluate(&Value::Number(30.0), START).is_err());
     }
 
     #[test]
@@ -334,7 +330,7 @@ mod tests {
             Predicate::NumberInRange { min: 1.0, max: 2.0 },
             Predicate::NumberCompare { op: CompareOp::Less, operand: 3.0 },
             Predicate::DateCompare { op: CompareOp::Equal, operand: Date::new(2020, 2, 2).unwrap() },
-            Predicate::SumSinceAtLeast { since: now(), threshold: 600.0 },
+            Predicate::SumSinceAtLeast { since: START, threshold: 600.0 },
         ];
         for p in all {
             assert_eq!(Predicate::try_from(wire::Predicate::from(&p)), Ok(p));

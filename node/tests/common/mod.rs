@@ -1,22 +1,22 @@
 //! A small harness for multi-node tests: real `Node`s on libp2p's memory transport, each with
 //! its own sled store in a temporary directory; waiting is on events, with a bounded timeout.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unused_imports, clippy::unwrap_used, clippy::expect_used)]
 
 use me2b_node::net::NetConfig;
 use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, Transport};
 use me2b_proto::engine::{Command, Event, Provenance, Role};
-use me2b_proto::policy::{FieldRule, Policy, Share};
-use me2b_proto::predicate::Predicate;
-use me2b_proto::terms::{Compensation, ContactPermission, FieldRequest, Terms, Use};
-use me2b_proto::time::Timestamp;
+use me2b_proto::policy::{Policy, Share};
+use me2b_proto::terms::{ContactPermission, Terms};
 use me2b_proto::value::Value;
-use me2b_proto::vocab::{FieldPath, Purpose};
-use std::time::{Duration, SystemTime};
+use me2b_proto::vocab::Purpose;
+use std::time::Duration;
+
+pub use me2b_node::clock::now;
+pub use me2b_proto::harness::fixtures::{DAY, path, rule};
 use tempfile::TempDir;
 use tokio::sync::broadcast;
 
 pub const WAIT: Duration = Duration::from_secs(20);
-pub const DAY: Duration = Duration::from_secs(86_400);
 
 pub struct TestNode {
     pub handle: NodeHandle,
@@ -107,24 +107,7 @@ impl TestNode {
     }
 }
 
-pub fn path(text: &str) -> FieldPath {
-    text.parse().unwrap()
-}
-
-pub fn now() -> Timestamp {
-    let ms = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis();
-    Timestamp::from_millis(ms as u64)
-}
-
 pub fn person_policy() -> Policy {
-    let rule = |at: &str, share, purposes: &[Purpose]| FieldRule {
-        path: path(at),
-        share,
-        purposes: purposes.iter().copied().collect(),
-        ask_owner: false,
-        max_retention: None,
-        categories: Default::default(),
-    };
     Policy {
         rules: vec![
             rule("body", Share::Raw, &[Purpose::PersonalisedOffers]),
@@ -137,25 +120,9 @@ pub fn person_policy() -> Policy {
     }
 }
 
+/// The shared shoe terms (see `me2b_proto::harness::fixtures`), open for a day.
 pub fn shoe_terms() -> Terms {
-    Terms {
-        fields: vec![
-            FieldRequest::raw(path("body.shoe_size_eu")),
-            FieldRequest::derived(
-                path("activity.running_km"),
-                Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold: 600.0 },
-            )
-            .optional(),
-        ],
-        purpose: Purpose::PersonalisedOffers,
-        retention: 30 * DAY,
-        usage: Use::OneTime,
-        onward_sharing: false,
-        compensation: Compensation::Discount { percent: 10 },
-        contact: Some(ContactPermission { max_messages: 1, per_period: 30 * DAY }),
-        jurisdiction: "EU".into(),
-        expires_at: now().saturating_add(DAY),
-    }
+    me2b_proto::harness::fixtures::shoe_terms(now().saturating_add(DAY))
 }
 
 /// A person following shoes with a shoe size, and a shoe maker, connected.

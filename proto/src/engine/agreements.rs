@@ -19,62 +19,9 @@ use std::collections::BTreeMap;
 #[serde(transparent)]
 pub struct Agreements(BTreeMap<AgreementId, AgreementRecord>);
 
+super::table::keyed_table!(Agreements, AgreementId, AgreementRecord, id);
+
 impl Agreements {
-    /// The agreement `id`.
-    pub fn get(&self, id: &AgreementId) -> Option<&AgreementRecord> {
-        self.0.get(id)
-    }
-
-    /// Whether `id` is known.
-    pub fn contains_key(&self, id: &AgreementId) -> bool {
-        self.0.contains_key(id)
-    }
-
-    /// Every agreement, in id order.
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &AgreementRecord> {
-        self.0.values()
-    }
-
-    /// Every agreement with its id, in order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&AgreementId, &AgreementRecord)> {
-        self.0.iter()
-    }
-
-    /// Every id, in order.
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &AgreementId> {
-        self.0.keys()
-    }
-
-    /// How many there are.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
-    /// Puts a driver's stored agreement back, at start.
-    pub fn restore(&mut self, record: AgreementRecord) {
-        self.0.insert(record.id, record);
-    }
-
-    pub(crate) fn get_mut(&mut self, id: &AgreementId) -> Option<&mut AgreementRecord> {
-        self.0.get_mut(id)
-    }
-
-    /// Adds a newly finalized agreement; `false` (and nothing changes) if it is known.
-    pub(crate) fn insert(&mut self, record: AgreementRecord) -> bool {
-        match self.0.entry(record.id) {
-            std::collections::btree_map::Entry::Occupied(_) => false,
-            std::collections::btree_map::Entry::Vacant(slot) => {
-                slot.insert(record);
-                true
-            }
-        }
-    }
-
     /// The agreement `id` between `person` and `business`, for a message from one of them:
     /// unknown is stale (no fault of the sender's), another pair's is a protocol violation.
     pub(crate) fn between(
@@ -103,23 +50,6 @@ impl Agreements {
             })
             .map(|(id, record)| (*id, record.agreement.terms.usage.clone()))
             .collect()
-    }
-}
-
-impl<'a> IntoIterator for &'a Agreements {
-    type Item = (&'a AgreementId, &'a AgreementRecord);
-    type IntoIter = std::collections::btree_map::Iter<'a, AgreementId, AgreementRecord>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
-}
-
-/// Reads like a map: panics on an unknown id, as `BTreeMap`'s index does (tests and views of
-/// ids just listed).
-impl std::ops::Index<&AgreementId> for Agreements {
-    type Output = AgreementRecord;
-    fn index(&self, id: &AgreementId) -> &AgreementRecord {
-        &self.0[id]
     }
 }
 

@@ -20,6 +20,7 @@ mod negotiations;
 mod outbox;
 mod seen;
 mod state;
+mod table;
 
 use crate::agreement::AgreementRecord;
 use crate::decode::DecodeError;

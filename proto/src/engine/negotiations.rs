@@ -28,37 +28,9 @@ pub fn grace_after(deadline: Timestamp) -> Timestamp {
 #[serde(transparent)]
 pub struct Negotiations(BTreeMap<NegotiationId, Negotiation>);
 
+super::table::keyed_table!(Negotiations, NegotiationId, Negotiation, id);
+
 impl Negotiations {
-    /// The negotiation `id`.
-    pub fn get(&self, id: &NegotiationId) -> Option<&Negotiation> {
-        self.0.get(id)
-    }
-
-    /// Whether `id` is known.
-    pub fn contains_key(&self, id: &NegotiationId) -> bool {
-        self.0.contains_key(id)
-    }
-
-    /// Every negotiation, in id order.
-    pub fn values(&self) -> impl DoubleEndedIterator<Item = &Negotiation> {
-        self.0.values()
-    }
-
-    /// Every id, in order.
-    pub fn keys(&self) -> impl DoubleEndedIterator<Item = &NegotiationId> {
-        self.0.keys()
-    }
-
-    /// How many are kept.
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Whether none is kept.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-
     /// Negotiations waiting for the owner's decision.
     pub fn awaiting_owner(&self) -> impl DoubleEndedIterator<Item = &Negotiation> + '_ {
         self.0.values().filter(|n| n.awaiting().is_some())
@@ -72,26 +44,6 @@ impl Negotiations {
     /// Whether a peer may open one more.
     pub fn has_room(&self) -> bool {
         self.open() < MAX_OPEN_NEGOTIATIONS
-    }
-
-    /// Puts a driver's stored negotiation back, at start.
-    pub fn restore(&mut self, negotiation: Negotiation) {
-        self.0.insert(negotiation.id, negotiation);
-    }
-
-    pub(crate) fn get_mut(&mut self, id: &NegotiationId) -> Option<&mut Negotiation> {
-        self.0.get_mut(id)
-    }
-
-    /// Adds a new negotiation; `false` (and nothing changes) if its id is taken.
-    pub(crate) fn insert(&mut self, negotiation: Negotiation) -> bool {
-        match self.0.entry(negotiation.id) {
-            std::collections::btree_map::Entry::Occupied(_) => false,
-            std::collections::btree_map::Entry::Vacant(slot) => {
-                slot.insert(negotiation);
-                true
-            }
-        }
     }
 
     /// Forgets negotiations that ended more than [`KEEP_ENDED_MS`] ago; returns their ids.
@@ -109,23 +61,6 @@ impl Negotiations {
             self.0.remove(id);
         }
         old
-    }
-}
-
-impl<'a> IntoIterator for &'a Negotiations {
-    type Item = (&'a NegotiationId, &'a Negotiation);
-    type IntoIter = std::collections::btree_map::Iter<'a, NegotiationId, Negotiation>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
-    }
-}
-
-/// Reads like a map: panics on an unknown id, as `BTreeMap`'s index does (tests and views of
-/// ids just listed).
-impl std::ops::Index<&NegotiationId> for Negotiations {
-    type Output = Negotiation;
-    fn index(&self, id: &NegotiationId) -> &Negotiation {
-        &self.0[id]
     }
 }
 

@@ -1,0 +1,86 @@
+//! The read side that every table of records keyed by their own id shares
+//! ([`super::Negotiations`], [`super::Agreements`]): map-like reads for drivers and views,
+//! `restore` for a driver loading its store, and, inside the crate, `get_mut` and an `insert`
+//! that never replaces. What may be added or removed is each owner's own business.
+
+/// Implements the shared read side for `$owner`, a newtype over `BTreeMap<$key, $value>`
+/// whose values carry their key in the field `$id`.
+macro_rules! keyed_table {
+    ($owner:ident, $key:ty, $value:ty, $id:ident) => {
+        impl $owner {
+            /// The record `id`.
+            pub fn get(&self, id: &$key) -> Option<&$value> {
+                self.0.get(id)
+            }
+
+            /// Whether `id` is known.
+            pub fn contains_key(&self, id: &$key) -> bool {
+                self.0.contains_key(id)
+            }
+
+            /// Every record, in id order.
+            pub fn values(&self) -> impl DoubleEndedIterator<Item = &$value> {
+                self.0.values()
+            }
+
+            /// Every record with its id, in order.
+            pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&$key, &$value)> {
+                self.0.iter()
+            }
+
+            /// Every id, in order.
+            pub fn keys(&self) -> impl DoubleEndedIterator<Item = &$key> {
+                self.0.keys()
+            }
+
+            /// How many there are.
+            pub fn len(&self) -> usize {
+                self.0.len()
+            }
+
+            /// Whether there are none.
+            pub fn is_empty(&self) -> bool {
+                self.0.is_empty()
+            }
+
+            /// Puts a driver's stored record back, at start.
+            pub fn restore(&mut self, record: $value) {
+                self.0.insert(record.$id, record);
+            }
+
+            pub(crate) fn get_mut(&mut self, id: &$key) -> Option<&mut $value> {
+                self.0.get_mut(id)
+            }
+
+            /// Adds a new record under its own id; `false` (and nothing changes) if the id is
+            /// taken.
+            pub(crate) fn insert(&mut self, record: $value) -> bool {
+                match self.0.entry(record.$id) {
+                    std::collections::btree_map::Entry::Occupied(_) => false,
+                    std::collections::btree_map::Entry::Vacant(slot) => {
+                        slot.insert(record);
+                        true
+                    }
+                }
+            }
+        }
+
+        impl<'a> IntoIterator for &'a $owner {
+            type Item = (&'a $key, &'a $value);
+            type IntoIter = std::collections::btree_map::Iter<'a, $key, $value>;
+            fn into_iter(self) -> Self::IntoIter {
+                self.0.iter()
+            }
+        }
+
+        /// Reads like a map: panics on an unknown id, as `BTreeMap`'s index does.
+        impl std::ops::Index<&$key> for $owner {
+            type Output = $value;
+            fn index(&self, id: &$key) -> &$value {
+                &self.0[id]
+            }
+        }
+    };
+}
+
+pub(super) use keyed_table;
