@@ -1,6 +1,7 @@
 //! The modules of `proto` form layers: no module reaches, through `crate::...` imports, back to
 //! itself. The leaves depend on nothing else in the crate but the bounds (`limits`): `decode`,
 //! `message_kind`; `time` builds only on `decode`. A graph with a circle is caught (the negative control).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;

@@ -1,6 +1,7 @@
 //! `ARCHITECTURE.md` names real code: every backticked name that looks like code (`A::b`, a
 //! `CamelCase` type) is defined somewhere in the workspace's Rust sources, and every backticked
 //! path into the tree exists. A made-up name is caught (the negative control).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
