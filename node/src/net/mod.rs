@@ -3,7 +3,7 @@
 //! (building the swarm for real networks or in memory) and [`metrics`] (gossipsub's
 //! counters). This module holds the protocol names, the network settings ([`NetConfig`]) and
 //! the mapping between protocol keys and libp2p peer ids. The actor that drives a swarm is
-//! [`crate::node`].
+//! [`crate::Node`].
 
 pub mod behaviour;
 pub mod codec;

@@ -135,7 +135,7 @@ pub enum Timer {
     Retry(OutboxId),
 }
 
-/// What the driver must persist: the named part of [`Engine::state`] (absent means deleted),
+/// What the driver must persist: the named part of [`Engine::state`](super::Engine::state) (absent means deleted),
 /// or a ledger entry to append.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -159,7 +159,7 @@ pub enum Change {
     Demand(DemandKey),
     /// An outbox item.
     Outbox(OutboxId),
-    /// A new ledger entry, and the new head in [`State::ledger`].
+    /// A new ledger entry, and the new head in [`State::ledger`](super::State::ledger).
     LedgerEntry {
         /// Its sequence.
         sequence: u64,
@@ -318,7 +318,7 @@ pub enum Output {
     },
 }
 
-/// What a successful [`Engine::handle`] produced for the caller.
+/// What a successful [`Engine::handle`](super::Engine::handle) produced for the caller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Handled {
     /// Done; see the outputs.
@@ -407,7 +407,7 @@ pub enum CommandError {
     Full(&'static str),
 }
 
-/// Why [`Engine::handle`] failed.
+/// Why [`Engine::handle`](super::Engine::handle) failed.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum HandleError {
     /// A peer's message was refused.

@@ -6,14 +6,18 @@
 //! clock, never does I/O and never panics on remote input; it iterates ordered maps only, so
 //! the same inputs, times and seed give the same outputs.
 //!
-//! The same engine serves a person and a business ([`Role`]); the submodules hold the flows:
-//! `announce` (requests and intents on gossip), `negotiate` (terms and signatures), `data`
-//! (packages, subscriptions, triggers, offers, revocation and receipts) and `outbox`
-//! (reliable delivery of direct messages).
+//! The same engine serves a person and a business ([`Role`]). Its [`State`] is made of owners,
+//! each keeping its own invariants: [`Negotiations`], [`Agreements`], [`Outbox`] and [`Seen`]
+//! (with the vault, requests, intents and settings). The flows are `impl Engine` blocks by
+//! subject: `announce` (requests and intents on gossip), `negotiate` (terms, counters, the
+//! owner, deadlines), `finalize` (signatures, and what follows an agreement becoming final),
+//! `data` (packages, subscriptions, triggers, offers, revocation and receipts) and `outbox`
+//! (reliable delivery of direct messages). The contract types are in `interface`.
 
 mod agreements;
 mod announce;
 mod data;
+mod finalize;
 mod interface;
 mod negotiate;
 mod negotiations;

@@ -171,7 +171,7 @@ impl Engine {
         if let Some(item) = self.state.outbox.remove(&id) {
             self.persist(Change::Outbox(id));
             if let Some(agreement) = item.then_deliver {
-                self.after_final(super::negotiate::Countersigned::Delivered(agreement), now);
+                self.after_final(super::finalize::Countersigned::Delivered(agreement), now);
             }
         }
     }

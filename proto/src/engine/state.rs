@@ -124,7 +124,7 @@ pub struct ReceivedItem {
 pub type DemandKey = (Category, String);
 
 /// Everything an engine knows that must survive a restart. The driver persists the parts that
-/// [`Change`] outputs name and gives the whole back to [`Engine::new`].
+/// [`Change`](super::Change) outputs name and gives the whole back to [`Engine::new`](super::Engine::new).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct State {
     /// A person's policy.

@@ -1,0 +1,312 @@
+//! The client commands: each one call (or a few) to the running daemon's local API, found
+//! through the data directory. Data goes to stdout (JSON with `--json`), errors to stderr.
+//! This module defines the subcommands and finds and calls the daemon (`Daemon`); `commands` says
+//! what each command asks and prints.
+
+mod commands;
+
+use commands::execute;
+
+use crate::Command;
+use anyhow::{Context as _, Result, anyhow, bail};
+use clap::Subcommand;
+use me2b_node::config::DataDir;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value as Json, json};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How long one API call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, Subcommand)]
+pub enum DataCommand {
+    /// Set a record: a number, true/false, a YYYY-MM-DD date, or text.
+    Set {
+        /// E.g. body.shoe_size_eu.
+        path: String,
+        /// E.g. 44.
+        value: String,
+        /// Record it as reported by a device, e.g. --device watch.
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Show one record.
+    Get {
+        /// E.g. body.shoe_size_eu.
+        path: String,
+    },
+    /// List all records.
+    List,
+    /// Remove a record.
+    Rm {
+        /// E.g. body.shoe_size_eu.
+        path: String,
+    },
+    /// Import records from a JSON file: {"body.shoe_size_eu": 44, "profile.birthdate": "1990-05-17"}.
+    Import {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Show the policy.
+    Show,
+    /// Replace the policy with a TOML or JSON file (see `me2b policy show --json` for the form).
+    Set {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntentCommand {
+    /// Publish an intent.
+    Publish {
+        /// E.g. apparel.shoes.
+        #[arg(long)]
+        category: String,
+        /// What you want, KEY=VALUE, e.g. --spec size_eu=44 (repeatable).
+        #[arg(long, value_name = "KEY=VALUE")]
+        spec: Vec<String>,
+        /// The most you pay, e.g. "120 EUR".
+        #[arg(long)]
+        max_price: Option<String>,
+        /// A field you would share for a better offer, PATH or PATH:optional (repeatable).
+        #[arg(long, value_name = "PATH")]
+        share: Vec<String>,
+        /// How long it stands, e.g. 14d.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AgreementsCommand {
+    /// Show one agreement.
+    Show {
+        /// Its id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerCommand {
+    /// Check the hash chain, every signature, and that nothing was cut off.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OfferCommand {
+    /// Send an offer.
+    Send {
+        /// The agreement, from `me2b agreements`.
+        #[arg(long)]
+        agreement: String,
+        /// What is offered.
+        #[arg(long)]
+        description: String,
+        /// Its price, e.g. "88 EUR".
+        #[arg(long)]
+        price: String,
+        /// How long it stands, e.g. 7d.
+        #[arg(long)]
+        valid_for: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCommand {
+    /// Replace the catalog with a TOML or JSON file of `[[items]]`, each with category, spec,
+    /// description, price and the terms wanted (fields, purpose, retention, use,
+    /// compensation, contact).
+    Set {
+        /// The file.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignCommand {
+    /// Publish a data request on gossip to everyone following its category.
+    Publish {
+        /// E.g. apparel.shoes.
+        #[arg(long)]
+        category: String,
+        /// A field, PATH or PATH:optional (repeatable).
+        #[arg(long = "field", value_name = "PATH", required = true)]
+        fields: Vec<String>,
+        /// E.g. personalised-offers, research.
+        #[arg(long)]
+        purpose: String,
+        /// How long you keep the data, e.g. 30d.
+        #[arg(long)]
+        retention: String,
+        /// `once` or `subscription:INTERVAL`.
+        #[arg(long = "use", default_value = "once")]
+        usage: String,
+        /// E.g. "10% discount", "5 EUR", none.
+        #[arg(long)]
+        compensation: Option<String>,
+        /// Offers you may push, e.g. 1/30d.
+        #[arg(long)]
+        contact: Option<String>,
+        /// What it is about.
+        #[arg(long, default_value = "")]
+        description: String,
+        /// How long the request stands, e.g. 7d.
+        #[arg(long)]
+        expires: Option<String>,
+    },
+}
+
+/// A connection to the daemon's API.
+struct Daemon {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    dir: DataDir,
+}
+
+/// Whether an API answers at `address` (used to tell a running daemon from a stale file).
+pub async fn answers(address: SocketAddr) -> bool {
+    let Ok(http) = reqwest::Client::builder().timeout(Duration::from_secs(2)).build() else { return false };
+    http.get(format!("http://{address}/healthz")).send().await.is_ok_and(|r| r.status().is_success())
+}
+
+impl Daemon {
+    fn connect(data_dir: Option<PathBuf>) -> Result<Daemon> {
+        let dir = DataDir::locate(data_dir)?;
+        dir.config()?;
+        let token = dir.token()?;
+        let start = format!("start it with `me2b --data-dir {} daemon`", dir.root().display());
+        let address = dir.api_address()?.ok_or_else(|| anyhow!("the daemon is not running; {start}"))?;
+        let http = reqwest::Client::builder().timeout(CALL_TIMEOUT).build()?;
+        Ok(Daemon { http, base: format!("http://{}", address.address), token, dir })
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Json>) -> Result<Json> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|error| {
+            if error.is_connect() {
+                anyhow!(
+                    "the daemon is not running (its address file {} is stale); start it with `me2b --data-dir {} daemon`",
+                    self.dir.api_file().display(),
+                    self.dir.root().display()
+                )
+            } else {
+                anyhow!("the daemon did not answer: {error}")
+            }
+        })?;
+        let status = response.status();
+        let text = response.text().await?;
+        let body: Json = serde_json::from_str(&text).unwrap_or(Json::String(text));
+        if status.is_success() {
+            return Ok(body);
+        }
+        let message = body.get("error").and_then(Json::as_str).map(str::to_owned).unwrap_or_else(|| body.to_string());
+        match status {
+            StatusCode::UNAUTHORIZED => bail!("the daemon refused the API token: {message}"),
+            _ => bail!("{message}"),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Result<Json> {
+        self.call(Method::GET, path, None).await
+    }
+
+    async fn post(&self, path: &str, body: Json) -> Result<Json> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+}
+
+/// Runs a client command.
+pub fn run(data_dir: Option<PathBuf>, json: bool, command: Command) -> Result<()> {
+    let daemon = Daemon::connect(data_dir)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    runtime.block_on(execute(&daemon, json, command))
+}
+
+fn print_json(value: &Json) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}
+
+/// Prints rows of columns, left-aligned, without borders.
+fn table(header: &[&str], rows: Vec<Vec<String>>) {
+    if rows.is_empty() {
+        println!("(none)");
+        return;
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        println!("{}", padded.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_uppercase()).collect());
+    for row in rows {
+        line(row);
+    }
+}
+
+fn text(value: &Json, key: &str) -> String {
+    match &value[key] {
+        Json::String(s) => s.clone(),
+        Json::Null => String::new(),
+        Json::Array(items) => items
+            .iter()
+            .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        other => other.to_string(),
+    }
+}
+
+fn rows(value: &Json, keys: &[&str]) -> Vec<Vec<String>> {
+    value
+        .as_array()
+        .map(|items| items.iter().map(|item| keys.iter().map(|k| text(item, k)).collect()).collect())
+        .unwrap_or_default()
+}
+
+fn short(key: &str) -> String {
+    key.chars().take(12).collect()
+}
+
+/// Reads a command-line value as JSON: a number, true/false, else text (dates are text that
+/// the daemon recognises).
+fn value_argument(text: &str) -> Json {
+    if let Ok(number) = text.parse::<f64>()
+        && number.is_finite()
+    {
+        return json!(number);
+    }
+    match text {
+        "true" => json!(true),
+        "false" => json!(false),
+        _ => json!(text),
+    }
+}
+
+fn terms_lines(terms: &Json) -> Vec<String> {
+    vec![
+        format!("fields:        {}", text(terms, "fields")),
+        format!("purpose:       {}", text(terms, "purpose")),
+        format!("retention:     {}", text(terms, "retention")),
+        format!("use:           {}", text(terms, "use")),
+        format!("compensation:  {}", text(terms, "compensation")),
+        format!("contact:       {}", text(terms, "contact")),
+    ]
+}

@@ -1,0 +1,113 @@
+//! The simulated people and adversaries around the real nodes: owners who answer their node's
+//! questions and revoke, bare libp2p peers that send malformed messages, and the flooders' spam.
+
+use super::*;
+
+/// A flooder's request: marketing use of a field nobody shares, so honest agents refuse it
+/// after verifying and evaluating it (the cost a flood imposes).
+pub(super) fn spam(expires: Duration) -> Option<Command> {
+    let terms = me2b_proto::terms::Terms {
+        fields: vec![me2b_proto::terms::FieldRequest::raw("finance.income".parse().ok()?)],
+        purpose: Purpose::Marketing,
+        retention: Duration::from_secs(365 * 86_400),
+        usage: me2b_proto::terms::Use::OneTime,
+        onward_sharing: true,
+        compensation: me2b_proto::terms::Compensation::None,
+        contact: None,
+        jurisdiction: "EU".into(),
+        expires_at: now().saturating_add(expires),
+    };
+    Some(Command::PublishRequest {
+        category: "apparel.shoes".parse().ok()?,
+        business_name: "spam".into(),
+        description: "spam".into(),
+        terms,
+    })
+}
+
+/// The simulated owner of person `index`: answers questions after a think time (approving
+/// with the scenario's probability) and revokes some agreements after a while. Decisions are
+/// drawn per person in the order the questions come, so they follow from the seed.
+pub(super) fn spawn_owner(runner: &Runner, index: usize, decisions: mpsc::Sender<(usize, Command)>) {
+    let Some(handle) = &runner.nodes[index].handle else { return };
+    let mut events = handle.events();
+    let people = runner.scenario.people.clone();
+    let scale = runner.scenario.time_scale;
+    let mut asked = rng(runner.seed, "owner", index as u64);
+    let mut revoking = rng(runner.seed, "revoke", index as u64);
+    tokio::spawn(async move {
+        loop {
+            let event = match events.recv().await {
+                Ok(NodeEvent::Engine(event)) => event,
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            };
+            let (wait, command) = match event {
+                Event::AwaitingOwner { negotiation_id, .. } => {
+                    let approve = (asked.next_u64() as f64 / u64::MAX as f64) < people.approve;
+                    let think = people.think_time_s.sample(&mut asked).max(0.0);
+                    let command =
+                        if approve { Command::Approve(negotiation_id) } else { Command::Decline(negotiation_id) };
+                    (think, command)
+                }
+                Event::Finalized { agreement_id, .. } => {
+                    let revoke = (revoking.next_u64() as f64 / u64::MAX as f64) < people.revoke;
+                    let after = people.revoke_after_s.sample(&mut revoking).max(0.0);
+                    if !revoke {
+                        continue;
+                    }
+                    (after, Command::Revoke { agreement_id, reason: "simulated owner".into() })
+                }
+                _ => continue,
+            };
+            let decisions = decisions.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs_f64(wait * scale)).await;
+                let _ = decisions.send((index, command)).await;
+            });
+        }
+    });
+}
+
+/// A bare libp2p peer that speaks the protocols but sends garbage: a malformed negotiation
+/// message to each node it reaches, and a gossip message that is not an envelope every 200 ms
+/// on each topic a peer follows.
+pub(super) async fn malformed_peer(
+    secret: [u8; 32],
+    targets: Vec<Multiaddr>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+) {
+    use futures::StreamExt as _;
+    use libp2p::gossipsub;
+    use libp2p::swarm::SwarmEvent;
+    use me2b_node::net::{self, BehaviourEvent, DirectRequest};
+    let config = NetConfig { mdns: false, ..NetConfig::default() };
+    let Ok(key) = net::libp2p_keypair(secret) else { return };
+    let Ok(mut swarm) = net::build_memory_swarm(key, &config, &mut net::gossip_registry()) else { return };
+    for target in targets {
+        let _ = swarm.dial(target);
+    }
+    let mut topics = std::collections::BTreeSet::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(200));
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        tokio::select! {
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+                    let garbage = DirectRequest { kind: me2b_proto::envelope::MessageKind::Negotiation, bytes: vec![0x0a, 0xff, 0xff, 0x01] };
+                    swarm.behaviour_mut().negotiate.send_request(&peer_id, garbage);
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }))
+                    if topics.insert(topic.clone()) =>
+                {
+                    let _ = swarm.behaviour_mut().gossipsub.subscribe(&gossipsub::IdentTopic::new(topic.into_string()));
+                }
+                _ => {}
+            },
+            _ = tick.tick() => {
+                for topic in &topics {
+                    let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), b"not an envelope".to_vec());
+                }
+            }
+        }
+    }
+}

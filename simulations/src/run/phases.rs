@@ -1,0 +1,191 @@
+//! The phases of a run, as `Runner` methods: creating the nodes, setting them up and
+//! connecting them, playing the workload's timeline, and collecting the results.
+
+use super::*;
+
+/// What the workload published.
+pub(super) struct Played {
+    pub(super) published: Vec<(RequestId, usize, Duration, Option<usize>)>,
+    pub(super) intents: Vec<(me2b_proto::identity::IntentId, usize, Duration)>,
+}
+
+impl Runner {
+    pub(super) fn new(
+        scenario: Arc<Scenario>,
+        workload: Workload,
+        seed: u64,
+        root: PathBuf,
+        events: mpsc::Sender<(Instant, usize, Heard)>,
+    ) -> Runner {
+        let total = scenario.nodes();
+        let running_km = workload.people.iter().map(|p| p.running_km).collect();
+        let nodes = (0..total)
+            .map(|index| {
+                let role = if index < scenario.people.count { Role::Person } else { Role::Business };
+                let mut secret = [0u8; 32];
+                rng(seed, "identity", index as u64).fill_bytes(&mut secret);
+                let key = me2b_proto::identity::Keypair::from_secret_bytes(&secret).public();
+                let store = root.join(format!("node-{index}"));
+                SimNode { role, secret, store, handle: None, key, address: None, tally: Tally::default() }
+            })
+            .collect();
+        Runner { scenario, workload, registry: Registry::new(total), nodes, events, seed, running_km }
+    }
+
+    /// Starts and sets up every node, connects the topology, starts the malformed peers and
+    /// warms up the gossip mesh. Returns the switch that stops the malformed peers.
+    pub(super) async fn set_up_all(
+        &mut self,
+        progress: &mut dyn Progress,
+    ) -> Result<Arc<std::sync::atomic::AtomicBool>> {
+        let total = self.nodes.len();
+        progress.phase(&format!("starting {total} nodes"));
+        for index in 0..total {
+            self.start(index).await?;
+            self.set_up(index).await?;
+            if index % 100 == 99 {
+                progress.advance(0.0, &format!("{} nodes started", index + 1));
+            }
+        }
+        if !self.scenario.network.dht {
+            self.address_book().await;
+        }
+        progress.phase("connecting the bootstrap topology");
+        for index in 0..total {
+            self.dial_topology(index).await;
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for k in 0..self.scenario.adversaries.malformed {
+            let targets: Vec<Multiaddr> = {
+                let mut pick = rng(self.seed, "malformed", k as u64);
+                (0..3).filter_map(|_| self.nodes[(pick.next_u64() % total as u64) as usize].address.clone()).collect()
+            };
+            let mut secret = [0u8; 32];
+            rng(self.seed, "malformed-identity", k as u64).fill_bytes(&mut secret);
+            tokio::spawn(malformed_peer(secret, targets, stop.clone()));
+        }
+        progress.phase("warming up the gossip mesh");
+        tokio::time::sleep(Duration::from_secs(3).mul_f64(self.scenario.time_scale)).await;
+        Ok(stop)
+    }
+
+    /// Plays the workload's timeline from `started`, passing owners' decisions on as they come.
+    pub(super) async fn play(
+        &mut self,
+        started: Instant,
+        decisions: &mpsc::Sender<(usize, Command)>,
+        decided: &mut mpsc::Receiver<(usize, Command)>,
+        progress: &mut dyn Progress,
+    ) -> Result<Played> {
+        let scale = self.scenario.time_scale;
+        let duration = self.scenario.duration()?;
+        let expires = (duration + self.scenario.drain()?).mul_f64(scale) + Duration::from_secs(3600);
+        let mut played = Played { published: Vec::new(), intents: Vec::new() };
+        let workload = self.workload.clone();
+        let mut timeline = workload.timeline.iter().peekable();
+        let end = started + duration.mul_f64(scale);
+        let mut last_progress = Instant::now();
+        loop {
+            let next_at = timeline.peek().map(|t| started + Duration::from_millis(t.at_ms).mul_f64(scale));
+            let wake = next_at.map(|at| at.min(end)).unwrap_or(end);
+            tokio::select! {
+                Some((index, command)) = decided.recv() => {
+                    self.command(index, command).await;
+                }
+                () = tokio::time::sleep_until(wake.into()) => {
+                    if Instant::now() >= end && next_at.is_none_or(|at| at >= end) {
+                        break;
+                    }
+                    let Some(timed) = timeline.next() else { continue };
+                    self.act(&timed.action, started, expires, decisions, &mut played).await?;
+                }
+            }
+            if last_progress.elapsed() > Duration::from_millis(500) {
+                last_progress = Instant::now();
+                let fraction = started.elapsed().as_secs_f64() / (end - started).as_secs_f64();
+                let line = format!("{} requests, {} intents published", played.published.len(), played.intents.len());
+                progress.advance(fraction.min(1.0), &line);
+            }
+        }
+        Ok(played)
+    }
+
+    /// Carries out one action of the workload.
+    pub(super) async fn act(
+        &mut self,
+        action: &Action,
+        started: Instant,
+        expires: Duration,
+        decisions: &mpsc::Sender<(usize, Command)>,
+        played: &mut Played,
+    ) -> Result<()> {
+        match action {
+            Action::Campaign { business, campaign } => {
+                if let Some(id) = self.publish_campaign(*business, *campaign, expires).await {
+                    played.published.push((id, *business, started.elapsed(), Some(*campaign)));
+                }
+            }
+            Action::Intent { person } => {
+                let Some(category) = &self.scenario.people.intent_category else { return Ok(()) };
+                let size = self.workload.people[*person].shoe_size;
+                let command = Command::PublishIntent {
+                    category: category.parse()?,
+                    spec: BTreeMap::from([("size_eu".to_string(), format!("{size}"))]),
+                    max_price: Some(Money::new(12_000, "EUR")?),
+                    shares: vec![],
+                    expires_at: now().saturating_add(expires),
+                };
+                if let Some(Handled::Intent(id)) = self.command(*person, command).await {
+                    played.intents.push((id, *person, started.elapsed()));
+                }
+            }
+            Action::Activity { person, km } => self.activity(*person, *km).await?,
+            Action::Leave { node } => {
+                let leaving = &mut self.nodes[*node];
+                if let Some(handle) = leaving.handle.take() {
+                    if let Ok(info) = handle.info().await {
+                        leaving.tally.add(&info);
+                    }
+                    handle.shutdown().await;
+                }
+            }
+            Action::Return { node } => {
+                if self.nodes[*node].handle.is_none() {
+                    self.start(*node).await?;
+                    self.dial_topology(*node).await;
+                    if !self.scenario.network.dht {
+                        self.address_book().await;
+                    }
+                    spawn_owner(self, *node, decisions.clone());
+                }
+            }
+            Action::Flood { node } => {
+                // Fire and forget: a flooder does not wait for its own store.
+                if let (Some(handle), Some(command)) = (self.nodes[*node].handle.clone(), spam(expires)) {
+                    tokio::spawn(async move { handle.command(command).await });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The final states and counters of the nodes running at the end, which are then stopped.
+    pub(super) async fn collect(&mut self) -> Result<(BTreeMap<usize, State>, Vec<Tally>, Vec<u64>)> {
+        let mut states = BTreeMap::new();
+        for (index, node) in self.nodes.iter_mut().enumerate() {
+            if let Some(handle) = &node.handle {
+                states.insert(index, handle.state().await?);
+                node.tally.add(&handle.info().await?);
+            }
+        }
+        let tallies = self.nodes.iter().map(|n| n.tally).collect();
+        let wire_bytes =
+            self.registry.wire_bytes.iter().map(|c| c.load(std::sync::atomic::Ordering::Relaxed)).collect();
+        for node in &mut self.nodes {
+            if let Some(handle) = node.handle.take() {
+                handle.shutdown().await;
+            }
+        }
+        Ok((states, tallies, wire_bytes))
+    }
+}
