@@ -13,7 +13,7 @@ use futures::StreamExt;
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
 use me2b_node::clock::now;
-use me2b_node::net::{self, Ack, BehaviourEvent, DirectRequest, NetConfig};
+use me2b_node::net::{self, Answer, BehaviourEvent, DirectRequest, NetConfig};
 use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, Transport};
 use me2b_proto::engine::{Command, Event, Provenance, Role};
 use me2b_proto::envelope::MessageKind;
@@ -163,7 +163,7 @@ async fn bare_round_trips() -> Vec<Duration> {
                 ..
             })) = server.select_next_some().await
             {
-                let _ = server.behaviour_mut().negotiate.send_response(channel, Ack::Accepted);
+                let _ = server.behaviour_mut().negotiate.send_response(channel, Answer::Accepted);
             }
         }
     });

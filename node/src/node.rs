@@ -5,7 +5,7 @@
 //! replies over oneshot), swarm events, and due timers. Every input, whatever its source,
 //! takes one path, [`Node::feed`]: the engine handles it, then its outputs are drained, with
 //! changes written to the store in one batch and flushed *before* anything is acknowledged
-//! (a command's reply, a direct message's [`Ack`], a gossip validation result); then messages
+//! (a command's reply, a direct message's [`Answer`], a gossip validation result); then messages
 //! are sent or published, timers set, events broadcast. What a peer's message earned is
 //! decided in one place, [`Node::verdict`]. Swarm construction and the protocols' plumbing
 //! live in [`crate::net`].
@@ -13,7 +13,7 @@
 use crate::clock::now;
 use crate::gossip;
 use crate::handle::{NodeConfig, NodeError, NodeEvent, NodeHandle, NodeInfo, Request, Transport};
-use crate::net::{self, Ack, Behaviour, BehaviourEvent, DirectRequest};
+use crate::net::{self, Answer, Behaviour, BehaviourEvent, DirectRequest};
 use crate::store::{Store, StoreError};
 use futures::StreamExt;
 use libp2p::request_response::{self, OutboundRequestId};
@@ -167,24 +167,20 @@ impl Node {
         Ok(outcome)
     }
 
-    /// What a peer's message earned: accepted; ignored (late, duplicate, not for this node:
-    /// no fault of the peer's); or rejected, and the peer penalised.
-    fn verdict(&mut self, peer: PeerId, outcome: &Outcome) -> Ack {
-        match outcome {
-            Ok(_) => Ack::Accepted,
-            Err(HandleError::Rejected(rejection)) if rejection.penalise() => {
-                self.misbehaved(peer, rejection.to_string());
-                Ack::Rejected
-            }
-            Err(error) => {
-                debug!(%peer, %error, "message ignored");
-                Ack::Ignored
-            }
+    /// What a peer's message earned ([`Answer::of`]): accepted; ignored (late, duplicate, not
+    /// for this node: no fault of the peer's); or rejected, and the peer penalised.
+    fn verdict(&mut self, peer: PeerId, outcome: &Outcome) -> Answer {
+        let answer = Answer::of(outcome);
+        match (&answer, outcome) {
+            (Answer::Rejected(reason), _) => self.misbehaved(peer, reason.clone()),
+            (Answer::Ignored(_), Err(error)) => debug!(%peer, %error, "message ignored"),
+            _ => {}
         }
+        answer
     }
 
     /// Feeds a peer's message and returns its verdict.
-    async fn feed_from(&mut self, peer: PeerId, input: Input) -> Result<Ack, StoreError> {
+    async fn feed_from(&mut self, peer: PeerId, input: Input) -> Result<Answer, StoreError> {
         let outcome = self.feed(input).await?;
         Ok(self.verdict(peer, &outcome))
     }
@@ -469,9 +465,9 @@ impl Node {
             Ok(topic) => {
                 let input = Input::Gossip { kind: topic.kind(), bytes: message.data };
                 match self.feed_from(source, input).await? {
-                    Ack::Accepted => gossipsub::MessageAcceptance::Accept,
-                    Ack::Ignored => gossipsub::MessageAcceptance::Ignore,
-                    Ack::Rejected => gossipsub::MessageAcceptance::Reject,
+                    Answer::Accepted => gossipsub::MessageAcceptance::Accept,
+                    Answer::Ignored(_) => gossipsub::MessageAcceptance::Ignore,
+                    Answer::Rejected(_) => gossipsub::MessageAcceptance::Reject,
                 }
             }
         };
@@ -482,25 +478,28 @@ impl Node {
     async fn on_direct(
         &mut self,
         protocol: StreamProtocol,
-        event: request_response::Event<DirectRequest, Ack>,
+        event: request_response::Event<DirectRequest, Answer>,
     ) -> Result<(), StoreError> {
         match event {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request { request, channel, .. } => {
                     let kind = request.kind;
                     let ack = match net::public_key(&peer) {
-                        None => Ack::Rejected,
+                        None => Answer::Rejected("no usable peer key".into()),
                         Some(from) => self.feed_from(peer, Input::Direct { from, kind, bytes: request.bytes }).await?,
                     };
                     let _ = self.swarm.behaviour_mut().direct(kind).send_response(channel, ack);
                 }
                 request_response::Message::Response { request_id, response } => {
-                    if response == Ack::Rejected {
+                    if let Answer::Rejected(_) = response {
                         warn!(%peer, "peer rejected our message");
                     }
                     if let Some(delivery) = self.in_flight.remove(&(protocol, request_id)) {
-                        let _ = self.feed(Input::Delivered(delivery)).await?;
-                        let _ = self.events.send(NodeEvent::Delivered { peer });
+                        let accepted = response == Answer::Accepted;
+                        let _ = self.feed(Input::Answered(delivery, response)).await?;
+                        if accepted {
+                            let _ = self.events.send(NodeEvent::Delivered { peer });
+                        }
                     }
                 }
             },

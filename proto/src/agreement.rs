@@ -3,7 +3,10 @@
 //! The agreement's bytes are encoded once, by the side that signs first, and both signatures
 //! are over those exact bytes; the agreement id is their SHA-256. After finalization an
 //! agreement is `ACTIVE`, then `REVOKED` (by the person) or `EXPIRED` (retention ran out), and
-//! `DELETED` once the business's signed deletion receipt exists.
+//! `DELETED` once the business's signed deletion receipt exists: only a receipt ends a
+//! revocation, and until it arrives the person sees where it stands ([`RevocationStatus`]). A
+//! person's agreement whose countersignature the business refused is `VOID`: nothing flows
+//! under it.
 
 use crate::decode::{self, DecodeError};
 use crate::identity::{
@@ -108,6 +111,12 @@ pub enum Lifecycle {
         /// Why.
         cause: DeletionCause,
     },
+    /// The business refused the person's countersignature (or never received it): the
+    /// business does not hold the agreement, and nothing was or will be sent under it.
+    Void {
+        /// When.
+        at: Timestamp,
+    },
 }
 
 impl Lifecycle {
@@ -117,6 +126,7 @@ impl Lifecycle {
             Lifecycle::Active => "ACTIVE",
             Lifecycle::Revoked { .. } => "REVOKED",
             Lifecycle::Expired { .. } => "EXPIRED",
+            Lifecycle::Void { .. } => "VOID",
             Lifecycle::Deleted { .. } => "DELETED",
         }
     }
@@ -160,11 +170,64 @@ pub struct AgreementRecord {
     pub trigger_armed: bool,
     /// When recent personal offers were sent or received (for the frequency cap).
     pub recent_offers: VecDeque<Timestamp>,
-    /// The encoded signed deletion receipt, once it exists.
+    /// The encoded deletion receipt (the payload the business signed), once it exists.
     pub receipt: Option<Vec<u8>>,
+    /// The person's copy of the business's signed envelope carrying the receipt, exactly as it
+    /// arrived: evidence anyone can check offline against the business's key.
+    #[serde(default)]
+    pub receipt_envelope: Option<Vec<u8>>,
+    /// A person's revocation, from the moment it is written until the receipt arrives.
+    #[serde(default)]
+    pub revocation: Option<RevocationStatus>,
     /// Personal offers sent (business) or received (person) under it, newest last, at most
     /// [`crate::limits::MAX_OFFERS_KEPT`].
     pub offers: VecDeque<OfferRecord>,
+}
+
+/// Where a person's revocation stands. It is written with the revocation and only a valid
+/// signed receipt from the business's key ends it (the agreement becomes `DELETED`); no answer,
+/// however polite, does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationStatus {
+    /// The person's reason, sent with every attempt.
+    pub reason: String,
+    /// When the person (last) asked for it.
+    pub requested_at: Timestamp,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// The business's last answer.
+    pub answer: RevocationAnswer,
+}
+
+/// The business's last answer to a revocation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RevocationAnswer {
+    /// No answer yet: the business has not been reached.
+    Pending,
+    /// The business acknowledged the revocation; its receipt has not arrived yet.
+    Acknowledged {
+        /// When.
+        at: Timestamp,
+    },
+    /// Not confirmed: the business answered without a receipt (it may not know the agreement
+    /// any more), or could not be reached before the retries ran out.
+    NotConfirmed {
+        /// When.
+        at: Timestamp,
+        /// What the business answered, as printable text, or why the retries stopped.
+        reason: String,
+    },
+}
+
+impl RevocationAnswer {
+    /// The lower-case name used in the API and CLI.
+    pub fn name(&self) -> &'static str {
+        match self {
+            RevocationAnswer::Pending => "pending",
+            RevocationAnswer::Acknowledged { .. } => "acknowledged",
+            RevocationAnswer::NotConfirmed { .. } => "not confirmed",
+        }
+    }
 }
 
 /// A personal offer made under an agreement.
@@ -197,6 +260,8 @@ impl AgreementRecord {
             recent_offers: VecDeque::new(),
             offers: VecDeque::new(),
             receipt: None,
+            receipt_envelope: None,
+            revocation: None,
         }
     }
 
@@ -230,6 +295,17 @@ impl AgreementRecord {
         }
     }
 
+    /// ACTIVE → VOID.
+    pub fn void(&mut self, at: Timestamp) -> Result<(), LifecycleError> {
+        match self.lifecycle {
+            Lifecycle::Active => {
+                self.lifecycle = Lifecycle::Void { at };
+                Ok(())
+            }
+            _ => Err(LifecycleError { state: self.lifecycle.name(), step: "void" }),
+        }
+    }
+
     /// ACTIVE → EXPIRED.
     pub fn expire(&mut self, at: Timestamp) -> Result<(), LifecycleError> {
         match self.lifecycle {
@@ -244,7 +320,9 @@ impl AgreementRecord {
     /// ACTIVE, REVOKED or EXPIRED → DELETED.
     pub fn delete(&mut self, at: Timestamp, cause: DeletionCause) -> Result<(), LifecycleError> {
         match self.lifecycle {
-            Lifecycle::Deleted { .. } => Err(LifecycleError { state: "DELETED", step: "delete" }),
+            Lifecycle::Deleted { .. } | Lifecycle::Void { .. } => {
+                Err(LifecycleError { state: self.lifecycle.name(), step: "delete" })
+            }
             _ => {
                 self.lifecycle = Lifecycle::Deleted { at, cause };
                 Ok(())

@@ -45,6 +45,11 @@ pub enum EventKind {
     DataDeleted,
     /// A signed deletion receipt arrived.
     DeletionReceipt,
+    /// The business answered a revocation without a receipt, or could not be reached in time;
+    /// the digest is that of its answer.
+    RevocationNotConfirmed,
+    /// The business refused, or never received, the person's countersignature.
+    AgreementVoid,
 }
 
 impl EventKind {
@@ -67,6 +72,8 @@ impl EventKind {
             EventKind::Expired => W::Expired,
             EventKind::DataDeleted => W::DataDeleted,
             EventKind::DeletionReceipt => W::DeletionReceipt,
+            EventKind::RevocationNotConfirmed => W::RevocationNotConfirmed,
+            EventKind::AgreementVoid => W::AgreementVoid,
         }
     }
 
@@ -89,6 +96,8 @@ impl EventKind {
             Ok(W::Expired) => EventKind::Expired,
             Ok(W::DataDeleted) => EventKind::DataDeleted,
             Ok(W::DeletionReceipt) => EventKind::DeletionReceipt,
+            Ok(W::RevocationNotConfirmed) => EventKind::RevocationNotConfirmed,
+            Ok(W::AgreementVoid) => EventKind::AgreementVoid,
             Ok(W::Unspecified) | Err(_) => {
                 return Err(DecodeError::UnknownEnum { field: "ledger.kind", value });
             }

@@ -85,6 +85,7 @@ pub mod negotiation;
 pub mod policy;
 pub mod predicate;
 pub mod terms;
+pub mod text;
 pub mod time;
 pub mod value;
 pub mod vocab;

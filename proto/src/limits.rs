@@ -17,6 +17,8 @@ pub const MAX_SERIES_POINTS: usize = 10_000;
 pub const MAX_SPEC_ENTRIES: usize = 32;
 /// Most items in one data package.
 pub const MAX_PACKAGE_ITEMS: usize = MAX_FIELDS;
+/// Longest reason a node gives with its answer to a direct message, in bytes.
+pub const MAX_ANSWER_REASON_BYTES: usize = 200;
 /// Most messages in one negotiation before it is terminated.
 pub const MAX_ROUNDS: u32 = 8;
 /// Longest validity window a gossip message may claim (its expiry minus its issue time).
@@ -42,8 +44,15 @@ pub const MAX_DEMAND_KEYS: usize = 10_000;
 pub const MAX_PROPOSALS_PER_INTENT: usize = 64;
 /// Most history entries kept per vault record in the engine.
 pub const MAX_RECORD_HISTORY: usize = 16;
-/// Most direct messages waiting in the outbox for delivery.
+/// Most direct messages waiting in the outbox for delivery (revocations and deletion
+/// receipts, at most one per agreement, are not counted and never refused).
 pub const MAX_OUTBOX: usize = 4_096;
+/// Most direct messages waiting in the outbox for one peer (same exception).
+pub const MAX_OUTBOX_PER_PEER: usize = 256;
+/// Longest wait between two attempts at a revocation the business answered without a
+/// receipt yet (before the random spread): the receipt is asked for again at this pace for
+/// as long as the agreement's retention lasts.
+pub const MAX_RECEIPT_RECHECK_MS: u64 = 3600 * 1000;
 /// How long the outbox keeps retrying a message about an agreement (a revocation, a receipt,
 /// data) before it gives up and tells the owner.
 pub const MAX_OUTBOX_AGE_MS: u64 = 30 * 24 * 3600 * 1000;

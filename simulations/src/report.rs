@@ -478,6 +478,16 @@ fn describe(
             Event::DeletionConfirmed { agreement_id } => {
                 ("deletion-receipt", agreement_id.to_string(), None, String::new())
             }
+            Event::RevocationNotConfirmed { agreement_id, reason } => {
+                ("revocation-not-confirmed", agreement_id.to_string(), None, reason.clone())
+            }
+            Event::AgreementVoid { agreement_id, reason } => {
+                ("agreement-void", agreement_id.to_string(), None, reason.clone())
+            }
+            Event::DeliveryRefused { to, kind, reason } => {
+                ("delivery-refused", String::new(), key(to), format!("{kind:?}: {reason}"))
+            }
+            Event::OutboxFull { to, kind } => ("outbox-full", String::new(), key(to), format!("{kind:?}")),
             Event::DeliveryAbandoned { to, kind } => {
                 ("delivery-abandoned", String::new(), key(to), format!("{kind:?}"))
             }

@@ -197,6 +197,29 @@ async fn negotiations(daemon: &Daemon, out: Printer, command: Command) -> Result
     }
 }
 
+/// An agreement's state as shown: a revocation still waiting for its receipt says so.
+fn state_of(agreement: &Json) -> String {
+    match agreement["revocation"]["status"].as_str() {
+        Some(status) => format!("{} ({status})", text(agreement, "state")),
+        None => text(agreement, "state"),
+    }
+}
+
+/// Where a revocation stands, in words, if one waits for its receipt.
+fn revocation_line(agreement: &Json) -> Option<String> {
+    let revocation = agreement.get("revocation").filter(|r| !r.is_null())?;
+    let attempts = revocation["attempts"].as_u64().unwrap_or(0);
+    Some(match revocation["reason"].as_str() {
+        Some(reason) => format!(
+            "not confirmed after {attempts} attempts: the business answered \"{reason}\"; still retried, \
+             `me2b revoke` sends it again, `me2b export` holds the evidence"
+        ),
+        None => {
+            format!("{}, {attempts} attempts; waiting for the business's signed receipt", text(revocation, "status"))
+        }
+    })
+}
+
 /// `agreements`, `revoke`, `offers`, `ledger`, `export`: what was agreed and what happened.
 async fn records(daemon: &Daemon, out: Printer, command: Command) -> Result<()> {
     match command {
@@ -209,7 +232,7 @@ async fn records(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
                         .map(|i| {
                             vec![
                                 text(i, "id"),
-                                text(i, "state"),
+                                state_of(i),
                                 short(&text(i, "business")),
                                 text(&i["terms"], "purpose"),
                                 text(&i["terms"], "fields"),
@@ -236,6 +259,9 @@ async fn records(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
                 ] {
                     println!("{key:<17}{}", text(a, key));
                 }
+                if let Some(line) = revocation_line(a) {
+                    println!("{:<17}{line}", "revocation");
+                }
                 for line in terms_lines(&a["terms"]) {
                     println!("{line}");
                 }
@@ -244,7 +270,11 @@ async fn records(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
         Command::Revoke { id, reason } => {
             let agreement = daemon.post(&format!("/v1/agreements/{id}/revoke"), json!({"reason": reason})).await?;
             out.show(&agreement, &|a| {
-                println!("revoked {id}: now {}; the business must delete and send a receipt", text(a, "state"))
+                println!(
+                    "revoked {id}: now {}; nothing more is sent under it. The revocation is retried until the \
+                     business's signed deletion receipt arrives (`me2b agreements show {id}` tells where it stands)",
+                    state_of(a)
+                )
             })
         }
         Command::Offers => {

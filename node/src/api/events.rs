@@ -154,6 +154,16 @@ fn describe_engine(event: &Event) -> (&'static str, serde_json::Value) {
         Event::DeletionConfirmed { agreement_id } => {
             ("deletion-receipt", json!({"agreement_id": agreement_id.to_string()}))
         }
+        Event::RevocationNotConfirmed { agreement_id, reason } => {
+            ("revocation-not-confirmed", json!({"agreement_id": agreement_id.to_string(), "reason": reason}))
+        }
+        Event::AgreementVoid { agreement_id, reason } => {
+            ("agreement-void", json!({"agreement_id": agreement_id.to_string(), "reason": reason}))
+        }
+        Event::DeliveryRefused { to, kind, reason } => {
+            ("delivery-refused", json!({"to": to.to_string(), "kind": format!("{kind:?}"), "reason": reason}))
+        }
+        Event::OutboxFull { to, kind } => ("outbox-full", json!({"to": to.to_string(), "kind": format!("{kind:?}")})),
         Event::DeliveryAbandoned { to, kind } => {
             ("delivery-abandoned", json!({"to": to.to_string(), "kind": format!("{kind:?}")}))
         }

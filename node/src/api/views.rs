@@ -3,7 +3,7 @@
 //! `body.shoe_size_eu:optional`) are read and written by the protocol's own types
 //! (`FromStr`/`Display` in `me2b_proto`); nothing here parses them.
 
-use me2b_proto::agreement::{AgreementRecord, Lifecycle};
+use me2b_proto::agreement::{AgreementRecord, Lifecycle, RevocationAnswer, RevocationStatus};
 use me2b_proto::decode::TextError;
 use me2b_proto::document::DocumentError;
 use me2b_proto::engine::{KnownRequest, ReceivedItem, Record};
@@ -230,7 +230,8 @@ pub struct AgreementView {
     pub id: String,
     /// How its negotiation ended: always `FINALIZED` (both signed).
     pub negotiation: String,
-    /// `ACTIVE`, `REVOKED`, `EXPIRED` or `DELETED`.
+    /// `ACTIVE`, `REVOKED`, `EXPIRED`, `DELETED`, or `VOID` (the business refused the
+    /// countersignature; nothing was sent).
     pub state: String,
     /// The person's key.
     pub person: String,
@@ -248,6 +249,8 @@ pub struct AgreementView {
     pub changed_at_ms: Option<u64>,
     /// Whether the business's signed deletion receipt is held.
     pub deletion_receipt: bool,
+    /// A revocation waiting for its receipt: where it stands.
+    pub revocation: Option<RevocationView>,
     /// Sequence of the last data package.
     pub last_package: u64,
     /// Personal offers made under it.
@@ -258,7 +261,10 @@ impl From<&AgreementRecord> for AgreementView {
     fn from(record: &AgreementRecord) -> Self {
         let changed_at = match record.lifecycle {
             Lifecycle::Active => None,
-            Lifecycle::Revoked { at } | Lifecycle::Expired { at } | Lifecycle::Deleted { at, .. } => Some(at),
+            Lifecycle::Revoked { at }
+            | Lifecycle::Expired { at }
+            | Lifecycle::Void { at }
+            | Lifecycle::Deleted { at, .. } => Some(at),
         };
         AgreementView {
             id: record.id.to_string(),
@@ -272,8 +278,38 @@ impl From<&AgreementRecord> for AgreementView {
             retention_ends_ms: record.retention_ends().as_millis(),
             changed_at_ms: changed_at.map(Timestamp::as_millis),
             deletion_receipt: record.receipt.is_some(),
+            revocation: record.revocation.as_ref().map(RevocationView::from),
             last_package: record.last_package,
             offers: record.offers.len(),
+        }
+    }
+}
+
+/// Where a revocation stands until the business's receipt ends it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RevocationView {
+    /// `pending` (the business not reached yet), `acknowledged` (received, no receipt yet) or
+    /// `not confirmed` (the business answered without a receipt, or could not be reached).
+    pub status: String,
+    /// The business's answer or why the retries stopped, when not confirmed.
+    pub reason: Option<String>,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// When the person last asked for it (ms since the epoch).
+    pub requested_at_ms: u64,
+}
+
+impl From<&RevocationStatus> for RevocationView {
+    fn from(status: &RevocationStatus) -> Self {
+        let reason = match &status.answer {
+            RevocationAnswer::NotConfirmed { reason, .. } => Some(reason.clone()),
+            RevocationAnswer::Pending | RevocationAnswer::Acknowledged { .. } => None,
+        };
+        RevocationView {
+            status: status.answer.name().into(),
+            reason,
+            attempts: status.attempts,
+            requested_at_ms: status.requested_at.as_millis(),
         }
     }
 }

@@ -1,12 +1,16 @@
 //! The direct protocols' wire format: each request is one frame, an unsigned varint length
-//! (capped before anything is allocated), a kind byte and the signed envelope; each response
-//! is a one-byte [`Ack`]. Which protocol carries which message kind is decided here too.
+//! (checked against the cap first, then read incrementally: never allocated from what the
+//! peer declares), a kind byte and the signed envelope; each response is one frame holding
+//! the receiver's [`Answer`]: a code byte (0 accepted, 1 ignored, 2 rejected) and, for a
+//! refusal, its reason as UTF-8 (at most [`MAX_ANSWER_REASON_BYTES`]). Which protocol carries
+//! which message kind is decided here too.
 
 use super::{ANNOUNCE, NEGOTIATE, OFFER, REVOKE, TRANSFER};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{StreamProtocol, request_response};
+use me2b_proto::engine::Answer;
 use me2b_proto::envelope::MessageKind;
-use me2b_proto::limits::MAX_DIRECT_MESSAGE_BYTES;
+use me2b_proto::limits::{MAX_ANSWER_REASON_BYTES, MAX_DIRECT_MESSAGE_BYTES};
 use std::io;
 
 /// The protocol that carries a direct message kind.
@@ -55,19 +59,8 @@ pub struct DirectRequest {
     pub bytes: Vec<u8>,
 }
 
-/// The receiver's answer to a direct message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ack {
-    /// Handled.
-    Accepted,
-    /// Refused, through no fault of the sender (late, duplicate, busy).
-    Ignored,
-    /// Refused as invalid.
-    Rejected,
-}
-
 /// Reads and writes direct messages: an unsigned varint length, capped before anything is
-/// allocated, then a kind byte and the envelope. Responses are one byte.
+/// allocated, then a kind byte and the envelope. Responses are an [`Answer`].
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Codec;
 
@@ -88,8 +81,13 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
     if length > max {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {length} bytes exceeds {max}")));
     }
-    let mut frame = vec![0u8; length];
-    io.read_exact(&mut frame).await?;
+    // Grows with what actually arrives: a peer that declares the cap and sends nothing costs
+    // nothing.
+    let mut frame = Vec::new();
+    io.take(length as u64).read_to_end(&mut frame).await?;
+    if frame.len() != length {
+        return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "frame ended early"));
+    }
     Ok(frame)
 }
 
@@ -113,7 +111,7 @@ async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, frame: &[u8]) -> 
 impl request_response::Codec for Codec {
     type Protocol = StreamProtocol;
     type Request = DirectRequest;
-    type Response = Ack;
+    type Response = Answer;
 
     async fn read_request<T: AsyncRead + Unpin + Send>(
         &mut self,
@@ -130,12 +128,21 @@ impl request_response::Codec for Codec {
         Ok(DirectRequest { kind, bytes: frame })
     }
 
-    async fn read_response<T: AsyncRead + Unpin + Send>(&mut self, _: &StreamProtocol, io: &mut T) -> io::Result<Ack> {
-        let frame = read_frame(io, 1).await?;
-        match frame.first() {
-            Some(0) => Ok(Ack::Accepted),
-            Some(1) => Ok(Ack::Ignored),
-            Some(2) => Ok(Ack::Rejected),
+    async fn read_response<T: AsyncRead + Unpin + Send>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+    ) -> io::Result<Answer> {
+        let frame = read_frame(io, 1 + MAX_ANSWER_REASON_BYTES).await?;
+        let Some((&code, reason)) = frame.split_first() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "empty response"));
+        };
+        // The reason is peer text: the engine makes it printable; here it need only be text.
+        let reason = String::from_utf8_lossy(reason).into_owned();
+        match code {
+            0 => Ok(Answer::Accepted),
+            1 => Ok(Answer::Ignored(reason)),
+            2 => Ok(Answer::Rejected(reason)),
             _ => Err(io::Error::new(io::ErrorKind::InvalidData, "bad response")),
         }
     }
@@ -156,14 +163,21 @@ impl request_response::Codec for Codec {
         &mut self,
         _: &StreamProtocol,
         io: &mut T,
-        ack: Ack,
+        answer: Answer,
     ) -> io::Result<()> {
-        let byte = match ack {
-            Ack::Accepted => 0,
-            Ack::Ignored => 1,
-            Ack::Rejected => 2,
+        let code = match answer {
+            Answer::Accepted => 0,
+            Answer::Ignored(_) => 1,
+            Answer::Rejected(_) => 2,
         };
-        write_frame(io, &[byte]).await
+        let mut frame = vec![code];
+        let reason = answer.reason().unwrap_or_default();
+        let mut end = reason.len().min(MAX_ANSWER_REASON_BYTES);
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        frame.extend_from_slice(&reason.as_bytes()[..end]);
+        write_frame(io, &frame).await
     }
 }
 
@@ -202,5 +216,38 @@ mod tests {
         assert!(codec.read_request(&REVOKE, &mut Cursor::new(huge)).await.is_err());
         // Garbage varints are refused.
         assert!(codec.read_request(&REVOKE, &mut Cursor::new(vec![0xff; 20])).await.is_err());
+        // A frame that declares the cap and ends early fails without holding the cap.
+        let mut short = Vec::new();
+        let mut length = MAX_DIRECT_MESSAGE_BYTES as u64;
+        while length >= 0x80 {
+            short.push((length as u8) | 0x80);
+            length >>= 7;
+        }
+        short.push(length as u8);
+        short.extend_from_slice(&[6, 1, 2, 3]);
+        assert!(codec.read_request(&REVOKE, &mut Cursor::new(short)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn answers_round_trip_with_their_reasons() {
+        let mut codec = Codec;
+        for answer in [
+            Answer::Accepted,
+            Answer::Ignored("stale: unknown agreement".into()),
+            Answer::Rejected("protocol violation: bad countersignature".into()),
+        ] {
+            let mut buffer = Cursor::new(Vec::new());
+            codec.write_response(&REVOKE, &mut buffer, answer.clone()).await.unwrap();
+            assert_eq!(codec.read_response(&REVOKE, &mut Cursor::new(buffer.into_inner())).await.unwrap(), answer);
+        }
+        // A reason beyond the cap is cut on a character boundary by the writer, and refused
+        // whole by the reader.
+        let mut buffer = Cursor::new(Vec::new());
+        codec.write_response(&REVOKE, &mut buffer, Answer::Ignored("é".repeat(MAX_ANSWER_REASON_BYTES))).await.unwrap();
+        let back = codec.read_response(&REVOKE, &mut Cursor::new(buffer.into_inner())).await.unwrap();
+        assert_eq!(back.reason().unwrap().len(), MAX_ANSWER_REASON_BYTES);
+        let mut oversized = vec![(MAX_ANSWER_REASON_BYTES + 2) as u8 | 0x80, 1, 1];
+        oversized.extend(std::iter::repeat_n(b'x', MAX_ANSWER_REASON_BYTES + 1));
+        assert!(codec.read_response(&REVOKE, &mut Cursor::new(oversized)).await.is_err());
     }
 }

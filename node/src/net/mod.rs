@@ -11,7 +11,8 @@ pub mod metrics;
 pub mod swarm;
 
 pub use behaviour::{Behaviour, BehaviourEvent, topic_score_params};
-pub use codec::{Ack, Codec, DirectRequest, protocol_for};
+pub use codec::{Codec, DirectRequest, protocol_for};
+pub use me2b_proto::engine::Answer;
 pub use metrics::{GossipCounts, encode_metrics, gossip_registry};
 pub use swarm::{build_memory_swarm, build_swarm, listen};
 

@@ -1,15 +1,18 @@
 //! What flows under an agreement: data packages (once, as a subscription, or a trigger's
 //! event), personal offers within the contact cap, revocation, expiry and deletion receipts.
 
-use super::{Change, CommandError, Engine, Event, ReceivedItem, Rejection, Result, Role, Timer, parse};
-use crate::agreement::{self, Lifecycle};
+use super::outbox::Delivery;
+use super::{Answer, Change, CommandError, Engine, Event, ReceivedItem, Rejection, Result, Role, Timer, parse};
+use crate::agreement::{self, Lifecycle, RevocationAnswer, RevocationStatus};
 use crate::envelope::{MessageKind, Opened};
 use crate::identity::{AgreementId, Digest, OfferId, PublicKey};
 use crate::ledger::EventKind;
+use crate::limits::{MAX_ANSWER_REASON_BYTES, MAX_OUTBOX_AGE_MS};
 use crate::messages::{
     DataItem, DataPackage, DeletionCause, DeletionReceipt, ItemContent, PersonalOffer, ProductOffer, Revocation,
 };
 use crate::terms::{Disclosure, Use};
+use crate::text::printable;
 use crate::time::Timestamp;
 use crate::value::Personal;
 use crate::vocab::FieldPath;
@@ -129,7 +132,13 @@ impl Engine {
         let payload = wire::DataPackage::from(&package).encode_to_vec();
         let digest = Digest::of(&payload);
         self.persist(Change::Agreement(id));
-        self.send(business, MessageKind::DataPackage, payload, None, now);
+        self.send(
+            business,
+            MessageKind::DataPackage,
+            payload,
+            Delivery { about: Some(id), ..Delivery::default() },
+            now,
+        );
         self.record(now, EventKind::DataSent, Some(business), id.as_bytes(), fields.clone(), Some(digest));
         self.event(Event::DataSent { agreement_id: id, fields });
     }
@@ -190,15 +199,25 @@ impl Engine {
         if !record.offer_allowed(now) {
             return Err(CommandError::ContactCapReached.into());
         }
-        record.keep_offer(offer_id, offer.clone(), now);
         let person = record.agreement.person;
+        self.state.outbox.has_room(&person, MessageKind::PersonalOffer).map_err(CommandError::from)?;
+        let Some(record) = self.state.agreements.get_mut(&id) else {
+            return Err(CommandError::UnknownAgreement(id).into());
+        };
+        record.keep_offer(offer_id, offer.clone(), now);
         let message = PersonalOffer { agreement_id: id, offer_id, offer };
         let wire_offer = wire::PersonalOffer::from(&message);
         PersonalOffer::try_from(wire_offer.clone()).map_err(|e| CommandError::Invalid(e.to_string()))?;
         let payload = wire_offer.encode_to_vec();
         let digest = Digest::of(&payload);
         self.persist(Change::Agreement(id));
-        self.send(person, MessageKind::PersonalOffer, payload, None, now);
+        self.send(
+            person,
+            MessageKind::PersonalOffer,
+            payload,
+            Delivery { about: Some(id), ..Delivery::default() },
+            now,
+        );
         self.record(now, EventKind::OfferSent, Some(person), id.as_bytes(), Vec::new(), Some(digest));
         Ok(offer_id)
     }
@@ -233,19 +252,103 @@ impl Engine {
         Ok(())
     }
 
+    /// The person revokes: written first, then sent, and kept in the outbox until the
+    /// business's signed receipt arrives. Whatever was queued under the agreement is cancelled
+    /// in the same step, so nothing for it leaves the node afterwards. Revoking again a
+    /// revocation not yet confirmed sends it again now.
     pub(super) fn revoke(&mut self, id: AgreementId, reason: String, now: Timestamp) -> Result<()> {
         self.require(Role::Person)?;
-        let record = self.state.agreements.get_mut(&id).ok_or(CommandError::UnknownAgreement(id))?;
-        record.revoke(now).map_err(CommandError::from)?;
-        let business = record.agreement.business;
-        let revocation = Revocation { agreement_id: id, reason };
+        let revocation = Revocation { agreement_id: id, reason: reason.clone() };
         let wire_revocation = wire::Revocation::from(&revocation);
         Revocation::try_from(wire_revocation.clone()).map_err(|e| CommandError::Invalid(e.to_string()))?;
+        let record = self.state.agreements.get_mut(&id).ok_or(CommandError::UnknownAgreement(id))?;
+        let first = record.is_active();
+        if first {
+            record.revoke(now).map_err(CommandError::from)?;
+        } else if !matches!(record.lifecycle, Lifecycle::Revoked { .. }) {
+            return Err(CommandError::Lifecycle(agreement::LifecycleError {
+                state: record.lifecycle.name(),
+                step: "revoke",
+            })
+            .into());
+        }
+        let attempts = record.revocation.as_ref().map_or(0, |status| status.attempts);
+        let answer = record.revocation.as_ref().map_or(RevocationAnswer::Pending, |status| status.answer.clone());
+        record.revocation = Some(RevocationStatus { reason, requested_at: now, attempts, answer });
+        record.update_due = false;
+        let business = record.agreement.business;
+        let give_up_at =
+            record.retention_ends().max(now.saturating_add(std::time::Duration::from_millis(MAX_OUTBOX_AGE_MS)));
         self.persist(Change::Agreement(id));
-        self.send(business, MessageKind::Revocation, wire_revocation.encode_to_vec(), None, now);
-        self.record(now, EventKind::Revoked, Some(business), id.as_bytes(), Vec::new(), None);
-        self.event(Event::Revoked { agreement_id: id });
+        for cancelled in self.state.outbox.cancel(id, &[MessageKind::DataPackage]) {
+            self.persist(Change::Outbox(cancelled));
+        }
+        let delivery = Delivery { give_up_at: Some(give_up_at), about: Some(id) };
+        self.send(business, MessageKind::Revocation, wire_revocation.encode_to_vec(), delivery, now);
+        if first {
+            self.record(now, EventKind::Revoked, Some(business), id.as_bytes(), Vec::new(), None);
+            self.event(Event::Revoked { agreement_id: id });
+        }
         Ok(())
+    }
+
+    /// The business answered a revocation. Only its receipt ends it: an acknowledgement is
+    /// noted; a refusal makes it "not confirmed", with the business's words, in the ledger and
+    /// the events (once per distinct answer, so a business repeating itself does not grow the
+    /// ledger).
+    pub(super) fn revocation_answered(&mut self, id: AgreementId, answer: &Answer, now: Timestamp) {
+        let Some(status) = self.state.agreements.get_mut(&id).and_then(|record| record.revocation.as_mut()) else {
+            return;
+        };
+        status.attempts = status.attempts.saturating_add(1);
+        match answer.reason() {
+            None => {
+                status.answer = RevocationAnswer::Acknowledged { at: now };
+                self.persist(Change::Agreement(id));
+            }
+            Some(reason) => {
+                let reason = printable(reason, MAX_ANSWER_REASON_BYTES);
+                self.revocation_not_confirmed(id, reason, now);
+            }
+        }
+    }
+
+    /// Marks a revocation not confirmed, telling the person and the ledger if this is news.
+    pub(super) fn revocation_not_confirmed(&mut self, id: AgreementId, reason: String, now: Timestamp) {
+        let Some(record) = self.state.agreements.get_mut(&id) else {
+            return;
+        };
+        let business = record.agreement.business;
+        let Some(status) = record.revocation.as_mut() else {
+            return;
+        };
+        let news = !matches!(&status.answer, RevocationAnswer::NotConfirmed { reason: known, .. } if *known == reason);
+        status.answer = RevocationAnswer::NotConfirmed { at: now, reason: reason.clone() };
+        self.persist(Change::Agreement(id));
+        if news {
+            let digest = Some(Digest::of(reason.as_bytes()));
+            self.record(now, EventKind::RevocationNotConfirmed, Some(business), id.as_bytes(), Vec::new(), digest);
+            self.event(Event::RevocationNotConfirmed { agreement_id: id, reason });
+        }
+    }
+
+    /// The business refused, or never received, this person's countersignature: the agreement
+    /// is void and nothing is sent under it.
+    pub(super) fn void(&mut self, id: AgreementId, reason: String, now: Timestamp) {
+        let Some(record) = self.state.agreements.get_mut(&id) else {
+            return;
+        };
+        if record.void(now).is_err() {
+            return;
+        }
+        let business = record.agreement.business;
+        self.persist(Change::Agreement(id));
+        for cancelled in self.state.outbox.cancel(id, &[MessageKind::DataPackage]) {
+            self.persist(Change::Outbox(cancelled));
+        }
+        let digest = Some(Digest::of(reason.as_bytes()));
+        self.record(now, EventKind::AgreementVoid, Some(business), id.as_bytes(), Vec::new(), digest);
+        self.event(Event::AgreementVoid { agreement_id: id, reason });
     }
 
     /// A business is told to revoke: it deletes and answers with a signed receipt. A repeated
@@ -258,7 +361,13 @@ impl Engine {
         match (&record.lifecycle, &record.receipt) {
             (Lifecycle::Deleted { .. }, Some(receipt)) => {
                 let receipt = receipt.clone();
-                self.send(from, MessageKind::DeletionReceipt, receipt, None, now);
+                self.send(
+                    from,
+                    MessageKind::DeletionReceipt,
+                    receipt,
+                    Delivery { about: Some(id), ..Delivery::default() },
+                    now,
+                );
             }
             _ => {
                 self.record(
@@ -291,13 +400,23 @@ impl Engine {
         let person = record.agreement.person;
         self.persist(Change::Received(id));
         self.persist(Change::Agreement(id));
-        self.send(person, MessageKind::DeletionReceipt, payload, None, now);
+        for cancelled in self.state.outbox.cancel(id, &[MessageKind::PersonalOffer]) {
+            self.persist(Change::Outbox(cancelled));
+        }
+        self.send(
+            person,
+            MessageKind::DeletionReceipt,
+            payload,
+            Delivery { about: Some(id), ..Delivery::default() },
+            now,
+        );
         self.record(now, EventKind::DataDeleted, Some(person), id.as_bytes(), Vec::new(), None);
         self.event(Event::DataDeleted { agreement_id: id, items });
     }
 
-    /// A person receives the business's signed deletion receipt.
-    pub(super) fn on_receipt(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
+    /// A person receives the business's signed deletion receipt (`envelope`, kept as
+    /// evidence): it ends the revocation, if one was pending.
+    pub(super) fn on_receipt(&mut self, opened: &Opened, envelope: &[u8], now: Timestamp) -> Result<()> {
         let receipt: DeletionReceipt = parse::<wire::DeletionReceipt, _>(opened)?;
         let from: PublicKey = opened.header().sender;
         let id = receipt.agreement_id;
@@ -307,7 +426,12 @@ impl Engine {
         }
         record.delete(now, receipt.cause).map_err(Rejection::from)?;
         record.receipt = Some(opened.payload().to_vec());
+        record.receipt_envelope = Some(envelope.to_vec());
+        record.revocation = None;
         self.persist(Change::Agreement(id));
+        for settled in self.state.outbox.cancel(id, &[MessageKind::Revocation, MessageKind::DataPackage]) {
+            self.persist(Change::Outbox(settled));
+        }
         self.record(
             now,
             EventKind::DeletionReceipt,

@@ -115,6 +115,16 @@ impl Engine {
         let Some(negotiation) = self.state.negotiations.get(&id) else {
             return Ok(());
         };
+        // The same countersignature again (our answer to the first was lost, and the peer's
+        // outbox retried): accepted, so that the peer does not take it for a refusal.
+        if negotiation.state == negotiation::State::Finalized
+            && negotiation
+                .agreement
+                .as_ref()
+                .is_some_and(|bytes| agreement::verify(&negotiation.peer, bytes, &signature))
+        {
+            return Ok(());
+        }
         negotiation::next(Some(&negotiation.state), &Step::Finalize { by: Party::Remote }).map_err(Rejection::from)?;
         let Some(bytes) = negotiation.agreement.clone() else {
             return Err(Rejection::Protocol("nothing to countersign").into());
@@ -183,7 +193,9 @@ impl Engine {
             }
             // The outbox could not take the countersignature: the business never holds both
             // signatures, so nothing is sent.
-            Countersigned::InFlight { finalize: None, .. } => {}
+            Countersigned::InFlight { agreement_id, finalize: None } => {
+                self.void(agreement_id, "the countersignature could not be queued".to_string(), now);
+            }
         }
     }
 }

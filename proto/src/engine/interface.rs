@@ -8,6 +8,7 @@ use crate::agreement::LifecycleError;
 use crate::decode::DecodeError;
 use crate::envelope::{EnvelopeError, MessageKind};
 use crate::identity::{AgreementId, IntentId, NegotiationId, OfferId, PublicKey, RequestId};
+use crate::limits::MAX_ANSWER_REASON_BYTES;
 use crate::messages::{ProductOffer, TerminationCode};
 use crate::negotiation::TransitionError;
 use crate::policy::{AskReason, BusinessPolicy, Policy};
@@ -39,8 +40,9 @@ pub enum Input {
         /// The signed envelope.
         bytes: Vec<u8>,
     },
-    /// The peer acknowledged an outbox message.
-    Delivered(OutboxId),
+    /// The peer answered an outbox message. An answer means "received", never "done": a
+    /// revocation, for one, waits for the business's signed receipt whatever the answer.
+    Answered(OutboxId, Answer),
     /// An outbox message could not be delivered this time.
     Undelivered(OutboxId),
     /// A peer is reachable (again): retry what waits for it, and hand it this node's live
@@ -274,6 +276,38 @@ pub enum Event {
         /// The agreement.
         agreement_id: AgreementId,
     },
+    /// The business answered a revocation without a receipt (or could not be reached before
+    /// the retries ran out): the revocation is not confirmed, and stays pending.
+    RevocationNotConfirmed {
+        /// The agreement.
+        agreement_id: AgreementId,
+        /// The business's answer, as printable text.
+        reason: String,
+    },
+    /// The business refused (or never received) this person's countersignature: the agreement
+    /// is void and nothing is sent under it.
+    AgreementVoid {
+        /// The agreement.
+        agreement_id: AgreementId,
+        /// Why, as printable text.
+        reason: String,
+    },
+    /// A peer refused a message (the sender gives up on it).
+    DeliveryRefused {
+        /// To whom.
+        to: PublicKey,
+        /// What.
+        kind: MessageKind,
+        /// The peer's answer, as printable text.
+        reason: String,
+    },
+    /// New outgoing work for a peer was refused: too much already waits for it.
+    OutboxFull {
+        /// The peer.
+        to: PublicKey,
+        /// What was refused.
+        kind: MessageKind,
+    },
     /// A message could not be delivered in time and was dropped.
     DeliveryAbandoned {
         /// To whom.
@@ -287,7 +321,7 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Send a signed envelope to one peer on the protocol for `kind`. With `delivery`, report
-    /// the outcome back as [`Input::Delivered`] or [`Input::Undelivered`].
+    /// the outcome back as [`Input::Answered`] or [`Input::Undelivered`].
     Send {
         /// The peer.
         to: PublicKey,
@@ -316,6 +350,42 @@ pub enum Output {
         /// Which.
         timer: Timer,
     },
+}
+
+/// A peer's answer to a direct message: what the driver reads back from the stream and reports
+/// as [`Input::Answered`], and what it sends back for a message it was given ([`Answer::of`]).
+/// Reasons are the protocol's own words (a [`Rejection`]), never anything about the vault; the
+/// receiving engine still treats them as peer text ([`crate::text::printable`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Handled.
+    Accepted,
+    /// Refused, through no fault of the sender (late, duplicate, unknown, busy).
+    Ignored(String),
+    /// Refused as invalid; the sender is penalised.
+    Rejected(String),
+}
+
+impl Answer {
+    /// The answer a node gives to a peer's message that `handle` returned `outcome` for.
+    pub fn of(outcome: &Result<Handled, HandleError>) -> Answer {
+        let reason = |text: String| crate::text::printable(&text, MAX_ANSWER_REASON_BYTES);
+        match outcome {
+            Ok(_) => Answer::Accepted,
+            Err(HandleError::Rejected(rejection)) if rejection.penalise() => {
+                Answer::Rejected(reason(rejection.to_string()))
+            }
+            Err(error) => Answer::Ignored(reason(error.to_string())),
+        }
+    }
+
+    /// Why the message was refused, if it was.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Answer::Accepted => None,
+            Answer::Ignored(reason) | Answer::Rejected(reason) => Some(reason),
+        }
+    }
 }
 
 /// What a successful [`Engine::handle`](super::Engine::handle) produced for the caller.
@@ -405,6 +475,9 @@ pub enum CommandError {
     /// A bounded collection is full.
     #[error("too many {0}; try later")]
     Full(&'static str),
+    /// The outbox refuses new work for this peer (or for all).
+    #[error(transparent)]
+    OutboxFull(#[from] super::outbox::OutboxFull),
 }
 
 /// Why [`Engine::handle`](super::Engine::handle) failed.

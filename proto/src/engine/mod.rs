@@ -44,9 +44,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 pub use agreements::Agreements;
-pub use interface::{Change, Command, CommandError, Event, HandleError, Handled, Input, Output, Rejection, Timer};
+pub use interface::{
+    Answer, Change, Command, CommandError, Event, HandleError, Handled, Input, Output, Rejection, Timer,
+};
 pub use negotiations::Negotiations;
-pub use outbox::{Outbox, OutboxId, OutboxItem};
+pub use outbox::{Outbox, OutboxFull, OutboxId, OutboxItem};
 pub use seen::Seen;
 pub use state::{CatalogItem, DemandKey, KnownRequest, OwnIntent, Provenance, ReceivedItem, Record, State};
 
@@ -137,8 +139,8 @@ impl Engine {
         match input {
             Input::Gossip { kind, bytes } => self.on_gossip(kind, &bytes, now).map(|()| Handled::Done),
             Input::Direct { from, kind, bytes } => self.on_direct(from, kind, &bytes, now).map(|()| Handled::Done),
-            Input::Delivered(id) => {
-                self.delivered(id, now);
+            Input::Answered(id, answer) => {
+                self.answered(id, answer, now);
                 Ok(Handled::Done)
             }
             Input::Undelivered(id) => {
@@ -189,7 +191,7 @@ impl Engine {
             MessageKind::DataPackage => self.on_package(&opened, now),
             MessageKind::PersonalOffer => self.on_offer(&opened, now),
             MessageKind::Revocation => self.on_revocation(&opened, now),
-            _ => self.on_receipt(&opened, now),
+            _ => self.on_receipt(&opened, bytes, now),
         }
     }
 

@@ -140,7 +140,8 @@ impl Engine {
         let (peer, give_up_at) = (negotiation.peer, grace_after(negotiation.deadline));
         self.persist(Change::Negotiation(id));
         let payload = wire::NegotiationMessage::from(&message).encode_to_vec();
-        self.send(peer, MessageKind::Negotiation, payload, Some(give_up_at), now)
+        let delivery = super::outbox::Delivery { give_up_at: Some(give_up_at), about: None };
+        self.send(peer, MessageKind::Negotiation, payload, delivery, now)
     }
 
     fn terms_exchanged(&mut self, id: NegotiationId, sent: bool, now: Timestamp) {

@@ -1,15 +1,27 @@
 //! Reliable delivery of direct messages. Every direct message goes through the [`Outbox`]: it
 //! is persisted, sealed afresh (new nonce, new validity window) on every attempt, and retried
-//! with exponential backoff until the peer acknowledges it or it is too old to matter. A
-//! revocation for a business that is offline therefore waits here until it comes back.
+//! with jittered exponential backoff until the peer answers it or it is too old to matter.
+//!
+//! An answer means "received", never "done". Two kinds are *contracts* rather than messages:
+//! a revocation stays in the outbox, answered or not, until the business's signed deletion
+//! receipt arrives (or its retries run out, which the person is told as "not confirmed"); a
+//! deletion receipt stays until the person's node answers it. Neither is ever refused or
+//! dropped to make room: there is at most one of each per agreement.
 //!
 //! The [`Outbox`] owns the queue's invariants: ids are never reused (they grow by one, across
-//! restarts), and it holds at most [`MAX_OUTBOX`] items.
+//! restarts); every other message counts against a per-peer quota
+//! ([`MAX_OUTBOX_PER_PEER`]) and a global cap ([`MAX_OUTBOX`]), and new work beyond them is
+//! refused (never something already queued dropped), so one slow or hostile peer cannot
+//! crowd out the others.
 
-use super::{Change, Engine, Event, Output, Timer};
+use super::{Answer, Change, Engine, Event, Output, Timer};
 use crate::envelope::{self, MessageKind, Seal};
 use crate::identity::{AgreementId, PublicKey};
-use crate::limits::{MAX_OUTBOX, MAX_OUTBOX_AGE_MS, MAX_RETRY_BACKOFF_MS};
+use crate::limits::{
+    MAX_ANSWER_REASON_BYTES, MAX_OUTBOX, MAX_OUTBOX_AGE_MS, MAX_OUTBOX_PER_PEER, MAX_RECEIPT_RECHECK_MS,
+    MAX_RETRY_BACKOFF_MS,
+};
+use crate::text::printable;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -25,7 +37,7 @@ impl fmt::Debug for OutboxId {
     }
 }
 
-/// A direct message waiting for acknowledgement.
+/// A direct message waiting for an answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxItem {
     /// The peer.
@@ -43,9 +55,36 @@ pub struct OutboxItem {
     /// keep their order.
     #[serde(default)]
     pub then_deliver: Option<AgreementId>,
+    /// The agreement the message is about (data, offers, revocations, receipts): what a
+    /// revocation cancels, and what a receipt settles.
+    #[serde(default)]
+    pub about: Option<AgreementId>,
 }
 
-/// Direct messages not yet acknowledged, by id.
+impl OutboxItem {
+    /// Whether the item is a contract (a revocation or a deletion receipt): never refused,
+    /// never dropped for room, one per agreement.
+    pub fn is_contract(&self) -> bool {
+        is_contract(self.kind)
+    }
+}
+
+fn is_contract(kind: MessageKind) -> bool {
+    matches!(kind, MessageKind::Revocation | MessageKind::DeletionReceipt)
+}
+
+/// Why the outbox refused new work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum OutboxFull {
+    /// Too much already waits for this peer.
+    #[error("too many messages already wait for this peer; try again once it has caught up")]
+    Peer,
+    /// Too much waits overall.
+    #[error("too many messages wait for delivery; try again later")]
+    Global,
+}
+
+/// Direct messages not yet answered, by id.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Outbox {
     items: BTreeMap<OutboxId, OutboxItem>,
@@ -99,15 +138,44 @@ impl Outbox {
         self.next_id = self.next_id.max(next_id);
     }
 
-    /// Queues `item` under a new id, or returns `None` when the outbox is full.
-    pub(crate) fn push(&mut self, item: OutboxItem) -> Option<OutboxId> {
-        if self.items.len() >= MAX_OUTBOX {
-            return None;
+    /// Whether a message of `kind` for `to` would be taken now.
+    pub fn has_room(&self, to: &PublicKey, kind: MessageKind) -> Result<(), OutboxFull> {
+        if is_contract(kind) {
+            return Ok(());
         }
+        let mut total = 0;
+        let mut for_peer = 0;
+        for item in self.items.values().filter(|item| !item.is_contract()) {
+            total += 1;
+            for_peer += usize::from(item.to == *to);
+        }
+        if for_peer >= MAX_OUTBOX_PER_PEER {
+            return Err(OutboxFull::Peer);
+        }
+        if total >= MAX_OUTBOX {
+            return Err(OutboxFull::Global);
+        }
+        Ok(())
+    }
+
+    /// Queues `item` under a new id, or refuses it when its peer's quota or the global cap is
+    /// reached. A contract is always taken; one that already waits for the same agreement is
+    /// replaced in place (same id, attempts from zero), so there is one per agreement.
+    pub(crate) fn push(&mut self, item: OutboxItem) -> Result<OutboxId, OutboxFull> {
+        if item.is_contract()
+            && let Some((id, existing)) = self
+                .items
+                .iter_mut()
+                .find(|(_, queued)| (queued.to, queued.kind, queued.about) == (item.to, item.kind, item.about))
+        {
+            *existing = item;
+            return Ok(*id);
+        }
+        self.has_room(&item.to, item.kind)?;
         let id = OutboxId(self.next_id);
         self.next_id += 1;
         self.items.insert(id, item);
-        Some(id)
+        Ok(id)
     }
 
     pub(crate) fn get_mut(&mut self, id: &OutboxId) -> Option<&mut OutboxItem> {
@@ -118,28 +186,52 @@ impl Outbox {
         self.items.remove(id)
     }
 
+    /// Removes what waits about `agreement` of one of `kinds`, returning the ids.
+    pub(crate) fn cancel(&mut self, agreement: AgreementId, kinds: &[MessageKind]) -> Vec<OutboxId> {
+        let ids: Vec<OutboxId> = self
+            .items
+            .iter()
+            .filter(|(_, item)| item.about == Some(agreement) && kinds.contains(&item.kind))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &ids {
+            self.items.remove(id);
+        }
+        ids
+    }
+
     /// What waits for `peer`, oldest first.
     pub(crate) fn waiting_for(&self, peer: &PublicKey) -> Vec<OutboxId> {
         self.items.iter().filter(|(_, item)| item.to == *peer).map(|(id, _)| *id).collect()
     }
 }
 
+/// What [`Engine::send`] needs besides the message.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Delivery {
+    /// When to give up (default: [`MAX_OUTBOX_AGE_MS`] from now).
+    pub give_up_at: Option<Timestamp>,
+    /// The agreement the message is about.
+    pub about: Option<AgreementId>,
+}
+
 impl Engine {
-    /// Queues a direct message and sends it. Returns its outbox id, or `None` if the outbox is
-    /// full (the message is dropped and the owner told).
+    /// Queues a direct message and sends it. Returns its outbox id, or `None` if the outbox
+    /// refused it (the owner is told with [`Event::OutboxFull`]); commands check
+    /// [`Outbox::has_room`] first and refuse with a clear error instead.
     pub(super) fn send(
         &mut self,
         to: PublicKey,
         kind: MessageKind,
         payload: Vec<u8>,
-        give_up_at: Option<Timestamp>,
+        delivery: Delivery,
         now: Timestamp,
     ) -> Option<OutboxId> {
         let give_up_at =
-            give_up_at.unwrap_or(Timestamp::from_millis(now.as_millis().saturating_add(MAX_OUTBOX_AGE_MS)));
-        let item = OutboxItem { to, kind, payload, attempts: 0, give_up_at, then_deliver: None };
-        let Some(id) = self.state.outbox.push(item) else {
-            self.event(Event::DeliveryAbandoned { to, kind });
+            delivery.give_up_at.unwrap_or(Timestamp::from_millis(now.as_millis().saturating_add(MAX_OUTBOX_AGE_MS)));
+        let item = OutboxItem { to, kind, payload, attempts: 0, give_up_at, then_deliver: None, about: delivery.about };
+        let Ok(id) = self.state.outbox.push(item) else {
+            self.event(Event::OutboxFull { to, kind });
             return None;
         };
         self.persist(Change::Outbox(id));
@@ -167,35 +259,68 @@ impl Engine {
         self.emit(Output::Send { to, kind, bytes, delivery: Some(id) });
     }
 
-    pub(super) fn delivered(&mut self, id: OutboxId, now: Timestamp) {
-        if let Some(item) = self.state.outbox.remove(&id) {
-            self.persist(Change::Outbox(id));
-            if let Some(agreement) = item.then_deliver {
+    /// The peer answered. A revocation stays until its receipt, whatever the answer; anything
+    /// else is done with. A refused countersignature voids the agreement: nothing is sent.
+    pub(super) fn answered(&mut self, id: OutboxId, answer: Answer, now: Timestamp) {
+        let Some(item) = self.state.outbox.get(&id) else {
+            return;
+        };
+        let (to, kind, about, then_deliver) = (item.to, item.kind, item.about, item.then_deliver);
+        if kind == MessageKind::Revocation {
+            if let Some(agreement) = about {
+                self.revocation_answered(agreement, &answer, now);
+            }
+            self.retry_later(id, MAX_RECEIPT_RECHECK_MS, now);
+            return;
+        }
+        self.state.outbox.remove(&id);
+        self.persist(Change::Outbox(id));
+        let reason = answer.reason().map(|reason| printable(reason, MAX_ANSWER_REASON_BYTES));
+        match (reason, then_deliver) {
+            (None, Some(agreement)) => {
                 self.after_final(super::finalize::Countersigned::Delivered(agreement), now);
             }
+            (None, None) => {}
+            (Some(reason), Some(agreement)) => self.void(agreement, reason, now),
+            (Some(reason), None) => self.event(Event::DeliveryRefused { to, kind, reason }),
         }
     }
 
     pub(super) fn undelivered(&mut self, id: OutboxId, now: Timestamp) {
-        // Up to half the backoff again, drawn from the engine's seeded RNG: messages that failed
-        // together (a busy peer refusing a burst of handshakes) must not all come back together.
+        self.retry_later(id, MAX_RETRY_BACKOFF_MS, now);
+    }
+
+    /// Schedules the next attempt after a backoff that doubles with each attempt up to `cap`,
+    /// plus up to half again drawn from the engine's seeded RNG (messages that failed together,
+    /// say a busy peer refusing a burst, must not all come back together); or gives up when
+    /// that would be past the item's time.
+    fn retry_later(&mut self, id: OutboxId, cap: u64, now: Timestamp) {
         let spread = u64::from_le_bytes(self.random());
         let Some(item) = self.state.outbox.get_mut(&id) else {
             return;
         };
         item.attempts = item.attempts.saturating_add(1);
-        let base = 1000u64.saturating_mul(1 << item.attempts.min(20)).min(MAX_RETRY_BACKOFF_MS);
+        let base = 1000u64.saturating_mul(1 << item.attempts.min(20)).min(cap);
         let backoff = base + spread % (base / 2 + 1);
         let at = Timestamp::from_millis(now.as_millis().saturating_add(backoff));
-        if at > item.give_up_at {
-            let (to, kind) = (item.to, item.kind);
-            self.state.outbox.remove(&id);
+        if at <= item.give_up_at {
             self.persist(Change::Outbox(id));
-            self.event(Event::DeliveryAbandoned { to, kind });
+            self.set_timer(at, Timer::Retry(id));
             return;
         }
+        let (to, kind, about, then_deliver) = (item.to, item.kind, item.about, item.then_deliver);
+        self.state.outbox.remove(&id);
         self.persist(Change::Outbox(id));
-        self.set_timer(at, Timer::Retry(id));
+        match (kind, about, then_deliver) {
+            (MessageKind::Revocation, Some(agreement), _) => {
+                let reason = format!("no receipt from the business by {now}");
+                self.revocation_not_confirmed(agreement, reason, now);
+            }
+            (_, _, Some(agreement)) => {
+                self.void(agreement, "the business could not be reached in time".to_string(), now);
+            }
+            _ => self.event(Event::DeliveryAbandoned { to, kind }),
+        }
     }
 
     pub(super) fn retry(&mut self, id: OutboxId, now: Timestamp) {
@@ -213,16 +338,21 @@ impl Engine {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Keypair;
+    use crate::identity::{Digest, Keypair};
 
     fn item(to: u8) -> OutboxItem {
+        message(to, MessageKind::DataPackage, None)
+    }
+
+    fn message(to: u8, kind: MessageKind, about: Option<AgreementId>) -> OutboxItem {
         OutboxItem {
             to: Keypair::from_secret_bytes(&[to; 32]).public(),
-            kind: MessageKind::Revocation,
+            kind,
             payload: vec![to],
             attempts: 0,
             give_up_at: Timestamp::EPOCH,
             then_deliver: None,
+            about,
         }
     }
 
@@ -241,19 +371,60 @@ mod tests {
         let mut restored = Outbox::default();
         restored.restore(OutboxId(41), item(1));
         restored.restore_next_id(3);
-        assert_eq!(restored.push(item(2)), Some(OutboxId(42)));
+        assert_eq!(restored.push(item(2)), Ok(OutboxId(42)));
     }
 
     #[test]
-    fn it_is_bounded_and_finds_what_waits_for_a_peer() {
+    fn one_peer_cannot_fill_it_and_the_global_cap_holds() {
         let mut outbox = Outbox::default();
-        for i in 0..MAX_OUTBOX {
-            assert!(outbox.push(item((i % 3) as u8)).is_some());
+        for _ in 0..MAX_OUTBOX_PER_PEER {
+            assert!(outbox.push(item(1)).is_ok());
         }
-        assert_eq!(outbox.push(item(0)), None);
-        assert_eq!(outbox.len(), MAX_OUTBOX);
+        assert_eq!(outbox.push(item(1)), Err(OutboxFull::Peer));
+        // Another peer still has its whole quota.
+        assert!(outbox.push(item(2)).is_ok());
+        let mut peer = 3u8;
+        while outbox.len() < MAX_OUTBOX {
+            if outbox.push(item(peer)).is_err() {
+                peer += 1;
+            }
+        }
+        assert_eq!(outbox.push(item(250)), Err(OutboxFull::Global));
         let for_one = outbox.waiting_for(&Keypair::from_secret_bytes(&[1; 32]).public());
-        assert_eq!(for_one.len(), MAX_OUTBOX / 3 + usize::from(MAX_OUTBOX % 3 > 1));
+        assert_eq!(for_one.len(), MAX_OUTBOX_PER_PEER);
         assert!(for_one.windows(2).all(|pair| pair[0] < pair[1]));
+    }
+
+    #[test]
+    fn contracts_are_never_refused_and_kept_once_per_agreement() {
+        let mut outbox = Outbox::default();
+        for _ in 0..MAX_OUTBOX_PER_PEER {
+            outbox.push(item(1)).unwrap();
+        }
+        let agreement = Digest::of(&[9]);
+        let revocation = outbox.push(message(1, MessageKind::Revocation, Some(agreement))).unwrap();
+        let receipt = outbox.push(message(1, MessageKind::DeletionReceipt, Some(agreement))).unwrap();
+        assert_ne!(revocation, receipt);
+        // Sent again: the same item, replaced in place, attempts from zero.
+        outbox.get_mut(&revocation).unwrap().attempts = 7;
+        assert_eq!(outbox.push(message(1, MessageKind::Revocation, Some(agreement))), Ok(revocation));
+        assert_eq!(outbox.get(&revocation).unwrap().attempts, 0);
+        assert_eq!(outbox.len(), MAX_OUTBOX_PER_PEER + 2);
+        // Contracts do not count against the quota: the peer is still exactly at it.
+        assert_eq!(
+            outbox.has_room(&message(1, MessageKind::DataPackage, None).to, MessageKind::DataPackage),
+            Err(OutboxFull::Peer)
+        );
+    }
+
+    #[test]
+    fn cancelling_takes_only_the_named_kinds_about_the_agreement() {
+        let mut outbox = Outbox::default();
+        let (one, other) = (Digest::of(&[1]), Digest::of(&[2]));
+        let data = outbox.push(message(1, MessageKind::DataPackage, Some(one))).unwrap();
+        let revocation = outbox.push(message(1, MessageKind::Revocation, Some(one))).unwrap();
+        let elsewhere = outbox.push(message(1, MessageKind::DataPackage, Some(other))).unwrap();
+        assert_eq!(outbox.cancel(one, &[MessageKind::DataPackage]), vec![data]);
+        assert!(outbox.get(&revocation).is_some() && outbox.get(&elsewhere).is_some());
     }
 }

@@ -9,7 +9,7 @@
 
 pub mod fixtures;
 
-use crate::engine::{Change, Config, Engine, Event, HandleError, Input, Output, Role, State, Timer};
+use crate::engine::{Answer, Change, Config, Engine, Event, HandleError, Input, Output, Role, State, Timer};
 use crate::envelope::MessageKind;
 use crate::identity::{Keypair, PublicKey};
 use crate::time::Timestamp;
@@ -165,11 +165,13 @@ impl Network {
             Delivery::Direct { from, to, kind, bytes, id } => {
                 let reachable =
                     self.peers.contains_key(&to) && !self.offline.contains(&to) && !self.offline.contains(&from);
-                if reachable {
-                    let _ = self.input(to, Input::Direct { from, kind, bytes });
-                }
+                // The receiver's real answer goes back, as a node's would.
+                let answer = reachable.then(|| Answer::of(&self.input(to, Input::Direct { from, kind, bytes })));
                 if let Some(id) = id {
-                    let report = if reachable { Input::Delivered(id) } else { Input::Undelivered(id) };
+                    let report = match answer {
+                        Some(answer) => Input::Answered(id, answer),
+                        None => Input::Undelivered(id),
+                    };
                     let _ = self.input(from, report);
                 }
             }

@@ -1,0 +1,217 @@
+//! Revocation is a contract, not a hope: only the business's signed receipt ends it. A
+//! business that forgot the agreement (restarted with a wiped store), refuses it, or
+//! acknowledges it without a receipt leaves it "not confirmed", retried and re-sendable; and
+//! nothing queued for a revoked or void agreement leaves the person's node.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+mod common;
+use common::*;
+use me2b_proto::agreement::{Lifecycle, RevocationAnswer};
+use me2b_proto::engine::{Answer, Command, Config, Event, Input, OutboxId, Role, State};
+use me2b_proto::envelope::MessageKind;
+use me2b_proto::identity::{AgreementId, Keypair};
+use me2b_proto::ledger::{self, EventKind};
+use me2b_proto::terms::{FieldRequest, Use};
+use me2b_proto::value::Value;
+use std::time::Duration;
+
+fn agreed(w: &mut World, usage: Use) -> AgreementId {
+    let mut terms = shoe_terms(START.saturating_add(DAY));
+    terms.usage = usage;
+    publish(&mut w.net, w.shoes, "apparel.shoes", terms);
+    w.net.settle();
+    finalized(&w.net.peer(&w.shoes).events)[0]
+}
+
+fn revoke(w: &mut World, id: AgreementId) {
+    command(&mut w.net, w.person, Command::Revoke { agreement_id: id, reason: "changed my mind".into() });
+}
+
+fn answer_of(w: &World, id: AgreementId) -> Option<RevocationAnswer> {
+    w.net.peer(&w.person).engine.state().agreements[&id].revocation.as_ref().map(|status| status.answer.clone())
+}
+
+fn outbox_kinds(w: &World, who: me2b_proto::identity::PublicKey) -> Vec<MessageKind> {
+    w.net.peer(&who).engine.state().outbox.values().map(|item| item.kind).collect()
+}
+
+fn ledger_kinds(w: &World) -> Vec<EventKind> {
+    let peer = w.net.peer(&w.person);
+    ledger::verify(&peer.ledger, &w.person, None).unwrap().into_iter().map(|entry| entry.event.kind).collect()
+}
+
+/// The business's node, restarted with its key and an empty store.
+fn wipe_business(w: &mut World) -> State {
+    let old = w.net.remove(&w.shoes).unwrap().engine.state().clone();
+    w.net.add_with(Keypair::from_secret_bytes(&[2; 32]), Config::new(Role::Business, [2; 32]), State::default());
+    old
+}
+
+#[test]
+fn a_business_that_forgot_the_agreement_leaves_the_revocation_not_confirmed_until_a_receipt() {
+    let mut w = world();
+    let id = agreed(&mut w, Use::OneTime);
+    let kept = wipe_business(&mut w);
+    revoke(&mut w, id);
+    w.net.settle();
+
+    let record = &w.net.peer(&w.person).engine.state().agreements[&id];
+    assert!(matches!(record.lifecycle, Lifecycle::Revoked { .. }), "never DELETED without a receipt");
+    match answer_of(&w, id) {
+        Some(RevocationAnswer::NotConfirmed { reason, .. }) => {
+            assert!(reason.contains("unknown agreement"), "{reason}")
+        }
+        other => panic!("expected not confirmed, got {other:?}"),
+    }
+    let told = w.net.peer(&w.person).events.iter().any(
+        |e| matches!(e, Event::RevocationNotConfirmed { agreement_id, reason } if *agreement_id == id && reason.contains("unknown")),
+    );
+    assert!(told, "the person is told");
+    assert_eq!(outbox_kinds(&w, w.person), vec![MessageKind::Revocation], "the revocation still waits");
+
+    // It is retried; a business repeating itself does not grow the ledger.
+    w.net.advance(DAY);
+    let not_confirmed = ledger_kinds(&w).iter().filter(|k| **k == EventKind::RevocationNotConfirmed).count();
+    assert_eq!(not_confirmed, 1);
+    let attempts = w.net.peer(&w.person).engine.state().agreements[&id].revocation.as_ref().unwrap().attempts;
+    assert!(attempts > 10, "retried {attempts} times in a day");
+    assert!(attempts < 100, "with backoff: {attempts}");
+
+    // The person may send it again at once.
+    revoke(&mut w, id);
+    w.net.settle();
+    assert!(matches!(answer_of(&w, id), Some(RevocationAnswer::NotConfirmed { .. })));
+
+    // The business's store comes back (a backup): the next attempt gets the receipt, and only
+    // that ends the revocation.
+    w.net.remove(&w.shoes);
+    w.net.add_with(Keypair::from_secret_bytes(&[2; 32]), Config::new(Role::Business, [2; 32]), kept);
+    revoke(&mut w, id);
+    w.net.settle();
+    let record = &w.net.peer(&w.person).engine.state().agreements[&id];
+    assert!(matches!(record.lifecycle, Lifecycle::Deleted { .. }), "{:?}", record.lifecycle);
+    assert!(record.revocation.is_none());
+    assert!(record.receipt_envelope.is_some(), "the signed receipt is kept as evidence");
+    assert!(w.net.peer(&w.person).engine.state().outbox.is_empty(), "settled by the receipt");
+    verify_ledger(&w.net, w.person);
+}
+
+#[test]
+fn a_business_that_rejects_every_revocation_never_gets_it_marked_deleted() {
+    let mut w = world();
+    let id = agreed(&mut w, Use::OneTime);
+    w.net.set_online(w.shoes, false);
+    revoke(&mut w, id);
+    w.net.settle();
+    let revocation = only_item(&w);
+    // A hostile business answers "rejected", over and over; its answer is shown as text.
+    for _ in 0..5 {
+        let answer = Answer::Rejected("no such thing\u{1b}[2J".into());
+        w.net.input(w.person, Input::Answered(revocation, answer)).unwrap();
+    }
+    let record = &w.net.peer(&w.person).engine.state().agreements[&id];
+    assert!(matches!(record.lifecycle, Lifecycle::Revoked { .. }));
+    match answer_of(&w, id) {
+        Some(RevocationAnswer::NotConfirmed { reason, .. }) => assert_eq!(reason, "no such thing[2J"),
+        other => panic!("expected not confirmed, got {other:?}"),
+    }
+    assert_eq!(outbox_kinds(&w, w.person), vec![MessageKind::Revocation]);
+    // Negative control: an acknowledgement is noted, but is not a receipt either.
+    w.net.input(w.person, Input::Answered(revocation, Answer::Accepted)).unwrap();
+    assert!(matches!(answer_of(&w, id), Some(RevocationAnswer::Acknowledged { .. })));
+    assert!(matches!(w.net.peer(&w.person).engine.state().agreements[&id].lifecycle, Lifecycle::Revoked { .. }));
+    // The honest business comes back: the receipt ends it.
+    w.net.set_online(w.shoes, true);
+    w.net.settle();
+    assert!(matches!(w.net.peer(&w.person).engine.state().agreements[&id].lifecycle, Lifecycle::Deleted { .. }));
+}
+
+#[test]
+fn an_acknowledged_revocation_waits_for_the_receipt() {
+    let mut w = world();
+    let id = agreed(&mut w, Use::OneTime);
+    revoke(&mut w, id);
+    // The revocation arrives and is acknowledged; the business goes offline before its receipt
+    // leaves.
+    assert!(w.net.deliver_next());
+    w.net.set_online(w.shoes, false);
+    w.net.settle();
+    assert!(matches!(answer_of(&w, id), Some(RevocationAnswer::Acknowledged { .. })));
+    assert!(matches!(w.net.peer(&w.person).engine.state().agreements[&id].lifecycle, Lifecycle::Revoked { .. }));
+    w.net.advance(Duration::from_secs(3600));
+    assert_eq!(outbox_kinds(&w, w.shoes), vec![MessageKind::DeletionReceipt], "the receipt waits too");
+    w.net.set_online(w.shoes, true);
+    w.net.settle();
+    assert!(matches!(w.net.peer(&w.person).engine.state().agreements[&id].lifecycle, Lifecycle::Deleted { .. }));
+    assert!(w.net.peer(&w.person).engine.state().outbox.is_empty());
+    assert!(w.net.peer(&w.shoes).engine.state().outbox.is_empty());
+}
+
+fn only_item(w: &World) -> OutboxId {
+    let ids: Vec<OutboxId> = w.net.peer(&w.person).engine.state().outbox.keys().copied().collect();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    ids[0]
+}
+
+#[test]
+fn data_queued_for_a_revoked_agreement_is_cancelled_with_the_revocation() {
+    for revoked in [true, false] {
+        let mut w = world();
+        let id = agreed(&mut w, Use::Subscription { min_interval: Duration::from_secs(1) });
+        w.net.advance(Duration::from_secs(2));
+        w.net.set_online(w.shoes, false);
+        set(&mut w.net, w.person, "body.shoe_size_eu", Value::Number(45.0));
+        w.net.settle();
+        assert_eq!(outbox_kinds(&w, w.person), vec![MessageKind::DataPackage], "an update waits");
+        if revoked {
+            revoke(&mut w, id);
+            assert_eq!(outbox_kinds(&w, w.person), vec![MessageKind::Revocation], "cancelled in the same step");
+        }
+        w.net.set_online(w.shoes, true);
+        w.net.settle();
+        let updated = w.net.peer(&w.shoes).events.iter().filter(|e| matches!(e, Event::DataReceived { .. })).count();
+        // Negative control: without the revocation the queued update does arrive.
+        assert_eq!(updated, if revoked { 1 } else { 2 }, "revoked: {revoked}");
+    }
+}
+
+#[test]
+fn a_refused_countersignature_voids_the_agreement_and_releases_nothing() {
+    for refused in [true, false] {
+        let mut w = world();
+        // The person counters (retention beyond its policy), the business signs first, and the
+        // person's countersignature is what the business answers.
+        let mut terms = shoe_terms(START.saturating_add(DAY));
+        terms.retention = 365 * DAY;
+        terms.fields.push(FieldRequest::raw(path("profile.email")).optional());
+        publish(&mut w.net, w.shoes, "apparel.shoes", terms);
+        let finalize = loop {
+            assert!(w.net.deliver_next(), "no countersignature was sent");
+            let waiting = w.net.peer(&w.person).engine.state().outbox.iter().find(|(_, i)| i.then_deliver.is_some());
+            if let Some((id, _)) = waiting {
+                break *id;
+            }
+        };
+        w.net.set_online(w.shoes, false);
+        let answer =
+            if refused { Answer::Ignored("stale: countersignature arrived too late".into()) } else { Answer::Accepted };
+        w.net.input(w.person, Input::Answered(finalize, answer)).unwrap();
+        let person = w.net.peer(&w.person);
+        let agreement_id = finalized(&person.events)[0];
+        let lifecycle = person.engine.state().agreements[&agreement_id].lifecycle;
+        let sent = person.events.iter().any(|e| matches!(e, Event::DataSent { .. }));
+        if refused {
+            assert!(matches!(lifecycle, Lifecycle::Void { .. }), "{lifecycle:?}");
+            assert!(!sent, "a refused countersignature releases nothing");
+            assert!(person.events.iter().any(|e| matches!(e, Event::AgreementVoid { .. })));
+            assert!(ledger_kinds(&w).contains(&EventKind::AgreementVoid));
+            // Nothing can be sent under it later either.
+            set(&mut w.net, w.person, "body.shoe_size_eu", Value::Number(45.0));
+            assert!(!w.net.peer(&w.person).events.iter().any(|e| matches!(e, Event::DataSent { .. })));
+        } else {
+            // Negative control: an accepted countersignature releases the data.
+            assert!(matches!(lifecycle, Lifecycle::Active));
+            assert!(sent);
+        }
+    }
+}
