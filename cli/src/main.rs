@@ -149,6 +149,9 @@ fn main() -> ExitCode {
             clap_complete::generate(shell, &mut Cli::command(), "me2b", &mut std::io::stdout());
             Ok(())
         }
+        Command::Ledger { verify: Some(client::LedgerCommand::Verify { file: Some(file) }) } => {
+            client::verify_file(&file, json)
+        }
         command => client::run(cli.data_dir, json, command),
     };
     match result {

@@ -148,6 +148,28 @@ pub fn open(
     me: Option<&PublicKey>,
     now: Timestamp,
 ) -> Result<Opened, EnvelopeError> {
+    let opened = verify(bytes, expected)?;
+    let Header { recipient, issued_at, expires_at, .. } = &opened.header;
+    let (issued_at, expires_at) = (*issued_at, *expires_at);
+    if recipient.as_ref() != me {
+        return Err(EnvelopeError::WrongRecipient);
+    }
+    if issued_at.as_millis() > now.as_millis().saturating_add(MAX_CLOCK_SKEW_MS) {
+        return Err(EnvelopeError::NotYetValid);
+    }
+    if expires_at <= now {
+        return Err(EnvelopeError::Expired);
+    }
+    if expires_at.as_millis().saturating_sub(issued_at.as_millis()) > expected.max_validity_ms() {
+        return Err(EnvelopeError::ValidityTooLong);
+    }
+    Ok(opened)
+}
+
+/// Checks only what stays true forever: the size, the kind and the sender's signature. This
+/// is how kept evidence (a deletion receipt) is checked long after its validity window;
+/// [`open`] adds the recipient and the window for a message arriving now.
+pub fn verify(bytes: &[u8], expected: MessageKind) -> Result<Opened, EnvelopeError> {
     let max = expected.max_bytes();
     if bytes.len() > max {
         return Err(EnvelopeError::TooLarge { max, actual: bytes.len() });
@@ -167,28 +189,14 @@ pub fn open(
     } else {
         Some(decode::key::<PublicKey>("envelope.recipient", &envelope.recipient)?)
     };
-    if recipient.as_ref() != me {
-        return Err(EnvelopeError::WrongRecipient);
-    }
-    let issued_at = Timestamp::from_millis(envelope.issued_at_ms);
-    let expires_at = Timestamp::from_millis(envelope.expires_at_ms);
-    if issued_at.as_millis() > now.as_millis().saturating_add(MAX_CLOCK_SKEW_MS) {
-        return Err(EnvelopeError::NotYetValid);
-    }
-    if expires_at <= now {
-        return Err(EnvelopeError::Expired);
-    }
-    if expires_at.as_millis().saturating_sub(issued_at.as_millis()) > expected.max_validity_ms() {
-        return Err(EnvelopeError::ValidityTooLong);
-    }
     Ok(Opened {
         header: Header {
             kind: expected,
             sender,
             recipient,
             nonce: decode::key("envelope.nonce", &envelope.nonce)?,
-            issued_at,
-            expires_at,
+            issued_at: Timestamp::from_millis(envelope.issued_at_ms),
+            expires_at: Timestamp::from_millis(envelope.expires_at_ms),
         },
         payload: envelope.payload,
     })

@@ -75,6 +75,7 @@ pub mod decode;
 pub mod document;
 pub mod engine;
 pub mod envelope;
+pub mod evidence;
 pub mod harness;
 pub mod identity;
 pub mod ledger;

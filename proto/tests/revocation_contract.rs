@@ -215,3 +215,37 @@ fn a_refused_countersignature_voids_the_agreement_and_releases_nothing() {
         }
     }
 }
+
+#[test]
+fn the_signed_agreement_and_receipt_are_evidence_anyone_can_check_offline() {
+    use me2b_proto::evidence::{Evidence, EvidenceError};
+    let mut w = world();
+    let first = agreed(&mut w, Use::OneTime);
+    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
+    w.net.settle();
+    let second = *finalized(&w.net.peer(&w.shoes).events).last().unwrap();
+    assert_ne!(first, second);
+    revoke(&mut w, first);
+    w.net.settle();
+    // Checked long after every envelope's validity window: evidence does not expire.
+    w.net.advance(365 * DAY);
+    let state = w.net.peer(&w.person).engine.state();
+    let evidence = Evidence::of(&state.agreements[&first]);
+    let checked = evidence.check().unwrap();
+    assert_eq!(checked.agreement_id, first);
+    assert_eq!(checked.receipt.unwrap().agreement_id, first);
+    // The other agreement's retention ran out meanwhile: its receipt is the expiry's.
+    let expired = Evidence::of(&state.agreements[&second]).check().unwrap().receipt.unwrap();
+    assert_eq!((expired.agreement_id, expired.cause), (second, me2b_proto::messages::DeletionCause::Expired));
+
+    // Negative controls: each tampering is caught.
+    let mut changed = evidence.clone();
+    changed.agreement.replace_range(200..202, if &evidence.agreement[200..202] == "00" { "01" } else { "00" });
+    assert!(changed.check().is_err());
+    let mut forged = evidence.clone();
+    forged.business_signature = evidence.person_signature.clone();
+    assert_eq!(forged.check().unwrap_err(), EvidenceError::BadSignature("business"));
+    let mut borrowed = Evidence::of(&state.agreements[&second]);
+    borrowed.receipt_envelope = evidence.receipt_envelope.clone();
+    assert_eq!(borrowed.check().unwrap_err(), EvidenceError::ReceiptMismatch, "a receipt for another agreement");
+}

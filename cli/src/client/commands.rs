@@ -292,21 +292,47 @@ async fn records(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
                 table(&["sequence", "kind", "subject", "fields"], rows(e, &["sequence", "kind", "subject", "fields"]))
             })
         }
-        Command::Ledger { verify: Some(LedgerCommand::Verify) } => {
-            let result = daemon.get("/v1/ledger/verify").await?;
-            if out.json {
-                print_json(&result)?;
-            } else if result["valid"] == json!(true) {
-                println!("ledger valid: {} entries, head {}", result["entries"], text(&result, "head"));
-            }
-            if result["valid"] != json!(true) {
-                bail!("the ledger does not verify: {}", text(&result, "error"));
-            }
-            Ok(())
+        Command::Ledger { verify: Some(LedgerCommand::Verify { .. }) } => {
+            show_verification(&daemon.get("/v1/ledger/verify").await?, out.json)
         }
         Command::Export => print_json(&daemon.get("/v1/export").await?),
         _ => unreachable!("dispatched by execute"),
     }
+}
+
+/// `ledger verify --file EXPORT`: the same checks as the daemon's, on an export, offline.
+pub fn verify_file(file: &std::path::Path, json: bool) -> Result<()> {
+    let content = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let export: Json = serde_json::from_str(&content)
+        .with_context(|| format!("{} is not JSON; write one with `me2b export > FILE`", file.display()))?;
+    let key: me2b_proto::identity::PublicKey = text(&export["node"], "public_key")
+        .parse()
+        .with_context(|| format!("{} has no node.public_key: is it a `me2b export`?", file.display()))?;
+    let entries = export["ledger_signed"]
+        .as_array()
+        .map(|entries| entries.iter().map(|e| e.as_str().and_then(me2b_proto::identity::unhex)).collect())
+        .unwrap_or(Some(Vec::new()))
+        .context("ledger_signed holds something that is not hex")?;
+    let evidence: Vec<me2b_proto::evidence::Evidence> =
+        serde_json::from_value(export["evidence"].clone()).context("the export's evidence is malformed")?;
+    let report = me2b_proto::evidence::check_records(&key, &entries, None, &evidence);
+    show_verification(&serde_json::to_value(&report)?, json)
+}
+
+/// Prints a verification report; fails (exit 1) when something does not hold.
+fn show_verification(report: &Json, json: bool) -> Result<()> {
+    if json {
+        print_json(report)?;
+    } else if report["valid"] == json!(true) {
+        println!(
+            "valid: {} ledger entries, {} agreements signed by both, {} signed deletion receipts",
+            report["entries"], report["agreements"], report["receipts"]
+        );
+    }
+    if report["valid"] != json!(true) {
+        bail!("{}", text(report, "error"));
+    }
+    Ok(())
 }
 
 /// `campaign publish`, `offer send`, `received`, `demand`: a business's side.

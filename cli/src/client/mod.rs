@@ -4,6 +4,7 @@
 //! what each command asks and prints.
 
 mod commands;
+pub use commands::verify_file;
 
 use commands::execute;
 
@@ -96,8 +97,13 @@ pub enum AgreementsCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum LedgerCommand {
-    /// Check the hash chain, every signature, and that nothing was cut off.
-    Verify,
+    /// Check the hash chain, every signature, that nothing was cut off, and every agreement's
+    /// signatures and deletion receipt.
+    Verify {
+        /// Check an export (`me2b export > FILE`) instead, offline: no daemon, no network.
+        #[arg(long, value_name = "FILE")]
+        file: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

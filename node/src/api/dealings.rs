@@ -10,7 +10,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use me2b_proto::document::PolicyDoc;
 use me2b_proto::engine::{Command, Handled, Role};
-use me2b_proto::identity::{AgreementId, NegotiationId};
+use me2b_proto::evidence::{self, Evidence};
+use me2b_proto::identity::{AgreementId, NegotiationId, hex};
 use me2b_proto::ledger;
 use me2b_proto::messages::ProductOffer;
 use me2b_proto::time::parse_duration;
@@ -257,14 +258,17 @@ pub(super) async fn ledger_entries(State(api): State<Arc<Api>>) -> Answer<Vec<Le
     Ok(Json(entries.iter().map(LedgerEntryView::from).collect()))
 }
 
-/// Checks the ledger's hash chain, signatures and length.
+/// Checks the ledger's hash chain, signatures and length, and every agreement's evidence
+/// (both signatures, and the business's signed deletion receipt where one is held).
 #[utoipa::path(get, path = "/v1/ledger/verify", responses((status = 200)))]
 pub(super) async fn ledger_verify(State(api): State<Arc<Api>>) -> Answer<serde_json::Value> {
     let (entries, head, key) = read_ledger(&api).await?;
-    Ok(Json(match ledger::verify(&entries, &key, Some(&head)) {
-        Ok(entries) => json!({"valid": true, "entries": entries.len(), "head": head.last_hash.to_string()}),
-        Err(error) => json!({"valid": false, "entries": entries.len(), "error": error.to_string()}),
-    }))
+    let evidence: Vec<Evidence> =
+        api.node.query(|engine, _| engine.state().agreements.values().map(Evidence::of).collect()).await?;
+    let report = evidence::check_records(&key, &entries, Some(&head), &evidence);
+    let mut answer = serde_json::to_value(&report).unwrap_or_default();
+    answer["head"] = json!(head.last_hash.to_string());
+    Ok(Json(answer))
 }
 
 /// Everything the node holds about and for its owner.
@@ -272,6 +276,7 @@ pub(super) async fn ledger_verify(State(api): State<Arc<Api>>) -> Answer<serde_j
 pub(super) async fn export(State(api): State<Arc<Api>>) -> Answer<serde_json::Value> {
     let state = api.node.state().await?;
     let Json(ledger) = ledger_entries(State(Arc::clone(&api))).await?;
+    let (signed, _, _) = read_ledger(&api).await?;
     let Json(offers) = offers(State(Arc::clone(&api))).await?;
     let Json(received) = received_all(&api, &state);
     Ok(Json(json!({
@@ -288,5 +293,9 @@ pub(super) async fn export(State(api): State<Arc<Api>>) -> Answer<serde_json::Va
         "offers": offers,
         "demand": demand_rows(&state),
         "ledger": ledger,
+        // What anyone can check offline (`me2b ledger verify --file`): the signed entries and
+        // every agreement as both signed it, with the business's signed receipt where held.
+        "ledger_signed": signed.iter().map(|entry| hex(entry)).collect::<Vec<_>>(),
+        "evidence": state.agreements.values().map(Evidence::of).collect::<Vec<_>>(),
     })))
 }
