@@ -40,7 +40,7 @@ enum Command {
     /// Read and change your vault (person).
     #[command(subcommand)]
     Data(client::DataCommand),
-    /// Show or replace your policy (person).
+    /// Show or replace your policy: a person's sharing rules, or a business's limits on counters.
     #[command(subcommand)]
     Policy(client::PolicyCommand),
     /// Follow categories: a person hears their data requests, a business their intents.

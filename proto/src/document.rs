@@ -8,7 +8,7 @@
 //! document (utoipa); the protocol itself does not need it.
 
 use crate::decode::TextError;
-use crate::policy::{FieldRule, Policy};
+use crate::policy::{BusinessPolicy, FieldRule, Policy};
 use crate::terms::{Terms, format_contact, parse_contact};
 use crate::time::{Timestamp, format_duration, parse_duration};
 use serde::{Deserialize, Serialize};
@@ -211,6 +211,53 @@ impl TryFrom<PolicyDoc> for Policy {
     }
 }
 
+/// A business's policy as a document: its limits on what it agrees to in a counter.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BusinessPolicyDoc {
+    /// Whether changed terms are considered at all.
+    #[serde(default = "yes")]
+    pub accept_counters: bool,
+    /// The most compensation agreed in a counter, e.g. `15% discount` or `5 EUR`; absent: no
+    /// more than each campaign itself offers. What cannot be compared with it is declined.
+    #[serde(default)]
+    pub max_compensation: Option<String>,
+    /// The shortest retention that is useful, e.g. `1d`.
+    #[serde(default = "day")]
+    pub min_retention: String,
+    /// Whether a derived fact may stand in for a required raw value.
+    #[serde(default)]
+    pub derived_for_raw: bool,
+}
+
+fn day() -> String {
+    "1d".into()
+}
+
+impl From<&BusinessPolicy> for BusinessPolicyDoc {
+    fn from(policy: &BusinessPolicy) -> Self {
+        BusinessPolicyDoc {
+            accept_counters: policy.accept_counters,
+            max_compensation: policy.max_compensation.as_ref().map(ToString::to_string),
+            min_retention: format_duration(policy.min_retention),
+            derived_for_raw: policy.derived_for_raw,
+        }
+    }
+}
+
+impl TryFrom<BusinessPolicyDoc> for BusinessPolicy {
+    type Error = TextError;
+    fn try_from(doc: BusinessPolicyDoc) -> Result<BusinessPolicy, TextError> {
+        Ok(BusinessPolicy {
+            accept_counters: doc.accept_counters,
+            max_compensation: doc.max_compensation.as_deref().map(str::parse).transpose()?,
+            min_retention: parse_duration(&doc.min_retention)?,
+            derived_for_raw: doc.derived_for_raw,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,6 +266,15 @@ mod tests {
     fn policies_round_trip_through_their_document() {
         let policy = Policy::ask_first();
         assert_eq!(Policy::try_from(PolicyDoc::from(&policy)), Ok(policy));
+        let business = BusinessPolicy {
+            max_compensation: Some(crate::terms::Compensation::Discount { percent: 15 }),
+            ..BusinessPolicy::default()
+        };
+        assert_eq!(BusinessPolicy::try_from(BusinessPolicyDoc::from(&business)), Ok(business.clone()));
+        assert_eq!(
+            BusinessPolicy::try_from(BusinessPolicyDoc::from(&BusinessPolicy::default())),
+            Ok(BusinessPolicy::default())
+        );
     }
 
     #[test]

@@ -209,6 +209,8 @@ pub enum Reason {
     RetentionTooShort,
     /// The compensation asked for is more than the business pays.
     CompensationTooHigh,
+    /// The compensation asked for cannot be compared with what the business pays.
+    CompensationNotComparable,
     /// The business does not accept changed terms.
     CountersNotAccepted,
     /// A product offer costs more than the intent's maximum.
@@ -232,6 +234,7 @@ impl fmt::Display for Reason {
             Reason::WiderThanRequested => f.write_str("terms disclose more than requested"),
             Reason::RetentionTooShort => f.write_str("retention shorter than needed"),
             Reason::CompensationTooHigh => f.write_str("compensation above budget"),
+            Reason::CompensationNotComparable => f.write_str("compensation not comparable with what is offered"),
             Reason::CountersNotAccepted => f.write_str("counter-offers not accepted"),
             Reason::OverBudget => f.write_str("price above the intent's maximum"),
         }
@@ -275,6 +278,9 @@ pub enum AskReason {
     Sensitive(FieldPath),
     /// The owner's rule asks for approval of this field.
     RuleAsks(FieldPath),
+    /// The compensation offered cannot be compared with the owner's floor (another kind,
+    /// another currency, a service): the owner judges it.
+    CompensationNotComparable,
 }
 
 /// What an agent does with terms.
@@ -359,6 +365,9 @@ pub fn evaluate(terms: &Terms, policy: &Policy, facts: &dyn Facts, asker: Asker<
     let mut proposal = terms.clone();
     proposal.fields = fields;
     narrow_limits(&mut proposal, policy, retention_cap, &mut concerns);
+    if proposal.compensation.compare(&policy.min_compensation).is_none() {
+        ask.push(AskReason::CompensationNotComparable);
+    }
     ask.dedup();
     conclude(proposal, policy, concerns, ask)
 }
@@ -387,7 +396,9 @@ fn narrow_limits(proposal: &mut Terms, policy: &Policy, retention_cap: Duration,
             Some(_) => {}
         }
     }
-    if !proposal.compensation.meets(&policy.min_compensation) {
+    // Below the floor: countered with the floor. Not comparable: left as offered, for the
+    // owner to judge (see `evaluate`), never replaced by a guess.
+    if proposal.compensation.compare(&policy.min_compensation).is_some_and(std::cmp::Ordering::is_lt) {
         concerns.push(Concern::CompensationTooLow);
         proposal.compensation = policy.min_compensation.clone();
     }
@@ -410,7 +421,8 @@ fn conclude(proposal: Terms, policy: &Policy, concerns: Vec<Concern>, ask: Vec<A
 pub struct BusinessPolicy {
     /// Whether changed terms are considered at all.
     pub accept_counters: bool,
-    /// The most compensation the business gives; `None` for no cap.
+    /// The most compensation the business agrees to in a counter; `None`: no more than each
+    /// campaign itself offered.
     pub max_compensation: Option<Compensation>,
     /// The shortest retention that is useful.
     pub min_retention: Duration,
@@ -452,13 +464,14 @@ pub fn evaluate_counter(requested: &Terms, proposed: &Terms, policy: &BusinessPo
     if proposed.retention < policy.min_retention.min(requested.retention) {
         return Decision::Reject(Reason::RetentionTooShort);
     }
-    if let Some(max) = &policy.max_compensation
-        && proposed.compensation != requested.compensation
-        && !max.meets(&proposed.compensation)
-    {
-        return Decision::Reject(Reason::CompensationTooHigh);
+    // The ceiling is the policy's, or else what the campaign itself offered: a business never
+    // signs more than it said it pays, and never a compensation it cannot compare.
+    let ceiling = policy.max_compensation.as_ref().unwrap_or(&requested.compensation);
+    match proposed.compensation.compare(ceiling) {
+        Some(std::cmp::Ordering::Greater) => Decision::Reject(Reason::CompensationTooHigh),
+        None => Decision::Reject(Reason::CompensationNotComparable),
+        Some(_) => Decision::Accept,
     }
-    Decision::Accept
 }
 
 #[cfg(test)]

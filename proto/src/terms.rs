@@ -232,18 +232,29 @@ pub enum Compensation {
 }
 
 impl Compensation {
-    /// Whether `self` is worth at least `floor`. Different kinds do not compare, except that
-    /// anything meets a floor of [`Compensation::None`].
-    pub fn meets(&self, floor: &Compensation) -> bool {
-        match (self, floor) {
-            (_, Compensation::None) => true,
-            (Compensation::Discount { percent: a }, Compensation::Discount { percent: b }) => a >= b,
-            (Compensation::Money(a), Compensation::Money(b)) => {
-                a.currency == b.currency && a.amount_minor >= b.amount_minor
+    /// How `self` compares with `other` for the person, when that is not guesswork: nothing is
+    /// less than anything else; discounts compare with discounts, money with money in the
+    /// same currency, and a service only with the very same service. Different kinds, two
+    /// currencies or two services compare as `None`: a person's agent takes that to the owner,
+    /// a business's declines it.
+    pub fn compare(&self, other: &Compensation) -> Option<std::cmp::Ordering> {
+        use std::cmp::Ordering;
+        match (self, other) {
+            (Compensation::None, Compensation::None) => Some(Ordering::Equal),
+            (Compensation::None, _) => Some(Ordering::Less),
+            (_, Compensation::None) => Some(Ordering::Greater),
+            (Compensation::Discount { percent: a }, Compensation::Discount { percent: b }) => Some(a.cmp(b)),
+            (Compensation::Money(a), Compensation::Money(b)) if a.currency == b.currency => {
+                Some(a.amount_minor.cmp(&b.amount_minor))
             }
-            (Compensation::Service(_), Compensation::Service(_)) => true,
-            _ => false,
+            (Compensation::Service(a), Compensation::Service(b)) if a == b => Some(Ordering::Equal),
+            _ => None,
         }
+    }
+
+    /// Whether `self` is known to be worth at least `floor` ([`Compensation::compare`]).
+    pub fn meets(&self, floor: &Compensation) -> bool {
+        matches!(self.compare(floor), Some(std::cmp::Ordering::Greater | std::cmp::Ordering::Equal))
     }
 
     /// A number to rank offers of the same kind by; higher is better for the person.
@@ -717,5 +728,12 @@ pub(crate) mod tests {
         assert!(!ten.meets(&Compensation::Money(Money::new(1, "EUR").unwrap())));
         let eur = Compensation::Money(Money::new(500, "EUR").unwrap());
         assert!(!eur.meets(&Compensation::Money(Money::new(100, "USD").unwrap())));
+        // Services are not compared by guesswork: only the very same service meets itself.
+        let lunch = Compensation::Service("a free lunch".into());
+        assert_eq!(lunch.compare(&Compensation::Service("a free lunch".into())), Some(std::cmp::Ordering::Equal));
+        assert_eq!(lunch.compare(&Compensation::Service("a free car".into())), None);
+        assert!(!lunch.meets(&Compensation::Service("a free car".into())));
+        assert_eq!(ten.compare(&eur), None, "kinds differ");
+        assert!(Compensation::None.compare(&lunch).is_some_and(std::cmp::Ordering::is_lt));
     }
 }

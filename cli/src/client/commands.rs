@@ -108,11 +108,17 @@ async fn data_command(daemon: &Daemon, out: Printer, data: DataCommand) -> Resul
     }
 }
 
+/// Where the node's policy lives: a person's and a business's are different documents.
+async fn policy_path(daemon: &Daemon) -> Result<&'static str> {
+    let status = daemon.get("/v1/status").await?;
+    Ok(if status["role"] == "business" { "/v1/business/policy" } else { "/v1/policy" })
+}
+
 /// `policy`, `catalog`, `subscribe`, `unsubscribe`: what the agent works with.
 async fn settings(daemon: &Daemon, out: Printer, command: Command) -> Result<()> {
     match command {
         Command::Policy(PolicyCommand::Show) => {
-            let policy = daemon.get("/v1/policy").await?;
+            let policy = daemon.get(policy_path(daemon).await?).await?;
             out.show(&policy, &|p| match toml::to_string_pretty(p) {
                 Ok(text) => print!("{text}"),
                 Err(_) => println!("{p}"),
@@ -120,7 +126,7 @@ async fn settings(daemon: &Daemon, out: Printer, command: Command) -> Result<()>
         }
         Command::Policy(PolicyCommand::Set { file }) => {
             let document = read_document(&file, "see `me2b policy show` for the form")?;
-            let policy = daemon.call(Method::PUT, "/v1/policy", Some(document)).await?;
+            let policy = daemon.call(Method::PUT, policy_path(daemon).await?, Some(document)).await?;
             out.show(&policy, &|_| println!("policy replaced"))
         }
         Command::Catalog(CatalogCommand::Set { file }) => {

@@ -27,7 +27,7 @@ use axum::{Json, Router};
 use business::*;
 use dealings::*;
 use events::EventLog;
-use me2b_proto::document::{PolicyDoc, RuleDoc};
+use me2b_proto::document::{BusinessPolicyDoc, PolicyDoc, RuleDoc};
 use me2b_proto::engine::{CommandError, HandleError, Role};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -67,6 +67,7 @@ impl Api {
             .route("/v1/data", get(data_list).post(data_import))
             .route("/v1/data/{path}", get(data_get).put(data_set).delete(data_remove))
             .route("/v1/policy", get(policy_get).put(policy_set))
+            .route("/v1/business/policy", get(business_policy_get).put(business_policy_set))
             .route("/v1/subscriptions", get(subscriptions).post(subscribe))
             .route("/v1/intents", post(intent_publish))
             .route("/v1/requests", get(requests))
@@ -112,6 +113,8 @@ impl Api {
         data_import,
         policy_get,
         policy_set,
+        business_policy_get,
+        business_policy_set,
         subscriptions,
         subscribe,
         intent_publish,
@@ -142,6 +145,7 @@ impl Api {
         OfferView,
         LedgerEntryView,
         PolicyDoc,
+        BusinessPolicyDoc,
         RuleDoc,
         SetValue,
         Import,

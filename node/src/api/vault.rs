@@ -6,9 +6,9 @@ use super::{Answer, Api, ApiError, require};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use me2b_proto::document::PolicyDoc;
+use me2b_proto::document::{BusinessPolicyDoc, PolicyDoc};
 use me2b_proto::engine::{Command, Provenance, Role};
-use me2b_proto::policy::Policy;
+use me2b_proto::policy::{BusinessPolicy, Policy};
 use me2b_proto::vocab::FieldPath;
 use serde::Deserialize;
 use serde_json::json;
@@ -123,6 +123,25 @@ pub(super) async fn data_import(State(api): State<Arc<Api>>, Json(body): Json<Im
 pub(super) async fn policy_get(State(api): State<Arc<Api>>) -> Answer<PolicyDoc> {
     require(&api, Role::Person)?;
     Ok(Json(PolicyDoc::from(&api.node.state().await?.policy)))
+}
+
+/// The business's policy: its limits on what it agrees to in a counter.
+#[utoipa::path(get, path = "/v1/business/policy", responses((status = 200, body = BusinessPolicyDoc)))]
+pub(super) async fn business_policy_get(State(api): State<Arc<Api>>) -> Answer<BusinessPolicyDoc> {
+    require(&api, Role::Business)?;
+    Ok(Json(BusinessPolicyDoc::from(&api.node.state().await?.business_policy)))
+}
+
+/// Replaces the business's policy.
+#[utoipa::path(put, path = "/v1/business/policy", request_body = BusinessPolicyDoc, responses((status = 200, body = BusinessPolicyDoc)))]
+pub(super) async fn business_policy_set(
+    State(api): State<Arc<Api>>,
+    Json(doc): Json<BusinessPolicyDoc>,
+) -> Answer<BusinessPolicyDoc> {
+    require(&api, Role::Business)?;
+    let policy = BusinessPolicy::try_from(doc)?;
+    api.node.command(Command::SetBusinessPolicy(policy)).await?;
+    business_policy_get(State(api)).await
 }
 
 /// Replaces the person's policy.
