@@ -1,8 +1,8 @@
 //! Attack, across real processes: a person's policy counters a "10% discount" campaign with
 //! 90%. The business's node must decline, never sign; with a ceiling set through
 //! `me2b policy set` on the business (the negative control) the same counter is signed.
-
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 use me2b_tests::*;
 
 fn write_policy(node: &Node, edit: impl Fn(&mut serde_json::Value)) {
