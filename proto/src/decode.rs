@@ -30,6 +30,10 @@ pub enum DecodeError {
         /// What was received.
         actual: usize,
     },
+    /// A text holds control characters (terminal escapes, line breaks, bidirectional
+    /// controls).
+    #[error("`{0}` holds control characters (terminal escapes, line breaks or bidirectional controls)")]
+    NotPrintable(&'static str),
     /// A key, signature or id is malformed.
     #[error("`{field}`: {source}")]
     Key {
@@ -111,8 +115,21 @@ pub(crate) fn bounded<T>(field: &'static str, list: &[T], max: usize) -> Result<
     Ok(())
 }
 
-/// Checks a free text's length against [`crate::limits::MAX_TEXT_BYTES`].
+/// Checks a protocol text (a name, a description, a reason, a service) against
+/// [`crate::limits::MAX_TEXT_BYTES`] and refuses control characters: a peer's text reaches
+/// people's terminals and logs, so an escape sequence or a forged line break is malformed
+/// input, not something to pass on (see [`crate::text`]).
 pub(crate) fn text(field: &'static str, text: String) -> Result<String, DecodeError> {
+    let text = value_text(field, text)?;
+    if !crate::text::is_printable(&text) {
+        return Err(DecodeError::NotPrintable(field));
+    }
+    Ok(text)
+}
+
+/// Checks a vault value's text against [`crate::limits::MAX_TEXT_BYTES`] only: a person's own
+/// values may hold line breaks; they are shown as JSON, which escapes them.
+pub(crate) fn value_text(field: &'static str, text: String) -> Result<String, DecodeError> {
     let max = crate::limits::MAX_TEXT_BYTES;
     if text.len() > max {
         return Err(DecodeError::TooLong { field, max, actual: text.len() });

@@ -79,7 +79,7 @@ impl TryFrom<wire::Intent> for Intent {
         for entry in intent.spec {
             let key_ok = (1..=32).contains(&entry.key.len())
                 && entry.key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
-            if !key_ok || entry.value.len() > 64 {
+            if !key_ok || entry.value.len() > 64 || !crate::text::is_printable(&entry.value) {
                 return Err(DecodeError::Invalid { field: "intent.spec", reason: "bad key or value" });
             }
             if spec.insert(entry.key, entry.value).is_some() {

@@ -217,6 +217,21 @@ pub enum Reason {
     OverBudget,
 }
 
+impl Reason {
+    /// What the other side is told. A person's refusals say only that the terms are outside
+    /// the person's policy: the whole reason could tell a business which fields the vault does
+    /// not hold, or what the policy allows. A business's refusals are its own limits, which
+    /// the person may know.
+    pub fn for_peer(&self) -> String {
+        match self {
+            Reason::BusinessNotAllowed | Reason::NothingToShare | Reason::TriggerNotAllowed(_) | Reason::TooFar(_) => {
+                "terms not acceptable under the person's policy".into()
+            }
+            _ => self.to_string(),
+        }
+    }
+}
+
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -87,7 +87,7 @@ impl Value {
             Value::Number(n) if !n.is_finite() => {
                 Err(DecodeError::Invalid { field: "value.number", reason: "not a finite number" })
             }
-            Value::Text(text) => decode::text("value.text", text.clone()).map(|_| ()),
+            Value::Text(text) => decode::value_text("value.text", text.clone()).map(|_| ()),
             Value::Series(points) => {
                 decode::bounded("value.series", points, MAX_SERIES_POINTS)?;
                 if points.iter().any(|p| !p.value.is_finite()) {

@@ -110,3 +110,25 @@ fn bad_input_gets_a_clear_error() {
         assert!(error.contains(expected), "`me2b {}` said: {error}", args.join(" "));
     }
 }
+
+#[test]
+fn output_to_a_pipe_closed_early_ends_quietly() {
+    let mut business = Node::init("business", "Stride", "127.0.0.47");
+    business.start(&[]);
+    for args in [&["status"][..], &["status", "--json"], &["policy", "show"]] {
+        let mut child = std::process::Command::new(binary())
+            .arg("--data-dir")
+            .arg(business.dir.path())
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // The reader goes away before the command writes (as `| head` does once it has enough).
+        drop(child.stdout.take());
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!stderr.contains("panicked"), "`me2b {}` panicked: {stderr}", args.join(" "));
+        assert!(output.status.success(), "`me2b {}`: {:?} {stderr}", args.join(" "), output.status);
+    }
+}

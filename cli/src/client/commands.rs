@@ -66,7 +66,7 @@ async fn status(daemon: &Daemon, out: Printer) -> Result<()> {
             "agreements",
             "outbox",
         ] {
-            println!("{key:<16}{}", text(s, key));
+            say!("{key:<16}{}", text(s, key));
         }
     })
 }
@@ -78,11 +78,11 @@ async fn data_command(daemon: &Daemon, out: Printer, data: DataCommand) -> Resul
             let provenance = device.map(|d| format!("device:{d}"));
             let body = json!({"value": value_argument(&value), "provenance": provenance});
             let record = daemon.call(Method::PUT, &format!("/v1/data/{path}"), Some(body)).await?;
-            out.show(&record, &|r| println!("{} = {}", text(r, "path"), r["value"]))
+            out.show(&record, &|r| say!("{} = {}", text(r, "path"), r["value"]))
         }
         DataCommand::Get { path } => {
             let record = daemon.get(&format!("/v1/data/{path}")).await?;
-            out.show(&record, &|r| println!("{}", r["value"]))
+            out.show(&record, &|r| say!("{}", r["value"]))
         }
         DataCommand::List => {
             let records = daemon.get("/v1/data").await?;
@@ -95,7 +95,7 @@ async fn data_command(daemon: &Daemon, out: Printer, data: DataCommand) -> Resul
         }
         DataCommand::Rm { path } => {
             let answer = daemon.call(Method::DELETE, &format!("/v1/data/{path}"), None).await?;
-            out.show(&answer, &|_| println!("removed {path}"))
+            out.show(&answer, &|_| say!("removed {path}"))
         }
         DataCommand::Import { file } => {
             let content = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -103,7 +103,7 @@ async fn data_command(daemon: &Daemon, out: Printer, data: DataCommand) -> Resul
                 format!("{} is not a JSON object of path to value, e.g. {{\"body.shoe_size_eu\": 44}}", file.display())
             })?;
             let answer = daemon.post("/v1/data", json!({"records": records})).await?;
-            out.show(&answer, &|a| println!("imported {} records", a["imported"]))
+            out.show(&answer, &|a| say!("imported {} records", a["imported"]))
         }
     }
 }
@@ -120,27 +120,27 @@ async fn settings(daemon: &Daemon, out: Printer, command: Command) -> Result<()>
         Command::Policy(PolicyCommand::Show) => {
             let policy = daemon.get(policy_path(daemon).await?).await?;
             out.show(&policy, &|p| match toml::to_string_pretty(p) {
-                Ok(text) => print!("{text}"),
-                Err(_) => println!("{p}"),
+                Ok(text) => say_raw!("{text}"),
+                Err(_) => say!("{p}"),
             })
         }
         Command::Policy(PolicyCommand::Set { file }) => {
             let document = read_document(&file, "see `me2b policy show` for the form")?;
             let policy = daemon.call(Method::PUT, policy_path(daemon).await?, Some(document)).await?;
-            out.show(&policy, &|_| println!("policy replaced"))
+            out.show(&policy, &|_| say!("policy replaced"))
         }
         Command::Catalog(CatalogCommand::Set { file }) => {
             let document = read_document(&file, "see `me2b catalog set --help` for the form")?;
             let answer = daemon.call(Method::PUT, "/v1/catalog", Some(document)).await?;
-            out.show(&answer, &|a| println!("catalog replaced: {} items", a["items"]))
+            out.show(&answer, &|a| say!("catalog replaced: {} items", a["items"]))
         }
         Command::Subscribe { categories } => {
             let now = daemon.post("/v1/subscriptions", json!({"categories": categories})).await?;
-            out.show(&now, &|n| println!("following: {}", text(&json!({"c": n}), "c")))
+            out.show(&now, &|n| say!("following: {}", text(&json!({"c": n}), "c")))
         }
         Command::Unsubscribe { categories } => {
             let now = daemon.post("/v1/subscriptions", json!({"categories": categories, "unsubscribe": true})).await?;
-            out.show(&now, &|n| println!("following: {}", text(&json!({"c": n}), "c")))
+            out.show(&now, &|n| say!("following: {}", text(&json!({"c": n}), "c")))
         }
         _ => unreachable!("dispatched by execute"),
     }
@@ -161,7 +161,7 @@ async fn negotiations(daemon: &Daemon, out: Printer, command: Command) -> Result
                 .collect::<Result<BTreeMap<_, _>>>()?;
             let body = json!({"category": category, "spec": spec, "max_price": max_price, "shares": share, "expires": expires});
             let answer = daemon.post("/v1/intents", body).await?;
-            out.show(&answer, &|a| println!("intent {} published", text(a, "id")))
+            out.show(&answer, &|a| say!("intent {} published", text(a, "id")))
         }
         Command::Requests => {
             let requests = daemon.get("/v1/requests").await?;
@@ -176,28 +176,28 @@ async fn negotiations(daemon: &Daemon, out: Printer, command: Command) -> Result
             let pending = daemon.get("/v1/pending").await?;
             out.show(&pending, &|p| {
                 let Some(items) = p.as_array().filter(|items| !items.is_empty()) else {
-                    println!("nothing waits for you");
+                    say!("nothing waits for you");
                     return;
                 };
                 for item in items {
-                    println!("{}  from {}  ({})", text(item, "id"), short(&text(item, "peer")), text(item, "category"));
+                    say!("{}  from {}  ({})", text(item, "id"), short(&text(item, "peer")), text(item, "category"));
                     if let Some(offer) = item["offer"].as_str() {
-                        println!("  offer:         {offer}");
+                        say!("  offer:         {offer}");
                     }
                     for line in terms_lines(&item["terms"]) {
-                        println!("  {line}");
+                        say!("  {line}");
                     }
                 }
-                println!("approve with `me2b approve ID`, or decline with `me2b decline ID`");
+                say!("approve with `me2b approve ID`, or decline with `me2b decline ID`");
             })
         }
         Command::Approve { id } => {
             let answer = daemon.post(&format!("/v1/pending/{id}/approve"), json!({})).await?;
-            out.show(&answer, &|_| println!("approved {id}"))
+            out.show(&answer, &|_| say!("approved {id}"))
         }
         Command::Decline { id } => {
             let answer = daemon.post(&format!("/v1/pending/{id}/decline"), json!({})).await?;
-            out.show(&answer, &|_| println!("declined {id}"))
+            out.show(&answer, &|_| say!("declined {id}"))
         }
         _ => unreachable!("dispatched by execute"),
     }
@@ -263,20 +263,20 @@ async fn records(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
                     "last_package",
                     "offers",
                 ] {
-                    println!("{key:<17}{}", text(a, key));
+                    say!("{key:<17}{}", text(a, key));
                 }
                 if let Some(line) = revocation_line(a) {
-                    println!("{:<17}{line}", "revocation");
+                    say!("{:<17}{line}", "revocation");
                 }
                 for line in terms_lines(&a["terms"]) {
-                    println!("{line}");
+                    say!("{line}");
                 }
             })
         }
         Command::Revoke { id, reason } => {
             let agreement = daemon.post(&format!("/v1/agreements/{id}/revoke"), json!({"reason": reason})).await?;
             out.show(&agreement, &|a| {
-                println!(
+                say!(
                     "revoked {id}: now {}; nothing more is sent under it. The revocation is retried until the \
                      business's signed deletion receipt arrives (`me2b agreements show {id}` tells where it stands)",
                     state_of(a)
@@ -330,9 +330,11 @@ fn show_verification(report: &Json, json: bool) -> Result<()> {
     if json {
         print_json(report)?;
     } else if report["valid"] == json!(true) {
-        println!(
+        say!(
             "valid: {} ledger entries, {} agreements signed by both, {} signed deletion receipts",
-            report["entries"], report["agreements"], report["receipts"]
+            report["entries"],
+            report["agreements"],
+            report["receipts"]
         );
     }
     if report["valid"] != json!(true) {
@@ -348,7 +350,7 @@ async fn business(daemon: &Daemon, out: Printer, command: Command) -> Result<()>
             let body =
                 json!({"agreement_id": agreement, "description": description, "price": price, "valid_for": valid_for});
             let answer = daemon.post("/v1/offers", body).await?;
-            out.show(&answer, &|a| println!("offer {} sent", text(a, "offer_id")))
+            out.show(&answer, &|a| say!("offer {} sent", text(a, "offer_id")))
         }
         Command::Campaign(CampaignCommand::Publish {
             category,
@@ -365,7 +367,7 @@ async fn business(daemon: &Daemon, out: Printer, command: Command) -> Result<()>
                               "use": usage, "compensation": compensation, "contact": contact,
                               "description": description, "expires": expires});
             let answer = daemon.post("/v1/campaigns", body).await?;
-            out.show(&answer, &|a| println!("request {} published on {category}", text(a, "id")))
+            out.show(&answer, &|a| say!("request {} published on {category}", text(a, "id")))
         }
         Command::Received => {
             let received = daemon.get("/v1/received").await?;
@@ -416,7 +418,7 @@ async fn follow_events(daemon: &Daemon) -> Result<()> {
         while let Some(end) = pending.find('\n') {
             let line: String = pending.drain(..=end).collect();
             if let Some(data) = line.trim_end().strip_prefix("data: ") {
-                println!("{data}");
+                say!("{data}");
             }
         }
     }

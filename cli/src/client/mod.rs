@@ -3,6 +3,21 @@
 //! This module defines the subcommands and finds and calls the daemon (`Daemon`); `commands` says
 //! what each command asks and prints.
 
+/// `println!` for command output: a reader that goes away early (`me2b status | head`) ends
+/// the program quietly instead of panicking on the broken pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::client::write_out(format_args!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// `print!` for command output, with [`say!`]'s handling of a closed pipe.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {
+        $crate::client::write_out(format_args!($($arg)*))
+    };
+}
+
 mod commands;
 pub use commands::verify_file;
 
@@ -18,6 +33,20 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Writes command output. A closed pipe means the reader has what it wanted: exit 0. Any
+/// other failure to write is reported and exits 1.
+pub(crate) fn write_out(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    if let Err(error) = out.write_fmt(text).and_then(|()| out.flush()) {
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write the output: {error}");
+        std::process::exit(1);
+    }
+}
 
 /// How long one API call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -241,14 +270,14 @@ pub fn run(data_dir: Option<PathBuf>, json: bool, command: Command) -> Result<()
 }
 
 fn print_json(value: &Json) -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(value)?);
+    say!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
 /// Prints rows of columns, left-aligned, without borders.
 fn table(header: &[&str], rows: Vec<Vec<String>>) {
     if rows.is_empty() {
-        println!("(none)");
+        say!("(none)");
         return;
     }
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
@@ -259,7 +288,7 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) {
     }
     let line = |cells: Vec<String>| {
         let padded: Vec<String> = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
-        println!("{}", padded.join("  ").trim_end());
+        say!("{}", padded.join("  ").trim_end());
     };
     line(header.iter().map(|h| h.to_uppercase()).collect());
     for row in rows {

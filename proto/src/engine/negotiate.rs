@@ -308,7 +308,7 @@ impl Engine {
             Decision::Accept => self.sign_and_agree(id, now),
             Decision::Counter(terms) => self.counter(id, terms, now),
             Decision::AskOwner { terms, reasons } => self.ask_owner(id, terms, reasons),
-            Decision::Reject(reason) => self.end(id, TerminationCode::Policy, reason.to_string(), false, now),
+            Decision::Reject(reason) => self.refuse(id, &reason, now),
         }
     }
 
@@ -354,6 +354,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Ends a negotiation on a policy's refusal: the owner sees the whole reason, the peer
+    /// only what [`policy::Reason::for_peer`] lets out (never what the vault does not hold).
+    fn refuse(&mut self, id: NegotiationId, reason: &policy::Reason, now: Timestamp) {
+        self.ended(id, TerminationCode::Policy, reason.to_string(), Some(reason.for_peer()), now);
+    }
+
     /// Ends a negotiation. `by_peer` says the peer ended it; otherwise the peer is told (if it
     /// knows of the negotiation).
     pub(super) fn end(
@@ -364,6 +370,20 @@ impl Engine {
         by_peer: bool,
         now: Timestamp,
     ) {
+        let told = (!by_peer).then(|| reason.clone());
+        self.ended(id, code, reason, told, now);
+    }
+
+    /// Ends a negotiation; `told` is what the peer is told (`None`: the peer ended it).
+    fn ended(
+        &mut self,
+        id: NegotiationId,
+        code: TerminationCode,
+        reason: String,
+        told: Option<String>,
+        now: Timestamp,
+    ) {
+        let by_peer = told.is_none();
         let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
             return;
         };
@@ -371,8 +391,10 @@ impl Engine {
             return;
         }
         let (peer, peer_knows) = (negotiation.peer, negotiation.peer_knows);
-        if !by_peer && peer_knows {
-            self.send_negotiation(id, NegotiationBody::Terminate { code, reason: reason.clone() }, now);
+        if let Some(told) = told
+            && peer_knows
+        {
+            self.send_negotiation(id, NegotiationBody::Terminate { code, reason: told }, now);
         }
         self.persist(Change::Negotiation(id));
         self.record(now, EventKind::NegotiationTerminated, Some(peer), &id.to_bytes(), Vec::new(), None);
@@ -451,7 +473,7 @@ impl Engine {
                 Decision::AskOwner { .. } => 1,
                 Decision::Counter(_) => 2,
                 Decision::Reject(reason) => {
-                    self.end(id, TerminationCode::Policy, reason.to_string(), false, now);
+                    self.refuse(id, &reason, now);
                     continue;
                 }
             };
