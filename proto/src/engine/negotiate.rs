@@ -473,7 +473,7 @@ impl Engine {
                 Decision::AskOwner { .. } => 1,
                 Decision::Counter(_) => 2,
                 Decision::Reject(reason) => {
-                    self.refuse(id, &reason, now);
+                    self.refuse(id, reason, now);
                     continue;
                 }
             };
