@@ -29,6 +29,10 @@ pub struct DaemonArgs {
     /// `human` or `json` logs on stderr.
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
+    /// How long you have to decide on a request your agent asks you about, e.g. 3d (until the
+    /// request expires, at most 7d).
+    #[arg(long, value_name = "DURATION")]
+    owner_window: Option<String>,
     /// Read the passphrase from this file (else ME2B_PASSPHRASE, else a prompt).
     #[arg(long, value_name = "FILE")]
     passphrase_file: Option<PathBuf>,
@@ -85,6 +89,10 @@ fn settings(dir: &DataDir, args: &DaemonArgs) -> Result<Config> {
     if let Some(format) = args.log_format {
         config.log_format = format;
     }
+    if let Some(window) = &args.owner_window {
+        config.owner_window = window.clone();
+    }
+    config.owner_window().map_err(|reason| anyhow::anyhow!("--owner-window: {reason}"))?;
     Ok(config)
 }
 
@@ -141,6 +149,7 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
     node_config.bootstrap = addresses("bootstrap address", &config.bootstrap)?;
     node_config.transport = Transport::Network;
     node_config.net.mdns = config.mdns;
+    node_config.owner_window = config.owner_window().map_err(|reason| anyhow::anyhow!("owner_window: {reason}"))?;
     let node = Node::start(*secret, node_config)
         .await
         .with_context(|| format!("cannot start the node in {}", dir.root().display()))?;

@@ -83,6 +83,10 @@ pub struct Config {
     /// `human` or `json` logs.
     #[serde(default)]
     pub log_format: LogFormat,
+    /// How long the owner has to decide on a request the agent asks about, e.g. `3d`: until
+    /// the request expires, at most this (at most `7d`).
+    #[serde(default = "default_owner_window")]
+    pub owner_window: String,
 }
 
 /// A role as written in the config file and on the command line.
@@ -145,6 +149,10 @@ fn default_api() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 5001))
 }
 
+fn default_owner_window() -> String {
+    "7d".into()
+}
+
 fn default_mdns() -> bool {
     true
 }
@@ -161,12 +169,13 @@ impl Config {
             bootstrap: Vec::new(),
             mdns: default_mdns(),
             log_format: LogFormat::Human,
+            owner_window: default_owner_window(),
         }
     }
 
     /// Overrides settings from `ME2B_*` variables, read through `var` (the process
     /// environment in the daemon): `ME2B_LISTEN` and `ME2B_BOOTSTRAP` (comma-separated),
-    /// `ME2B_API`, `ME2B_MDNS` (`true`/`false`), `ME2B_LOG_FORMAT`.
+    /// `ME2B_API`, `ME2B_MDNS` (`true`/`false`), `ME2B_LOG_FORMAT`, `ME2B_OWNER_WINDOW`.
     pub fn apply_env(&mut self, var: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
         let list = |text: String| text.split(',').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect();
         let bad = |name: &str, reason: String| ConfigError::Setting { name: name.into(), reason };
@@ -185,7 +194,21 @@ impl Config {
         if let Some(format) = var("ME2B_LOG_FORMAT") {
             self.log_format = format.parse().map_err(|e| bad("ME2B_LOG_FORMAT", e))?;
         }
+        if let Some(window) = var("ME2B_OWNER_WINDOW") {
+            self.owner_window = window;
+        }
+        self.owner_window().map_err(|reason| bad("owner_window", reason))?;
         Ok(())
+    }
+
+    /// The owner window as a duration: a `30m`-style duration of at most 7 days.
+    pub fn owner_window(&self) -> Result<std::time::Duration, String> {
+        let window = me2b_proto::time::parse_duration(&self.owner_window).map_err(|e| e.to_string())?;
+        let max = std::time::Duration::from_millis(me2b_proto::limits::MAX_OWNER_WINDOW_MS);
+        if window > max || window.is_zero() {
+            return Err(format!("`{}` is not between 1s and 7d", self.owner_window));
+        }
+        Ok(window)
     }
 }
 

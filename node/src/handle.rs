@@ -44,6 +44,8 @@ pub struct NodeConfig {
     pub negotiation_timeout: Duration,
     /// How long a person collects answers to an intent.
     pub intent_window: Duration,
+    /// How long the owner has to decide on a prompt (see the engine's `Config::owner_window`).
+    pub owner_window: Duration,
 }
 
 impl NodeConfig {
@@ -60,6 +62,7 @@ impl NodeConfig {
             small_store: false,
             negotiation_timeout: Duration::from_secs(120),
             intent_window: Duration::from_secs(10),
+            owner_window: Duration::from_millis(me2b_proto::limits::MAX_OWNER_WINDOW_MS),
         }
     }
 }

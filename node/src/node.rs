@@ -82,6 +82,7 @@ impl Node {
         let mut engine_config = Config::new(config.role, seed);
         engine_config.negotiation_timeout = config.negotiation_timeout;
         engine_config.intent_window = config.intent_window;
+        engine_config.owner_window = config.owner_window;
         let keypair = Keypair::from_secret_bytes(&secret);
         let public_key = keypair.public();
         let engine = Engine::new(keypair, engine_config, state, now());

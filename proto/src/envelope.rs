@@ -8,7 +8,7 @@
 
 use crate::decode::{self, DecodeError};
 use crate::identity::{Keypair, Nonce, PublicKey, Signature, SignatureDomain};
-use crate::limits::{MAX_CLOCK_SKEW_MS, MAX_SEEN_NONCES};
+use crate::limits::{MAX_CLOCK_SKEW_MS, MAX_SEEN_NONCES, MAX_SEEN_NONCES_PER_SENDER};
 use crate::time::Timestamp;
 use crate::wire;
 use prost::Message as _;
@@ -203,12 +203,14 @@ pub fn verify(bytes: &[u8], expected: MessageKind) -> Result<Opened, EnvelopeErr
 }
 
 /// Remembers (sender, nonce) pairs until their messages expire, so none is accepted twice.
-/// Bounded by [`MAX_SEEN_NONCES`]: when full of unexpired entries it refuses new messages
-/// ([`EnvelopeError::Busy`]) rather than forget one that could be replayed.
+/// Bounded per sender by [`MAX_SEEN_NONCES_PER_SENDER`] and in all by [`MAX_SEEN_NONCES`]: when
+/// full of unexpired entries it refuses new messages ([`EnvelopeError::Busy`]) rather than
+/// forget one that could be replayed, and a sender at its quota is refused alone.
 #[derive(Debug, Default, Clone)]
 pub struct ReplayGuard {
     seen: BTreeMap<(PublicKey, Nonce), Timestamp>,
     by_expiry: BTreeSet<(Timestamp, PublicKey, Nonce)>,
+    per_sender: BTreeMap<PublicKey, usize>,
 }
 
 impl ReplayGuard {
@@ -219,9 +221,11 @@ impl ReplayGuard {
         if self.seen.contains_key(&key) {
             return Err(EnvelopeError::Replayed);
         }
-        if self.seen.len() >= MAX_SEEN_NONCES {
+        let held = self.per_sender.get(&header.sender).copied().unwrap_or(0);
+        if held >= MAX_SEEN_NONCES_PER_SENDER || self.seen.len() >= MAX_SEEN_NONCES {
             return Err(EnvelopeError::Busy);
         }
+        self.per_sender.insert(header.sender, held + 1);
         self.seen.insert(key, header.expires_at);
         self.by_expiry.insert((header.expires_at, header.sender, header.nonce));
         Ok(())
@@ -244,6 +248,12 @@ impl ReplayGuard {
             }
             self.by_expiry.pop_first();
             self.seen.remove(&(sender, nonce));
+            if let Some(held) = self.per_sender.get_mut(&sender) {
+                *held -= 1;
+                if *held == 0 {
+                    self.per_sender.remove(&sender);
+                }
+            }
         }
     }
 }
@@ -398,6 +408,32 @@ mod tests {
         assert_eq!(guard.len(), 2);
         // After expiry the nonce is forgotten (and the message itself would fail `open`).
         guard.check(other.header(), Timestamp::from_millis(61_000)).unwrap();
+        assert_eq!(guard.len(), 1);
+    }
+
+    #[test]
+    fn one_sender_cannot_fill_the_replay_guard_for_everyone() {
+        let mut guard = ReplayGuard::default();
+        let header = |sender: &Keypair, nonce: u64| Header {
+            kind: MessageKind::Negotiation,
+            sender: sender.public(),
+            recipient: None,
+            nonce: {
+                let mut bytes = [0u8; 16];
+                bytes[..8].copy_from_slice(&nonce.to_le_bytes());
+                Nonce::from_bytes(bytes)
+            },
+            issued_at: NOW,
+            expires_at: Timestamp::from_millis(NOW.as_millis() + 60_000),
+        };
+        for nonce in 0..MAX_SEEN_NONCES_PER_SENDER as u64 {
+            guard.check(&header(&alice(), nonce), NOW).unwrap();
+        }
+        assert_eq!(guard.check(&header(&alice(), u64::MAX), NOW), Err(EnvelopeError::Busy), "alice is at her quota");
+        guard.check(&header(&bob(), 0), NOW).unwrap();
+        // Once her messages expire, she has room again.
+        let later = Timestamp::from_millis(NOW.as_millis() + 60_001);
+        guard.check(&header(&alice(), u64::MAX), later).unwrap();
         assert_eq!(guard.len(), 1);
     }
 }

@@ -15,11 +15,12 @@ use serde::{Deserialize, Serialize};
 pub enum EventKind {
     /// This business published a data request.
     RequestPublished,
-    /// A data request arrived.
+    /// A data request arrived (no longer written: a request seen is not an exchange; kept so
+    /// that older ledgers still read).
     RequestSeen,
     /// This person published an intent.
     IntentPublished,
-    /// An intent arrived.
+    /// An intent arrived (no longer written, like [`EventKind::RequestSeen`]).
     IntentSeen,
     /// A proposal or counter-offer was sent.
     ProposalSent,

@@ -34,8 +34,15 @@ pub const MAX_RETENTION_MS: u64 = 10 * 365 * 24 * 3600 * 1000;
 pub const FINALIZE_GRACE_MS: u64 = 30 * 1000;
 /// Most (sender, nonce) pairs remembered for replay detection.
 pub const MAX_SEEN_NONCES: usize = 200_000;
+/// Most unexpired nonces remembered for one sender: beyond it that sender alone is refused
+/// until some of its messages expire.
+pub const MAX_SEEN_NONCES_PER_SENDER: usize = 4_096;
 /// Most negotiations that are not final at one time.
 pub const MAX_OPEN_NEGOTIATIONS: usize = 10_000;
+/// Most negotiations that are not final with one peer at one time.
+pub const MAX_OPEN_NEGOTIATIONS_PER_PEER: usize = 64;
+/// Most negotiations kept, open or ended: beyond it the oldest ended ones are forgotten early.
+pub const MAX_NEGOTIATIONS_KEPT: usize = 20_000;
 /// Most outputs waiting in the engine for the driver to poll.
 pub const MAX_PENDING_OUTPUTS: usize = 16_384;
 /// Most distinct (category, spec) keys a business keeps demand counts for.
@@ -60,6 +67,8 @@ pub const MAX_OUTBOX_AGE_MS: u64 = 30 * 24 * 3600 * 1000;
 pub const MAX_RETRY_BACKOFF_MS: u64 = 5 * 60 * 1000;
 /// Most requests (person) or intents (business) remembered as seen.
 pub const MAX_SEEN_ANNOUNCEMENTS: usize = 10_000;
+/// Longest an owner's approval prompt waits (it also ends when the request expires).
+pub const MAX_OWNER_WINDOW_MS: u64 = 7 * 24 * 3600 * 1000;
 /// Longest negotiation a peer may propose, from now to its deadline.
 pub const MAX_NEGOTIATION_MS: u64 = 24 * 3600 * 1000;
 /// Personal offers kept per agreement (sent or received), newest last.

@@ -207,6 +207,9 @@ pub struct Negotiation {
     pub agreement: Option<Vec<u8>>,
     /// When it started.
     pub created_at: Timestamp,
+    /// When the owner's approval prompt expired undecided (then it ended as a timeout).
+    #[serde(default)]
+    pub prompt_expired_at: Option<Timestamp>,
 }
 
 impl Negotiation {

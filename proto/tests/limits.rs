@@ -8,7 +8,7 @@ use common::*;
 use me2b_proto::engine::{Command, Config, Engine, HandleError, Input, Output, Provenance, Rejection, Role, State};
 use me2b_proto::envelope::{self, EnvelopeError, MessageKind, ReplayGuard, Seal};
 use me2b_proto::identity::{Keypair, NegotiationId, Nonce};
-use me2b_proto::limits::{MAX_PENDING_OUTPUTS, MAX_ROUNDS, MAX_SEEN_NONCES};
+use me2b_proto::limits::{MAX_PENDING_OUTPUTS, MAX_ROUNDS, MAX_SEEN_NONCES, MAX_SEEN_NONCES_PER_SENDER};
 use me2b_proto::messages::{NegotiationBody, NegotiationMessage, TerminationCode};
 use me2b_proto::value::Value;
 use me2b_proto::wire;
@@ -66,12 +66,19 @@ fn the_replay_guard_refuses_when_full_instead_of_forgetting() {
     };
     let first = header(0);
     guard.check(&first, START).unwrap();
-    // Fill the guard without signing 200,000 envelopes: vary only the nonce of one header.
+    // Fill the guard without signing 200,000 envelopes: vary the nonce of one header, and its
+    // sender each time one sender's quota is reached (a Sybil's many keys).
     let mut filler = first.clone();
+    let sybils: Vec<_> = (0..=MAX_SEEN_NONCES / MAX_SEEN_NONCES_PER_SENDER)
+        .map(|k| if k == 0 { sender.public() } else { Keypair::from_secret_bytes(&[k as u8 + 100; 32]).public() })
+        .collect();
     for i in 1..MAX_SEEN_NONCES as u32 {
         let mut nonce = [0u8; 16];
         nonce[..4].copy_from_slice(&i.to_le_bytes());
         filler.nonce = Nonce::from_bytes(nonce);
+        let sybil = (i as usize / MAX_SEEN_NONCES_PER_SENDER) as u8;
+        filler.sender =
+            if sybil == 0 { sender.public() } else { Keypair::from_secret_bytes(&[sybil + 100; 32]).public() };
         guard.check(&filler, START).unwrap();
     }
     assert_eq!(guard.len(), MAX_SEEN_NONCES);

@@ -50,13 +50,61 @@ fn a_declined_request_ends_without_a_word_to_the_business() {
     assert!(matches!(again, Err(HandleError::Command(CommandError::NotAwaitingOwner("TERMINATED")))));
 }
 
+/// Restarts the person's node from its state, with the owner window `window`.
+fn restart_person(w: &mut World, window: std::time::Duration) {
+    use me2b_proto::engine::{Config, Role};
+    let state = w.net.remove(&w.person).unwrap().engine.state().clone();
+    let config = Config { owner_window: window, ..Config::new(Role::Person, [1; 32]) };
+    w.net.add_with(me2b_proto::identity::Keypair::from_secret_bytes(&[1; 32]), config, state);
+}
+
 #[test]
-fn an_unanswered_approval_times_out() {
+fn the_owner_has_until_the_request_expires_not_two_minutes() {
+    for window in [std::time::Duration::from_secs(7 * 24 * 3600), std::time::Duration::from_secs(120)] {
+        let mut w = world();
+        restart_person(&mut w, window);
+        publish(&mut w.net, w.clinic, "health.research", health_terms(START.saturating_add(DAY)));
+        w.net.settle();
+        let pending = awaiting(&w.net.peer(&w.person).events)[0];
+        // The owner looks an hour later, after a restart of their node.
+        w.net.advance(std::time::Duration::from_secs(3600));
+        let state = w.net.remove(&w.person).unwrap().engine.state().clone();
+        let config = me2b_proto::engine::Config {
+            owner_window: window,
+            ..me2b_proto::engine::Config::new(me2b_proto::engine::Role::Person, [1; 32])
+        };
+        w.net.add_with(me2b_proto::identity::Keypair::from_secret_bytes(&[1; 32]), config, state);
+        let approved = w.net.input(w.person, Input::Command(Command::Approve(pending)));
+        if window.as_secs() == 120 {
+            // Negative control: the old fixed two minutes. The prompt expired, and says so.
+            assert!(matches!(approved, Err(HandleError::Command(CommandError::PromptExpired(_)))), "{approved:?}");
+            let error = approved.unwrap_err().to_string();
+            assert!(error.contains("expired") && error.contains("nothing was shared"), "{error}");
+            assert!(w.net.peer(&w.person).engine.state().negotiations[&pending].prompt_expired_at.is_some());
+            continue;
+        }
+        approved.unwrap();
+        w.net.settle();
+        assert_eq!(finalized(&w.net.peer(&w.clinic).events).len(), 1, "approved an hour later, it is agreed");
+    }
+}
+
+#[test]
+fn a_prompt_that_expires_says_so() {
     let mut w = world();
     publish(&mut w.net, w.clinic, "health.research", health_terms(START.saturating_add(DAY)));
     w.net.settle();
-    let pending = awaiting(&w.net.peer(&w.person).events);
-    w.net.advance(std::time::Duration::from_secs(3600));
-    let state = &w.net.peer(&w.person).engine.state().negotiations[&pending[0]].state;
-    assert!(matches!(state, State::Terminated { code: me2b_proto::messages::TerminationCode::Timeout, .. }));
+    let pending = awaiting(&w.net.peer(&w.person).events)[0];
+    w.net.advance(2 * DAY);
+    let person = w.net.peer(&w.person);
+    assert!(
+        person
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::PromptExpired { negotiation_id } if *negotiation_id == pending))
+    );
+    assert!(person.engine.state().negotiations[&pending].prompt_expired_at.is_some());
+    let approved = w.net.input(w.person, Input::Command(Command::Approve(pending)));
+    assert!(matches!(approved, Err(HandleError::Command(CommandError::PromptExpired(_)))), "{approved:?}");
+    assert!(w.net.peer(&w.clinic).engine.state().negotiations.is_empty(), "the business never heard of it");
 }

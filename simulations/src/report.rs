@@ -487,6 +487,9 @@ fn describe(
             Event::DeliveryRefused { to, kind, reason } => {
                 ("delivery-refused", String::new(), key(to), format!("{kind:?}: {reason}"))
             }
+            Event::PromptExpired { negotiation_id } => {
+                ("prompt-expired", negotiation_id.to_string(), None, String::new())
+            }
             Event::OutboxFull { to, kind } => ("outbox-full", String::new(), key(to), format!("{kind:?}")),
             Event::DeliveryAbandoned { to, kind } => {
                 ("delivery-abandoned", String::new(), key(to), format!("{kind:?}"))

@@ -179,7 +179,21 @@ async fn negotiations(daemon: &Daemon, out: Printer, command: Command) -> Result
                     say!("nothing waits for you");
                     return;
                 };
-                for item in items {
+                let (waiting, expired): (Vec<&Json>, Vec<&Json>) =
+                    items.iter().partition(|item| item["state"] != "EXPIRED");
+                for item in &expired {
+                    say!(
+                        "{}  from {}  ({}): expired before you decided; nothing was shared",
+                        text(item, "id"),
+                        short(&text(item, "peer")),
+                        text(item, "category")
+                    );
+                }
+                if waiting.is_empty() {
+                    say!("nothing else waits for you");
+                    return;
+                }
+                for item in waiting {
                     say!("{}  from {}  ({})", text(item, "id"), short(&text(item, "peer")), text(item, "category"));
                     if let Some(offer) = item["offer"].as_str() {
                         say!("  offer:         {offer}");

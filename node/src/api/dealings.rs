@@ -106,10 +106,13 @@ pub(super) async fn negotiations(State(api): State<Arc<Api>>) -> Answer<Vec<Nego
 }
 
 /// Negotiations waiting for the owner's decision.
+/// Prompts that expired undecided follow, with state `EXPIRED`, for as long as the negotiation
+/// is kept.
 #[utoipa::path(get, path = "/v1/pending", responses((status = 200, body = [NegotiationView])))]
 pub(super) async fn pending(State(api): State<Arc<Api>>) -> Answer<Vec<NegotiationView>> {
     let state = api.node.state().await?;
-    Ok(Json(state.negotiations.awaiting_owner().map(NegotiationView::from).collect()))
+    let expired = state.negotiations.values().filter(|n| n.prompt_expired_at.is_some());
+    Ok(Json(state.negotiations.awaiting_owner().chain(expired).map(NegotiationView::from).collect()))
 }
 
 pub(super) fn negotiation_id(text: &str) -> Result<NegotiationId, ApiError> {

@@ -164,6 +164,9 @@ fn describe_engine(event: &Event) -> (&'static str, serde_json::Value) {
             ("delivery-refused", json!({"to": to.to_string(), "kind": format!("{kind:?}"), "reason": reason}))
         }
         Event::OutboxFull { to, kind } => ("outbox-full", json!({"to": to.to_string(), "kind": format!("{kind:?}")})),
+        Event::PromptExpired { negotiation_id } => {
+            ("prompt-expired", json!({"negotiation_id": negotiation_id.to_string()}))
+        }
         Event::DeliveryAbandoned { to, kind } => {
             ("delivery-abandoned", json!({"to": to.to_string(), "kind": format!("{kind:?}")}))
         }

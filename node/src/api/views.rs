@@ -202,13 +202,16 @@ pub struct NegotiationView {
     pub offer: Option<String>,
     /// When it ends if nothing happens (ms since the epoch).
     pub deadline_ms: u64,
+    /// When the owner's approval prompt expired undecided (state `EXPIRED`).
+    pub expired_at_ms: Option<u64>,
 }
 
 impl From<&Negotiation> for NegotiationView {
     fn from(n: &Negotiation) -> Self {
-        let (state, terms) = match n.awaiting() {
-            Some(terms) => ("AWAITING_OWNER".to_owned(), terms),
-            None => (n.state.to_string(), &n.terms),
+        let (state, terms) = match (n.awaiting(), n.prompt_expired_at) {
+            (Some(terms), _) => ("AWAITING_OWNER".to_owned(), terms),
+            (None, Some(_)) => ("EXPIRED".to_owned(), &n.terms),
+            (None, None) => (n.state.to_string(), &n.terms),
         };
         NegotiationView {
             id: n.id.to_string(),
@@ -219,6 +222,7 @@ impl From<&Negotiation> for NegotiationView {
             terms: terms.into(),
             offer: n.offer.as_ref().map(|o| format!("{} for {}", o.description, o.price)),
             deadline_ms: n.deadline.as_millis(),
+            expired_at_ms: n.prompt_expired_at.map(Timestamp::as_millis),
         }
     }
 }

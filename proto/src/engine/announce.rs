@@ -8,7 +8,7 @@ use crate::envelope::{self, MessageKind, Opened, Seal};
 use crate::identity::{IntentId, PublicKey, RequestId};
 
 use crate::ledger::EventKind;
-use crate::limits::{MAX_ANNOUNCED_ON_CONNECT, MAX_GOSSIP_VALIDITY_MS, MAX_SEEN_ANNOUNCEMENTS};
+use crate::limits::{MAX_ANNOUNCED_ON_CONNECT, MAX_GOSSIP_VALIDITY_MS, MAX_OWNER_WINDOW_MS, MAX_SEEN_ANNOUNCEMENTS};
 use crate::messages::{Context, DataRequest, Intent, ProductOffer};
 use crate::policy::{self, Asker, Decision};
 use crate::terms::Terms;
@@ -16,6 +16,7 @@ use crate::time::Timestamp;
 use crate::vocab::Category;
 use crate::wire;
 use prost::Message as _;
+use std::time::Duration;
 
 impl Engine {
     pub(super) fn publish_request(
@@ -93,18 +94,15 @@ impl Engine {
         if self.state.requests.contains_key(&request.id) {
             return Err(Rejection::Stale("request already seen").into());
         }
+        // Checked before anything is kept: one business cannot hold more of this person's
+        // attention (open negotiations, prompts) than its quota.
+        self.forget_old_negotiations(now);
+        self.state.negotiations.has_room(&business).map_err(Rejection::Stale)?;
         self.forget_old_requests(now);
         let id = request.id;
         let category = request.category.clone();
-        let fields = request.terms.fields.iter().map(|f| f.path.clone()).collect();
-        self.record(
-            now,
-            EventKind::RequestSeen,
-            Some(business),
-            &id.to_bytes(),
-            fields,
-            Some(crate::identity::Digest::of(opened.payload())),
-        );
+        // No ledger entry for a request merely seen: the ledger records what was exchanged
+        // (terms, agreements, data), so a flood of requests cannot grow it.
         let asker = Asker { business: &business, category: &request.category };
         let decision = policy::evaluate(&request.terms, &self.state.policy, &VaultFacts(&self.state.vault), asker, now);
         let terms = request.terms.clone();
@@ -129,7 +127,11 @@ impl Engine {
                 "countered".to_owned()
             }
             Decision::AskOwner { terms: proposal, reasons } => {
-                self.await_owner_before_proposing(opening(terms), proposal, reasons, now);
+                // The owner has until the request expires to decide (at most the owner window);
+                // the business hears of it only then.
+                let window = self.config.owner_window.min(Duration::from_millis(MAX_OWNER_WINDOW_MS));
+                let prompt = Opening { deadline: now.saturating_add(window).min(terms.expires_at), ..opening(terms) };
+                self.await_owner_before_proposing(prompt, proposal, reasons, now);
                 "awaiting-owner".to_owned()
             }
             Decision::Reject(reason) => format!("rejected: {}", describe(&reason)),
@@ -207,18 +209,11 @@ impl Engine {
         for expired in self.state.seen.forget_expired_intents(now) {
             self.persist(Change::SeenIntent(expired));
         }
-        self.state.seen.note_intent(intent.id, intent.expires_at)?;
+        if let Some(evicted) = self.state.seen.note_intent(intent.id, intent.expires_at)? {
+            self.persist(Change::SeenIntent(evicted));
+        }
         self.persist(Change::SeenIntent(intent.id));
         self.count_demand(&intent);
-        let fields = intent.shares.iter().map(|f| f.path.clone()).collect();
-        self.record(
-            now,
-            EventKind::IntentSeen,
-            Some(person),
-            &intent.id.to_bytes(),
-            fields,
-            Some(crate::identity::Digest::of(opened.payload())),
-        );
 
         let item = self.state.catalog.iter().find(|item| {
             item.category == intent.category
@@ -256,14 +251,21 @@ impl Engine {
         let mut keys = vec![(intent.category.clone(), String::new())];
         keys.extend(intent.spec.iter().map(|(key, value)| (intent.category.clone(), format!("{key}={value}"))));
         for key in keys {
-            let full = self.state.demand.len() >= crate::limits::MAX_DEMAND_KEYS;
-            match self.state.demand.get_mut(&key) {
-                Some(count) => *count += 1,
-                None if !full => {
-                    self.state.demand.insert(key.clone(), 1);
-                }
-                None => continue,
+            if let Some(count) = self.state.demand.get_mut(&key) {
+                *count += 1;
+                self.persist(Change::Demand(key));
+                continue;
             }
+            // Full: the least-counted key makes room, so keys made up by one peer (each seen
+            // once) cannot keep real demand out.
+            if self.state.demand.len() >= crate::limits::MAX_DEMAND_KEYS {
+                let least = self.state.demand.iter().min_by_key(|(_, count)| **count).map(|(key, _)| key.clone());
+                if let Some(least) = least {
+                    self.state.demand.remove(&least);
+                    self.persist(Change::Demand(least));
+                }
+            }
+            self.state.demand.insert(key.clone(), 1);
             self.persist(Change::Demand(key));
         }
     }

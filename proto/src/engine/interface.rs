@@ -308,6 +308,12 @@ pub enum Event {
         /// What was refused.
         kind: MessageKind,
     },
+    /// An approval prompt expired before the owner decided (the negotiation ended; nothing
+    /// was shared).
+    PromptExpired {
+        /// The negotiation.
+        negotiation_id: NegotiationId,
+    },
     /// A message could not be delivered in time and was dropped.
     DeliveryAbandoned {
         /// To whom.
@@ -472,6 +478,9 @@ pub enum CommandError {
     /// The input is invalid.
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// The owner's approval prompt expired before the owner decided.
+    #[error("this request expired at {0} before it was decided; nothing was shared")]
+    PromptExpired(Timestamp),
     /// A bounded collection is full.
     #[error("too many {0}; try later")]
     Full(&'static str),

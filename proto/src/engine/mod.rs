@@ -73,6 +73,10 @@ pub struct Config {
     pub negotiation_timeout: Duration,
     /// How long a person collects answers to an intent before choosing.
     pub intent_window: Duration,
+    /// How long the owner has to decide on a request the agent asks about before the business
+    /// hears of it: until the request expires, at most this (and never more than
+    /// [`crate::limits::MAX_OWNER_WINDOW_MS`]).
+    pub owner_window: Duration,
     /// How long a direct message stays valid after it is sealed.
     pub message_validity: Duration,
 }
@@ -85,6 +89,7 @@ impl Config {
             seed,
             negotiation_timeout: Duration::from_secs(120),
             intent_window: Duration::from_secs(10),
+            owner_window: Duration::from_millis(crate::limits::MAX_OWNER_WINDOW_MS),
             message_validity: Duration::from_secs(300),
         }
     }

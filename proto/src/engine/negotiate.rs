@@ -39,6 +39,9 @@ pub(super) struct Opening {
     pub offer: Option<ProductOffer>,
 }
 
+/// Why a negotiation ended whose owner's approval prompt expired undecided.
+pub const PROMPT_EXPIRED: &str = "the request expired before its owner decided; nothing was shared";
+
 impl Opening {
     fn into_negotiation(
         self,
@@ -63,6 +66,7 @@ impl Opening {
             peer_knows: true,
             agreement: None,
             created_at: now,
+            prompt_expired_at: None,
         }
     }
 }
@@ -122,7 +126,7 @@ impl Engine {
 
     /// Drops negotiations that ended long ago (see [`super::Negotiations`]), so that the
     /// table stays bounded by the rate of new negotiations (their agreements are kept).
-    fn forget_old_negotiations(&mut self, now: Timestamp) {
+    pub(super) fn forget_old_negotiations(&mut self, now: Timestamp) {
         for id in self.state.negotiations.forget_ended(now) {
             self.persist(Change::Negotiation(id));
         }
@@ -215,9 +219,8 @@ impl Engine {
         if deadline <= now || deadline.as_millis() - now.as_millis() > MAX_NEGOTIATION_MS {
             return Err(Rejection::Protocol("deadline out of range").into());
         }
-        if !self.state.negotiations.has_room() {
-            return Err(Rejection::Stale("too many open negotiations").into());
-        }
+        self.forget_old_negotiations(now);
+        self.state.negotiations.has_room(&peer).map_err(Rejection::Stale)?;
         let (requested, category) = match (context, self.config.role) {
             (Context::Request(request_id), Role::Business) => {
                 if offer.is_some() {
@@ -404,6 +407,9 @@ impl Engine {
     pub(super) fn owner_decides(&mut self, id: NegotiationId, approve: bool, now: Timestamp) -> Result<()> {
         self.require(Role::Person)?;
         let negotiation = self.state.negotiations.get(&id).ok_or(CommandError::UnknownNegotiation(id))?;
+        if let Some(at) = negotiation.prompt_expired_at {
+            return Err(CommandError::PromptExpired(at).into());
+        }
         let Some(proposal) = negotiation.awaiting().cloned() else {
             return Err(CommandError::NotAwaitingOwner(negotiation.state.name()).into());
         };
@@ -412,16 +418,21 @@ impl Engine {
             return Ok(());
         }
         if now >= negotiation.deadline {
-            return Err(CommandError::Invalid("the negotiation's deadline has passed".into()).into());
+            return Err(CommandError::PromptExpired(negotiation.deadline).into());
         }
         let terms = proposal;
         if !negotiation.peer_knows {
+            // The business has not heard of it: the negotiation with it starts now, with a
+            // deadline of its own, however long the owner took.
+            let deadline = now.saturating_add(self.config.negotiation_timeout).min(negotiation.requested.expires_at);
             let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
                 return Ok(());
             };
             negotiation.state = negotiation::next(None, &Step::Terms { by: Party::Local }).map_err(Rejection::from)?;
             negotiation.terms = terms;
             negotiation.peer_knows = true;
+            negotiation.deadline = deadline;
+            self.set_timer(deadline, Timer::NegotiationDeadline(id));
             self.send_proposal(id, now);
         } else if terms == negotiation.terms {
             self.sign_and_agree(id, now);
@@ -442,6 +453,14 @@ impl Engine {
         };
         if now < effective {
             self.set_timer(effective, Timer::NegotiationDeadline(id));
+            return;
+        }
+        if negotiation.awaiting().is_some() {
+            if let Some(negotiation) = self.state.negotiations.get_mut(&id) {
+                negotiation.prompt_expired_at = Some(now);
+            }
+            self.end(id, TerminationCode::Timeout, PROMPT_EXPIRED.into(), false, now);
+            self.event(Event::PromptExpired { negotiation_id: id });
             return;
         }
         self.end(id, TerminationCode::Timeout, "deadline passed".into(), false, now);

@@ -58,16 +58,23 @@ impl Seen {
         expired
     }
 
-    /// Records a new intent: refused if it was seen, or if too many live ones are remembered.
-    pub(crate) fn note_intent(&mut self, id: IntentId, expires_at: Timestamp) -> Result<(), Rejection> {
+    /// Records a new intent, refused if it was seen. When too many live ones are remembered,
+    /// the one expiring soonest is forgotten (and returned, to persist): a flood of intents
+    /// cannot lock new ones out, and forgetting one early risks at most counting it twice
+    /// (its envelope's nonce still guards against a replay while the node runs).
+    pub(crate) fn note_intent(&mut self, id: IntentId, expires_at: Timestamp) -> Result<Option<IntentId>, Rejection> {
         if self.intents.contains_key(&id) {
             return Err(Rejection::Stale("intent already seen"));
         }
+        let mut evicted = None;
         if self.intents.len() >= MAX_SEEN_ANNOUNCEMENTS {
-            return Err(Rejection::Stale("too many intents in flight"));
+            evicted = self.intents.iter().min_by_key(|(_, at)| **at).map(|(id, _)| *id);
+            if let Some(old) = &evicted {
+                self.intents.remove(old);
+            }
         }
         self.intents.insert(id, expires_at);
-        Ok(())
+        Ok(evicted)
     }
 
     /// Whether `item` (a request's or intent's id) should be handed to `peer` now: not if it
@@ -97,23 +104,29 @@ mod tests {
     fn an_intent_counts_once_until_it_expires() {
         let mut seen = Seen::default();
         let id = IntentId::from_bytes([1; 16]);
-        assert_eq!(seen.note_intent(id, Timestamp::from_millis(100)), Ok(()));
+        assert_eq!(seen.note_intent(id, Timestamp::from_millis(100)), Ok(None));
         assert!(seen.note_intent(id, Timestamp::from_millis(100)).is_err());
         assert!(seen.forget_expired_intents(Timestamp::from_millis(99)).is_empty());
         assert_eq!(seen.forget_expired_intents(Timestamp::from_millis(100)), vec![id]);
-        assert_eq!(seen.note_intent(id, Timestamp::from_millis(200)), Ok(()));
+        assert_eq!(seen.note_intent(id, Timestamp::from_millis(200)), Ok(None));
     }
 
     #[test]
-    fn seen_intents_are_bounded() {
+    fn seen_intents_are_bounded_and_a_flood_cannot_lock_new_ones_out() {
         let mut seen = Seen::default();
-        for i in 0..MAX_SEEN_ANNOUNCEMENTS as u64 {
+        let id = |i: u64| {
             let mut bytes = [0u8; 16];
             bytes[..8].copy_from_slice(&i.to_le_bytes());
-            assert!(seen.note_intent(IntentId::from_bytes(bytes), Timestamp::from_millis(1)).is_ok());
+            IntentId::from_bytes(bytes)
+        };
+        for i in 0..MAX_SEEN_ANNOUNCEMENTS as u64 {
+            // One expires soonest; the flood lives long.
+            let expires = if i == 7 { 5 } else { 1_000 + i };
+            assert_eq!(seen.note_intent(id(i), Timestamp::from_millis(expires)), Ok(None));
         }
-        let refused = seen.note_intent(IntentId::from_bytes([0xff; 16]), Timestamp::from_millis(1));
-        assert_eq!(refused, Err(Rejection::Stale("too many intents in flight")));
+        let honest = IntentId::from_bytes([0xff; 16]);
+        assert_eq!(seen.note_intent(honest, Timestamp::from_millis(50)), Ok(Some(id(7))), "the soonest to expire goes");
+        assert!(seen.intent_expiry(&honest).is_some());
         assert_eq!(seen.intents(), MAX_SEEN_ANNOUNCEMENTS);
     }
 
