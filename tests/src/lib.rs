@@ -284,16 +284,32 @@ pub struct HttpAnswer {
 
 /// Sends one raw HTTP/1.1 request (no client library, to see exactly what the API answers).
 pub fn http(api: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)]) -> HttpAnswer {
-    let mut stream = TcpStream::connect(api).unwrap();
-    stream.set_read_timeout(Some(WAIT)).unwrap();
+    try_http(api, method, path, headers, "").unwrap()
+}
+
+/// Sends one raw HTTP/1.1 request with a body; an error if the daemon cannot be reached or
+/// goes away before it answers (as when it is killed).
+pub fn try_http(
+    api: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<HttpAnswer> {
+    let mut stream = TcpStream::connect(api)?;
+    stream.set_read_timeout(Some(WAIT))?;
     let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {api}\r\nConnection: close\r\n");
     for (name, value) in headers {
         request.push_str(&format!("{name}: {value}\r\n"));
     }
+    if !body.is_empty() {
+        request.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n", body.len()));
+    }
     request.push_str("\r\n");
-    stream.write_all(request.as_bytes()).unwrap();
+    request.push_str(body);
+    stream.write_all(request.as_bytes())?;
     let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
+    stream.read_to_string(&mut answer)?;
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);
@@ -301,7 +317,7 @@ pub fn http(api: SocketAddr, method: &str, path: &str, headers: &[(&str, &str)])
         .filter_map(|l| l.split_once(':'))
         .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_owned()))
         .collect();
-    HttpAnswer { status, headers, body: body.to_owned() }
+    Ok(HttpAnswer { status, headers, body: body.to_owned() })
 }
 
 /// The shoe campaign of the script.
