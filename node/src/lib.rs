@@ -25,6 +25,7 @@ pub mod api;
 pub mod at_rest;
 pub mod clock;
 pub mod config;
+pub mod fuzz;
 mod gossip;
 pub mod handle;
 pub mod key_file;

@@ -37,6 +37,8 @@ const COMMAND_QUEUE: usize = 256;
 const EVENT_BUFFER: usize = 1024;
 /// Invalid direct messages after which a peer is disconnected.
 const MISBEHAVIOUR_LIMIT: u32 = 5;
+/// Most peers whose misbehaviour is counted at once.
+const MAX_PENALISED_PEERS: usize = 4096;
 
 /// What the engine answered to one input.
 type Outcome = Result<Handled, HandleError>;
@@ -55,6 +57,7 @@ pub struct Node {
     subscribed: BTreeSet<Topic>,
     misbehaviour: BTreeMap<PeerId, u32>,
     gossip_limit: gossip::Limit,
+    direct_limit: gossip::Limit,
     /// Peers found through the DHT are dialled while fewer than this are connected.
     target_peers: usize,
     payload_bytes_out: u64,
@@ -105,6 +108,7 @@ impl Node {
             payload_bytes_out: 0,
             registry,
             gossip_limit: gossip::Limit::new(config.net.gossip_per_peer, config.net.gossip_window),
+            direct_limit: gossip::Limit::new(config.net.direct_per_peer, config.net.gossip_window),
         };
         for address in config.bootstrap {
             node.dial(address)?;
@@ -364,6 +368,13 @@ impl Node {
     }
 
     fn misbehaved(&mut self, peer: PeerId, reason: String) {
+        // Bounded against Sybils: when full, the least-penalised peer is forgotten.
+        if self.misbehaviour.len() >= MAX_PENALISED_PEERS && !self.misbehaviour.contains_key(&peer) {
+            let least = self.misbehaviour.iter().min_by_key(|(_, count)| **count).map(|(peer, _)| *peer);
+            if let Some(least) = least {
+                self.misbehaviour.remove(&least);
+            }
+        }
         let count = self.misbehaviour.entry(peer).or_default();
         *count += 1;
         let score = -10.0 * f64::from(*count);
@@ -485,6 +496,17 @@ impl Node {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request { request, channel, .. } => {
                     let kind = request.kind;
+                    // Counted before any work: a flooding peer costs no decoding and no fsync.
+                    let admitted = self.direct_limit.admit(peer);
+                    if admitted.is_err() {
+                        if admitted == Err(true) {
+                            warn!(%peer, "direct message rate limit reached");
+                            let _ = self.events.send(NodeEvent::RateLimited { peer });
+                        }
+                        let busy = Answer::Ignored("busy: too many messages; try later".into());
+                        let _ = self.swarm.behaviour_mut().direct(kind).send_response(channel, busy);
+                        return Ok(());
+                    }
                     let ack = match net::public_key(&peer) {
                         None => Answer::Rejected("no usable peer key".into()),
                         Some(from) => self.feed_from(peer, Input::Direct { from, kind, bytes: request.bytes }).await?,

@@ -27,6 +27,17 @@ pub enum MessageKind {
 }
 
 impl MessageKind {
+    /// Every kind.
+    pub const ALL: [MessageKind; 7] = [
+        MessageKind::DataRequest,
+        MessageKind::Intent,
+        MessageKind::Negotiation,
+        MessageKind::DataPackage,
+        MessageKind::PersonalOffer,
+        MessageKind::Revocation,
+        MessageKind::DeletionReceipt,
+    ];
+
     /// Whether messages of this kind travel on gossip (to everyone) rather than to one peer.
     pub fn is_gossip(self) -> bool {
         matches!(self, MessageKind::DataRequest | MessageKind::Intent)

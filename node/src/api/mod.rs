@@ -14,6 +14,7 @@ mod business;
 mod dealings;
 pub mod events;
 mod vault;
+pub use vault::Import;
 pub mod views;
 
 use crate::{NodeError, NodeHandle};

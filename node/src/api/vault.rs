@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use me2b_proto::document::{BusinessPolicyDoc, PolicyDoc};
 use me2b_proto::engine::{Command, Provenance, Role};
 use me2b_proto::policy::{BusinessPolicy, Policy};
+use me2b_proto::value::Value;
 use me2b_proto::vocab::FieldPath;
 use serde::Deserialize;
 use serde_json::json;
@@ -97,20 +98,28 @@ pub struct Import {
     pub provenance: Option<String>,
 }
 
+impl Import {
+    /// Every record checked (path and value) and the provenance, before any is stored.
+    pub fn check(&self) -> Result<(Vec<(FieldPath, Value)>, Provenance), BadInput> {
+        let provenance = provenance(self.provenance.as_deref())?;
+        let records = self
+            .records
+            .iter()
+            .map(|(path, value)| {
+                let checked =
+                    path.parse::<FieldPath>().map_err(BadInput::from).and_then(|p| Ok((p, value_from_json(value)?)));
+                checked.map_err(|e| BadInput(format!("{path}: {}", e.0)))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((records, provenance))
+    }
+}
+
 /// Imports many records at once (person); all are checked before any is stored.
 #[utoipa::path(post, path = "/v1/data", request_body = Import, responses((status = 200)))]
 pub(super) async fn data_import(State(api): State<Arc<Api>>, Json(body): Json<Import>) -> Answer<serde_json::Value> {
     require(&api, Role::Person)?;
-    let provenance = provenance(body.provenance.as_deref())?;
-    let records = body
-        .records
-        .iter()
-        .map(|(path, value)| {
-            let checked =
-                path.parse::<FieldPath>().map_err(BadInput::from).and_then(|p| Ok((p, value_from_json(value)?)));
-            checked.map_err(|e| BadInput(format!("{path}: {}", e.0)))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
+    let (records, provenance) = body.check()?;
     for (path, value) in &records {
         let command = Command::SetRecord { path: path.clone(), value: value.clone(), provenance: provenance.clone() };
         api.node.command(command).await?;

@@ -59,6 +59,9 @@ pub struct NetConfig {
     pub gossip_per_peer: u32,
     /// The window of the per-peer gossip limit.
     pub gossip_window: Duration,
+    /// Most direct messages handled from one peer per [`NetConfig::gossip_window`]; more are
+    /// answered "busy" before they cost any work or write (the sender's outbox retries).
+    pub direct_per_peer: u32,
     /// Whether to run the Kademlia DHT (peer discovery beyond the bootstrap peers). Always on
     /// for a real node; a simulation may turn it off to keep the topology it drew.
     pub dht: bool,
@@ -99,6 +102,7 @@ impl Default for NetConfig {
             heartbeat: Duration::from_secs(1),
             gossip_per_peer: 1000,
             gossip_window: Duration::from_secs(10),
+            direct_per_peer: 1000,
             target_peers: 12,
             link_model: None,
             dht: true,

@@ -8,6 +8,7 @@
 //! [`fixtures`] holds the people, businesses and terms every crate's tests share.
 
 pub mod fixtures;
+pub mod fuzz;
 
 use crate::engine::{Answer, Change, Config, Engine, Event, HandleError, Input, Output, Role, State, Timer};
 use crate::envelope::MessageKind;
