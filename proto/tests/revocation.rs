@@ -48,8 +48,12 @@ fn revocation_while_the_business_is_offline_is_delivered_when_it_returns() {
     let id = agreed(&mut w);
     w.net.set_online(w.shoes, false);
     command(&mut w.net, w.person, Command::Revoke { agreement_id: id, reason: String::new() });
-    w.net.advance(Duration::from_secs(3600));
+    // Offline far longer than the longest backoff: the revocation is retried, never dropped,
+    // and the retries stay few (at most one every five minutes and a half).
+    w.net.advance(10 * DAY);
     assert_eq!(w.net.peer(&w.person).engine.state().outbox.len(), 1, "the revocation waits");
+    let attempts = w.net.peer(&w.person).engine.state().outbox.values().next().unwrap().attempts;
+    assert!((1000..=3000).contains(&attempts), "{attempts} attempts in ten days");
     assert!(w.net.peer(&w.shoes).engine.state().received.contains_key(&id));
 
     w.net.set_online(w.shoes, true);
