@@ -78,3 +78,34 @@ fn businesses_count_aggregate_demand() {
     // The person's own negotiations: none (no catalog), and nothing is pending.
     assert!(w.net.peer(&w.person).engine.state().negotiations.awaiting_owner().next().is_none());
 }
+
+#[test]
+fn made_up_demand_cannot_keep_real_demand_out() {
+    let mut w = world();
+    let flooder = w.net.add(Role::Person, 9);
+    // Intents whose every spec value is made up, until the business's demand table is full.
+    // Each adds one new key per spec entry (the category's own key is shared).
+    for i in 0..me2b_proto::limits::MAX_DEMAND_KEYS / me2b_proto::limits::MAX_SPEC_ENTRIES + 2 {
+        let spec = (0..me2b_proto::limits::MAX_SPEC_ENTRIES).map(|k| (format!("k{k}"), format!("junk{i}"))).collect();
+        command(
+            &mut w.net,
+            flooder,
+            Command::PublishIntent {
+                category: "apparel.shoes".parse().unwrap(),
+                spec,
+                max_price: None,
+                shares: vec![],
+                expires_at: START.saturating_add(DAY),
+            },
+        );
+        w.net.settle();
+    }
+    assert_eq!(w.net.peer(&w.shoes).engine.state().demand.len(), me2b_proto::limits::MAX_DEMAND_KEYS);
+    // Real demand still counts, twice over.
+    intent(&mut w, 12_000);
+    intent(&mut w, 12_000);
+    w.net.settle();
+    let demand = &w.net.peer(&w.shoes).engine.state().demand;
+    assert!(demand.len() <= me2b_proto::limits::MAX_DEMAND_KEYS);
+    assert_eq!(demand.get(&("apparel.shoes".parse().unwrap(), "size_eu=44".to_owned())), Some(&2));
+}
