@@ -142,6 +142,7 @@ impl Api {
         RequestView,
         NegotiationView,
         AgreementView,
+        RevocationView,
         ReceivedView,
         OfferView,
         LedgerEntryView,
