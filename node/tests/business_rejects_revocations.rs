@@ -10,29 +10,19 @@ use common::*;
 use futures::StreamExt;
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
-use me2b_node::net::{self, Answer, BehaviourEvent, NetConfig};
+use me2b_node::net::{Answer, BehaviourEvent};
 use me2b_proto::agreement::{Lifecycle, RevocationAnswer};
 use me2b_proto::engine::{Command, Event, Role};
-use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_that_rejects_every_revocation_never_gets_it_marked_deleted() {
     let (mut person, mut business) = person_and_business().await;
-    publish(&business, shoe_terms()).await;
-    let Event::Finalized { agreement_id, .. } =
-        person.wait_for("agreement", |e| matches!(e, Event::Finalized { .. })).await
-    else {
-        unreachable!()
-    };
-    business.wait_for("data", |e| matches!(e, Event::DataReceived { .. })).await;
+    let agreement_id = agree(&mut person, &mut business).await;
     business.handle.shutdown().await;
     let TestNode { dir, secret, .. } = business;
 
     // The hostile stand-in, with the business's key: it rejects every revocation.
-    let config = NetConfig { mdns: false, heartbeat: Duration::from_millis(100), ..NetConfig::default() };
-    let mut hostile =
-        net::build_memory_swarm(net::libp2p_keypair(secret).unwrap(), &config, &mut net::gossip_registry()).unwrap();
-    hostile.dial(person.address().await).unwrap();
+    let mut hostile = rogue(secret, person.address().await);
     person.command(Command::Revoke { agreement_id, reason: "changed my mind".into() }).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut rejected = 0;

@@ -8,6 +8,7 @@
 
 use me2b_node::config::{Config, RoleName};
 use me2b_node::fuzz;
+use me2b_proto::harness::fuzz::mutate;
 use proptest::prelude::*;
 
 /// Valid inputs to mutate: frames (a varint length, a kind byte, an envelope), answers, a
@@ -39,23 +40,8 @@ fn seeds() -> Vec<Vec<u8>> {
 
 fn input() -> impl Strategy<Value = Vec<u8>> {
     let seeds = seeds();
-    let mutated = (0..seeds.len(), prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..4), 1..6)).prop_map(
-        move |(pick, edits)| {
-            let mut bytes = seeds[pick].clone();
-            for (at, byte, how) in edits {
-                let at = if bytes.is_empty() { 0 } else { at % bytes.len() };
-                match how {
-                    0 if !bytes.is_empty() => bytes[at] ^= byte | 1,
-                    1 => bytes.insert(at, byte),
-                    2 if !bytes.is_empty() => {
-                        bytes.remove(at);
-                    }
-                    _ => bytes.truncate(at),
-                }
-            }
-            bytes
-        },
-    );
+    let edits = prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..4), 1..6);
+    let mutated = (0..seeds.len(), edits).prop_map(move |(pick, edits)| mutate(&seeds[pick], &edits));
     prop_oneof![prop::collection::vec(any::<u8>(), 0..256), mutated]
 }
 

@@ -13,13 +13,7 @@ use me2b_proto::envelope::MessageKind;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_wiped_business_leaves_the_revocation_not_confirmed_until_its_receipt() {
     let (mut person, mut business) = person_and_business().await;
-    publish(&business, shoe_terms()).await;
-    let Event::Finalized { agreement_id, .. } =
-        person.wait_for("agreement", |e| matches!(e, Event::Finalized { .. })).await
-    else {
-        unreachable!()
-    };
-    business.wait_for("data", |e| matches!(e, Event::DataReceived { .. })).await;
+    let agreement_id = agree(&mut person, &mut business).await;
 
     // The business restarts with the same key and an empty store.
     business.handle.shutdown().await;

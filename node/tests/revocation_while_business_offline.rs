@@ -12,13 +12,7 @@ use me2b_proto::envelope::MessageKind;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_revocation_is_delivered_when_the_business_returns() {
     let (mut person, mut business) = person_and_business().await;
-    publish(&business, shoe_terms()).await;
-    let Event::Finalized { agreement_id, .. } =
-        person.wait_for("agreement", |e| matches!(e, Event::Finalized { .. })).await
-    else {
-        unreachable!()
-    };
-    business.wait_for("data", |e| matches!(e, Event::DataReceived { .. })).await;
+    let agreement_id = agree(&mut person, &mut business).await;
 
     // The business goes down.
     business.handle.shutdown().await;

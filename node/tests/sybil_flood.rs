@@ -15,8 +15,8 @@ use me2b_node::Node;
 use me2b_node::net::{self, Answer, BehaviourEvent, DirectRequest, NetConfig};
 use me2b_proto::engine::{Command, Event, Role};
 use me2b_proto::envelope::{self, MessageKind, Seal};
-use me2b_proto::identity::{Keypair, Nonce, RequestId};
-use me2b_proto::messages::{DataRequest, Revocation};
+use me2b_proto::identity::{Keypair, Nonce};
+use me2b_proto::messages::Revocation;
 use me2b_proto::value::Value;
 use me2b_proto::wire;
 use prost::Message as _;
@@ -30,48 +30,17 @@ fn rogue_config() -> NetConfig {
     NetConfig { mdns: false, heartbeat: Duration::from_millis(100), ..NetConfig::default() }
 }
 
-/// A request from the `i`th Sybil key.
-fn sybil_request(i: u8) -> Vec<u8> {
-    let key = Keypair::from_secret_bytes(&[100 + i; 32]);
-    let terms = shoe_terms();
-    let request = DataRequest {
-        id: RequestId::from_bytes([i; 16]),
-        category: "apparel.shoes".parse().unwrap(),
-        business_name: "Flood".into(),
-        description: String::new(),
-        terms: terms.clone(),
-    };
-    let seal = Seal {
-        keypair: &key,
-        kind: MessageKind::DataRequest,
-        recipient: None,
-        nonce: Nonce::from_bytes([i; 16]),
-        issued_at: now(),
-        expires_at: terms.expires_at,
-    };
-    envelope::seal(seal, wire::DataRequest::from(&request).encode_to_vec())
-}
-
 /// Floods `person` with gossip from one connection and direct messages from three; returns
 /// how many direct messages were answered "busy".
 async fn flood(person: &TestNode, person_key: me2b_proto::identity::PublicKey) -> usize {
     let target = person.address().await;
     let person_id = person.handle.peer_id();
-    let mut gossiper =
-        net::build_memory_swarm(net::libp2p_keypair([66; 32]).unwrap(), &rogue_config(), &mut net::gossip_registry())
-            .unwrap();
-    gossiper.dial(target.clone()).unwrap();
     let topic = gossipsub::IdentTopic::new("me2b/v1/requests/apparel.shoes");
-    gossiper.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+    let mut gossiper = rogue_on([66; 32], target.clone(), &topic).await;
     let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let event = tokio::time::timeout_at(deadline, gossiper.select_next_some()).await.expect("gossiper timed out");
-        if let SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { .. })) = event {
-            break;
-        }
-    }
+    // Each request signed by a key of its own.
     for i in 0..SYBIL_KEYS {
-        let _ = gossiper.behaviour_mut().gossipsub.publish(topic.clone(), sybil_request(i));
+        let _ = gossiper.behaviour_mut().gossipsub.publish(topic.clone(), signed_request([100 + i; 32], i, "Flood"));
     }
     tokio::spawn(async move {
         loop {

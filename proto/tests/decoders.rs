@@ -20,21 +20,7 @@ fn seeds() -> &'static [Vec<u8>] {
 /// A real message with some of its bytes flipped, cut or grown.
 fn mutated() -> impl Strategy<Value = Vec<u8>> {
     let edits = prop::collection::vec((any::<usize>(), any::<u8>(), 0u8..4), 1..8);
-    (any::<prop::sample::Index>(), edits).prop_map(|(pick, edits)| {
-        let mut bytes = pick.get(seeds()).clone();
-        for (at, byte, how) in edits {
-            let at = if bytes.is_empty() { 0 } else { at % bytes.len() };
-            match how {
-                0 if !bytes.is_empty() => bytes[at] ^= byte | 1,
-                1 => bytes.insert(at, byte),
-                2 if !bytes.is_empty() => {
-                    bytes.remove(at);
-                }
-                _ => bytes.truncate(at),
-            }
-        }
-        bytes
-    })
+    (any::<prop::sample::Index>(), edits).prop_map(|(pick, edits)| fuzz::mutate(pick.get::<Vec<u8>>(seeds()), &edits))
 }
 
 fn input() -> impl Strategy<Value = Vec<u8>> {

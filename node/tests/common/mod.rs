@@ -176,3 +176,71 @@ pub async fn shoe_intent(person: &TestNode) {
         })
         .await;
 }
+
+/// Publishes the shoe request and waits until the person has the agreement and the business
+/// its data; returns the agreement's id.
+pub async fn agree(person: &mut TestNode, business: &mut TestNode) -> me2b_proto::identity::AgreementId {
+    publish(business, shoe_terms()).await;
+    let Event::Finalized { agreement_id, .. } =
+        person.wait_for("agreement", |e| matches!(e, Event::Finalized { .. })).await
+    else {
+        unreachable!()
+    };
+    business.wait_for("data", |e| matches!(e, Event::DataReceived { .. })).await;
+    agreement_id
+}
+
+/// A bare libp2p peer with the key from `secret`, dialling `target` (a rogue for the attack
+/// tests: it speaks the protocols, and says what the test makes it say).
+pub fn rogue(secret: [u8; 32], target: libp2p::Multiaddr) -> libp2p::Swarm<me2b_node::net::Behaviour> {
+    let config = NetConfig { mdns: false, heartbeat: Duration::from_millis(100), ..NetConfig::default() };
+    let keypair = me2b_node::net::libp2p_keypair(secret).unwrap();
+    let mut rogue =
+        me2b_node::net::build_memory_swarm(keypair, &config, &mut me2b_node::net::gossip_registry()).unwrap();
+    rogue.dial(target).unwrap();
+    rogue
+}
+
+/// A [`rogue`] subscribed to `topic`, once the target has seen its subscription.
+pub async fn rogue_on(
+    secret: [u8; 32],
+    target: libp2p::Multiaddr,
+    topic: &libp2p::gossipsub::IdentTopic,
+) -> libp2p::Swarm<me2b_node::net::Behaviour> {
+    use futures::StreamExt;
+    let mut rogue = rogue(secret, target);
+    rogue.behaviour_mut().gossipsub.subscribe(topic).unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let event = tokio::time::timeout_at(deadline, rogue.select_next_some()).await.expect("rogue timed out");
+        if let libp2p::swarm::SwarmEvent::Behaviour(me2b_node::net::BehaviourEvent::Gossipsub(
+            libp2p::gossipsub::Event::Subscribed { .. },
+        )) = event
+        {
+            return rogue;
+        }
+    }
+}
+
+/// A shoe request with `name`, signed by the key from `secret` (`id` also picks the nonce).
+pub fn signed_request(secret: [u8; 32], id: u8, name: &str) -> Vec<u8> {
+    use prost::Message as _;
+    let key = me2b_proto::identity::Keypair::from_secret_bytes(&secret);
+    let terms = shoe_terms();
+    let request = me2b_proto::messages::DataRequest {
+        id: me2b_proto::identity::RequestId::from_bytes([id; 16]),
+        category: "apparel.shoes".parse().unwrap(),
+        business_name: name.into(),
+        description: "Shoes that fit".into(),
+        terms: terms.clone(),
+    };
+    let seal = me2b_proto::envelope::Seal {
+        keypair: &key,
+        kind: me2b_proto::envelope::MessageKind::DataRequest,
+        recipient: None,
+        nonce: me2b_proto::identity::Nonce::from_bytes([id; 16]),
+        issued_at: now(),
+        expires_at: terms.expires_at,
+    };
+    me2b_proto::envelope::seal(seal, me2b_proto::wire::DataRequest::from(&request).encode_to_vec())
+}

@@ -48,6 +48,25 @@ pub fn seeds() -> Vec<Vec<u8>> {
     seeds
 }
 
+/// `seed` with `edits` applied, each `(where, byte, how)`: how 0 flips bits at `where`, 1
+/// inserts `byte` there, 2 removes the byte there, 3 cuts the rest off. What the property
+/// runs feed the decoders besides random bytes.
+pub fn mutate(seed: &[u8], edits: &[(usize, u8, u8)]) -> Vec<u8> {
+    let mut bytes = seed.to_vec();
+    for &(at, byte, how) in edits {
+        let at = if bytes.is_empty() { 0 } else { at % bytes.len() };
+        match how % 4 {
+            0 if !bytes.is_empty() => bytes[at] ^= byte | 1,
+            1 => bytes.insert(at, byte),
+            2 if !bytes.is_empty() => {
+                bytes.remove(at);
+            }
+            _ => bytes.truncate(at),
+        }
+    }
+    bytes
+}
+
 /// Every kind of signed envelope, opened as gossip, as a direct message, and as evidence.
 pub fn envelopes(bytes: &[u8]) {
     let me = Keypair::from_secret_bytes(&[1; 32]).public();
