@@ -420,6 +420,9 @@ impl Engine {
         if now >= negotiation.deadline {
             return Err(CommandError::PromptExpired(negotiation.deadline).into());
         }
+        // The approval goes out through the outbox: refused now, with a clear error, rather
+        // than approved and then never sent.
+        self.state.outbox.has_room(&negotiation.peer, MessageKind::Negotiation).map_err(CommandError::from)?;
         let terms = proposal;
         if !negotiation.peer_knows {
             // The business has not heard of it: the negotiation with it starts now, with a
