@@ -193,8 +193,8 @@ pub struct RevocationStatus {
     pub reason: String,
     /// When the person (last) asked for it.
     pub requested_at: Timestamp,
-    /// Attempts made so far.
-    pub attempts: u32,
+    /// Answers the business gave so far (each attempt that reached it).
+    pub answers: u32,
     /// The business's last answer.
     pub answer: RevocationAnswer,
 }

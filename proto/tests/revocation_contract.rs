@@ -73,7 +73,7 @@ fn a_business_that_forgot_the_agreement_leaves_the_revocation_not_confirmed_unti
     w.net.advance(DAY);
     let not_confirmed = ledger_kinds(&w).iter().filter(|k| **k == EventKind::RevocationNotConfirmed).count();
     assert_eq!(not_confirmed, 1);
-    let attempts = w.net.peer(&w.person).engine.state().agreements[&id].revocation.as_ref().unwrap().attempts;
+    let attempts = w.net.peer(&w.person).engine.state().agreements[&id].revocation.as_ref().unwrap().answers;
     assert!(attempts > 10, "retried {attempts} times in a day");
     assert!(attempts < 100, "with backoff: {attempts}");
 

@@ -228,14 +228,17 @@ fn state_of(agreement: &Json) -> String {
 /// Where a revocation stands, in words, if one waits for its receipt.
 fn revocation_line(agreement: &Json) -> Option<String> {
     let revocation = agreement.get("revocation").filter(|r| !r.is_null())?;
-    let attempts = revocation["attempts"].as_u64().unwrap_or(0);
+    let answers = revocation["answers"].as_u64().unwrap_or(0);
     Some(match revocation["reason"].as_str() {
         Some(reason) => format!(
-            "not confirmed after {attempts} attempts: the business answered \"{reason}\"; still retried, \
+            "not confirmed after {answers} answers: the business answered \"{reason}\"; still retried, \
              `me2b revoke` sends it again, `me2b export` holds the evidence"
         ),
         None => {
-            format!("{}, {attempts} attempts; waiting for the business's signed receipt", text(revocation, "status"))
+            format!(
+                "{}, {answers} answers so far; waiting for the business's signed receipt",
+                text(revocation, "status")
+            )
         }
     })
 }

@@ -297,8 +297,8 @@ pub struct RevocationView {
     pub status: String,
     /// The business's answer or why the retries stopped, when not confirmed.
     pub reason: Option<String>,
-    /// Attempts so far.
-    pub attempts: u32,
+    /// Answers the business gave so far.
+    pub answers: u32,
     /// When the person last asked for it (ms since the epoch).
     pub requested_at_ms: u64,
 }
@@ -312,7 +312,7 @@ impl From<&RevocationStatus> for RevocationView {
         RevocationView {
             status: status.answer.name().into(),
             reason,
-            attempts: status.attempts,
+            answers: status.answers,
             requested_at_ms: status.requested_at.as_millis(),
         }
     }

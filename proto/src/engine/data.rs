@@ -272,9 +272,9 @@ impl Engine {
             })
             .into());
         }
-        let attempts = record.revocation.as_ref().map_or(0, |status| status.attempts);
+        let answers = record.revocation.as_ref().map_or(0, |status| status.answers);
         let answer = record.revocation.as_ref().map_or(RevocationAnswer::Pending, |status| status.answer.clone());
-        record.revocation = Some(RevocationStatus { reason, requested_at: now, attempts, answer });
+        record.revocation = Some(RevocationStatus { reason, requested_at: now, answers, answer });
         record.update_due = false;
         let business = record.agreement.business;
         let give_up_at =
@@ -300,7 +300,7 @@ impl Engine {
         let Some(status) = self.state.agreements.get_mut(&id).and_then(|record| record.revocation.as_mut()) else {
             return;
         };
-        status.attempts = status.attempts.saturating_add(1);
+        status.answers = status.answers.saturating_add(1);
         match answer.reason() {
             None => {
                 status.answer = RevocationAnswer::Acknowledged { at: now };
