@@ -14,9 +14,8 @@ use me2b_tests::*;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
 
-/// A small deterministic generator for kill moments (no dependency, same run every time).
+/// A small deterministic generator for kill moments (after how many writes) (no dependency, same run every time).
 struct Moments(u64);
 
 impl Moments {
@@ -35,6 +34,7 @@ fn write_until_gone(
     token: String,
     first: u64,
     stop: Arc<AtomicBool>,
+    progress: std::sync::mpsc::Sender<u64>,
 ) -> (BTreeMap<String, u64>, u64) {
     let mut acknowledged = BTreeMap::new();
     let mut count = 0;
@@ -49,6 +49,7 @@ fn write_until_gone(
             Ok(answer) if answer.status == 200 => {
                 acknowledged.insert(path, value);
                 count += 1;
+                let _ = progress.send(count);
             }
             _ => break,
         }
@@ -69,9 +70,10 @@ fn kill_nine_at_any_moment_loses_nothing_acknowledged() {
 
     for i in 0..iterations {
         let stop = Arc::new(AtomicBool::new(false));
+        let (progress, acked) = std::sync::mpsc::channel();
         let writer = {
             let (api, token, stop) = (person.api(), person.token(), Arc::clone(&stop));
-            std::thread::spawn(move || write_until_gone(api, token, next_value, stop))
+            std::thread::spawn(move || write_until_gone(api, token, next_value, stop, progress))
         };
         if i % 30 == 10
             && let Some(agreement) = to_revoke.pop()
@@ -79,9 +81,10 @@ fn kill_nine_at_any_moment_loses_nothing_acknowledged() {
             person.ok(&["revoke", &agreement]);
             revoked.push(agreement);
         }
-        // The kill lands at a random moment of the writes (this is the point of the test, not
-        // a wait for something to happen).
-        std::thread::sleep(Duration::from_millis(moments.next(120)));
+        // The kill lands after a random number of acknowledged writes, while the next one is
+        // in flight: waited for on the writer's acknowledgements, each within a bounded time.
+        let kill_after = 1 + moments.next(40);
+        while acked.recv_timeout(WAIT).expect("the writer stalled") < kill_after {}
         let business_dies = i % 4 == 3;
         if business_dies {
             business.kill();
