@@ -5,15 +5,11 @@
 
 mod common;
 use common::*;
-use me2b_proto::engine::{Command, Event, Input};
-use me2b_proto::envelope::{self, MessageKind, Seal};
-use me2b_proto::identity::{Keypair, Nonce};
-use me2b_proto::messages::{NegotiationBody, NegotiationMessage, TerminationCode};
+use me2b_proto::engine::{Command, Event};
+use me2b_proto::messages::TerminationCode;
 use me2b_proto::negotiation::State;
 use me2b_proto::policy::BusinessPolicy;
 use me2b_proto::terms::FieldRequest;
-use me2b_proto::wire;
-use prost::Message as _;
 
 #[test]
 fn a_counter_offer_narrows_the_terms_and_is_agreed() {
@@ -73,7 +69,6 @@ fn a_business_counter_that_widens_what_the_person_allowed_is_not_accepted() {
     // onward sharing and the email, which the policy does not allow.
     let mut terms = shoe_terms(START.saturating_add(DAY));
     terms.onward_sharing = true;
-    let shoe_key = Keypair::from_secret_bytes(&[2; 32]);
     command(
         &mut w.net,
         w.shoes,
@@ -89,19 +84,7 @@ fn a_business_counter_that_widens_what_the_person_allowed_is_not_accepted() {
     let mut wider = negotiation.terms.clone();
     wider.onward_sharing = true;
     wider.fields.push(FieldRequest::raw(path("profile.email")));
-    let counter = NegotiationMessage { id: negotiation.id, round: 2, body: NegotiationBody::Counter { terms: wider } };
-    let bytes = envelope::seal(
-        Seal {
-            keypair: &shoe_key,
-            kind: MessageKind::Negotiation,
-            recipient: Some(w.person),
-            nonce: Nonce::from_bytes([77; 16]),
-            issued_at: w.net.now(),
-            expires_at: w.net.now().saturating_add(std::time::Duration::from_secs(60)),
-        },
-        wire::NegotiationMessage::from(&counter).encode_to_vec(),
-    );
-    w.net.input(w.person, Input::Direct { from: w.shoes, kind: MessageKind::Negotiation, bytes }).unwrap();
+    counter_from_shoes(&mut w.net, w.person, negotiation.id, wider).unwrap();
     let after = &w.net.peer(&w.person).engine.state().negotiations[&negotiation.id];
     // The agent counters again with what its policy allows; it never signs the wider terms.
     assert_eq!(after.state, State::Offered { by: me2b_proto::negotiation::Party::Local });

@@ -112,19 +112,7 @@ fn a_refusal_does_not_tell_the_business_what_the_vault_lacks() {
     let negotiation = w.net.peer(&w.person).engine.state().negotiations.values().next().unwrap().clone();
     let mut wider = negotiation.terms.clone();
     wider.fields.push(FieldRequest::raw(path("body.height_cm")));
-    let counter = NegotiationMessage { id: negotiation.id, round: 2, body: NegotiationBody::Counter { terms: wider } };
-    let bytes = envelope::seal(
-        Seal {
-            keypair: &Keypair::from_secret_bytes(&[2; 32]),
-            kind: MessageKind::Negotiation,
-            recipient: Some(w.person),
-            nonce: Nonce::from_bytes([77; 16]),
-            issued_at: w.net.now(),
-            expires_at: w.net.now().saturating_add(std::time::Duration::from_secs(60)),
-        },
-        wire::NegotiationMessage::from(&counter).encode_to_vec(),
-    );
-    w.net.input(w.person, Input::Direct { from: w.shoes, kind: MessageKind::Negotiation, bytes }).unwrap();
+    counter_from_shoes(&mut w.net, w.person, negotiation.id, wider).unwrap();
 
     // What went to the business: the last negotiation message the person sent.
     let sent = w.net.peer(&w.person).outputs.iter().rev().find_map(|o| match o {

@@ -190,3 +190,30 @@ pub fn verify_ledger(net: &Network, who: PublicKey) -> usize {
     let peer = net.peer(&who);
     crate::ledger::verify(&peer.ledger, &who, Some(&peer.engine.state().ledger)).unwrap().len()
 }
+
+/// Hands `to` a counter-offer of `terms` in negotiation `id`, signed by the shoe maker's key
+/// (seed 2) as if its node had sent it: how tests play a business that says what they want.
+pub fn counter_from_shoes(
+    net: &mut Network,
+    to: PublicKey,
+    id: crate::identity::NegotiationId,
+    terms: Terms,
+) -> Result<crate::engine::Handled, crate::engine::HandleError> {
+    use crate::envelope::{self, MessageKind, Seal};
+    use crate::messages::{NegotiationBody, NegotiationMessage};
+    use prost::Message as _;
+    let shoes = crate::identity::Keypair::from_secret_bytes(&[2; 32]);
+    let counter = NegotiationMessage { id, round: 2, body: NegotiationBody::Counter { terms } };
+    let bytes = envelope::seal(
+        Seal {
+            keypair: &shoes,
+            kind: MessageKind::Negotiation,
+            recipient: Some(to),
+            nonce: crate::identity::Nonce::from_bytes([77; 16]),
+            issued_at: net.now(),
+            expires_at: net.now().saturating_add(Duration::from_secs(60)),
+        },
+        crate::wire::NegotiationMessage::from(&counter).encode_to_vec(),
+    );
+    net.input(to, Input::Direct { from: shoes.public(), kind: MessageKind::Negotiation, bytes })
+}
