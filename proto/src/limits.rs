@@ -74,7 +74,5 @@ pub const MAX_NEGOTIATION_MS: u64 = 24 * 3600 * 1000;
 /// Personal offers kept per agreement (sent or received), newest last.
 pub const MAX_OFFERS_KEPT: usize = 32;
 
-/// Most live requests or intents handed to a peer when it connects.
-pub const MAX_ANNOUNCED_ON_CONNECT: usize = 32;
-/// A peer is handed the same request or intent again only after this long (a reconnect).
-pub const ANNOUNCE_AGAIN_AFTER_MS: u64 = 60 * 1000;
+/// Most live requests or intents of one topic handed to a peer when it subscribes to it.
+pub const MAX_ANNOUNCED_ON_SUBSCRIBE: usize = 32;

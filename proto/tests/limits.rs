@@ -113,15 +113,16 @@ fn negotiation_messages_past_the_round_limit_are_refused() {
 }
 
 #[test]
-fn a_live_request_is_handed_to_a_connecting_peer_once_per_window() {
+fn a_live_request_is_handed_to_a_subscribing_peer_once_per_connection_however_late() {
     let mut business = Engine::new(
         Keypair::from_secret_bytes(&[2; 32]),
         Config::new(Role::Business, [2; 32]),
         State::default(),
         START,
     );
+    let shoes: me2b_proto::vocab::Category = "apparel.shoes".parse().unwrap();
     let command = Command::PublishRequest {
-        category: "apparel.shoes".parse().unwrap(),
+        category: shoes.clone(),
         business_name: "Stride".into(),
         description: "shoes".into(),
         terms: shoe_terms(START.saturating_add(Duration::from_secs(3600))),
@@ -129,15 +130,24 @@ fn a_live_request_is_handed_to_a_connecting_peer_once_per_window() {
     business.handle(Input::Command(command), START).unwrap();
     while business.poll().is_some() {}
     let person = Keypair::from_secret_bytes(&[1; 32]).public();
-    let mut announced = |at: me2b_proto::time::Timestamp| {
-        business.handle(Input::PeerConnected(person), at).unwrap();
+    let mut announced = |input: Input, after: Duration| {
+        business.handle(input, START.saturating_add(after)).unwrap();
         std::iter::from_fn(|| business.poll())
             .filter(|output| matches!(output, Output::Send { kind: MessageKind::DataRequest, .. }))
             .count()
     };
-    // The connection, then the peer's subscription on it, moments apart: one announcement.
-    assert_eq!(announced(START), 1);
-    assert_eq!(announced(START.saturating_add(Duration::from_millis(50))), 0);
-    // A reconnect a while later gets it again.
-    assert_eq!(announced(START.saturating_add(Duration::from_secs(61))), 1);
+    let subscribed = |category: &me2b_proto::vocab::Category| Input::PeerSubscribed {
+        peer: person,
+        topic: category.request_topic(),
+    };
+    // Connecting hands nothing over: the peer has not said what it wants.
+    assert_eq!(announced(Input::PeerConnected(person), Duration::ZERO), 0);
+    // Another topic: nothing.
+    assert_eq!(announced(subscribed(&"food.coffee".parse().unwrap()), Duration::from_millis(10)), 0);
+    // The topic, seconds later (the 2.5 s of issue 18, and far past any window): once.
+    assert_eq!(announced(subscribed(&shoes), Duration::from_millis(2_500)), 1);
+    assert_eq!(announced(subscribed(&shoes), Duration::from_secs(120)), 0);
+    // A new connection (the peer may have restarted): again, once.
+    assert_eq!(announced(Input::PeerConnected(person), Duration::from_secs(121)), 0);
+    assert_eq!(announced(subscribed(&shoes), Duration::from_secs(121)), 1);
 }

@@ -8,7 +8,7 @@ use crate::envelope::{self, MessageKind, Opened, Seal};
 use crate::identity::{IntentId, PublicKey, RequestId};
 
 use crate::ledger::EventKind;
-use crate::limits::{MAX_ANNOUNCED_ON_CONNECT, MAX_GOSSIP_VALIDITY_MS, MAX_OWNER_WINDOW_MS, MAX_SEEN_ANNOUNCEMENTS};
+use crate::limits::{MAX_ANNOUNCED_ON_SUBSCRIBE, MAX_GOSSIP_VALIDITY_MS, MAX_OWNER_WINDOW_MS, MAX_SEEN_ANNOUNCEMENTS};
 use crate::messages::{Context, DataRequest, Intent, ProductOffer};
 use crate::policy::{self, Asker, Decision};
 use crate::terms::Terms;
@@ -140,33 +140,48 @@ impl Engine {
         Ok(())
     }
 
-    /// Hands a peer that just connected this node's live requests (business) or undecided
-    /// intents (person), newest first, at most [`MAX_ANNOUNCED_ON_CONNECT`].
-    pub(super) fn announce_to(&mut self, peer: PublicKey, now: Timestamp) {
+    /// Hands a peer that just subscribed to `topic` this node's live requests (business) or
+    /// undecided intents (person) of that topic, newest first, at most
+    /// [`MAX_ANNOUNCED_ON_SUBSCRIBE`]: gossip does not replay what was published before. Each
+    /// goes to a peer once per connection ([`Seen::announce_due`](super::seen::Seen)), however
+    /// late it subscribes.
+    pub(super) fn announce_to(&mut self, peer: PublicKey, topic: &crate::vocab::Topic, now: Timestamp) {
         let me = self.public_key();
-        let mut live: Vec<(Timestamp, MessageKind, Vec<u8>, [u8; 16])> = match self.config.role {
+        let mut live: Vec<(Timestamp, Timestamp, MessageKind, Vec<u8>, [u8; 16])> = match self.config.role {
             Role::Business => self
                 .state
                 .requests
                 .values()
                 .filter(|known| {
-                    known.business == me && known.request.terms.expires_at > now && !known.envelope.is_empty()
+                    known.business == me
+                        && known.request.terms.expires_at > now
+                        && !known.envelope.is_empty()
+                        && known.request.category.request_topic() == *topic
                 })
-                .map(|known| (known.at, MessageKind::DataRequest, known.envelope.clone(), known.request.id.to_bytes()))
+                .map(|known| {
+                    let expires = known.request.terms.expires_at;
+                    (known.at, expires, MessageKind::DataRequest, known.envelope.clone(), known.request.id.to_bytes())
+                })
                 .collect(),
             Role::Person => self
                 .state
                 .intents
                 .values()
-                .filter(|own| !own.decided && own.intent.expires_at > now && !own.envelope.is_empty())
-                .map(|own| (own.intent.expires_at, MessageKind::Intent, own.envelope.clone(), own.intent.id.to_bytes()))
+                .filter(|own| {
+                    !own.decided
+                        && own.intent.expires_at > now
+                        && !own.envelope.is_empty()
+                        && own.intent.category.intent_topic() == *topic
+                })
+                .map(|own| {
+                    let expires = own.intent.expires_at;
+                    (expires, expires, MessageKind::Intent, own.envelope.clone(), own.intent.id.to_bytes())
+                })
                 .collect(),
         };
-        live.sort_by_key(|(at, _, _, _)| std::cmp::Reverse(*at));
-        for (_, kind, bytes, id) in live.into_iter().take(MAX_ANNOUNCED_ON_CONNECT) {
-            // A connection and the peer's gossip subscription on it both ask for the
-            // announcement within moments: hand it over once per window.
-            if self.state.seen.announce_due(peer, id, now) {
+        live.sort_by_key(|(at, _, _, _, _)| std::cmp::Reverse(*at));
+        for (_, expires, kind, bytes, id) in live.into_iter().take(MAX_ANNOUNCED_ON_SUBSCRIBE) {
+            if self.state.seen.announce_due(peer, id, expires, now) {
                 self.emit(super::Output::Send { to: peer, kind, bytes, delivery: None });
             }
         }

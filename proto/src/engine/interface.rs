@@ -45,9 +45,17 @@ pub enum Input {
     Answered(OutboxId, Answer),
     /// An outbox message could not be delivered this time.
     Undelivered(OutboxId),
-    /// A peer is reachable (again): retry what waits for it, and hand it this node's live
-    /// requests or intents, which gossip does not replay to late joiners.
+    /// A peer is reachable (again, on a new connection): retry what waits for it, and forget
+    /// which live requests or intents it was handed (it may have restarted without them).
     PeerConnected(PublicKey),
+    /// A peer subscribed to `topic` on gossip: hand it this node's live requests or intents of
+    /// that topic, which gossip does not replay to late joiners; once per connection.
+    PeerSubscribed {
+        /// The peer.
+        peer: PublicKey,
+        /// The topic it subscribed to.
+        topic: Topic,
+    },
     /// A timer the engine set has fired.
     Timer(Timer),
     /// The owner asks for something.

@@ -131,6 +131,16 @@ impl Engine {
         self.config.role
     }
 
+    /// The gossip topics this node follows: a person hears requests, a business hears
+    /// intents, in the categories it subscribed to.
+    pub fn topics(&self) -> std::collections::BTreeSet<crate::vocab::Topic> {
+        let topic = |category: &crate::vocab::Category| match self.config.role {
+            Role::Person => category.request_topic(),
+            Role::Business => category.intent_topic(),
+        };
+        self.state.subscriptions.iter().map(topic).collect()
+    }
+
     /// Everything the engine knows.
     pub fn state(&self) -> &State {
         &self.state
@@ -154,6 +164,10 @@ impl Engine {
             }
             Input::PeerConnected(peer) => {
                 self.peer_connected(peer, now);
+                Ok(Handled::Done)
+            }
+            Input::PeerSubscribed { peer, topic } => {
+                self.announce_to(peer, &topic, now);
                 Ok(Handled::Done)
             }
             Input::Timer(timer) => {

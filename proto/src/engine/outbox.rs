@@ -328,7 +328,7 @@ impl Engine {
     }
 
     pub(super) fn peer_connected(&mut self, peer: PublicKey, now: Timestamp) {
-        self.announce_to(peer, now);
+        self.state.seen.forget_announced_to(&peer);
         for id in self.state.outbox.waiting_for(&peer) {
             self.attempt(id, now);
         }

@@ -3,15 +3,15 @@
 //!
 //! Invariants: every collection is bounded and forgets by time. Nonces are kept until their
 //! message expires ([`ReplayGuard`], at most [`MAX_SEEN_NONCES`](crate::limits::MAX_SEEN_NONCES));
-//! seen intents until the intent expires, at most [`MAX_SEEN_ANNOUNCEMENTS`]; announcements for
-//! [`ANNOUNCE_AGAIN_AFTER_MS`], at most [`MAX_SEEN_ANNOUNCEMENTS`]. Only the seen intents are
-//! persisted: after a restart nonces and announcements start empty (a replayed envelope is still
-//! refused by its expiry, and announcing again is harmless).
+//! seen intents until the intent expires, at most [`MAX_SEEN_ANNOUNCEMENTS`]; what was handed to
+//! a peer until the item expires or the peer connects anew, at most [`MAX_SEEN_ANNOUNCEMENTS`].
+//! Only the seen intents are persisted: after a restart nonces and announcements start empty (a
+//! replayed envelope is still refused by its expiry, and announcing again is harmless).
 
 use super::Rejection;
 use crate::envelope::{EnvelopeError, Header, ReplayGuard};
 use crate::identity::{IntentId, PublicKey};
-use crate::limits::{ANNOUNCE_AGAIN_AFTER_MS, MAX_SEEN_ANNOUNCEMENTS};
+use crate::limits::MAX_SEEN_ANNOUNCEMENTS;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -23,6 +23,8 @@ pub struct Seen {
     intents: BTreeMap<IntentId, Timestamp>,
     #[serde(skip)]
     replay: ReplayGuard,
+    /// Which live request or intent was handed to which peer on its current connection, until
+    /// the item expires.
     #[serde(skip)]
     announced: BTreeMap<(PublicKey, [u8; 16]), Timestamp>,
 }
@@ -77,21 +79,40 @@ impl Seen {
         Ok(evicted)
     }
 
-    /// Whether `item` (a request's or intent's id) should be handed to `peer` now: not if it
-    /// was within [`ANNOUNCE_AGAIN_AFTER_MS`]. Records the hand-over when it is due.
-    pub(crate) fn announce_due(&mut self, peer: PublicKey, item: [u8; 16], now: Timestamp) -> bool {
-        let recent = |at: &Timestamp| now.as_millis().saturating_sub(at.as_millis()) < ANNOUNCE_AGAIN_AFTER_MS;
-        if self.announced.get(&(peer, item)).is_some_and(recent) {
+    /// Whether `item` (a request's or intent's id, live until `expires_at`) should be handed to
+    /// `peer` now: once per connection of the peer's, whenever it subscribes. Records the
+    /// hand-over. When the record is full, expired items go first, then the soonest to expire.
+    pub(crate) fn announce_due(
+        &mut self,
+        peer: PublicKey,
+        item: [u8; 16],
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> bool {
+        if self.announced.contains_key(&(peer, item)) {
             return false;
         }
         if self.announced.len() >= MAX_SEEN_ANNOUNCEMENTS {
-            self.announced.retain(|_, at| recent(at));
+            self.announced.retain(|_, expires| *expires > now);
             if self.announced.len() >= MAX_SEEN_ANNOUNCEMENTS {
-                self.announced.clear();
+                let soonest = self.announced.iter().min_by_key(|(_, expires)| **expires).map(|(key, _)| *key);
+                if let Some(soonest) = soonest {
+                    self.announced.remove(&soonest);
+                }
             }
         }
-        self.announced.insert((peer, item), now);
+        self.announced.insert((peer, item), expires_at);
         true
+    }
+
+    /// `peer` connected anew (it may have restarted, or lost what it was given): what it was
+    /// handed before is forgotten, so its subscriptions bring every live item again.
+    pub(crate) fn forget_announced_to(&mut self, peer: &PublicKey) {
+        let handed: Vec<(PublicKey, [u8; 16])> =
+            self.announced.range((*peer, [0u8; 16])..=(*peer, [0xffu8; 16])).map(|(key, _)| *key).collect();
+        for key in handed {
+            self.announced.remove(&key);
+        }
     }
 }
 
@@ -131,18 +152,26 @@ mod tests {
     }
 
     #[test]
-    fn an_announcement_is_due_once_per_window_and_the_record_stays_bounded() {
+    fn an_announcement_is_due_once_per_connection_and_the_record_stays_bounded() {
         let mut seen = Seen::default();
         let peer = Keypair::from_secret_bytes(&[2; 32]).public();
+        let other = Keypair::from_secret_bytes(&[3; 32]).public();
         let at = |ms| Timestamp::from_millis(ms);
-        assert!(seen.announce_due(peer, [1; 16], at(0)));
-        assert!(!seen.announce_due(peer, [1; 16], at(ANNOUNCE_AGAIN_AFTER_MS - 1)));
-        assert!(seen.announce_due(peer, [1; 16], at(ANNOUNCE_AGAIN_AFTER_MS)));
+        assert!(seen.announce_due(peer, [1; 16], at(1_000), at(0)));
+        // However late it subscribes again on the same connection: once.
+        assert!(!seen.announce_due(peer, [1; 16], at(1_000), at(999)));
+        assert!(seen.announce_due(other, [1; 16], at(1_000), at(999)), "each peer gets it");
+        seen.forget_announced_to(&peer);
+        assert!(seen.announce_due(peer, [1; 16], at(1_000), at(999)), "a new connection gets it again");
+        assert!(!seen.announce_due(other, [1; 16], at(1_000), at(999)), "only that peer is forgotten");
         for i in 0..(2 * MAX_SEEN_ANNOUNCEMENTS) as u64 {
             let mut item = [0u8; 16];
             item[..8].copy_from_slice(&i.to_le_bytes());
-            assert!(seen.announce_due(peer, item, at(ANNOUNCE_AGAIN_AFTER_MS)));
+            assert!(seen.announce_due(peer, item, at(2_000 + i), at(1_500)));
         }
         assert!(seen.announced.len() <= MAX_SEEN_ANNOUNCEMENTS);
+        let mut last = [0u8; 16];
+        last[..8].copy_from_slice(&(2 * MAX_SEEN_ANNOUNCEMENTS as u64 - 1).to_le_bytes());
+        assert!(seen.announced.contains_key(&(peer, last)), "the soonest to expire go first");
     }
 }

@@ -101,8 +101,12 @@ impl Network {
         if online {
             self.offline.remove(&key);
             let others: Vec<PublicKey> = self.peers.keys().filter(|k| **k != key).copied().collect();
+            let topics = self.peers.get(&key).map(|peer| peer.engine.topics()).unwrap_or_default();
             for other in others {
                 let _ = self.input(other, Input::PeerConnected(key));
+                for topic in &topics {
+                    let _ = self.input(other, Input::PeerSubscribed { peer: key, topic: topic.clone() });
+                }
             }
         } else {
             self.offline.insert(key);
