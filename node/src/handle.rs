@@ -107,6 +107,13 @@ pub enum NodeEvent {
         /// What was wrong.
         reason: String,
     },
+    /// A peer misbehaved once too often: it is disconnected and refused for `seconds`.
+    Banned {
+        /// The peer.
+        peer: PeerId,
+        /// How long the ban lasts.
+        seconds: u64,
+    },
     /// A connection to a peer was established.
     Connected {
         /// The peer.

@@ -25,7 +25,7 @@ use me2b_proto::identity::{Keypair, PublicKey};
 use me2b_proto::time::Timestamp;
 use me2b_proto::vocab::Topic;
 use prometheus_client::registry::Registry;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc};
 use tokio::time::Instant;
@@ -35,10 +35,6 @@ use tracing::{debug, info, warn};
 const COMMAND_QUEUE: usize = 256;
 /// How many events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 1024;
-/// Invalid direct messages after which a peer is disconnected.
-const MISBEHAVIOUR_LIMIT: u32 = 5;
-/// Most peers whose misbehaviour is counted at once.
-const MAX_PENALISED_PEERS: usize = 4096;
 
 /// What the engine answered to one input.
 type Outcome = Result<Handled, HandleError>;
@@ -55,7 +51,6 @@ pub struct Node {
     in_flight: HashMap<(StreamProtocol, OutboundRequestId), OutboxId>,
     waiting: gossip::Waiting,
     subscribed: BTreeSet<Topic>,
-    misbehaviour: BTreeMap<PeerId, u32>,
     gossip_limit: gossip::Limit,
     direct_limit: gossip::Limit,
     /// Peers found through the DHT are dialled while fewer than this are connected.
@@ -103,7 +98,6 @@ impl Node {
             in_flight: HashMap::new(),
             waiting: gossip::Waiting::default(),
             subscribed: BTreeSet::new(),
-            misbehaviour: BTreeMap::new(),
             target_peers: config.net.target_peers,
             payload_bytes_out: 0,
             registry,
@@ -120,7 +114,7 @@ impl Node {
     }
 
     async fn run(mut self) {
-        let mut publish_retry = tokio::time::interval(Duration::from_secs(1));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
         let mut shutdown_reply = None;
         loop {
             let next_timer = self.timers.first().map(|(at, _)| Instant::now() + at.saturating_since(now()));
@@ -142,8 +136,9 @@ impl Node {
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
                 () = timer_due => self.fire_timers().await,
-                _ = publish_retry.tick() => {
+                _ = tick.tick() => {
                     self.retry_publications();
+                    self.review_scores();
                     Ok(())
                 }
             };
@@ -246,16 +241,7 @@ impl Node {
     /// Follows on gossip what the engine's subscriptions say: a person hears requests, a
     /// business hears intents.
     fn sync_subscriptions(&mut self) {
-        let wanted: BTreeSet<Topic> = self
-            .engine
-            .state()
-            .subscriptions
-            .iter()
-            .map(|category| match self.role {
-                Role::Person => category.request_topic(),
-                Role::Business => category.intent_topic(),
-            })
-            .collect();
+        let wanted = self.engine.topics();
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
         for topic in wanted.difference(&self.subscribed) {
             let topic = gossipsub::IdentTopic::new(topic.to_string());
@@ -367,23 +353,43 @@ impl Node {
         }
     }
 
+    /// One offence by `peer` (see [`net::bans`] for the policy): its gossip score follows its
+    /// penalty points; at the limit it is banned, disconnected, and refused while the ban lasts.
     fn misbehaved(&mut self, peer: PeerId, reason: String) {
-        // Bounded against Sybils: when full, the least-penalised peer is forgotten.
-        if self.misbehaviour.len() >= MAX_PENALISED_PEERS && !self.misbehaviour.contains_key(&peer) {
-            let least = self.misbehaviour.iter().min_by_key(|(_, count)| **count).map(|(peer, _)| *peer);
-            if let Some(least) = least {
-                self.misbehaviour.remove(&least);
-            }
-        }
-        let count = self.misbehaviour.entry(peer).or_default();
-        *count += 1;
-        let score = -10.0 * f64::from(*count);
-        let limit_reached = *count >= MISBEHAVIOUR_LIMIT;
-        self.swarm.behaviour_mut().gossipsub.set_application_score(&peer, score);
-        warn!(%peer, %reason, "peer misbehaved");
+        let behaviour = self.swarm.behaviour_mut();
+        let range = behaviour.gate.range_of(&peer);
+        let penalty = behaviour.gate.bans.offence(peer, range, std::time::Instant::now());
+        behaviour.gossipsub.set_application_score(&peer, net::behaviour::POINT_SCORE * penalty.points);
+        warn!(%peer, %reason, points = penalty.points, "peer misbehaved");
         let _ = self.events.send(NodeEvent::Misbehaved { peer, reason });
-        if limit_reached {
+        if let Some(length) = penalty.range_banned_for {
+            warn!(%peer, ?range, seconds = length.as_secs(), "address range banned: several of its identities were");
+        }
+        if let Some(length) = penalty.banned_for {
+            warn!(%peer, seconds = length.as_secs(), "peer banned");
+            let _ = self.events.send(NodeEvent::Banned { peer, seconds: length.as_secs() });
             let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
+    /// Once a second: penalty points fade, so each scored peer's gossip score follows them; a
+    /// peer that gossipsub graylisted (for invalid messages it caught itself, such as bad
+    /// signatures, which never reach the node) is counted as offending, once per second.
+    fn review_scores(&mut self) {
+        let now = std::time::Instant::now();
+        let behaviour = self.swarm.behaviour_mut();
+        let scored: Vec<(PeerId, f64)> = behaviour.gate.bans.scored(now).collect();
+        for (peer, points) in scored {
+            behaviour.gossipsub.set_application_score(&peer, net::behaviour::POINT_SCORE * points);
+        }
+        let graylisted: Vec<(PeerId, f64)> = behaviour
+            .gossipsub
+            .all_peers()
+            .filter_map(|(peer, _)| behaviour.gossipsub.peer_score(peer).map(|score| (*peer, score)))
+            .filter(|(_, score)| *score < net::behaviour::GRAYLIST_THRESHOLD)
+            .collect();
+        for (peer, score) in graylisted {
+            self.misbehaved(peer, format!("gossip score {score:.0} is below the graylist threshold"));
         }
     }
 
@@ -420,12 +426,14 @@ impl Node {
             BehaviourEvent::Gossipsub(gossipsub::Event::Message { propagation_source, message_id, message }) => {
                 self.on_gossip(propagation_source, message_id, message).await?;
             }
-            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic }) => {
-                let _ = self.events.send(NodeEvent::PeerSubscribed { peer: peer_id, topic: topic.into_string() });
+            BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic, .. }) => {
+                let _ = self.events.send(NodeEvent::PeerSubscribed { peer: peer_id, topic: topic.to_string() });
                 self.retry_publications();
-                // A peer that just subscribed may have missed what was published since it
-                // connected: hand it the live requests or intents again (deduplicated there).
-                self.peer_reachable(peer_id).await?;
+                // Gossip does not replay what was published before: the engine hands the peer
+                // this node's live requests or intents of that topic, once per connection.
+                if let (Some(peer), Ok(topic)) = (net::public_key(&peer_id), topic.as_str().parse::<Topic>()) {
+                    let _ = self.feed(Input::PeerSubscribed { peer, topic }).await?;
+                }
             }
             BehaviourEvent::Negotiate(event) => self.on_direct(net::NEGOTIATE, event).await?,
             BehaviourEvent::Transfer(event) => self.on_direct(net::TRANSFER, event).await?,

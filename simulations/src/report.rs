@@ -240,7 +240,9 @@ impl Timeline {
         let (kind, subject, peer, detail) = describe(event, &graph.index_of_key, &graph.index_of_peer);
         match event {
             NodeEvent::Engine(_) => *self.by_kind.entry(kind).or_default() += 1,
-            NodeEvent::RateLimited { .. } | NodeEvent::Misbehaved { .. } => *self.defence.entry(kind).or_default() += 1,
+            NodeEvent::RateLimited { .. } | NodeEvent::Misbehaved { .. } | NodeEvent::Banned { .. } => {
+                *self.defence.entry(kind).or_default() += 1
+            }
             _ => {}
         }
         let time = scenario_ms(outcome.scenario.time_scale, *at);
@@ -497,6 +499,9 @@ fn describe(
         },
         NodeEvent::Misbehaved { peer, reason } => {
             ("peer-misbehaved", String::new(), peers.get(peer).copied(), reason.clone())
+        }
+        NodeEvent::Banned { peer, seconds } => {
+            ("peer-banned", String::new(), peers.get(peer).copied(), format!("{seconds} s"))
         }
         NodeEvent::Connected { peer } => ("peer-connected", String::new(), peers.get(peer).copied(), String::new()),
         NodeEvent::PeerSubscribed { peer, topic } => {

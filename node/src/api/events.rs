@@ -94,6 +94,7 @@ fn describe(event: &NodeEvent) -> (&'static str, serde_json::Value) {
         NodeEvent::Misbehaved { peer, reason } => {
             ("peer-misbehaved", json!({"peer": peer.to_string(), "reason": reason}))
         }
+        NodeEvent::Banned { peer, seconds } => ("peer-banned", json!({"peer": peer.to_string(), "seconds": seconds})),
         NodeEvent::Connected { peer } => ("peer-connected", json!({"peer": peer.to_string()})),
         NodeEvent::PeerSubscribed { peer, topic } => {
             ("peer-subscribed", json!({"peer": peer.to_string(), "topic": topic}))

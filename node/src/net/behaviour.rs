@@ -1,7 +1,23 @@
-//! The [`Behaviour`]: everything a me2b node speaks (identify, Kademlia, gossipsub, mDNS, relay
-//! client, DCUtR, AutoNAT, connection limits, and one request-response behaviour per direct
-//! protocol), how it is put together from a [`NetConfig`], and the gossip scoring me2b runs.
+//! The [`Behaviour`]: everything a me2b node speaks (the ban gate, connection limits, identify,
+//! Kademlia, gossipsub, mDNS, relay client, DCUtR, AutoNAT, and one request-response behaviour
+//! per direct protocol), how it is put together from a [`NetConfig`], and how gossip is
+//! configured and scored.
+//!
+//! ## Gossip, as another implementation must run it
+//! - **Message id**: the SHA-256 of the message's data (the signed me2b envelope), 32 bytes
+//!   ([`message_id`]). Any implementation computes it from what it received, so IHAVE, IWANT and
+//!   IDONTWANT name the same message on every side (js-libp2p's default, from + seqno, and
+//!   rust-libp2p's default, its text form, differ).
+//! - **Sizes**: a message's data is at most `MAX_GOSSIP_MESSAGE_BYTES` (16 KiB); bigger ones are
+//!   rejected by validation (an invalid message: scored and counted against the sender, which is
+//!   warned about). An RPC frame may be up to [`MAX_GOSSIP_FRAME_BYTES`] (4 MiB, js-libp2p
+//!   gossipsub's own inbound limit), which holds the largest batch a peer may legally send: an
+//!   IWANT answer for at most [`MAX_IWANT_PER_HEARTBEAT`] messages. A frame beyond that is not legal from
+//!   any implementation; gossipsub closes that inbound stream (the peer reopens it).
+//! - **Scoring**: see [`topic_score_params`]: one invalid message outweighs everything a peer
+//!   can earn.
 
+use super::bans::Gate;
 use super::codec::Codec;
 use super::{
     ANNOUNCE, BuildError, KAD_PROTOCOL, NEGOTIATE, NetConfig, OFFER, PROTOCOL_VERSION, REVOKE, TRANSFER, build_error,
@@ -11,8 +27,8 @@ use libp2p::{
     request_response,
 };
 use me2b_proto::envelope::MessageKind;
-use me2b_proto::limits::MAX_GOSSIP_MESSAGE_BYTES;
 use prometheus_client::registry::Registry;
+use std::time::Duration;
 
 pub use derived::{Behaviour, BehaviourEvent};
 
@@ -20,7 +36,7 @@ mod derived {
     // The derive generates `BehaviourEvent`, whose variants carry no docs.
     #![allow(missing_docs)]
 
-    use super::Codec;
+    use super::{Codec, Gate};
     use libp2p::swarm::NetworkBehaviour;
     use libp2p::swarm::behaviour::toggle::Toggle;
     use libp2p::{autonat, connection_limits, dcutr, gossipsub, identify, kad, mdns, relay, request_response};
@@ -28,6 +44,8 @@ mod derived {
     /// Everything a me2b node speaks.
     #[derive(NetworkBehaviour)]
     pub struct Behaviour {
+        /// Refuses banned peers and address ranges (first, so nothing else sets up for them).
+        pub gate: Gate,
         /// Connection limits.
         pub limits: connection_limits::Behaviour,
         /// identify (`me2b/1`).
@@ -80,7 +98,9 @@ pub(super) fn behaviour(
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validate_messages()
         .validation_mode(gossipsub::ValidationMode::Strict)
-        .max_transmit_size(MAX_GOSSIP_MESSAGE_BYTES + 1024)
+        .message_id_fn(message_id)
+        .max_transmit_size(MAX_GOSSIP_FRAME_BYTES)
+        .max_control_messages_sent(MAX_IWANT_PER_HEARTBEAT)
         .heartbeat_interval(config.heartbeat)
         .build()
         .map_err(build_error)?;
@@ -116,6 +136,7 @@ pub(super) fn behaviour(
     };
     let relayed = relay.is_some();
     Ok(Behaviour {
+        gate: Gate::default(),
         limits: connection_limits::Behaviour::new(limits),
         identify: identify::Behaviour::new(identify::Config::new(PROTOCOL_VERSION.into(), key.public())),
         kad: kad.into(),
@@ -132,36 +153,127 @@ pub(super) fn behaviour(
     })
 }
 
-/// Peer scoring for how me2b runs: invalid messages cost a lot; quiet topics are normal, so
+/// The largest gossip RPC frame read: js-libp2p gossipsub's own inbound limit, and more than
+/// the largest legal batch ([`MAX_IWANT_PER_HEARTBEAT`] messages of at most `MAX_GOSSIP_MESSAGE_BYTES`
+/// with their framing, about 2.2 MiB).
+pub const MAX_GOSSIP_FRAME_BYTES: usize = 4 * 1024 * 1024;
+/// Most message ids asked of one peer with IWANT per heartbeat (and most IHAVE ids sent).
+pub const MAX_IWANT_PER_HEARTBEAT: usize = 128;
+
+/// A gossip message's id: the SHA-256 of its data. See the module docs.
+pub fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
+    gossipsub::MessageId::new(me2b_proto::identity::Digest::of(&message.data).as_bytes())
+}
+
+/// Graylisted below this score: nothing from the peer is processed.
+pub const GRAYLIST_THRESHOLD: f64 = -80.0;
+/// Gossip to and from the peer stops below this score.
+const GOSSIP_THRESHOLD: f64 = -10.0;
+/// The most a peer can earn on all topics together ([`gossipsub::PeerScoreParams::topic_score_cap`]).
+const TOPIC_SCORE_CAP: f64 = 60.0;
+/// What one invalid message costs (squared for several: 2 cost 4 times this).
+const INVALID_MESSAGE_WEIGHT: f64 = -100.0;
+/// Each application-level penalty point (see [`super::bans`]) costs this much score.
+pub const POINT_SCORE: f64 = -10.0;
+
+/// Peer scoring for how me2b runs: invalid messages dominate; quiet topics are normal, so
 /// there is no penalty for under-delivery; many nodes on one IP (loopback, a NAT) are fine.
 fn peer_score_params() -> gossipsub::PeerScoreParams {
     gossipsub::PeerScoreParams {
         ip_colocation_factor_weight: 0.0,
         behaviour_penalty_weight: -1.0,
+        behaviour_penalty_decay: gossipsub::score_parameter_decay(Duration::from_secs(600)),
         app_specific_weight: 1.0,
-        topic_score_cap: 100.0,
+        topic_score_cap: TOPIC_SCORE_CAP,
         ..gossipsub::PeerScoreParams::default()
     }
 }
 
 fn peer_score_thresholds() -> gossipsub::PeerScoreThresholds {
     gossipsub::PeerScoreThresholds {
-        gossip_threshold: -10.0,
+        gossip_threshold: GOSSIP_THRESHOLD,
         publish_threshold: -50.0,
-        graylist_threshold: -80.0,
+        graylist_threshold: GRAYLIST_THRESHOLD,
         accept_px_threshold: 10.0,
         opportunistic_graft_threshold: 5.0,
     }
 }
 
-/// Score parameters for one me2b topic: each invalid message costs the sender heavily.
+/// Score parameters for one me2b topic, chosen as the gossipsub v1.1 evaluation advises: what
+/// a peer can earn is small and slow, what an invalid message costs is large and lasting.
+///
+/// | | weight | cap | so at most | decay |
+/// |---|---|---|---|---|
+/// | P1 time in mesh | 0.01 per second | 3,600 s | +36 after an hour | - |
+/// | P2 first deliveries | 1 per message | 20 | +20 | to 10 % in 10 min |
+/// | P3, P3b mesh deliveries | 0 (quiet topics are normal) | | 0 | |
+/// | P4 invalid messages | -100 × count² | | | to 10 % in an hour |
+///
+/// All topics together are capped at +60 ([`TOPIC_SCORE_CAP`]), so one invalid message takes
+/// any peer, however long in the mesh, to about -40 (below the gossip threshold of -10: no more
+/// gossip to or from it) and two to about -340 (below the graylist threshold of -80: nothing of
+/// its is processed, and the node counts that against it, see [`super::bans`]). The penalty
+/// fades over the next hour. The rust-libp2p defaults (time in mesh up to +3,600 within seconds)
+/// let a peer that had been in the mesh a while send dozens of invalid messages unpunished.
 pub fn topic_score_params() -> gossipsub::TopicScoreParams {
     gossipsub::TopicScoreParams {
         topic_weight: 1.0,
-        invalid_message_deliveries_weight: -100.0,
-        invalid_message_deliveries_decay: 0.9,
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 3600.0,
+        first_message_deliveries_weight: 1.0,
+        first_message_deliveries_cap: 20.0,
+        first_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(600)),
+        invalid_message_deliveries_weight: INVALID_MESSAGE_WEIGHT,
+        invalid_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(3600)),
         mesh_message_deliveries_weight: 0.0,
         mesh_failure_penalty_weight: 0.0,
         ..gossipsub::TopicScoreParams::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The most one topic's params let a peer earn.
+    fn most_earned(params: &gossipsub::TopicScoreParams) -> f64 {
+        params.topic_weight
+            * (params.time_in_mesh_weight * params.time_in_mesh_cap
+                + params.first_message_deliveries_weight * params.first_message_deliveries_cap)
+    }
+
+    #[test]
+    fn one_invalid_message_outweighs_anything_a_peer_can_earn() {
+        let topic = topic_score_params();
+        let peer = peer_score_params();
+        assert!(topic.validate().is_ok() && peer.validate().is_ok() && peer_score_thresholds().validate().is_ok());
+        let earned = most_earned(&topic).min(peer.topic_score_cap);
+        let invalid = |count: f64| topic.topic_weight * topic.invalid_message_deliveries_weight * count * count;
+        assert!(earned + invalid(1.0) < GOSSIP_THRESHOLD, "one invalid message stops gossip with the peer");
+        assert!(earned + invalid(2.0) < GRAYLIST_THRESHOLD, "two graylist it");
+        // The negative control: rust-libp2p's defaults let a peer long in the mesh get away.
+        let default = gossipsub::TopicScoreParams { topic_weight: 1.0, ..topic };
+        let default = gossipsub::TopicScoreParams {
+            time_in_mesh_weight: 1.0,
+            time_in_mesh_quantum: Duration::from_millis(1),
+            ..default
+        };
+        assert!(most_earned(&default).min(3600.0) + invalid(4.0) > GRAYLIST_THRESHOLD);
+    }
+
+    #[test]
+    fn the_message_id_is_the_sha256_of_the_data() {
+        let message = gossipsub::Message {
+            source: None,
+            data: b"abc".to_vec(),
+            sequence_number: Some(7),
+            topic: gossipsub::TopicHash::from_raw("t"),
+        };
+        // SHA-256("abc"), the FIPS 180-2 test vector.
+        let expected = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let id = message_id(&message);
+        let hex: String = id.0.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, expected);
     }
 }

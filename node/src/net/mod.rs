@@ -5,12 +5,13 @@
 //! the mapping between protocol keys and libp2p peer ids. The actor that drives a swarm is
 //! [`crate::Node`].
 
+pub mod bans;
 pub mod behaviour;
 pub mod codec;
 pub mod metrics;
 pub mod swarm;
 
-pub use behaviour::{Behaviour, BehaviourEvent, topic_score_params};
+pub use behaviour::{Behaviour, BehaviourEvent, message_id, topic_score_params};
 pub use codec::{Codec, DirectRequest, protocol_for};
 pub use me2b_proto::engine::Answer;
 pub use metrics::{GossipCounts, encode_metrics, gossip_registry};
