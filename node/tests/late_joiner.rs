@@ -1,5 +1,5 @@
 //! Gossip does not replay old messages: a person whose node connects after a request was
-//! published still gets it, handed over on `/me2b/announce/1.0.0` when the peers connect.
+//! published still gets it, handed over on `/me2b/announce/1.0.0` when it subscribes.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -17,6 +17,27 @@ async fn a_request_published_before_the_person_connected_is_still_agreed() {
     person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
     person.set("body.shoe_size_eu", Value::Number(44.0)).await;
     person.handle.dial(business.address().await).await.unwrap();
+
+    person.wait_for("agreement", |e| matches!(e, Event::Finalized { .. })).await;
+    business.wait_for("data", |e| matches!(e, Event::DataReceived { .. })).await;
+}
+
+/// Issue 18: a person who connects first and subscribes seconds later used to miss a live
+/// campaign (the hand-over at connect went to a node not yet listening, and a 60 s no-repeat
+/// window swallowed the one at subscription). The subscription is what brings it now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_who_subscribes_after_connecting_still_gets_the_live_request() {
+    let mut business = start(Role::Business, 2).await;
+    publish(&business, shoe_terms()).await;
+
+    let mut person = start(Role::Person, 1).await;
+    person.command(Command::SetPolicy(person_policy())).await;
+    person.set("body.shoe_size_eu", Value::Number(44.0)).await;
+    person.handle.dial(business.address().await).await.unwrap();
+    // Connected, and the business has handled the connection, before the person subscribes.
+    business.wait_connected(person.handle.peer_id()).await;
+    business.handle.info().await.unwrap();
+    person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
 
     person.wait_for("agreement", |e| matches!(e, Event::Finalized { .. })).await;
     business.wait_for("data", |e| matches!(e, Event::DataReceived { .. })).await;

@@ -166,13 +166,13 @@ pub fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
 }
 
 /// Graylisted below this score: nothing from the peer is processed.
-pub const GRAYLIST_THRESHOLD: f64 = -80.0;
+pub const GRAYLIST_THRESHOLD: f64 = -200.0;
 /// Gossip to and from the peer stops below this score.
 const GOSSIP_THRESHOLD: f64 = -10.0;
 /// The most a peer can earn on all topics together ([`gossipsub::PeerScoreParams::topic_score_cap`]).
-const TOPIC_SCORE_CAP: f64 = 60.0;
+const TOPIC_SCORE_CAP: f64 = 50.0;
 /// What one invalid message costs (squared for several: 2 cost 4 times this).
-const INVALID_MESSAGE_WEIGHT: f64 = -100.0;
+const INVALID_MESSAGE_WEIGHT: f64 = -70.0;
 /// Each application-level penalty point (see [`super::bans`]) costs this much score.
 pub const POINT_SCORE: f64 = -10.0;
 
@@ -204,21 +204,24 @@ fn peer_score_thresholds() -> gossipsub::PeerScoreThresholds {
 ///
 /// | | weight | cap | so at most | decay |
 /// |---|---|---|---|---|
-/// | P1 time in mesh | 0.01 per second | 3,600 s | +36 after an hour | - |
+/// | P1 time in mesh | 1/120 per second | 3,600 s | +30 after an hour | - |
 /// | P2 first deliveries | 1 per message | 20 | +20 | to 10 % in 10 min |
 /// | P3, P3b mesh deliveries | 0 (quiet topics are normal) | | 0 | |
-/// | P4 invalid messages | -100 × count² | | | to 10 % in an hour |
+/// | P4 invalid messages | -70 × count² | | | to 10 % in an hour |
 ///
-/// All topics together are capped at +60 ([`TOPIC_SCORE_CAP`]), so one invalid message takes
-/// any peer, however long in the mesh, to about -40 (below the gossip threshold of -10: no more
-/// gossip to or from it) and two to about -340 (below the graylist threshold of -80: nothing of
-/// its is processed, and the node counts that against it, see [`super::bans`]). The penalty
-/// fades over the next hour. The rust-libp2p defaults (time in mesh up to +3,600 within seconds)
-/// let a peer that had been in the mesh a while send dozens of invalid messages unpunished.
+/// All topics together are capped at +50 ([`TOPIC_SCORE_CAP`]), so one invalid message takes
+/// any peer, however long in the mesh, to -20 or less: below the gossip threshold of -10, no
+/// more gossip to or from it, and its publications forwarded by no one. Its next honest message
+/// is still processed (an honest implementation's one bad message loses nothing else). Two
+/// invalid messages take it to -230 or less: below the graylist threshold of -200, nothing of
+/// its is processed, and the node counts every second of that against it until it is banned
+/// (see [`super::bans`]). The penalty fades over the next hour. The rust-libp2p defaults (time
+/// in mesh up to +3,600 within seconds) let a peer that had been in the mesh a while send
+/// dozens of invalid messages unpunished.
 pub fn topic_score_params() -> gossipsub::TopicScoreParams {
     gossipsub::TopicScoreParams {
         topic_weight: 1.0,
-        time_in_mesh_weight: 0.01,
+        time_in_mesh_weight: 1.0 / 120.0,
         time_in_mesh_quantum: Duration::from_secs(1),
         time_in_mesh_cap: 3600.0,
         first_message_deliveries_weight: 1.0,
@@ -251,6 +254,8 @@ mod tests {
         let earned = most_earned(&topic).min(peer.topic_score_cap);
         let invalid = |count: f64| topic.topic_weight * topic.invalid_message_deliveries_weight * count * count;
         assert!(earned + invalid(1.0) < GOSSIP_THRESHOLD, "one invalid message stops gossip with the peer");
+        let one_point = POINT_SCORE * peer.app_specific_weight;
+        assert!(invalid(1.0) + one_point > GRAYLIST_THRESHOLD, "but a fresh peer's next honest message counts");
         assert!(earned + invalid(2.0) < GRAYLIST_THRESHOLD, "two graylist it");
         // The negative control: rust-libp2p's defaults let a peer long in the mesh get away.
         let default = gossipsub::TopicScoreParams { topic_weight: 1.0, ..topic };

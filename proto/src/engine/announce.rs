@@ -147,7 +147,7 @@ impl Engine {
     /// late it subscribes.
     pub(super) fn announce_to(&mut self, peer: PublicKey, topic: &crate::vocab::Topic, now: Timestamp) {
         let me = self.public_key();
-        let mut live: Vec<(Timestamp, Timestamp, MessageKind, Vec<u8>, [u8; 16])> = match self.config.role {
+        let mut live: Vec<Live> = match self.config.role {
             Role::Business => self
                 .state
                 .requests
@@ -160,7 +160,8 @@ impl Engine {
                 })
                 .map(|known| {
                     let expires = known.request.terms.expires_at;
-                    (known.at, expires, MessageKind::DataRequest, known.envelope.clone(), known.request.id.to_bytes())
+                    let (kind, bytes) = (MessageKind::DataRequest, known.envelope.clone());
+                    Live { at: known.at, expires, kind, bytes, id: known.request.id.to_bytes() }
                 })
                 .collect(),
             Role::Person => self
@@ -175,12 +176,13 @@ impl Engine {
                 })
                 .map(|own| {
                     let expires = own.intent.expires_at;
-                    (expires, expires, MessageKind::Intent, own.envelope.clone(), own.intent.id.to_bytes())
+                    let (kind, bytes) = (MessageKind::Intent, own.envelope.clone());
+                    Live { at: expires, expires, kind, bytes, id: own.intent.id.to_bytes() }
                 })
                 .collect(),
         };
-        live.sort_by_key(|(at, _, _, _, _)| std::cmp::Reverse(*at));
-        for (_, expires, kind, bytes, id) in live.into_iter().take(MAX_ANNOUNCED_ON_SUBSCRIBE) {
+        live.sort_by_key(|item| std::cmp::Reverse(item.at));
+        for Live { expires, kind, bytes, id, .. } in live.into_iter().take(MAX_ANNOUNCED_ON_SUBSCRIBE) {
             if self.state.seen.announce_due(peer, id, expires, now) {
                 self.emit(super::Output::Send { to: peer, kind, bytes, delivery: None });
             }
@@ -294,4 +296,14 @@ fn check_expiry(expires_at: Timestamp, now: Timestamp) -> Result<(), CommandErro
         return Err(CommandError::Invalid("expiry must be within 14 days".into()));
     }
     Ok(())
+}
+
+/// A live request or intent to hand over: when it was published (to send the newest first),
+/// when it expires, and its signed envelope.
+struct Live {
+    at: Timestamp,
+    expires: Timestamp,
+    kind: MessageKind,
+    bytes: Vec<u8>,
+    id: [u8; 16],
 }
