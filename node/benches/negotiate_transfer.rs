@@ -178,7 +178,7 @@ async fn bare_round_trips() -> Vec<Duration> {
         client
             .behaviour_mut()
             .negotiate
-            .send_request(&server_id, DirectRequest { kind: MessageKind::Negotiation, bytes: payload.clone() });
+            .send_request(&server_id, DirectRequest::new(MessageKind::Negotiation, payload.clone()));
         loop {
             match client.select_next_some().await {
                 SwarmEvent::Behaviour(BehaviourEvent::Negotiate(request_response::Event::Message {

@@ -15,7 +15,9 @@ pub fn frames(bytes: &[u8]) {
     futures::executor::block_on(async {
         let mut codec = Codec;
         for protocol in [NEGOTIATE, TRANSFER, REVOKE, OFFER, ANNOUNCE] {
-            if let Ok(request) = codec.read_request(&protocol, &mut Cursor::new(bytes.to_vec())).await {
+            if let Ok(request) = codec.read_request(&protocol, &mut Cursor::new(bytes.to_vec())).await
+                && request.refused.is_none()
+            {
                 let mut again = Cursor::new(Vec::new());
                 let kind = request.kind;
                 let body = request.bytes.clone();

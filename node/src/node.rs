@@ -314,7 +314,7 @@ impl Node {
             kad.get_closest_peers(peer);
         }
         self.payload_bytes_out += bytes.len() as u64;
-        let request_id = self.swarm.behaviour_mut().direct(kind).send_request(&peer, DirectRequest { kind, bytes });
+        let request_id = self.swarm.behaviour_mut().direct(kind).send_request(&peer, DirectRequest::new(kind, bytes));
         if let Some(delivery) = delivery {
             self.in_flight.insert((net::protocol_for(kind), request_id), delivery);
         }
@@ -515,9 +515,15 @@ impl Node {
                         let _ = self.swarm.behaviour_mut().direct(kind).send_response(channel, busy);
                         return Ok(());
                     }
-                    let ack = match net::public_key(&peer) {
-                        None => Answer::Rejected("no usable peer key".into()),
-                        Some(from) => self.feed_from(peer, Input::Direct { from, kind, bytes: request.bytes }).await?,
+                    let ack = match (net::public_key(&peer), request.refused) {
+                        (_, Some(why)) => {
+                            self.misbehaved(peer, why.clone());
+                            Answer::Rejected(why)
+                        }
+                        (None, None) => Answer::Rejected("no usable peer key".into()),
+                        (Some(from), None) => {
+                            self.feed_from(peer, Input::Direct { from, kind, bytes: request.bytes }).await?
+                        }
                     };
                     let _ = self.swarm.behaviour_mut().direct(kind).send_response(channel, ack);
                 }
@@ -540,9 +546,14 @@ impl Node {
                     let _ = self.feed(Input::Undelivered(delivery)).await?;
                 }
             }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                debug!(%peer, %error, "inbound direct message failed");
-            }
+            request_response::Event::InboundFailure { peer, error, .. } => match error {
+                // A frame the codec could not read (a kind that does not fit the protocol, a
+                // broken length): the peer's fault, and said so.
+                request_response::InboundFailure::Io(error) if error.kind() == std::io::ErrorKind::InvalidData => {
+                    self.misbehaved(peer, format!("unreadable direct message: {error}"));
+                }
+                error => debug!(%peer, %error, "inbound direct message failed"),
+            },
             request_response::Event::ResponseSent { .. } => {}
         }
         Ok(())

@@ -79,7 +79,7 @@ async fn flood(person: &TestNode, person_key: me2b_proto::identity::PublicKey) -
                         rogue
                             .behaviour_mut()
                             .revoke
-                            .send_request(&person_id, DirectRequest { kind: MessageKind::Revocation, bytes });
+                            .send_request(&person_id, DirectRequest::new(MessageKind::Revocation, bytes));
                     }
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Revoke(request_response::Event::Message {

@@ -117,7 +117,9 @@ impl Record {
     fn add(&mut self, points: f64, ban_at: f64, now: Instant) -> Option<Duration> {
         self.points = self.points(now) + points;
         self.at = now;
-        if self.points < ban_at || self.banned(now) {
+        // Within 1 %: points fade continuously, so five offences in a row add up to a hair
+        // under five.
+        if self.points < ban_at * 0.99 || self.banned(now) {
             return None;
         }
         let length = FIRST_BAN.saturating_mul(1u32 << self.bans.min(16)).min(MAX_BAN);
@@ -358,6 +360,17 @@ mod tests {
                 assert!(length <= MAX_BAN);
             }
         }
+    }
+
+    #[test]
+    fn offences_in_quick_succession_ban_though_points_fade_meanwhile() {
+        let mut bans = Bans::default();
+        let peer = PeerId::random();
+        let start = Instant::now();
+        for i in 0..4u64 {
+            assert_eq!(bans.offence(peer, None, start + Duration::from_millis(300 * i)).banned_for, None);
+        }
+        assert_eq!(bans.offence(peer, None, start + Duration::from_millis(1_200)).banned_for, Some(FIRST_BAN));
     }
 
     #[test]

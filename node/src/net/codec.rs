@@ -2,8 +2,10 @@
 //! (checked against the cap first, then read incrementally: never allocated from what the
 //! peer declares), a kind byte and the signed envelope; each response is one frame holding
 //! the receiver's [`Answer`]: a code byte (0 accepted, 1 ignored, 2 rejected) and, for a
-//! refusal, its reason as UTF-8 (at most [`MAX_ANSWER_REASON_BYTES`]). Which protocol carries
-//! which message kind is decided here too.
+//! refusal, its reason as UTF-8 (at most [`MAX_ANSWER_REASON_BYTES`]). A request over the cap
+//! is answered, not cut: the reader hands the node a [`DirectRequest::refused`] and the node
+//! answers it rejected ("message of N bytes exceeds M") and penalises the sender. Which
+//! protocol carries which message kind is decided here too.
 
 use super::{ANNOUNCE, NEGOTIATE, OFFER, REVOKE, TRANSFER};
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -57,14 +59,24 @@ pub struct DirectRequest {
     pub kind: MessageKind,
     /// The signed envelope.
     pub bytes: Vec<u8>,
+    /// Set by the reader on a frame it would not read (over the cap), with why: the receiver
+    /// answers it rejected and penalises the sender, instead of cutting the stream unanswered.
+    pub refused: Option<String>,
 }
 
-/// Reads and writes direct messages: an unsigned varint length, capped before anything is
-/// allocated, then a kind byte and the envelope. Responses are an [`Answer`].
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Codec;
+impl DirectRequest {
+    /// A message to send.
+    pub fn new(kind: MessageKind, bytes: Vec<u8>) -> Self {
+        DirectRequest { kind, bytes, refused: None }
+    }
+}
 
-async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+/// The most of an oversized request the reader discards so that its sender, done writing,
+/// reads the answer; beyond this the stream is closed after the answer.
+const MAX_DISCARDED_BYTES: u64 = 4 * 1024 * 1024;
+
+/// A frame's declared length, checked against nothing yet.
+async fn read_length<T: AsyncRead + Unpin + Send>(io: &mut T) -> io::Result<usize> {
     let mut length: u64 = 0;
     for shift in (0..).step_by(7).take(10) {
         let mut byte = [0u8; 1];
@@ -77,10 +89,23 @@ async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::
             return Err(io::Error::new(io::ErrorKind::InvalidData, "length varint too long"));
         }
     }
-    let length = usize::try_from(length).unwrap_or(usize::MAX);
+    Ok(usize::try_from(length).unwrap_or(usize::MAX))
+}
+
+/// Reads and writes direct messages: an unsigned varint length, capped before anything is
+/// allocated, then a kind byte and the envelope. Responses are an [`Answer`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Codec;
+
+async fn read_frame<T: AsyncRead + Unpin + Send>(io: &mut T, max: usize) -> io::Result<Vec<u8>> {
+    let length = read_length(io).await?;
     if length > max {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("frame of {length} bytes exceeds {max}")));
     }
+    read_body(io, length).await
+}
+
+async fn read_body<T: AsyncRead + Unpin + Send>(io: &mut T, length: usize) -> io::Result<Vec<u8>> {
     // Grows with what actually arrives: a peer that declares the cap and sends nothing costs
     // nothing.
     let mut frame = Vec::new();
@@ -118,14 +143,26 @@ impl request_response::Codec for Codec {
         protocol: &StreamProtocol,
         io: &mut T,
     ) -> io::Result<DirectRequest> {
-        let mut frame = read_frame(io, MAX_DIRECT_MESSAGE_BYTES + 1).await?;
-        if frame.is_empty() {
+        let length = read_length(io).await?;
+        if length == 0 {
             return Err(io::Error::new(io::ErrorKind::InvalidData, "empty frame"));
         }
-        let kind = kind_of(frame[0], protocol)
+        let mut byte = [0u8; 1];
+        io.read_exact(&mut byte).await?;
+        let kind = kind_of(byte[0], protocol)
             .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "message kind does not fit the protocol"))?;
-        frame.remove(0);
-        Ok(DirectRequest { kind, bytes: frame })
+        let max = MAX_DIRECT_MESSAGE_BYTES;
+        let body = length - 1;
+        if body > max {
+            // Answered, not cut: the rest is read into nothing (up to a bound, never kept) so
+            // that the sender gets to read why.
+            if body as u64 <= MAX_DISCARDED_BYTES {
+                futures::io::copy(io.take(body as u64), &mut futures::io::sink()).await?;
+            }
+            let refused = Some(format!("message of {body} bytes exceeds {max}"));
+            return Ok(DirectRequest { kind, bytes: Vec::new(), refused });
+        }
+        Ok(DirectRequest::new(kind, read_body(io, body).await?))
     }
 
     async fn read_response<T: AsyncRead + Unpin + Send>(
@@ -191,7 +228,7 @@ mod tests {
     async fn frames_round_trip_and_oversized_ones_are_refused_before_allocating() {
         let mut codec = Codec;
         let mut buffer = Cursor::new(Vec::new());
-        let request = DirectRequest { kind: MessageKind::Revocation, bytes: vec![1, 2, 3] };
+        let request = DirectRequest::new(MessageKind::Revocation, vec![1, 2, 3]);
         codec.write_request(&REVOKE, &mut buffer, request).await.unwrap();
         let mut read = Cursor::new(buffer.into_inner());
         let back = codec.read_request(&REVOKE, &mut read).await.unwrap();
@@ -199,13 +236,11 @@ mod tests {
 
         // A revocation on the offer protocol is refused.
         let mut buffer = Cursor::new(Vec::new());
-        codec
-            .write_request(&REVOKE, &mut buffer, DirectRequest { kind: MessageKind::Revocation, bytes: vec![] })
-            .await
-            .unwrap();
+        codec.write_request(&REVOKE, &mut buffer, DirectRequest::new(MessageKind::Revocation, vec![])).await.unwrap();
         assert!(codec.read_request(&OFFER, &mut Cursor::new(buffer.into_inner())).await.is_err());
 
-        // A length prefix claiming 1 GiB fails before any allocation of that size.
+        // A length prefix claiming 1 GiB is answered "too large" without any allocation of that
+        // size (nor reading it: beyond 4 MiB nothing is discarded).
         let mut huge = Vec::new();
         let mut length = 1u64 << 30;
         while length >= 0x80 {
@@ -213,7 +248,21 @@ mod tests {
             length >>= 7;
         }
         huge.push(length as u8);
-        assert!(codec.read_request(&REVOKE, &mut Cursor::new(huge)).await.is_err());
+        huge.push(6);
+        let refused = codec.read_request(&REVOKE, &mut Cursor::new(huge)).await.unwrap();
+        assert!(refused.refused.is_some_and(|why| why.contains("exceeds")) && refused.bytes.is_empty());
+        // Just over the cap: refused too, the body read into nothing.
+        let mut over = Cursor::new(Vec::new());
+        let big = DirectRequest::new(MessageKind::Revocation, vec![0; MAX_DIRECT_MESSAGE_BYTES + 1]);
+        codec.write_request(&REVOKE, &mut over, big).await.unwrap();
+        let refused = codec.read_request(&REVOKE, &mut Cursor::new(over.into_inner())).await.unwrap();
+        assert!(refused.refused.is_some());
+        // At the cap: read.
+        let mut at = Cursor::new(Vec::new());
+        let full = DirectRequest::new(MessageKind::Revocation, vec![0; MAX_DIRECT_MESSAGE_BYTES]);
+        codec.write_request(&REVOKE, &mut at, full).await.unwrap();
+        let read = codec.read_request(&REVOKE, &mut Cursor::new(at.into_inner())).await.unwrap();
+        assert!(read.refused.is_none() && read.bytes.len() == MAX_DIRECT_MESSAGE_BYTES);
         // Garbage varints are refused.
         assert!(codec.read_request(&REVOKE, &mut Cursor::new(vec![0xff; 20])).await.is_err());
         // A frame that declares the cap and ends early fails without holding the cap.
