@@ -209,7 +209,7 @@ fn peer_score_thresholds() -> gossipsub::PeerScoreThresholds {
 /// | P3, P3b mesh deliveries | 0 (quiet topics are normal) | | 0 | |
 /// | P4 invalid messages | -70 × count² | | | to 10 % in an hour |
 ///
-/// All topics together are capped at +50 ([`TOPIC_SCORE_CAP`]), so one invalid message takes
+/// All topics together are capped at +50 (`TOPIC_SCORE_CAP`), so one invalid message takes
 /// any peer, however long in the mesh, to -20 or less: below the gossip threshold of -10, no
 /// more gossip to or from it, and its publications forwarded by no one. Its next honest message
 /// is still processed (an honest implementation's one bad message loses nothing else). Two

@@ -14,7 +14,13 @@
 // and on its own: {"event":"ready",...}, {"event":"message",...} for every message gossip
 // hands it (with whether its me2b signature verified), {"event":"disconnected",...}.
 //
-// Usage: node peer.mjs SCHEMA_DIR LISTEN_IP
+// With `heartbeats`, it also says {"event":"heartbeat"} after each gossipsub heartbeat.
+//
+// Usage: node --import ./node20.mjs peer.mjs SCHEMA_DIR LISTEN_IP [OPTIONS_JSON], where the
+// options are `meshless` (a mesh of no peers: it forwards nothing itself and only gossips IHAVE,
+// so what its peers fetch from it is what they ask for with IWANT), `defaultIds` (js-libp2p's
+// own message ids instead of docs/PROTOCOL.md's: the control for the duplicates test) and
+// `heartbeats`.
 
 import { createHash, randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
@@ -29,7 +35,8 @@ import { generateKeyPair, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { multiaddr } from '@multiformats/multiaddr'
 import protobuf from 'protobufjs'
 
-const [schemaDir, listenIp] = process.argv.slice(2)
+const [schemaDir, listenIp, optionsJson] = process.argv.slice(2)
+const options = JSON.parse(optionsJson ?? '{}')
 const say = (event) => process.stdout.write(JSON.stringify(event) + '\n')
 const hex = (bytes) => Buffer.from(bytes).toString('hex')
 
@@ -57,7 +64,8 @@ const node = await createLibp2p({
   services: {
     identify: identify(),
     pubsub: gossipsub({
-      msgIdFn: messageId,
+      ...(options.defaultIds ? {} : { msgIdFn: messageId }),
+      ...(options.meshless ? { D: 0, Dlo: 0, Dhi: 0, Dout: 0, Dlazy: 6 } : {}),
       globalSignaturePolicy: 'StrictSign',
       allowPublishToZeroTopicPeers: true,
       emitSelf: false,
@@ -95,6 +103,7 @@ pubsub.addEventListener('subscription-change', (evt) => {
     say({ event: 'peer-subscription', peer: evt.detail.peerId.toString(), topic: sub.topic, subscribe: sub.subscribe })
   }
 })
+if (options.heartbeats) pubsub.addEventListener('gossipsub:heartbeat', () => say({ event: 'heartbeat' }))
 node.addEventListener('peer:disconnect', (evt) => say({ event: 'disconnected', peer: evt.detail.toString() }))
 
 function dataRequest (category, name) {
