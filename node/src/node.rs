@@ -362,8 +362,8 @@ impl Node {
         behaviour.gossipsub.set_application_score(&peer, net::behaviour::POINT_SCORE * penalty.points);
         warn!(%peer, %reason, points = penalty.points, "peer misbehaved");
         let _ = self.events.send(NodeEvent::Misbehaved { peer, reason });
-        if let Some(length) = penalty.range_banned_for {
-            warn!(%peer, ?range, seconds = length.as_secs(), "address range banned: several of its identities were");
+        if let (Some(length), Some(range)) = (penalty.range_banned_for, range) {
+            warn!(%peer, %range, seconds = length.as_secs(), "address range banned: several of its identities were");
         }
         if let Some(length) = penalty.banned_for {
             warn!(%peer, seconds = length.as_secs(), "peer banned");

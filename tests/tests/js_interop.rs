@@ -269,3 +269,31 @@ fn a_mixed_mesh_does_not_resend_what_a_peer_already_has() {
     let (iwants, duplicates) = fetched_again(["127.0.0.56", "127.0.0.57", "127.0.0.58"], control);
     assert!(iwants >= 1.0 && duplicates >= 1.0, "different ids: the person fetches again ({iwants}, {duplicates})");
 }
+
+/// Fresh identities cost an attacker nothing, addresses do: after three identities from one
+/// address were banned, the address itself is refused before any handshake. (js-libp2p dials
+/// from 127.0.0.1 whatever it listens on, so all js nodes here share that address.)
+#[test]
+fn identities_banned_from_one_address_get_the_address_banned() {
+    if let Err(why) = js_ready() {
+        eprintln!("\n!!! SKIPPED js interop: {why}\n");
+        return;
+    }
+    let (mut person, _business) = person_and_shoe_maker("127.0.0.59", "127.0.0.60");
+    let mut sybils = Vec::new();
+    for _ in 0..3 {
+        let mut sybil = JsPeer::start("127.0.0.61", json!({}));
+        assert_eq!(sybil.dial(&person.address())["event"], "connected");
+        sybil.send(json!({"cmd": "subscribe", "topic": TOPIC}));
+        let id = sybil.peer.clone();
+        person.wait_event("peer-subscribed", |e| e["peer"] == id.as_str());
+        sybil.send(json!({"cmd": "publish-garbage", "topic": TOPIC, "count": 3, "size": 64}));
+        person.wait_event("peer-banned", |e| e["peer"] == id.as_str());
+        sybils.push(sybil);
+    }
+    assert!(person.logs().contains("address range banned"), "the third ban bans the address");
+    let mut fourth = JsPeer::start("127.0.0.61", json!({}));
+    let dial = fourth.dial(&person.address());
+    assert_eq!(dial["event"], "dial-failed", "a new identity from the banned address: {dial}");
+    assert_eq!(person.json(&["status"])["connected_peers"], 1, "only the business");
+}

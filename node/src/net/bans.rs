@@ -85,6 +85,19 @@ impl Range {
     }
 }
 
+impl std::fmt::Display for Range {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Range::V4(octets) => write!(f, "{}", std::net::Ipv4Addr::from(*octets)),
+            Range::V6(prefix) => {
+                let mut octets = [0u8; 16];
+                octets[..8].copy_from_slice(prefix);
+                write!(f, "{}/64", std::net::Ipv6Addr::from(octets))
+            }
+        }
+    }
+}
+
 /// One peer's or range's record.
 #[derive(Debug, Clone, Copy)]
 struct Record {
@@ -401,6 +414,8 @@ mod tests {
         let a = Range::of("2001:db8:1:2::1".parse().unwrap());
         assert_eq!(a, Range::of("2001:db8:1:2:ffff::9".parse().unwrap()));
         assert_ne!(a, Range::of("2001:db8:1:3::1".parse().unwrap()));
+        assert_eq!(a.to_string(), "2001:db8:1:2::/64");
+        assert_eq!(range.to_string(), "203.0.113.7");
     }
 
     #[test]
