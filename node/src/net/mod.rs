@@ -34,7 +34,7 @@ pub const TRANSFER: StreamProtocol = StreamProtocol::new("/me2b/transfer/1.0.0")
 pub const REVOKE: StreamProtocol = StreamProtocol::new("/me2b/revoke/1.0.0");
 /// Personal offers.
 pub const OFFER: StreamProtocol = StreamProtocol::new("/me2b/offer/1.0.0");
-/// Live requests and intents handed to a peer when it connects (gossip does not replay them
+/// Live requests and intents handed to a peer when it subscribes to their topic (gossip does not replay them
 /// to late joiners).
 pub const ANNOUNCE: StreamProtocol = StreamProtocol::new("/me2b/announce/1.0.0");
 

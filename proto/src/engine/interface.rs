@@ -31,7 +31,7 @@ pub enum Input {
         bytes: Vec<u8>,
     },
     /// A message on a direct stream from an authenticated peer. A data request or intent may
-    /// arrive this way too, handed over by a peer when it connects.
+    /// arrive this way too, handed over by a peer when this node subscribes to their topic.
     Direct {
         /// The peer (from the transport's authentication).
         from: PublicKey,
