@@ -13,7 +13,9 @@
 //!   one host holds; not an IPv4 /24, which a carrier's NAT shares among strangers). A range
 //!   from which [`RANGE_BAN_AT`] identities were banned is banned itself, by the same rule, and
 //!   its new connections are refused before their handshake: fresh identities cost an attacker
-//!   nothing, addresses cost something;
+//!   nothing, addresses cost something. The price: honest nodes behind the same address (a
+//!   household or carrier NAT) are refused with it while the range ban lasts, which is why it
+//!   takes three banned identities and starts at a minute;
 //! - the tables hold at most [`MAX_PEER_RECORDS`] peers and [`MAX_RANGE_RECORDS`] ranges. When
 //!   full, what is forgettable goes first (no ban, points faded, no recent ban), then the record
 //!   whose ban ends soonest: ten thousand identities cannot grow the table, and each of them is
