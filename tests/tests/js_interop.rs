@@ -26,8 +26,14 @@ fn js_dir() -> PathBuf {
 }
 
 /// Whether the js side can run here: Node 20 or later, and the pinned packages (installed with
-/// `npm ci` when missing). Says why not when it cannot.
+/// `npm ci` when missing, once for all the tests of this file, which run in parallel). Says why
+/// not when it cannot.
 fn js_ready() -> Result<(), String> {
+    static READY: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    READY.get_or_init(check_js).clone()
+}
+
+fn check_js() -> Result<(), String> {
     let version = Command::new("node").arg("--version").output().map_err(|e| format!("no `node`: {e}"))?;
     let version = String::from_utf8_lossy(&version.stdout).trim().to_owned();
     let major: u32 = version.trim_start_matches('v').split('.').next().and_then(|m| m.parse().ok()).unwrap_or(0);
