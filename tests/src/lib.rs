@@ -238,16 +238,7 @@ impl Node {
             let stdout = child.stdout.take().unwrap();
             let stderr = child.stderr.take().unwrap();
             std::thread::spawn(move || forward("events", stderr));
-            let (tx, lines) = channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                    if let Ok(json) = serde_json::from_str(&line)
-                        && tx.send(json).is_err()
-                    {
-                        break;
-                    }
-                }
-            });
+            let lines = json_lines(stdout, None);
             self.events = Some(Events { child, lines });
         }
         let events = self.events.as_ref().unwrap();
@@ -264,7 +255,27 @@ impl Node {
     }
 }
 
-fn forward(who: &'static str, stream: impl Read) {
+/// The JSON values a child process writes one per line (other lines skipped), as they come;
+/// with `echo`, each line is also shown under that name when a test fails.
+pub fn json_lines(stream: impl Read + Send + 'static, echo: Option<&'static str>) -> Receiver<Json> {
+    let (tx, lines) = channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            if let Some(who) = echo {
+                eprintln!("[{who}] {line}");
+            }
+            if let Ok(json) = serde_json::from_str(&line)
+                && tx.send(json).is_err()
+            {
+                break;
+            }
+        }
+    });
+    lines
+}
+
+/// Shows a child's output, line by line under `who`, when a test fails.
+pub fn forward(who: &'static str, stream: impl Read) {
     for line in BufReader::new(stream).lines().map_while(Result::ok) {
         // Shown only when a test fails (the test harness captures it otherwise).
         eprintln!("[{who}] {line}");

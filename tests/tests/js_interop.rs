@@ -11,10 +11,10 @@
 
 use me2b_tests::*;
 use serde_json::{Value as Json, json};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Instant;
 
 const TOPIC: &str = "me2b/v1/requests/apparel.shoes";
@@ -79,22 +79,8 @@ impl JsPeer {
         let stdin = child.stdin.take().unwrap();
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("[js] {line}");
-            }
-        });
-        let (tx, events) = channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                eprintln!("[js] {line}");
-                if let Ok(json) = serde_json::from_str::<Json>(&line)
-                    && tx.send(json).is_err()
-                {
-                    break;
-                }
-            }
-        });
+        std::thread::spawn(move || forward("js", stderr));
+        let events = json_lines(stdout, Some("js"));
         let mut peer = JsPeer { child, stdin, events, peer: String::new(), address: String::new() };
         let ready = peer.wait("ready", |_| true);
         peer.peer = ready["peer"].as_str().unwrap().to_owned();
