@@ -166,6 +166,10 @@ pub struct NodeInfo {
     pub payload_bytes_out: u64,
     /// Gossip messages received, first copies and duplicates.
     pub gossip: net::GossipCounts,
+    /// Store flushes (fsyncs) since it started: one per committed batch that changed state.
+    pub commits: u64,
+    /// Inputs handled since it started, each in a committed batch.
+    pub committed_inputs: u64,
 }
 
 pub(crate) type Query = Box<dyn FnOnce(&Engine, &Store) + Send>;

@@ -3,23 +3,31 @@
 //!
 //! The actor's loop takes, in this order of priority: requests from handles (bounded channel,
 //! replies over oneshot), swarm events, and due timers. Every input, whatever its source,
-//! takes one path, [`Node::feed`]: the engine handles it, then its outputs are drained, with
-//! changes written to the store in one batch and flushed *before* anything is acknowledged
-//! (a command's reply, a direct message's [`Answer`], a gossip validation result); then messages
-//! are sent or published, timers set, events broadcast. What a peer's message earned is
-//! decided in one place, [`Node::verdict`]. Swarm construction and the protocols' plumbing
-//! live in [`crate::net`].
+//! takes one path, [`Node::feed`]: the engine handles it and its outputs join the open batch.
+//!
+//! **Group commit.** After the first input of a turn, the loop takes whatever else is ready at
+//! once (up to [`BATCH`] inputs) and feeds it too; then [`Node::commit`] writes every change of
+//! the batch to the store in one sled batch and one flush, and only then lets anything leave:
+//! messages are sent or published, timers set, events broadcast, and the batch's
+//! acknowledgements ([`Ack`]: a command's reply, a direct message's [`Answer`], a gossip
+//! validation result) released. So one fsync covers every input that arrived while the last
+//! one ran, and "acknowledged means durable" holds exactly: nothing an input caused is seen
+//! outside the node before the flush that holds it. A read ([`Request::Query`]) commits the
+//! open batch first, so it never shows state a crash could take back.
+//!
+//! What a peer's message earned is decided in one place, [`Node::verdict`]. Swarm
+//! construction and the protocols' plumbing live in [`crate::net`].
 
 use crate::clock::now;
 use crate::gossip;
 use crate::handle::{NodeConfig, NodeError, NodeEvent, NodeHandle, NodeInfo, Request, Transport};
 use crate::net::{self, Answer, Behaviour, BehaviourEvent, DirectRequest};
 use crate::store::{Store, StoreError};
-use futures::StreamExt;
-use libp2p::request_response::{self, OutboundRequestId};
+use futures::{FutureExt, StreamExt};
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, gossipsub, identify, kad, mdns};
-use me2b_proto::engine::{Command, Config, Engine, HandleError, Handled, Input, OutboxId, Output, Role, Timer};
+use me2b_proto::engine::{Change, Command, Config, Engine, HandleError, Handled, Input, OutboxId, Output, Role, Timer};
 use me2b_proto::envelope::MessageKind;
 use me2b_proto::identity::{Keypair, PublicKey};
 use me2b_proto::time::Timestamp;
@@ -27,7 +35,7 @@ use me2b_proto::vocab::Topic;
 use prometheus_client::registry::Registry;
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -36,8 +44,30 @@ const COMMAND_QUEUE: usize = 256;
 /// How many events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 1024;
 
+/// Most inputs one commit covers: bounds the batch's memory and the wait of its first input.
+pub const BATCH: usize = 256;
+
 /// What the engine answered to one input.
 type Outcome = Result<Handled, HandleError>;
+
+/// An acknowledgement that waits for its batch's flush.
+enum Ack {
+    /// A command's outcome, to its caller.
+    Reply(oneshot::Sender<Result<Handled, NodeError>>, Outcome),
+    /// A direct message's answer, to its sender.
+    Respond(MessageKind, ResponseChannel<Answer>, Answer),
+    /// A gossip message's validation result, to gossipsub (which forwards it only if accepted).
+    Validate(gossipsub::MessageId, PeerId, gossipsub::MessageAcceptance),
+}
+
+/// The open batch: what its inputs changed, what they want done, and who waits for it.
+#[derive(Default)]
+struct Pending {
+    inputs: usize,
+    changes: Vec<Change>,
+    actions: Vec<Output>,
+    acks: Vec<Ack>,
+}
 
 /// The running node. Start it with [`Node::start`].
 pub struct Node {
@@ -58,6 +88,10 @@ pub struct Node {
     payload_bytes_out: u64,
     /// libp2p's own counters (gossipsub).
     registry: Registry,
+    /// The open batch, written and released by [`Node::commit`].
+    pending: Pending,
+    /// Inputs committed so far (see [`NodeInfo::committed_inputs`]).
+    committed_inputs: u64,
 }
 
 impl Node {
@@ -103,12 +137,15 @@ impl Node {
             registry,
             gossip_limit: gossip::Limit::new(config.net.gossip_per_peer, config.net.gossip_window),
             direct_limit: gossip::Limit::new(config.net.direct_per_peer, config.net.gossip_window),
+            pending: Pending::default(),
+            committed_inputs: 0,
         };
         for address in config.bootstrap {
             node.dial(address)?;
         }
         node.sync_subscriptions();
-        node.drain().await?;
+        node.collect();
+        node.commit().await?;
         tokio::spawn(node.run());
         Ok(NodeHandle { requests: request_tx, events, peer_id, public_key })
     }
@@ -142,10 +179,25 @@ impl Node {
                     Ok(())
                 }
             };
+            // The group: whatever else is ready now joins this turn's batch.
+            let result = match result {
+                Ok(()) => self.take_ready(&mut shutdown_reply).await,
+                error => error,
+            };
+            let result = match result {
+                Ok(()) => self.commit().await,
+                error => error,
+            };
             if let Err(error) = result {
                 warn!(%error, "node stopping: cannot persist state");
                 break;
             }
+            if shutdown_reply.is_some() {
+                break;
+            }
+        }
+        if let Err(error) = self.store.flush().await {
+            warn!(%error, "cannot flush the store while stopping");
         }
         let peer = *self.swarm.local_peer_id();
         // Close the store (releasing its lock) and the swarm before saying we are done, so
@@ -157,14 +209,87 @@ impl Node {
         }
     }
 
-    /// The one event path: the engine handles `input`, then its outputs are drained (state
-    /// flushed first). Whatever acknowledges the input does so after this returns, so an
-    /// acknowledgement always follows durable state. The node's own inputs (timers,
-    /// deliveries, connections) need no answer and drop the outcome.
-    async fn feed(&mut self, input: Input) -> Result<Outcome, StoreError> {
+    /// Feeds what else is ready at once (handle requests and swarm events, taken in turn),
+    /// until the batch holds [`BATCH`] inputs or nothing is ready. A shutdown ends the batch;
+    /// it is committed before the node stops.
+    async fn take_ready(&mut self, shutdown_reply: &mut Option<oneshot::Sender<()>>) -> Result<(), StoreError> {
+        while self.pending.inputs < BATCH {
+            let mut took = false;
+            if let Some(Some(request)) = self.requests.recv().now_or_never() {
+                took = true;
+                if let Request::Shutdown(reply) = request {
+                    *shutdown_reply = Some(reply);
+                    return Ok(());
+                }
+                self.on_request(request).await?;
+            }
+            if let Some(event) = self.swarm.select_next_some().now_or_never() {
+                took = true;
+                self.on_swarm_event(event).await?;
+            }
+            if !took {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The one event path: the engine handles `input` and its outputs join the open batch.
+    /// Whatever acknowledges the input joins it too ([`Ack`]), so an acknowledgement always
+    /// follows durable state. The node's own inputs (timers, deliveries, connections) need no
+    /// answer and drop the outcome.
+    fn feed(&mut self, input: Input) -> Outcome {
         let outcome = self.engine.handle(input, now());
-        self.drain().await?;
-        Ok(outcome)
+        self.pending.inputs += 1;
+        self.collect();
+        outcome
+    }
+
+    /// Moves the engine's outputs into the open batch.
+    fn collect(&mut self) {
+        while let Some(output) = self.engine.poll() {
+            match output {
+                Output::Persist(change) => self.pending.changes.push(change),
+                other => self.pending.actions.push(other),
+            }
+        }
+    }
+
+    /// Writes the open batch in one sled batch and one flush, then carries out its outputs and
+    /// releases its acknowledgements, in the order the inputs came.
+    async fn commit(&mut self) -> Result<(), StoreError> {
+        let pending = std::mem::take(&mut self.pending);
+        if !pending.changes.is_empty() {
+            self.store.apply(self.engine.state(), &pending.changes).await?;
+        }
+        self.committed_inputs += pending.inputs as u64;
+        for action in pending.actions {
+            match action {
+                Output::Send { to, kind, bytes, delivery } => self.send(to, kind, bytes, delivery),
+                Output::Publish { topic, bytes } => self.publish(topic, bytes, Instant::now()),
+                Output::Event(event) => {
+                    let _ = self.events.send(NodeEvent::Engine(event));
+                }
+                Output::SetTimer { at, timer } => {
+                    self.timers.insert((at, timer));
+                }
+                Output::Persist(_) => {}
+            }
+        }
+        for ack in pending.acks {
+            match ack {
+                Ack::Reply(reply, outcome) => {
+                    let _ = reply.send(outcome.map_err(NodeError::from));
+                }
+                Ack::Respond(kind, channel, answer) => {
+                    let _ = self.swarm.behaviour_mut().direct(kind).send_response(channel, answer);
+                }
+                Ack::Validate(id, source, acceptance) => {
+                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// What a peer's message earned ([`Answer::of`]): accepted; ignored (late, duplicate, not
@@ -180,22 +305,25 @@ impl Node {
     }
 
     /// Feeds a peer's message and returns its verdict.
-    async fn feed_from(&mut self, peer: PeerId, input: Input) -> Result<Answer, StoreError> {
-        let outcome = self.feed(input).await?;
-        Ok(self.verdict(peer, &outcome))
+    fn feed_from(&mut self, peer: PeerId, input: Input) -> Answer {
+        let outcome = self.feed(input);
+        self.verdict(peer, &outcome)
     }
 
     async fn on_request(&mut self, request: Request) -> Result<(), StoreError> {
         match request {
             Request::Command(command, reply) => {
                 let subscriptions_may_change = matches!(*command, Command::Subscribe(_) | Command::Unsubscribe(_));
-                let outcome = self.feed(Input::Command(*command)).await?;
+                let outcome = self.feed(Input::Command(*command));
                 if subscriptions_may_change {
                     self.sync_subscriptions();
                 }
-                let _ = reply.send(outcome.map_err(NodeError::from));
+                self.pending.acks.push(Ack::Reply(reply, outcome));
             }
-            Request::Query(query) => query(&self.engine, &self.store),
+            Request::Query(query) => {
+                self.commit().await?;
+                query(&self.engine, &self.store);
+            }
             Request::Dial(address, reply) => {
                 let _ = reply.send(self.dial(address));
             }
@@ -219,6 +347,8 @@ impl Node {
             listen_addrs: self.swarm.listeners().cloned().collect(),
             connected_peers: self.swarm.connected_peers().count(),
             payload_bytes_out: self.payload_bytes_out,
+            commits: self.store.flushes(),
+            committed_inputs: self.committed_inputs,
             gossip: net::GossipCounts::read(&self.registry),
         }
     }
@@ -263,34 +393,7 @@ impl Node {
                 break;
             }
             self.timers.pop_first();
-            let _ = self.feed(Input::Timer(timer)).await?;
-        }
-        Ok(())
-    }
-
-    /// Carries out the engine's outputs: persist first, then act.
-    async fn drain(&mut self) -> Result<(), StoreError> {
-        let mut changes = Vec::new();
-        let mut actions = Vec::new();
-        while let Some(output) = self.engine.poll() {
-            match output {
-                Output::Persist(change) => changes.push(change),
-                other => actions.push(other),
-            }
-        }
-        self.store.apply(self.engine.state(), &changes).await?;
-        for action in actions {
-            match action {
-                Output::Send { to, kind, bytes, delivery } => self.send(to, kind, bytes, delivery),
-                Output::Publish { topic, bytes } => self.publish(topic, bytes, Instant::now()),
-                Output::Event(event) => {
-                    let _ = self.events.send(NodeEvent::Engine(event));
-                }
-                Output::SetTimer { at, timer } => {
-                    self.timers.insert((at, timer));
-                }
-                Output::Persist(_) => {}
-            }
+            let _ = self.feed(Input::Timer(timer));
         }
         Ok(())
     }
@@ -432,7 +535,7 @@ impl Node {
                 // Gossip does not replay what was published before: the engine hands the peer
                 // this node's live requests or intents of that topic, once per connection.
                 if let (Some(peer), Ok(topic)) = (net::public_key(&peer_id), topic.as_str().parse::<Topic>()) {
-                    let _ = self.feed(Input::PeerSubscribed { peer, topic }).await?;
+                    let _ = self.feed(Input::PeerSubscribed { peer, topic });
                 }
             }
             BehaviourEvent::Negotiate(event) => self.on_direct(net::NEGOTIATE, event).await?,
@@ -450,7 +553,7 @@ impl Node {
     /// node's live requests or intents.
     async fn peer_reachable(&mut self, peer: PeerId) -> Result<(), StoreError> {
         if let Some(key) = net::public_key(&peer) {
-            let _ = self.feed(Input::PeerConnected(key)).await?;
+            let _ = self.feed(Input::PeerConnected(key));
         }
         Ok(())
     }
@@ -484,14 +587,14 @@ impl Node {
             Err(_) => gossipsub::MessageAcceptance::Reject,
             Ok(topic) => {
                 let input = Input::Gossip { kind: topic.kind(), bytes: message.data };
-                match self.feed_from(source, input).await? {
+                match self.feed_from(source, input) {
                     Answer::Accepted => gossipsub::MessageAcceptance::Accept,
                     Answer::Ignored(_) => gossipsub::MessageAcceptance::Ignore,
                     Answer::Rejected(_) => gossipsub::MessageAcceptance::Reject,
                 }
             }
         };
-        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
+        self.pending.acks.push(Ack::Validate(id, source, acceptance));
         Ok(())
     }
 
@@ -521,11 +624,9 @@ impl Node {
                             Answer::Rejected(why)
                         }
                         (None, None) => Answer::Rejected("no usable peer key".into()),
-                        (Some(from), None) => {
-                            self.feed_from(peer, Input::Direct { from, kind, bytes: request.bytes }).await?
-                        }
+                        (Some(from), None) => self.feed_from(peer, Input::Direct { from, kind, bytes: request.bytes }),
                     };
-                    let _ = self.swarm.behaviour_mut().direct(kind).send_response(channel, ack);
+                    self.pending.acks.push(Ack::Respond(kind, channel, ack));
                 }
                 request_response::Message::Response { request_id, response } => {
                     if let Answer::Rejected(_) = response {
@@ -533,7 +634,7 @@ impl Node {
                     }
                     if let Some(delivery) = self.in_flight.remove(&(protocol, request_id)) {
                         let accepted = response == Answer::Accepted;
-                        let _ = self.feed(Input::Answered(delivery, response)).await?;
+                        let _ = self.feed(Input::Answered(delivery, response));
                         if accepted {
                             let _ = self.events.send(NodeEvent::Delivered { peer });
                         }
@@ -543,7 +644,7 @@ impl Node {
             request_response::Event::OutboundFailure { request_id, peer, error, .. } => {
                 debug!(%peer, %error, "direct message not delivered");
                 if let Some(delivery) = self.in_flight.remove(&(protocol, request_id)) {
-                    let _ = self.feed(Input::Undelivered(delivery)).await?;
+                    let _ = self.feed(Input::Undelivered(delivery));
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => match error {

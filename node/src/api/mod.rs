@@ -296,6 +296,12 @@ async fn metrics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
         vec![(String::new(), state.outbox.len() as u64)],
     );
     gauge("me2b_ledger_entries", "Entries in this node's ledger.", vec![(String::new(), state.ledger.next_sequence)]);
+    gauge("me2b_store_flushes", "Store flushes (fsyncs) since start.", vec![(String::new(), info.commits)]);
+    gauge(
+        "me2b_inputs_handled",
+        "Inputs handled since start; with me2b_store_flushes, the mean group-commit batch.",
+        vec![(String::new(), info.committed_inputs)],
+    );
     let mut by_state: BTreeMap<&str, u64> = BTreeMap::new();
     for record in state.agreements.values() {
         *by_state.entry(record.lifecycle.name()).or_default() += 1;

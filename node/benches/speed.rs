@@ -1,0 +1,498 @@
+//! `cargo bench -p me2b-node --bench speed [-- --quick]`: how fast a business and its people
+//! agree, over real libp2p (TCP on loopback, Noise, Yamux) and real sled stores on disk, each
+//! figure next to a baseline measured in the same run.
+//!
+//! - **Latency**: one person and one business. A cycle runs from the person hearing the
+//!   business's request (its `RequestSeen`) to the business's `DataReceived`: the person
+//!   proposes, the business signs, the person countersigns, the business acknowledges, the
+//!   person sends the agreed fields, the business verifies and stores them; every step durable
+//!   before it is acknowledged. The gossip hop (publish to `RequestSeen`) is reported apart.
+//!   Baseline: a bare exchange of three libp2p request-response round trips on the same
+//!   transport, each request carrying 1 KiB signed (ed25519) by its sender and verified by the
+//!   receiver before it answers; no storage.
+//! - **Throughput**: one business and N concurrent people (N = 10, 100, 1,000). The business
+//!   publishes a request; every person answers at once; when all N agreements have landed it
+//!   publishes the next. Agreements per second over the whole run, the latency of each from the
+//!   publish to its `DataReceived`, the business's fsyncs per agreement (group commit) and the
+//!   process's resident memory. Baseline: the business's share of the signature work alone
+//!   (the signatures it makes and checks per agreement, on both cores), the CPU floor the issue
+//!   names.
+//!
+//! `--quick` runs fewer rounds and people (under a minute); the full run is what the README
+//! quotes.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use futures::StreamExt;
+use libp2p::request_response;
+use libp2p::swarm::SwarmEvent;
+use me2b_node::clock::now;
+use me2b_node::net::{self, Answer, BehaviourEvent, DirectRequest, NetConfig};
+use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, Transport};
+use me2b_proto::engine::{Command, Event, Provenance, Role};
+use me2b_proto::envelope::MessageKind;
+use me2b_proto::harness::fixtures::DAY;
+use me2b_proto::identity::{Keypair, SignatureDomain};
+use me2b_proto::policy::{FieldRule, Policy, Share};
+use me2b_proto::terms::Terms;
+use me2b_proto::value::Value;
+use me2b_proto::vocab::Purpose;
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, mpsc};
+
+const TOPIC: &str = "me2b/v1/requests/apparel.shoes";
+const PAYLOAD: usize = 1024;
+
+struct Plan {
+    latency_rounds: usize,
+    bare_exchanges: usize,
+    curve: Vec<(usize, usize)>,
+    floor_agreements: usize,
+}
+
+impl Plan {
+    fn new(quick: bool) -> Plan {
+        if quick {
+            Plan {
+                latency_rounds: 40,
+                bare_exchanges: 200,
+                curve: vec![(10, 20), (100, 3), (1000, 1)],
+                floor_agreements: 10_000,
+            }
+        } else {
+            Plan {
+                latency_rounds: 300,
+                bare_exchanges: 2_000,
+                curve: vec![(10, 200), (100, 30), (1000, 5)],
+                floor_agreements: 40_000,
+            }
+        }
+    }
+}
+
+fn net_config(role: Role) -> NetConfig {
+    NetConfig { mdns: false, ..NetConfig::for_role(role) }
+}
+
+fn loopback() -> libp2p::Multiaddr {
+    "/ip4/127.0.0.1/tcp/0".parse().unwrap()
+}
+
+async fn start(role: Role, seed: u32, dir: &tempfile::TempDir, listen: bool) -> NodeHandle {
+    let mut config = NodeConfig::new(role, dir.path().join(format!("store-{seed}")));
+    config.transport = Transport::Network;
+    config.listen = if listen { vec![loopback()] } else { Vec::new() };
+    // A business runs as the daemon does; people, many to a process, without sled's flusher
+    // thread each (every acknowledged write is flushed by the node either way).
+    config.small_store = role == Role::Person;
+    config.net = net_config(role);
+    let mut secret = [0u8; 32];
+    secret[..4].copy_from_slice(&seed.to_le_bytes());
+    secret[31] = 1;
+    Node::start(secret, config).await.unwrap()
+}
+
+/// The shared shoe terms, with no permission to contact: the cycle measured is agreement and
+/// transfer only.
+fn terms() -> Terms {
+    let mut terms = me2b_proto::harness::fixtures::shoe_terms(now().saturating_add(DAY));
+    terms.contact = None;
+    terms
+}
+
+fn policy() -> Policy {
+    let rule = |path: &str, share| FieldRule {
+        path: path.parse().unwrap(),
+        share,
+        purposes: [Purpose::PersonalisedOffers].into(),
+        ask_owner: false,
+        max_retention: None,
+        categories: Default::default(),
+    };
+    Policy { rules: vec![rule("body", Share::Raw), rule("activity", Share::DerivedOnly)], ..Policy::default() }
+}
+
+async fn person(seed: u32, dir: &tempfile::TempDir, business: &libp2p::Multiaddr) -> NodeHandle {
+    let person = start(Role::Person, seed, dir, false).await;
+    person.command(Command::SetPolicy(policy())).await.unwrap();
+    person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await.unwrap();
+    let set =
+        |path: &str, value| Command::SetRecord { path: path.parse().unwrap(), value, provenance: Provenance::Owner };
+    person.command(set("body.shoe_size_eu", Value::Number(40.0 + f64::from(seed % 8)))).await.unwrap();
+    person.command(set("activity.running_km", Value::Series(vec![]))).await.unwrap();
+    person.dial(business.clone()).await.unwrap();
+    person
+}
+
+async fn business_address(business: &NodeHandle) -> libp2p::Multiaddr {
+    let info = business.info().await.unwrap();
+    info.listen_addrs[0].clone().with(libp2p::multiaddr::Protocol::P2p(info.peer_id))
+}
+
+type Tap = mpsc::UnboundedReceiver<(Instant, NodeEvent)>;
+
+/// A node's events as they happen, each with the instant it was read, on a thread of its own:
+/// the runtime's two workers are busy with the nodes, and a reader among them would fall
+/// behind the node's bounded event buffer. Ends when the node stops or the tap is dropped.
+fn tap(node: &NodeHandle) -> Tap {
+    let mut events = node.events();
+    let (sender, receiver) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        loop {
+            match events.blocking_recv() {
+                Ok(event) => {
+                    if sender.send((Instant::now(), event)).is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => panic!("bench lagged {n} events behind"),
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    receiver
+}
+
+/// The next event from `tap` that `pick` accepts, and when it was read.
+async fn next<T>(tap: &mut Tap, pick: impl Fn(&NodeEvent) -> Option<T>) -> (Instant, T) {
+    loop {
+        let (at, event) = tokio::time::timeout(Duration::from_secs(120), tap.recv())
+            .await
+            .expect("no event in time")
+            .expect("node stopped");
+        if let Some(picked) = pick(&event) {
+            return (at, picked);
+        }
+    }
+}
+
+/// Waits until `count` people's subscriptions have reached the business (setup, not measured).
+async fn subscribed(tap: &mut Tap, count: usize) {
+    let mut peers = std::collections::BTreeSet::new();
+    while peers.len() < count {
+        let (_, peer) = next(tap, |event| match event {
+            NodeEvent::PeerSubscribed { peer, topic } if topic == TOPIC => Some(*peer),
+            _ => None,
+        })
+        .await;
+        peers.insert(peer);
+    }
+}
+
+fn request_seen(event: &NodeEvent) -> Option<()> {
+    matches!(event, NodeEvent::Engine(Event::RequestSeen { .. })).then_some(())
+}
+
+fn data_received(event: &NodeEvent) -> Option<()> {
+    matches!(event, NodeEvent::Engine(Event::DataReceived { .. })).then_some(())
+}
+
+async fn publish(business: &NodeHandle) {
+    business
+        .command(Command::PublishRequest {
+            category: "apparel.shoes".parse().unwrap(),
+            business_name: "Bench".into(),
+            description: String::new(),
+            terms: terms(),
+        })
+        .await
+        .unwrap();
+}
+
+struct Latency {
+    cycles: Vec<Duration>,
+    hops: Vec<Duration>,
+    business_flushes_per_cycle: f64,
+}
+
+async fn latency(rounds: usize) -> Latency {
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    let business = start(Role::Business, 0, &dir, true).await;
+    let mut business_events = tap(&business);
+    let person = person(1, &dir, &business_address(&business).await).await;
+    let mut person_events = tap(&person);
+    subscribed(&mut business_events, 1).await;
+    let before = business.info().await.unwrap().commits;
+    let (mut cycles, mut hops) = (Vec::new(), Vec::new());
+    for _ in 0..rounds {
+        let published = Instant::now();
+        publish(&business).await;
+        let (seen, ()) = next(&mut person_events, request_seen).await;
+        let (received, ()) = next(&mut business_events, data_received).await;
+        cycles.push(received - seen);
+        hops.push(seen - published);
+    }
+    let flushes = business.info().await.unwrap().commits - before;
+    person.shutdown().await;
+    business.shutdown().await;
+    // One of the business's flushes each round is the publish itself, not the cycle.
+    Latency { cycles, hops, business_flushes_per_cycle: flushes.saturating_sub(rounds as u64) as f64 / rounds as f64 }
+}
+
+/// Three signed request-response round trips on a bare swarm (no engine, no store).
+async fn bare_exchanges(count: usize) -> Vec<Duration> {
+    let config = net_config(Role::Business);
+    let server_key = Keypair::from_secret_bytes(&[200; 32]);
+    let client_key = Keypair::from_secret_bytes(&[201; 32]);
+    let client_public = client_key.public();
+    let mut server =
+        net::build_swarm(net::libp2p_keypair([200; 32]).unwrap(), &config, &mut net::gossip_registry()).unwrap();
+    server.listen_on(loopback()).unwrap();
+    let address = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
+            break address;
+        }
+    };
+    drop(server_key);
+    let server_id = *server.local_peer_id();
+    let domain = SignatureDomain::Envelope(MessageKind::Negotiation);
+    tokio::spawn(async move {
+        loop {
+            if let SwarmEvent::Behaviour(BehaviourEvent::Negotiate(request_response::Event::Message {
+                message: request_response::Message::Request { channel, request, .. },
+                ..
+            })) = server.select_next_some().await
+            {
+                let (payload, signature) = request.bytes.split_at(PAYLOAD);
+                let signature = me2b_proto::identity::Signature::try_from(signature).unwrap();
+                assert!(client_public.verify(domain, payload, &signature));
+                let _ = server.behaviour_mut().negotiate.send_response(channel, Answer::Accepted);
+            }
+        }
+    });
+    let mut client =
+        net::build_swarm(net::libp2p_keypair([201; 32]).unwrap(), &config, &mut net::gossip_registry()).unwrap();
+    client.dial(address.with(libp2p::multiaddr::Protocol::P2p(server_id))).unwrap();
+    let payload = vec![7u8; PAYLOAD];
+    let mut exchanges = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        for _ in 0..3 {
+            let mut bytes = payload.clone();
+            bytes.extend_from_slice(&client_key.sign(domain, &payload).to_bytes());
+            client
+                .behaviour_mut()
+                .negotiate
+                .send_request(&server_id, DirectRequest::new(MessageKind::Negotiation, bytes));
+            loop {
+                match client.select_next_some().await {
+                    SwarmEvent::Behaviour(BehaviourEvent::Negotiate(request_response::Event::Message {
+                        message: request_response::Message::Response { .. },
+                        ..
+                    })) => break,
+                    SwarmEvent::Behaviour(BehaviourEvent::Negotiate(request_response::Event::OutboundFailure {
+                        error,
+                        ..
+                    })) => panic!("bare request failed: {error}"),
+                    _ => {}
+                }
+            }
+        }
+        exchanges.push(started.elapsed());
+    }
+    exchanges
+}
+
+struct Throughput {
+    people: usize,
+    agreements: usize,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    flushes_per_agreement: f64,
+    inputs_per_flush: f64,
+    rss_mib: f64,
+}
+
+/// Where the people's stores go in the throughput run: in memory where the machine has it
+/// (`/dev/shm`), since real people flush to disks of their own, and a thousand of them
+/// flushing to this machine's one disk would measure that disk rather than the business.
+fn people_dir() -> tempfile::TempDir {
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() { tempfile::tempdir_in(shm).unwrap() } else { tempfile::tempdir().unwrap() }
+}
+
+async fn throughput(people: usize, rounds: usize) -> Throughput {
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    let people_dir = people_dir();
+    let business = start(Role::Business, 0, &dir, true).await;
+    let address = business_address(&business).await;
+    let mut events = tap(&business);
+    let setup = Instant::now();
+    let mut nodes = Vec::with_capacity(people);
+    for seed in 1..=people as u32 {
+        nodes.push(person(seed, &people_dir, &address).await);
+    }
+    subscribed(&mut events, people).await;
+    eprintln!("  {people} people ready in {:.1} s", setup.elapsed().as_secs_f64());
+    let before = business.info().await.unwrap();
+    let mut latencies = Vec::with_capacity(people * rounds);
+    let started = Instant::now();
+    for _ in 0..rounds {
+        let published = Instant::now();
+        publish(&business).await;
+        for _ in 0..people {
+            let (at, ()) = next(&mut events, data_received).await;
+            latencies.push(at - published);
+        }
+    }
+    let elapsed = started.elapsed();
+    let after = business.info().await.unwrap();
+    let rss_mib = rss_mib();
+    for node in &nodes {
+        node.shutdown().await;
+    }
+    business.shutdown().await;
+    let agreements = people * rounds;
+    Throughput {
+        people,
+        agreements,
+        elapsed,
+        latencies,
+        flushes_per_agreement: (after.commits - before.commits) as f64 / agreements as f64,
+        inputs_per_flush: (after.committed_inputs - before.committed_inputs) as f64
+            / (after.commits - before.commits).max(1) as f64,
+        rss_mib,
+    }
+}
+
+/// The business's signature work per agreement, alone, on both cores: it checks the
+/// proposal's, the countersignature's and the package's envelopes and the person's signature
+/// on the agreement, and signs its answer, the agreement and its ledger entries.
+fn signature_floor(agreements: usize) -> f64 {
+    const SIGNS: usize = 4;
+    const VERIFIES: usize = 4;
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for thread in 0..2u8 {
+            scope.spawn(move || {
+                let key = Keypair::from_secret_bytes(&[thread + 1; 32]);
+                let public = key.public();
+                let message = vec![thread; 600];
+                let domain = SignatureDomain::Agreement;
+                let signature = key.sign(domain, &message);
+                for _ in 0..agreements / 2 {
+                    for _ in 0..SIGNS {
+                        std::hint::black_box(key.sign(domain, &message));
+                    }
+                    for _ in 0..VERIFIES {
+                        assert!(public.verify(domain, std::hint::black_box(&message), &signature));
+                    }
+                }
+            });
+        }
+    });
+    agreements as f64 / started.elapsed().as_secs_f64()
+}
+
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0.0);
+    kib / 1024.0
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn row(figure: &str, me2b: String, baseline: String, ratio: String, goal: &str) {
+    println!("{figure:<38} {me2b:>14} {baseline:>14} {ratio:>9}  {goal}");
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|arg| arg == "--quick");
+    let mut plan = Plan::new(quick);
+    // `--people N`: only the throughput point for N people (profiling).
+    if let Some(people) = args.iter().position(|arg| arg == "--people").and_then(|i| args.get(i + 1)) {
+        let people: usize = people.parse().expect("--people N");
+        plan.curve = vec![(people, (2000 / people).max(1))];
+        plan.latency_rounds = 1;
+        plan.bare_exchanges = 1;
+        plan.floor_agreements = 200;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    runtime.block_on(async {
+        eprintln!("bare signed exchanges ({})...", plan.bare_exchanges);
+        let mut bare = bare_exchanges(plan.bare_exchanges).await;
+        bare.sort();
+        eprintln!("one person, {} cycles...", plan.latency_rounds);
+        let mut latency = latency(plan.latency_rounds).await;
+        latency.cycles.sort();
+        latency.hops.sort();
+        let mut curve = Vec::new();
+        for &(people, rounds) in &plan.curve {
+            eprintln!("{people} people, {rounds} requests...");
+            let mut point = throughput(people, rounds).await;
+            point.latencies.sort();
+            curve.push(point);
+        }
+        let floor = signature_floor(plan.floor_agreements);
+
+        println!();
+        println!(
+            "me2b-node speed ({}; loopback TCP, Noise, Yamux, sled on disk, 2 worker threads)",
+            if quick { "quick" } else { "full" }
+        );
+        row("figure", "me2b".into(), "baseline".into(), "ratio".into(), "goal");
+        for (name, p, goal) in [("cycle latency p50", 0.5, "<= 2x"), ("cycle latency p99", 0.99, "<= 3x")] {
+            let (me2b, base) = (percentile(&latency.cycles, p), percentile(&bare, p));
+            row(
+                name,
+                format!("{:.3} ms", ms(me2b)),
+                format!("{:.3} ms", ms(base)),
+                format!("{:.2}x", me2b.as_secs_f64() / base.as_secs_f64()),
+                goal,
+            );
+        }
+        row(
+            "gossip hop p50 / p99 (publish->seen)",
+            format!("{:.3} ms", ms(percentile(&latency.hops, 0.5))),
+            format!("{:.3} ms", ms(percentile(&latency.hops, 0.99))),
+            String::new(),
+            "",
+        );
+        row(
+            "business fsyncs per cycle",
+            format!("{:.2}", latency.business_flushes_per_cycle),
+            String::new(),
+            String::new(),
+            "",
+        );
+        for point in &curve {
+            let rate = point.agreements as f64 / point.elapsed.as_secs_f64();
+            row(
+                &format!("agreements/s, {} people", point.people),
+                format!("{rate:.0}/s"),
+                format!("{floor:.0}/s"),
+                format!("{:.2}x", rate / floor),
+                if point.people >= 1000 { ">= 2000/s" } else { "" },
+            );
+            row(
+                &format!("  latency p50 / p99, {} people", point.people),
+                format!("{:.1} ms", ms(percentile(&point.latencies, 0.5))),
+                format!("{:.1} ms", ms(percentile(&point.latencies, 0.99))),
+                String::new(),
+                "",
+            );
+            row(
+                "  fsyncs/agreement, inputs/fsync, RSS",
+                format!("{:.3}", point.flushes_per_agreement),
+                format!("{:.1}", point.inputs_per_flush),
+                format!("{:.0} MiB", point.rss_mib),
+                "",
+            );
+        }
+        println!(
+            "(baselines: latency = 3 signed request-response round trips on a bare swarm; throughput = the \
+             business's signature work alone on 2 cores; RSS is the whole process, business and people)"
+        );
+    });
+}
