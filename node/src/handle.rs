@@ -235,7 +235,16 @@ impl NodeHandle {
         answer.await.map_err(|_| NodeError::Stopped)
     }
 
-    /// A copy of the engine's state.
+    /// What `read` makes of the engine's state, computed inside the node: a read that needs
+    /// a few fields or one record copies those, not the whole state.
+    pub async fn read<R: Send + 'static>(
+        &self,
+        read: impl FnOnce(&State) -> R + Send + 'static,
+    ) -> Result<R, NodeError> {
+        self.query(move |engine, _| read(engine.state())).await
+    }
+
+    /// A copy of the engine's state (tests and whole exports; reads use [`NodeHandle::read`]).
     pub async fn state(&self) -> Result<State, NodeError> {
         self.query(|engine, _| engine.state().clone()).await
     }

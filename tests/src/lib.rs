@@ -31,9 +31,12 @@ pub fn binary() -> &'static Path {
         }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
+        // The same profile as the tests (a release run measures a release daemon).
+        let profile: &[&str] = if cfg!(debug_assertions) { &[] } else { &["--release"] };
         let status = Command::new(cargo)
             .args(["build", "--quiet", "-p", "me2b-cli", "--bin", "me2b", "--manifest-path"])
             .arg(workspace.join("Cargo.toml"))
+            .args(profile)
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building me2b failed");
@@ -176,6 +179,11 @@ impl Node {
     pub fn address(&self) -> String {
         let daemon = self.daemon.as_ref().expect("a running daemon");
         format!("{}/p2p/{}", daemon.listen, daemon.peer_id)
+    }
+
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.daemon.as_ref().and_then(|d| d.child.as_ref()).expect("a running daemon").id()
     }
 
     /// The daemon's API address.

@@ -135,5 +135,5 @@ pub(super) fn demand_rows(state: &me2b_proto::engine::State) -> Vec<serde_json::
 #[utoipa::path(get, path = "/v1/demand", responses((status = 200)))]
 pub(super) async fn demand(State(api): State<Arc<Api>>) -> Answer<Vec<serde_json::Value>> {
     require(&api, Role::Business)?;
-    Ok(Json(demand_rows(&api.node.state().await?)))
+    Ok(Json(api.node.read(demand_rows).await?))
 }

@@ -26,7 +26,7 @@ use utoipa::ToSchema;
 /// The categories followed.
 #[utoipa::path(get, path = "/v1/subscriptions", responses((status = 200, body = [String])))]
 pub(super) async fn subscriptions(State(api): State<Arc<Api>>) -> Answer<Vec<String>> {
-    Ok(Json(api.node.state().await?.subscriptions.iter().map(ToString::to_string).collect()))
+    Ok(Json(api.node.read(|state| state.subscriptions.iter().map(ToString::to_string).collect()).await?))
 }
 
 /// Categories to follow.
@@ -96,13 +96,13 @@ pub(super) async fn intent_publish(
 /// Data requests seen (person) or published (business).
 #[utoipa::path(get, path = "/v1/requests", responses((status = 200, body = [RequestView])))]
 pub(super) async fn requests(State(api): State<Arc<Api>>) -> Answer<Vec<RequestView>> {
-    Ok(Json(api.node.state().await?.requests.values().map(RequestView::from).collect()))
+    Ok(Json(api.node.read(|state| state.requests.values().map(RequestView::from).collect()).await?))
 }
 
 /// All negotiations kept, open or ended.
 #[utoipa::path(get, path = "/v1/negotiations", responses((status = 200, body = [NegotiationView])))]
 pub(super) async fn negotiations(State(api): State<Arc<Api>>) -> Answer<Vec<NegotiationView>> {
-    Ok(Json(api.node.state().await?.negotiations.values().map(NegotiationView::from).collect()))
+    Ok(Json(api.node.read(|state| state.negotiations.values().map(NegotiationView::from).collect()).await?))
 }
 
 /// Negotiations waiting for the owner's decision.
@@ -110,9 +110,14 @@ pub(super) async fn negotiations(State(api): State<Arc<Api>>) -> Answer<Vec<Nego
 /// is kept.
 #[utoipa::path(get, path = "/v1/pending", responses((status = 200, body = [NegotiationView])))]
 pub(super) async fn pending(State(api): State<Arc<Api>>) -> Answer<Vec<NegotiationView>> {
-    let state = api.node.state().await?;
-    let expired = state.negotiations.values().filter(|n| n.prompt_expired_at.is_some());
-    Ok(Json(state.negotiations.awaiting_owner().chain(expired).map(NegotiationView::from).collect()))
+    let pending = api
+        .node
+        .read(|state| {
+            let expired = state.negotiations.values().filter(|n| n.prompt_expired_at.is_some());
+            state.negotiations.awaiting_owner().chain(expired).map(NegotiationView::from).collect()
+        })
+        .await?;
+    Ok(Json(pending))
 }
 
 pub(super) fn negotiation_id(text: &str) -> Result<NegotiationId, ApiError> {
@@ -152,17 +157,15 @@ pub(super) async fn decline(State(api): State<Arc<Api>>, Path(id): Path<String>)
 /// Agreements and where they stand.
 #[utoipa::path(get, path = "/v1/agreements", responses((status = 200, body = [AgreementView])))]
 pub(super) async fn agreements(State(api): State<Arc<Api>>) -> Answer<Vec<AgreementView>> {
-    Ok(Json(api.node.state().await?.agreements.values().map(AgreementView::from).collect()))
+    Ok(Json(api.node.read(|state| state.agreements.values().map(AgreementView::from).collect()).await?))
 }
 
 /// One agreement.
 #[utoipa::path(get, path = "/v1/agreements/{id}", params(("id" = String, Path)), responses((status = 200, body = AgreementView), (status = 404)))]
 pub(super) async fn agreement(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Answer<AgreementView> {
     let id = agreement_id(&id)?;
-    let state = api.node.state().await?;
-    let record =
-        state.agreements.get(&id).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no agreement {id}")))?;
-    Ok(Json(AgreementView::from(record)))
+    let view = api.node.read(move |state| state.agreements.get(&id).map(AgreementView::from)).await?;
+    Ok(Json(view.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no agreement {id}")))?))
 }
 
 /// Why.

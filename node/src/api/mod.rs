@@ -260,8 +260,20 @@ async fn openapi() -> Response {
 #[utoipa::path(get, path = "/v1/status", responses((status = 200, description = "The node", body = Object)))]
 async fn status(State(api): State<Arc<Api>>) -> Answer<serde_json::Value> {
     let info = api.node.info().await?;
-    let state = api.node.state().await?;
-    Ok(Json(json!({
+    let counts = api
+        .node
+        .read(|state| {
+            json!({
+                "subscriptions": state.subscriptions.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "records": state.vault.len(),
+                "pending": state.negotiations.awaiting_owner().count(),
+                "negotiations": state.negotiations.len(),
+                "agreements": state.agreements.len(),
+                "outbox": state.outbox.len(),
+            })
+        })
+        .await?;
+    let mut status = json!({
         "peer_id": info.peer_id.to_string(),
         "public_key": info.public_key.to_string(),
         "role": if api.role == Role::Person { "person" } else { "business" },
@@ -269,18 +281,25 @@ async fn status(State(api): State<Arc<Api>>) -> Answer<serde_json::Value> {
         "listen_addrs": info.listen_addrs.iter().map(ToString::to_string).collect::<Vec<_>>(),
         "api": api.address.to_string(),
         "connected_peers": info.connected_peers,
-        "subscriptions": state.subscriptions.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "records": state.vault.len(),
-        "pending": state.negotiations.awaiting_owner().count(),
-        "negotiations": state.negotiations.len(),
-        "agreements": state.agreements.len(),
-        "outbox": state.outbox.len(),
-    })))
+    });
+    if let (Some(status), serde_json::Value::Object(counts)) = (status.as_object_mut(), counts) {
+        status.extend(counts);
+    }
+    Ok(Json(status))
 }
 
 async fn metrics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
     let info = api.node.info().await?;
-    let state = api.node.state().await?;
+    let (negotiations, outbox, ledger, by_state) = api
+        .node
+        .read(|state| {
+            let mut by_state: BTreeMap<&'static str, u64> = BTreeMap::new();
+            for record in state.agreements.values() {
+                *by_state.entry(record.lifecycle.name()).or_default() += 1;
+            }
+            (state.negotiations.len() as u64, state.outbox.len() as u64, state.ledger.next_sequence, by_state)
+        })
+        .await?;
     let mut text = String::new();
     let mut gauge = |name: &str, help: &str, samples: Vec<(String, u64)>| {
         text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
@@ -289,23 +308,15 @@ async fn metrics(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
         }
     };
     gauge("me2b_connected_peers", "Peers connected now.", vec![(String::new(), info.connected_peers as u64)]);
-    gauge("me2b_negotiations", "Negotiations kept.", vec![(String::new(), state.negotiations.len() as u64)]);
-    gauge(
-        "me2b_outbox_messages",
-        "Direct messages waiting for delivery.",
-        vec![(String::new(), state.outbox.len() as u64)],
-    );
-    gauge("me2b_ledger_entries", "Entries in this node's ledger.", vec![(String::new(), state.ledger.next_sequence)]);
+    gauge("me2b_negotiations", "Negotiations kept.", vec![(String::new(), negotiations)]);
+    gauge("me2b_outbox_messages", "Direct messages waiting for delivery.", vec![(String::new(), outbox)]);
+    gauge("me2b_ledger_entries", "Entries in this node's ledger.", vec![(String::new(), ledger)]);
     gauge("me2b_store_flushes", "Store flushes (fsyncs) since start.", vec![(String::new(), info.commits)]);
     gauge(
         "me2b_inputs_handled",
         "Inputs handled since start; with me2b_store_flushes, the mean group-commit batch.",
         vec![(String::new(), info.committed_inputs)],
     );
-    let mut by_state: BTreeMap<&str, u64> = BTreeMap::new();
-    for record in state.agreements.values() {
-        *by_state.entry(record.lifecycle.name()).or_default() += 1;
-    }
     gauge(
         "me2b_agreements",
         "Agreements by state.",

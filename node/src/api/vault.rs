@@ -20,18 +20,18 @@ use utoipa::ToSchema;
 /// The vault's records, with values.
 #[utoipa::path(get, path = "/v1/data", responses((status = 200, body = [RecordView])))]
 pub(super) async fn data_list(State(api): State<Arc<Api>>) -> Answer<Vec<RecordView>> {
-    let state = api.node.state().await?;
-    Ok(Json(state.vault.iter().map(|(path, record)| RecordView::new(path, record)).collect()))
+    Ok(Json(
+        api.node.read(|state| state.vault.iter().map(|(path, record)| RecordView::new(path, record)).collect()).await?,
+    ))
 }
 
 /// One record.
 #[utoipa::path(get, path = "/v1/data/{path}", params(("path" = String, Path)), responses((status = 200, body = RecordView), (status = 404)))]
 pub(super) async fn data_get(State(api): State<Arc<Api>>, Path(path): Path<String>) -> Answer<RecordView> {
     let path = path.parse::<FieldPath>()?;
-    let state = api.node.state().await?;
-    let record =
-        state.vault.get(&path).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no record at {path}")))?;
-    Ok(Json(RecordView::new(&path, record)))
+    let at = path.clone();
+    let view = api.node.read(move |state| state.vault.get(&at).map(|record| RecordView::new(&at, record))).await?;
+    Ok(Json(view.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no record at {path}")))?))
 }
 
 /// A value to store.
@@ -78,8 +78,8 @@ pub(super) async fn data_set(
 pub(super) async fn data_remove(State(api): State<Arc<Api>>, Path(path): Path<String>) -> Answer<serde_json::Value> {
     require(&api, Role::Person)?;
     let path = path.parse::<FieldPath>()?;
-    let state = api.node.state().await?;
-    if !state.vault.contains_key(&path) {
+    let at = path.clone();
+    if !api.node.read(move |state| state.vault.contains_key(&at)).await? {
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no record at {path}")));
     }
     api.node.command(Command::RemoveRecord(path.clone())).await?;
@@ -131,14 +131,14 @@ pub(super) async fn data_import(State(api): State<Arc<Api>>, Json(body): Json<Im
 #[utoipa::path(get, path = "/v1/policy", responses((status = 200, body = PolicyDoc)))]
 pub(super) async fn policy_get(State(api): State<Arc<Api>>) -> Answer<PolicyDoc> {
     require(&api, Role::Person)?;
-    Ok(Json(PolicyDoc::from(&api.node.state().await?.policy)))
+    Ok(Json(api.node.read(|state| PolicyDoc::from(&state.policy)).await?))
 }
 
 /// The business's policy: its limits on what it agrees to in a counter.
 #[utoipa::path(get, path = "/v1/business/policy", responses((status = 200, body = BusinessPolicyDoc)))]
 pub(super) async fn business_policy_get(State(api): State<Arc<Api>>) -> Answer<BusinessPolicyDoc> {
     require(&api, Role::Business)?;
-    Ok(Json(BusinessPolicyDoc::from(&api.node.state().await?.business_policy)))
+    Ok(Json(api.node.read(|state| BusinessPolicyDoc::from(&state.business_policy)).await?))
 }
 
 /// Replaces the business's policy.

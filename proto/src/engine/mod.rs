@@ -109,14 +109,19 @@ pub struct Engine {
     rng: ChaCha20Rng,
     state: State,
     outputs: VecDeque<Output>,
+    /// When old negotiations are next swept out (see `forget_old_negotiations`).
+    next_sweep: Timestamp,
 }
+
+/// How often, at most, the engine sweeps ended negotiations out of its table.
+pub const SWEEP_EVERY_MS: u64 = 60_000;
 
 impl Engine {
     /// An engine for `keypair` with `state` (empty for a new node), at `now`. A restored engine
     /// sets again every timer its state needs and retries its outbox.
     pub fn new(keypair: Keypair, config: Config, state: State, now: Timestamp) -> Engine {
         let rng = ChaCha20Rng::from_seed(config.seed);
-        let mut engine = Engine { keypair, config, rng, state, outputs: VecDeque::new() };
+        let mut engine = Engine { keypair, config, rng, state, outputs: VecDeque::new(), next_sweep: now };
         engine.resume(now);
         engine
     }

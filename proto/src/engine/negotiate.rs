@@ -125,8 +125,15 @@ impl Engine {
     }
 
     /// Drops negotiations that ended long ago (see [`super::Negotiations`]), so that the
-    /// table stays bounded by the rate of new negotiations (their agreements are kept).
+    /// table stays bounded by the rate of new negotiations (their agreements are kept). The
+    /// sweep reads the whole table, so it runs at most once per [`super::SWEEP_EVERY_MS`] (ended
+    /// negotiations are kept a week; a minute more changes nothing), and always when the table
+    /// is full.
     pub(super) fn forget_old_negotiations(&mut self, now: Timestamp) {
+        if now < self.next_sweep && !self.state.negotiations.full() {
+            return;
+        }
+        self.next_sweep = Timestamp::from_millis(now.as_millis().saturating_add(super::SWEEP_EVERY_MS));
         for id in self.state.negotiations.forget_ended(now) {
             self.persist(Change::Negotiation(id));
         }

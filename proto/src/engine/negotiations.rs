@@ -60,25 +60,37 @@ impl Negotiations {
         Ok(())
     }
 
-    /// Forgets negotiations that ended more than [`KEEP_ENDED_MS`] ago; returns their ids.
+    /// Forgets negotiations that ended more than [`KEEP_ENDED_MS`] ago, and when the table is
+    /// full the oldest ended ones too; returns their ids.
     pub(crate) fn forget_ended(&mut self, now: Timestamp) -> Vec<NegotiationId> {
-        let mut ended: Vec<(Timestamp, NegotiationId)> =
-            self.0.values().filter(|n| n.state.is_final()).map(|n| (n.deadline, n.id)).collect();
-        ended.sort();
+        let expired =
+            |deadline: Timestamp| grace_after(deadline).as_millis().saturating_add(KEEP_ENDED_MS) < now.as_millis();
         // At least one slot is made when full, so that the next negotiation fits.
         let over = (self.0.len() + 1).saturating_sub(MAX_NEGOTIATIONS_KEPT);
-        let old: Vec<NegotiationId> = ended
-            .iter()
-            .enumerate()
-            .filter(|(rank, (deadline, _))| {
-                *rank < over || grace_after(*deadline).as_millis().saturating_add(KEEP_ENDED_MS) < now.as_millis()
-            })
-            .map(|(_, (_, id))| *id)
-            .collect();
+        let old: Vec<NegotiationId> = if over == 0 {
+            // Not full: one pass, no ranking (this runs for every new negotiation).
+            self.0.values().filter(|n| n.state.is_final() && expired(n.deadline)).map(|n| n.id).collect()
+        } else {
+            let mut ended: Vec<(Timestamp, NegotiationId)> =
+                self.0.values().filter(|n| n.state.is_final()).map(|n| (n.deadline, n.id)).collect();
+            ended.sort_unstable();
+            ended
+                .iter()
+                .enumerate()
+                .filter(|(rank, (deadline, _))| *rank < over || expired(*deadline))
+                .map(|(_, (_, id))| *id)
+                .collect()
+        };
         for id in &old {
             self.0.remove(id);
         }
         old
+    }
+
+    /// Whether one more negotiation would overflow the table (then [`Self::forget_ended`]
+    /// must run before it is added).
+    pub(crate) fn full(&self) -> bool {
+        self.0.len() + 1 > MAX_NEGOTIATIONS_KEPT
     }
 }
 
