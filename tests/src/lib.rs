@@ -149,10 +149,11 @@ impl Node {
         self.events = None;
     }
 
-    /// Kills the daemon with SIGKILL (no chance to clean up).
+    /// Kills the daemon with SIGKILL (no chance to clean up), at once: its event stream's
+    /// client is stopped after, so that the kill lands when the caller chose.
     pub fn kill(&mut self) {
-        self.events = None;
         self.daemon = None;
+        self.events = None;
     }
 
     /// Stops the daemon with SIGTERM and waits for it to exit.

@@ -1,6 +1,8 @@
 //! kill -9 at any moment loses nothing acknowledged. A person's and a business's daemons run
 //! with agreements between them; in each iteration the person's vault is written through the
-//! API as fast as it answers, and one of the two daemons (mostly the person's) is killed with
+//! API as fast as it answers, by several writers at once (so that the node's group commit
+//! puts several writes under one flush, and a kill can land between a batch's write and its
+//! acknowledgements), and one of the two daemons (mostly the person's) is killed with
 //! SIGKILL at a random moment, now and then right after a revocation. After every restart:
 //! every write the API acknowledged is there (or a later one), every acknowledged revocation is
 //! still REVOKED or DELETED (never ACTIVE again), and both ledgers verify. At the end every
@@ -27,14 +29,18 @@ impl Moments {
     }
 }
 
-/// Writes `activity.kN` records with growing values until `stop` or the daemon goes away;
-/// returns the last acknowledged value per path, and how many writes were acknowledged.
+/// How many write at once.
+const WRITERS: u64 = 3;
+
+/// Writes `activity.wWkN` records (its own paths, writer `writer`) with growing values until
+/// `stop` or the daemon goes away; returns the last acknowledged value per path, and how many
+/// writes were acknowledged. Each acknowledgement is reported on `progress`.
 fn write_until_gone(
     api: std::net::SocketAddr,
     token: String,
-    first: u64,
+    (writer, first): (u64, u64),
     stop: Arc<AtomicBool>,
-    progress: std::sync::mpsc::Sender<u64>,
+    progress: std::sync::mpsc::Sender<()>,
 ) -> (BTreeMap<String, u64>, u64) {
     let mut acknowledged = BTreeMap::new();
     let mut count = 0;
@@ -43,13 +49,19 @@ fn write_until_gone(
         if stop.load(Ordering::Relaxed) {
             break;
         }
-        let path = format!("activity.k{}", value % 16);
-        let body = format!("{{\"value\": {value}}}");
-        match try_http(api, "PUT", &format!("/v1/data/{path}"), &[("Authorization", &auth)], &body) {
+        let path = format!("activity.w{writer}k{}", value % 16);
+        // Both ways a write is acknowledged: PUT answers with the record read back, an import
+        // with a count only (no read after the write to hide an early acknowledgement).
+        let (method, target, body) = if value % 2 == 0 {
+            ("PUT", format!("/v1/data/{path}"), format!("{{\"value\": {value}}}"))
+        } else {
+            ("POST", "/v1/data".to_owned(), format!("{{\"records\": {{\"{path}\": {value}}}}}"))
+        };
+        match try_http(api, method, &target, &[("Authorization", &auth)], &body) {
             Ok(answer) if answer.status == 200 => {
                 acknowledged.insert(path, value);
                 count += 1;
-                let _ = progress.send(count);
+                let _ = progress.send(());
             }
             _ => break,
         }
@@ -71,10 +83,13 @@ fn kill_nine_at_any_moment_loses_nothing_acknowledged() {
     for i in 0..iterations {
         let stop = Arc::new(AtomicBool::new(false));
         let (progress, acked) = std::sync::mpsc::channel();
-        let writer = {
-            let (api, token, stop) = (person.api(), person.token(), Arc::clone(&stop));
-            std::thread::spawn(move || write_until_gone(api, token, next_value, stop, progress))
-        };
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|writer| {
+                let (api, token, stop, progress) = (person.api(), person.token(), Arc::clone(&stop), progress.clone());
+                std::thread::spawn(move || write_until_gone(api, token, (writer, next_value), stop, progress))
+            })
+            .collect();
+        drop(progress);
         if i % 30 == 10
             && let Some(agreement) = to_revoke.pop()
         {
@@ -83,8 +98,10 @@ fn kill_nine_at_any_moment_loses_nothing_acknowledged() {
         }
         // The kill lands after a random number of acknowledged writes, while the next one is
         // in flight: waited for on the writer's acknowledgements, each within a bounded time.
-        let kill_after = 1 + moments.next(40);
-        while acked.recv_timeout(WAIT).expect("the writer stalled") < kill_after {}
+        let kill_after = 1 + moments.next(40 * WRITERS);
+        for _ in 0..kill_after {
+            acked.recv_timeout(WAIT).expect("the writers stalled");
+        }
         let business_dies = i % 4 == 3;
         if business_dies {
             business.kill();
@@ -92,10 +109,12 @@ fn kill_nine_at_any_moment_loses_nothing_acknowledged() {
         } else {
             person.kill();
         }
-        let (acknowledged, count) = writer.join().unwrap();
+        for writer in writers {
+            let (acknowledged, count) = writer.join().unwrap();
+            writes += count;
+            expected.extend(acknowledged);
+        }
         next_value += 1_000_000;
-        writes += count;
-        expected.extend(acknowledged);
         if business_dies {
             business.start(&[person.address()]);
         } else {
