@@ -214,3 +214,45 @@ fn a_person_with_many_records_answers_reads() {
     println!("load: a person daemon with {records} vault records (imported in {:.1} s)", imported.as_secs_f64());
     println!("  API reads (status, one record, policy): p50 {p50:.2} ms, p99 {p99:.2} ms");
 }
+
+/// `/proc/PID/status` fields of a process, in MiB.
+fn memory(pid: u32) -> Vec<(String, f64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    ["VmRSS:", "RssAnon:", "RssFile:"]
+        .iter()
+        .map(|field| {
+            let kib: f64 = status
+                .lines()
+                .find_map(|l| l.strip_prefix(field))
+                .and_then(|r| r.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap();
+            (field.trim_end_matches(':').to_owned(), kib / 1024.0)
+        })
+        .collect()
+}
+
+#[test]
+fn a_person_daemon_starts_and_idles() {
+    let mut person = Node::init("person", "Ada", "127.0.0.63");
+    let mut starts = Vec::new();
+    for _ in 0..5 {
+        let started = Instant::now();
+        person.start(&[]);
+        starts.push(started.elapsed());
+        person.terminate();
+    }
+    starts.sort();
+    person.start(&[]);
+    // Idle means nothing to do for a while: two heartbeats of gossip and the node's tick.
+    std::thread::sleep(Duration::from_secs(2));
+    let memory = memory(person.pid());
+    println!(
+        "load: a person daemon (empty store) starts to its ready line in {:.1} ms (median of 5, {:.1} to {:.1})",
+        starts[2].as_secs_f64() * 1e3,
+        starts[0].as_secs_f64() * 1e3,
+        starts[4].as_secs_f64() * 1e3
+    );
+    let shown: Vec<String> = memory.iter().map(|(name, mib)| format!("{name} {mib:.1} MiB")).collect();
+    println!("  idle: {}", shown.join(", "));
+    assert!(memory[0].1 > 0.0);
+}
