@@ -18,7 +18,14 @@
 //!   (the signatures it makes and checks per agreement, on both cores), the CPU floor the issue
 //!   names.
 //!
-//! `--quick` runs fewer rounds and people (under a minute); the full run is what the README
+//! - **Gossip**: N nodes in one process (memory transport; N = 1,000, 200 with `--quick`) in
+//!   the same random graph twice: as me2b person nodes, and as bare swarms with the same
+//!   libp2p behaviour and gossipsub settings that accept every message at once. A business (a
+//!   bare publisher for the baseline) publishes one request; the figure is the share of nodes
+//!   reached and the delivery time to each (`RequestSeen`, after me2b's validation and store;
+//!   the bare swarm's message event), p50 and p99.
+//!
+//! `--quick` runs fewer rounds and people (in about 15 s); the full run is what the README
 //! quotes.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -43,6 +50,7 @@ const TOPIC: &str = "me2b/v1/requests/apparel.shoes";
 const PAYLOAD: usize = 1024;
 
 struct Plan {
+    gossip_nodes: usize,
     latency_rounds: usize,
     bare_exchanges: usize,
     curve: Vec<(usize, usize)>,
@@ -53,6 +61,7 @@ impl Plan {
     fn new(quick: bool) -> Plan {
         if quick {
             Plan {
+                gossip_nodes: 200,
                 latency_rounds: 40,
                 bare_exchanges: 200,
                 curve: vec![(10, 20), (100, 3), (1000, 1)],
@@ -60,6 +69,7 @@ impl Plan {
             }
         } else {
             Plan {
+                gossip_nodes: 1000,
                 latency_rounds: 300,
                 bare_exchanges: 2_000,
                 curve: vec![(10, 200), (100, 30), (1000, 5)],
@@ -383,6 +393,167 @@ fn signature_floor(agreements: usize) -> f64 {
     agreements as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Who each node dials in the gossip runs: up to four earlier nodes, drawn from a fixed seed,
+/// so that both runs have the same graph. Node 0 is the publisher.
+fn gossip_graph(nodes: usize) -> Vec<Vec<usize>> {
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut draw = move |below: usize| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % below as u64) as usize
+    };
+    (0..nodes)
+        .map(|i| {
+            let mut peers: Vec<usize> = (0..i.min(4)).map(|_| draw(i)).collect();
+            peers.sort_unstable();
+            peers.dedup();
+            peers
+        })
+        .collect()
+}
+
+fn memory_net() -> NetConfig {
+    NetConfig { mdns: false, dht: false, heartbeat: Duration::from_millis(500), ..NetConfig::default() }
+}
+
+/// Lets the meshes form: several heartbeats after every node has connected (the same wait
+/// for both runs).
+async fn settle() {
+    tokio::time::sleep(Duration::from_secs(4)).await;
+}
+
+/// me2b: the delivery time of one request from the business to each person (none for a
+/// person it did not reach within 10 s).
+async fn gossip_me2b(nodes: usize) -> Vec<Option<Duration>> {
+    let dir = people_dir();
+    let mut handles: Vec<NodeHandle> = Vec::with_capacity(nodes);
+    let mut addresses: Vec<libp2p::Multiaddr> = Vec::with_capacity(nodes);
+    for (i, peers) in gossip_graph(nodes).iter().enumerate() {
+        let role = if i == 0 { Role::Business } else { Role::Person };
+        let mut config = NodeConfig::new(role, dir.path().join(format!("gossip-{i}")));
+        config.transport = Transport::Memory;
+        config.listen = vec!["/memory/0".parse().unwrap()];
+        config.small_store = true;
+        config.net = memory_net();
+        let mut secret = [0u8; 32];
+        secret[..4].copy_from_slice(&(i as u32).to_le_bytes());
+        secret[31] = 9;
+        let node = Node::start(secret, config).await.unwrap();
+        if role == Role::Person {
+            // No rule shares anything: the agent asks its owner, so nothing follows the request
+            // on the wire and the run measures gossip alone.
+            node.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await.unwrap();
+        }
+        for &peer in peers {
+            node.dial(addresses[peer].clone()).await.unwrap();
+        }
+        addresses.push(business_address(&node).await);
+        handles.push(node);
+    }
+    settle().await;
+    let mut taps: Vec<Tap> = handles[1..].iter().map(tap).collect();
+    let published = Instant::now();
+    publish(&handles[0]).await;
+    let mut delivered = Vec::with_capacity(nodes - 1);
+    for tap in &mut taps {
+        let seen = tokio::time::timeout(Duration::from_secs(10), next(tap, request_seen)).await;
+        delivered.push(seen.ok().map(|(at, ())| at - published));
+    }
+    for node in &handles {
+        node.shutdown().await;
+    }
+    delivered
+}
+
+/// The baseline: the same graph of bare swarms (the node's libp2p behaviour, no engine, no
+/// store), each accepting every message as soon as it arrives.
+async fn gossip_bare(nodes: usize, size: usize) -> Vec<Option<Duration>> {
+    let topic = libp2p::gossipsub::IdentTopic::new(TOPIC);
+    let (arrived, mut arrivals) = mpsc::unbounded_channel::<(usize, Instant)>();
+    let mut addresses: Vec<libp2p::Multiaddr> = Vec::with_capacity(nodes);
+    let mut publishers = Vec::with_capacity(nodes);
+    for (i, peers) in gossip_graph(nodes).iter().enumerate() {
+        let mut secret = [0u8; 32];
+        secret[..4].copy_from_slice(&(i as u32).to_le_bytes());
+        secret[31] = 10;
+        let key = net::libp2p_keypair(secret).unwrap();
+        let mut swarm = net::build_memory_swarm(key, &memory_net(), &mut net::gossip_registry()).unwrap();
+        swarm.listen_on("/memory/0".parse().unwrap()).unwrap();
+        let address = loop {
+            if let SwarmEvent::NewListenAddr { address, .. } = swarm.select_next_some().await {
+                break address.with(libp2p::multiaddr::Protocol::P2p(*swarm.local_peer_id()));
+            }
+        };
+        if i > 0 {
+            swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap();
+        }
+        for &peer in peers {
+            swarm.dial(addresses[peer].clone()).unwrap();
+        }
+        addresses.push(address);
+        let (publisher, mut to_publish) = mpsc::unbounded_channel::<Vec<u8>>();
+        publishers.push(publisher);
+        let (arrived, topic) = (arrived.clone(), topic.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    bytes = to_publish.recv() => match bytes {
+                        Some(bytes) => {
+                            let _ = swarm.behaviour_mut().gossipsub.publish(topic.clone(), bytes);
+                        }
+                        None => return,
+                    },
+                    event = swarm.select_next_some() => {
+                        if let SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(
+                            libp2p::gossipsub::Event::Message { propagation_source, message_id, .. },
+                        )) = event
+                        {
+                            let _ = arrived.send((i, Instant::now()));
+                            swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                                &message_id,
+                                &propagation_source,
+                                libp2p::gossipsub::MessageAcceptance::Accept,
+                            );
+                        }
+                    }
+                }
+            }
+        });
+    }
+    settle().await;
+    let published = Instant::now();
+    publishers[0].send(vec![42; size]).unwrap();
+    let mut delivered = vec![None; nodes - 1];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut reached = 0;
+    while reached < nodes - 1 {
+        match tokio::time::timeout_at(deadline, arrivals.recv()).await {
+            Ok(Some((i, at))) => {
+                if delivered[i - 1].is_none() {
+                    delivered[i - 1] = Some(at - published);
+                    reached += 1;
+                }
+            }
+            _ => break,
+        }
+    }
+    drop(publishers);
+    delivered
+}
+
+/// The share reached, and p50 and p99 over all nodes (one not reached counts as never).
+fn delivery(times: &[Option<Duration>]) -> (f64, Duration, Duration) {
+    let mut reached: Vec<Duration> = times.iter().flatten().copied().collect();
+    reached.sort();
+    let share = reached.len() as f64 / times.len().max(1) as f64;
+    let at = |p: f64| {
+        let index = ((times.len() as f64 - 1.0) * p).round() as usize;
+        reached.get(index).copied().unwrap_or(Duration::MAX)
+    };
+    (share, at(0.5), at(0.99))
+}
+
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib: f64 = status
@@ -417,6 +588,7 @@ fn main() {
         plan.latency_rounds = 1;
         plan.bare_exchanges = 1;
         plan.floor_agreements = 200;
+        plan.gossip_nodes = 0;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
@@ -435,6 +607,14 @@ fn main() {
             curve.push(point);
         }
         let floor = signature_floor(plan.floor_agreements);
+        let gossip = if plan.gossip_nodes > 0 {
+            eprintln!("gossip, {} bare swarms...", plan.gossip_nodes);
+            let bare = gossip_bare(plan.gossip_nodes, 700).await;
+            eprintln!("gossip, {} me2b nodes...", plan.gossip_nodes);
+            Some((delivery(&gossip_me2b(plan.gossip_nodes).await), delivery(&bare)))
+        } else {
+            None
+        };
 
         println!();
         println!(
@@ -490,9 +670,28 @@ fn main() {
                 "",
             );
         }
+        if let Some(((share, p50, p99), (bare_share, bare_p50, bare_p99))) = gossip {
+            row(
+                &format!("gossip reach, {} nodes", plan.gossip_nodes),
+                format!("{:.1} %", share * 100.0),
+                format!("{:.1} %", bare_share * 100.0),
+                String::new(),
+                "100 %",
+            );
+            let delays = [("gossip delivery p50", p50, bare_p50, ""), ("gossip delivery p99", p99, bare_p99, "<= 1.2x")];
+            for (name, me2b, base, goal) in delays {
+                row(
+                    name,
+                    format!("{:.1} ms", ms(me2b)),
+                    format!("{:.1} ms", ms(base)),
+                    format!("{:.2}x", me2b.as_secs_f64() / base.as_secs_f64()),
+                    goal,
+                );
+            }
+        }
         println!(
             "(baselines: latency = 3 signed request-response round trips on a bare swarm; throughput = the \
-             business's signature work alone on 2 cores; RSS is the whole process, business and people)"
+             business's signature work alone on 2 cores; gossip = bare swarms, same behaviour and graph; RSS is the whole process, business and people)"
         );
     });
 }

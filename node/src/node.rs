@@ -9,11 +9,13 @@
 //! once (up to [`BATCH`] inputs) and feeds it too; then [`Node::commit`] writes every change of
 //! the batch to the store in one sled batch and one flush, and only then lets anything leave:
 //! messages are sent or published, timers set, events broadcast, and the batch's
-//! acknowledgements ([`Ack`]: a command's reply, a direct message's [`Answer`], a gossip
-//! validation result) released. So one fsync covers every input that arrived while the last
-//! one ran, and "acknowledged means durable" holds exactly: nothing an input caused is seen
-//! outside the node before the flush that holds it. A read ([`Request::Query`]) commits the
-//! open batch first, so it never shows state a crash could take back.
+//! acknowledgements ([`Ack`]: a command's reply, a direct message's [`Answer`]) released. So
+//! one fsync covers every input that arrived while the last one ran, and "acknowledged means
+//! durable" holds exactly: nothing an input caused is seen outside the node before the flush
+//! that holds it. A read ([`Request::Query`]) commits the open batch first, so it never shows
+//! state a crash could take back. A gossip validation result is not an acknowledgement: it
+//! only tells gossipsub whether someone else's message may travel on, promises nothing about
+//! this node's state, and goes at once, so that a hop costs no flush.
 //!
 //! What a peer's message earned is decided in one place, [`Node::verdict`]. Swarm
 //! construction and the protocols' plumbing live in [`crate::net`].
@@ -56,16 +58,16 @@ enum Ack {
     Reply(oneshot::Sender<Result<Handled, NodeError>>, Outcome),
     /// A direct message's answer, to its sender.
     Respond(MessageKind, ResponseChannel<Answer>, Answer),
-    /// A gossip message's validation result, to gossipsub (which forwards it only if accepted).
-    Validate(gossipsub::MessageId, PeerId, gossipsub::MessageAcceptance),
 }
 
-/// The open batch: what its inputs changed, what they want done, and who waits for it.
+/// The open batch: what its inputs changed, what they want done, what they tell the node's
+/// owner (engine and node events, in the order they happened), and who waits for it.
 #[derive(Default)]
 struct Pending {
     inputs: usize,
     changes: Vec<Change>,
     actions: Vec<Output>,
+    events: Vec<NodeEvent>,
     acks: Vec<Ack>,
 }
 
@@ -245,11 +247,18 @@ impl Node {
         outcome
     }
 
+    /// Tells the node's owner `event` with the open batch, so that events keep the order of
+    /// what caused them.
+    fn announce(&mut self, event: NodeEvent) {
+        self.pending.events.push(event);
+    }
+
     /// Moves the engine's outputs into the open batch.
     fn collect(&mut self) {
         while let Some(output) = self.engine.poll() {
             match output {
                 Output::Persist(change) => self.pending.changes.push(change),
+                Output::Event(event) => self.pending.events.push(NodeEvent::Engine(event)),
                 other => self.pending.actions.push(other),
             }
         }
@@ -267,14 +276,14 @@ impl Node {
             match action {
                 Output::Send { to, kind, bytes, delivery } => self.send(to, kind, bytes, delivery),
                 Output::Publish { topic, bytes } => self.publish(topic, bytes, Instant::now()),
-                Output::Event(event) => {
-                    let _ = self.events.send(NodeEvent::Engine(event));
-                }
                 Output::SetTimer { at, timer } => {
                     self.timers.insert((at, timer));
                 }
-                Output::Persist(_) => {}
+                Output::Event(_) | Output::Persist(_) => {}
             }
+        }
+        for event in pending.events {
+            let _ = self.events.send(event);
         }
         for ack in pending.acks {
             match ack {
@@ -283,9 +292,6 @@ impl Node {
                 }
                 Ack::Respond(kind, channel, answer) => {
                     let _ = self.swarm.behaviour_mut().direct(kind).send_response(channel, answer);
-                }
-                Ack::Validate(id, source, acceptance) => {
-                    self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
                 }
             }
         }
@@ -464,13 +470,13 @@ impl Node {
         let penalty = behaviour.gate.bans.offence(peer, range, std::time::Instant::now());
         behaviour.gossipsub.set_application_score(&peer, net::behaviour::POINT_SCORE * penalty.points);
         warn!(%peer, %reason, points = penalty.points, "peer misbehaved");
-        let _ = self.events.send(NodeEvent::Misbehaved { peer, reason });
+        self.announce(NodeEvent::Misbehaved { peer, reason });
         if let (Some(length), Some(range)) = (penalty.range_banned_for, range) {
             warn!(%peer, %range, seconds = length.as_secs(), "address range banned: several of its identities were");
         }
         if let Some(length) = penalty.banned_for {
             warn!(%peer, seconds = length.as_secs(), "peer banned");
-            let _ = self.events.send(NodeEvent::Banned { peer, seconds: length.as_secs() });
+            self.announce(NodeEvent::Banned { peer, seconds: length.as_secs() });
             let _ = self.swarm.disconnect_peer_id(peer);
         }
     }
@@ -500,7 +506,7 @@ impl Node {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::ConnectionEstablished { peer_id, .. } => {
-                let _ = self.events.send(NodeEvent::Connected { peer: peer_id });
+                self.announce(NodeEvent::Connected { peer: peer_id });
                 self.peer_reachable(peer_id).await?;
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => debug!(?peer_id, %error, "dial failed"),
@@ -530,7 +536,7 @@ impl Node {
                 self.on_gossip(propagation_source, message_id, message).await?;
             }
             BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { peer_id, topic, .. }) => {
-                let _ = self.events.send(NodeEvent::PeerSubscribed { peer: peer_id, topic: topic.to_string() });
+                self.announce(NodeEvent::PeerSubscribed { peer: peer_id, topic: topic.to_string() });
                 self.retry_publications();
                 // Gossip does not replay what was published before: the engine hands the peer
                 // this node's live requests or intents of that topic, once per connection.
@@ -580,7 +586,7 @@ impl Node {
         let admitted = self.gossip_limit.admit(source);
         if admitted == Err(true) {
             warn!(peer = %source, "gossip rate limit reached");
-            let _ = self.events.send(NodeEvent::RateLimited { peer: source });
+            self.announce(NodeEvent::RateLimited { peer: source });
         }
         let acceptance = match message.topic.as_str().parse::<Topic>() {
             _ if admitted.is_err() => gossipsub::MessageAcceptance::Ignore,
@@ -594,7 +600,7 @@ impl Node {
                 }
             }
         };
-        self.pending.acks.push(Ack::Validate(id, source, acceptance));
+        self.swarm.behaviour_mut().gossipsub.report_message_validation_result(&id, &source, acceptance);
         Ok(())
     }
 
@@ -612,7 +618,7 @@ impl Node {
                     if admitted.is_err() {
                         if admitted == Err(true) {
                             warn!(%peer, "direct message rate limit reached");
-                            let _ = self.events.send(NodeEvent::RateLimited { peer });
+                            self.announce(NodeEvent::RateLimited { peer });
                         }
                         let busy = Answer::Ignored("busy: too many messages; try later".into());
                         let _ = self.swarm.behaviour_mut().direct(kind).send_response(channel, busy);
@@ -636,7 +642,7 @@ impl Node {
                         let accepted = response == Answer::Accepted;
                         let _ = self.feed(Input::Answered(delivery, response));
                         if accepted {
-                            let _ = self.events.send(NodeEvent::Delivered { peer });
+                            self.announce(NodeEvent::Delivered { peer });
                         }
                     }
                 }
