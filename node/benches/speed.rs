@@ -577,6 +577,17 @@ fn row(figure: &str, me2b: String, baseline: String, ratio: String, goal: &str) 
     println!("{figure:<38} {me2b:>14} {baseline:>14} {ratio:>9}  {goal}");
 }
 
+/// A row of two durations and their ratio, in ms with `decimals`.
+fn ratio_row(figure: &str, me2b: Duration, baseline: Duration, decimals: usize, goal: &str) {
+    row(
+        figure,
+        format!("{:.decimals$} ms", ms(me2b)),
+        format!("{:.decimals$} ms", ms(baseline)),
+        format!("{:.2}x", me2b.as_secs_f64() / baseline.as_secs_f64()),
+        goal,
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|arg| arg == "--quick");
@@ -623,14 +634,7 @@ fn main() {
         );
         row("figure", "me2b".into(), "baseline".into(), "ratio".into(), "goal");
         for (name, p, goal) in [("cycle latency p50", 0.5, "<= 2x"), ("cycle latency p99", 0.99, "<= 3x")] {
-            let (me2b, base) = (percentile(&latency.cycles, p), percentile(&bare, p));
-            row(
-                name,
-                format!("{:.3} ms", ms(me2b)),
-                format!("{:.3} ms", ms(base)),
-                format!("{:.2}x", me2b.as_secs_f64() / base.as_secs_f64()),
-                goal,
-            );
+            ratio_row(name, percentile(&latency.cycles, p), percentile(&bare, p), 3, goal);
         }
         row(
             "gossip hop p50 / p99 (publish->seen)",
@@ -680,13 +684,7 @@ fn main() {
             );
             let delays = [("gossip delivery p50", p50, bare_p50, ""), ("gossip delivery p99", p99, bare_p99, "<= 1.2x")];
             for (name, me2b, base, goal) in delays {
-                row(
-                    name,
-                    format!("{:.1} ms", ms(me2b)),
-                    format!("{:.1} ms", ms(base)),
-                    format!("{:.2}x", me2b.as_secs_f64() / base.as_secs_f64()),
-                    goal,
-                );
+                ratio_row(name, me2b, base, 1, goal);
             }
         }
         println!(
