@@ -19,8 +19,9 @@ async fn a_trigger_fires_once_and_offers_respect_the_cap() {
     terms.fields = vec![FieldRequest::raw(path("body.shoe_size_eu"))];
     terms.usage = Use::Trigger {
         path: path("activity.running_km"),
-        predicate: Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold: 600.0 },
+        predicate: Predicate::sum_since(Timestamp::EPOCH, 600.0),
         event: "replacement-due".into(),
+        rearm: None,
     };
     publish(&business, terms).await;
     let Event::Finalized { agreement_id, .. } =
@@ -29,7 +30,7 @@ async fn a_trigger_fires_once_and_offers_respect_the_cap() {
         unreachable!()
     };
 
-    let runs = |km: f64| Value::Series(vec![Point { at: now(), value: km }]);
+    let runs = |km: f64| Value::Series(vec![Point::new(now(), km)]);
     person.set("activity.running_km", runs(610.0)).await;
     business.wait_for("trigger", |e| matches!(e, Event::DataReceived { .. })).await;
     let held = business.handle.state().await.unwrap().received[&agreement_id].clone();

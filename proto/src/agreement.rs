@@ -165,8 +165,8 @@ pub struct AgreementRecord {
     pub last_package_at: Option<Timestamp>,
     /// A subscription update is owed once the minimum interval has passed.
     pub update_due: bool,
-    /// For a trigger: whether its condition was false when last looked at, so that it fires
-    /// when it becomes true.
+    /// For a trigger: whether it may fire (it has not yet, or its re-arm condition held
+    /// since it last did).
     pub trigger_armed: bool,
     /// When recent personal offers were sent or received (for the frequency cap).
     pub recent_offers: VecDeque<Timestamp>,

@@ -13,6 +13,13 @@ pub const MAX_PATH_BYTES: usize = 128;
 pub const MAX_TEXT_BYTES: usize = 1024;
 /// Most points in one time series.
 pub const MAX_SERIES_POINTS: usize = 10_000;
+/// Longest token (a series point's tag, a code such as `sct|44054006`, a `one of` value), in
+/// bytes.
+pub const MAX_TOKEN_BYTES: usize = 64;
+/// Most codes in one set of codes (conditions, medications, immunizations).
+pub const MAX_CODES: usize = 1_024;
+/// Most values a `one of [...]` predicate may list.
+pub const MAX_ONE_OF: usize = 32;
 /// Most key/value pairs in an intent's spec.
 pub const MAX_SPEC_ENTRIES: usize = 32;
 /// Most items in one data package.

@@ -397,6 +397,20 @@ pub enum ItemContent {
     TriggerEvent(String),
 }
 
+impl ItemContent {
+    /// What leaves the node for a field disclosed as `disclosure` whose vault value is
+    /// `value`, at `now`: the value itself, or only the predicate and its yes/no answer.
+    /// `None` when the value cannot answer the predicate (another type): nothing is sent.
+    pub fn disclose(disclosure: &crate::terms::Disclosure, value: &Value, now: crate::time::Timestamp) -> Option<Self> {
+        match disclosure {
+            crate::terms::Disclosure::Raw => Some(ItemContent::Value(Personal::new(value.clone()))),
+            crate::terms::Disclosure::Derived(predicate) => {
+                Some(ItemContent::Derived { predicate: predicate.clone(), holds: predicate.evaluate(value, now).ok()? })
+            }
+        }
+    }
+}
+
 /// One item of a data package.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DataItem {

@@ -660,6 +660,7 @@ mod tests {
             path: "location.home".parse().unwrap(),
             predicate: Predicate::NumberCompare { op: crate::predicate::CompareOp::Greater, operand: 1.0 },
             event: "moved".into(),
+            rearm: None,
         };
         assert!(matches!(decide(&terms, &shoe_policy()), Decision::Reject(Reason::TriggerNotAllowed(_))));
     }

@@ -101,7 +101,9 @@ pub enum Use {
         /// Shortest time between two updates.
         min_interval: Duration,
     },
-    /// Nothing is sent but `event`, once each time `predicate` over `path` becomes true.
+    /// Nothing is sent but `event`, when `predicate` over `path` becomes true. It fires once;
+    /// with `rearm`, it may fire again once `rearm` has held (hysteresis: fire at `> 8`,
+    /// re-arm at `< 7`, so that a value hovering at the threshold does not fire each time).
     Trigger {
         /// The record watched; its value never leaves the node.
         path: FieldPath,
@@ -109,26 +111,47 @@ pub enum Use {
         predicate: Predicate,
         /// What the business learns, e.g. `replacement-due`.
         event: String,
+        /// When the trigger may fire again; never if absent.
+        rearm: Option<Predicate>,
     },
 }
 
-/// `once`, `subscription:1d` (updates at most once a day), or a trigger: the short form
-/// `trigger:activity.running_km>=600:replacement-due` (the whole series sums to 600) or
-/// `trigger:PATH:PREDICATE:EVENT`, e.g. `trigger:activity.running_km:sum since 2026-01-01 >= 600:replacement-due`.
+/// `once`, `subscription:1d` (updates at most once a day), or a trigger:
+/// `trigger:PATH:PREDICATE:EVENT`, e.g.
+/// `trigger:activity.running.distance_km:sum tagged pegasus-41 >= 700:replacement-due`, with
+/// an optional `:rearm PREDICATE` after it; the short form
+/// `trigger:activity.running_km>=600:replacement-due` means the whole series sums to 600.
 impl fmt::Display for Use {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Use::OneTime => f.write_str("once"),
             Use::Subscription { min_interval } => write!(f, "subscription:{}", format_duration(*min_interval)),
-            Use::Trigger {
-                path,
-                predicate: Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold },
-                event,
-            } => {
-                write!(f, "trigger:{path}>={threshold}:{event}")
+            Use::Trigger { path, predicate, event, rearm } => {
+                if let Some(threshold) = whole_sum_at_least(predicate) {
+                    write!(f, "trigger:{path}>={threshold}:{event}")?;
+                } else {
+                    write!(f, "trigger:{path}:{predicate}:{event}")?;
+                }
+                match rearm {
+                    Some(rearm) => write!(f, ":rearm {rearm}"),
+                    None => Ok(()),
+                }
             }
-            Use::Trigger { path, predicate, event } => write!(f, "trigger:{path}:{predicate}:{event}"),
         }
+    }
+}
+
+/// The threshold of `sum >= N` over the whole series, the predicate of the short trigger form.
+fn whole_sum_at_least(predicate: &Predicate) -> Option<f64> {
+    match predicate {
+        Predicate::Aggregate {
+            function: crate::predicate::Aggregation::Sum,
+            window: crate::predicate::Window::All,
+            tag: None,
+            op: crate::predicate::CompareOp::GreaterOrEqual,
+            operand,
+        } => Some(*operand),
+        _ => None,
     }
 }
 
@@ -139,8 +162,9 @@ impl FromStr for Use {
             TextError::new(
                 text,
                 "a use",
-                "write `once`, `subscription:INTERVAL` (e.g. subscription:1d) or `trigger:PATH>=NUMBER:EVENT` \
-                 (e.g. trigger:activity.running_km>=600:replacement-due)",
+                "write `once`, `subscription:INTERVAL` (e.g. subscription:1d), `trigger:PATH>=NUMBER:EVENT` \
+                 (e.g. trigger:activity.running_km>=600:replacement-due) or `trigger:PATH:PREDICATE:EVENT[:rearm PREDICATE]` \
+                 (e.g. trigger:health.hba1c_percent:max in last 90d > 8:high:rearm max in last 90d < 7)",
             )
         };
         match text.split_once(':') {
@@ -148,22 +172,25 @@ impl FromStr for Use {
             None if text == "subscription" => Ok(Use::Subscription { min_interval: Duration::from_secs(86_400) }),
             Some(("subscription", interval)) => Ok(Use::Subscription { min_interval: parse_duration(interval)? }),
             Some(("trigger", rest)) => {
-                let (head, tail) = rest.split_once(':').ok_or_else(invalid)?;
-                let (path, predicate, event) = match head.split_once(">=") {
+                // No predicate holds a `:` (see `Predicate::from_str`), so the parts split on it.
+                let mut parts = rest.split(':');
+                let head = parts.next().ok_or_else(invalid)?;
+                let (path, predicate) = match head.split_once(">=") {
                     Some((path, threshold)) => {
                         let threshold: f64 = threshold.trim().parse().map_err(|_| invalid())?;
-                        let predicate = Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold };
-                        (path, predicate, tail)
+                        (path, Predicate::sum_since(Timestamp::EPOCH, threshold))
                     }
-                    None => {
-                        let (predicate, event) = tail.split_once(':').ok_or_else(invalid)?;
-                        (head, predicate.parse()?, event)
-                    }
+                    None => (head, parts.next().ok_or_else(invalid)?.parse()?),
                 };
-                if event.trim().is_empty() {
+                let event = parts.next().ok_or_else(invalid)?.trim();
+                let rearm = match parts.next() {
+                    None => None,
+                    Some(rearm) => Some(rearm.trim().strip_prefix("rearm ").ok_or_else(invalid)?.parse()?),
+                };
+                if !crate::value::is_token(event) || parts.next().is_some() {
                     return Err(invalid());
                 }
-                Ok(Use::Trigger { path: path.trim().parse()?, predicate, event: event.trim().to_owned() })
+                Ok(Use::Trigger { path: path.trim().parse()?, predicate, event: event.to_owned(), rearm })
             }
             _ => Err(invalid()),
         }
@@ -452,14 +479,12 @@ fn usage(usage: wire::Use) -> Result<Use, DecodeError> {
             Use::Subscription { min_interval: Duration::from_millis(s.min_interval_ms) }
         }
         Kind::Trigger(t) => {
-            let event = decode::text("use.trigger.event", t.event)?;
-            if event.is_empty() || event.len() > 64 {
-                return Err(DecodeError::Invalid { field: "use.trigger.event", reason: "must be 1 to 64 bytes" });
-            }
+            let event = crate::value::token("use.trigger.event", t.event)?;
             Use::Trigger {
                 path: t.path.try_into()?,
                 predicate: decode::required("use.trigger.predicate", t.predicate)?.try_into()?,
                 event,
+                rearm: t.rearm.map(Predicate::try_from).transpose()?,
             }
         }
     })
@@ -571,10 +596,11 @@ impl From<&Terms> for wire::Terms {
             Use::Subscription { min_interval } => {
                 U::Subscription(wire::Subscription { min_interval_ms: duration_ms(*min_interval) })
             }
-            Use::Trigger { path, predicate, event } => U::Trigger(wire::Trigger {
+            Use::Trigger { path, predicate, event, rearm } => U::Trigger(wire::Trigger {
                 path: path.to_string(),
                 predicate: Some(predicate.into()),
                 event: event.clone(),
+                rearm: rearm.as_ref().map(wire::Predicate::from),
             }),
         };
         let compensation = match &terms.compensation {
@@ -611,7 +637,7 @@ pub(crate) mod tests {
                 FieldRequest::raw("body.shoe_size_eu".parse().unwrap()),
                 FieldRequest::derived(
                     "activity.running_km".parse().unwrap(),
-                    Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold: 600.0 },
+                    Predicate::sum_since(Timestamp::EPOCH, 600.0),
                 )
                 .optional(),
             ],
@@ -637,8 +663,9 @@ pub(crate) mod tests {
         let mut trigger = terms;
         trigger.usage = Use::Trigger {
             path: "activity.running_km".parse().unwrap(),
-            predicate: Predicate::SumSinceAtLeast { since: Timestamp::EPOCH, threshold: 600.0 },
+            predicate: Predicate::sum_since(Timestamp::EPOCH, 600.0),
             event: "replacement-due".into(),
+            rearm: Some("sum < 1".parse().unwrap()),
         };
         trigger.compensation = Compensation::Money(Money::new(500, "EUR").unwrap());
         assert_eq!(round_trip(&trigger), Ok(trigger));

@@ -1,10 +1,11 @@
 //! Vault values: what a person's records hold, and the wrapper that keeps them out of logs.
 
 use crate::decode::{self, DecodeError};
-use crate::limits::MAX_SERIES_POINTS;
+use crate::limits::{MAX_CODES, MAX_SERIES_POINTS, MAX_TOKEN_BYTES};
 use crate::time::Timestamp;
 use crate::wire;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::fmt;
 
 /// Personal data. `Debug` and `Display` print `<redacted>`, so a value can never reach a log
@@ -45,12 +46,44 @@ impl<T> fmt::Display for Personal<T> {
 pub use crate::time::{BadDate, Date};
 
 /// One measurement of a series.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Point {
     /// When it was measured.
     pub at: Timestamp,
     /// The measurement.
     pub value: f64,
+    /// What it is about, e.g. the shoe a run was in (a [token](is_token)).
+    pub tag: Option<String>,
+}
+
+impl Point {
+    /// An untagged point.
+    pub fn new(at: Timestamp, value: f64) -> Point {
+        Point { at, value, tag: None }
+    }
+
+    /// A point about `tag`.
+    pub fn tagged(at: Timestamp, value: f64, tag: impl Into<String>) -> Point {
+        Point { at, value, tag: Some(tag.into()) }
+    }
+}
+
+/// Whether `text` is a token: a tag, a code or a `one of` value. Tokens are 1 to
+/// [`MAX_TOKEN_BYTES`] ASCII letters, digits and `.`, `_`, `-`, `|`, `/`, so that they can
+/// stand in the text forms of predicates and uses without quoting.
+pub fn is_token(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= MAX_TOKEN_BYTES
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-|/".contains(&b))
+}
+
+/// Checks a token from the wire or a text form.
+pub(crate) fn token(field: &'static str, text: String) -> Result<String, DecodeError> {
+    if is_token(&text) {
+        Ok(text)
+    } else {
+        Err(DecodeError::Invalid { field, reason: "not a token (1 to 64 of A-Z a-z 0-9 . _ - | /)" })
+    }
 }
 
 /// A typed vault value.
@@ -66,6 +99,8 @@ pub enum Value {
     Date(Date),
     /// Measurements over time, ordered by time (e.g. km run per activity).
     Series(Vec<Point>),
+    /// A set of coded concepts, each `SYSTEM|CODE` (e.g. a condition `sct|44054006`).
+    Codes(BTreeSet<String>),
 }
 
 impl Value {
@@ -77,6 +112,7 @@ impl Value {
             Value::Boolean(_) => "boolean",
             Value::Date(_) => "date",
             Value::Series(_) => "series",
+            Value::Codes(_) => "codes",
         }
     }
 
@@ -95,6 +131,18 @@ impl Value {
                 }
                 if points.windows(2).any(|w| w[0].at > w[1].at) {
                     return Err(DecodeError::Invalid { field: "value.series", reason: "points out of time order" });
+                }
+                if points.iter().filter_map(|p| p.tag.as_deref()).any(|tag| !is_token(tag)) {
+                    return Err(DecodeError::Invalid { field: "value.series.tag", reason: "not a token" });
+                }
+                Ok(())
+            }
+            Value::Codes(codes) => {
+                if codes.len() > MAX_CODES {
+                    return Err(DecodeError::TooLong { field: "value.codes", max: MAX_CODES, actual: codes.len() });
+                }
+                if !codes.iter().all(|code| is_token(code) && code.contains('|')) {
+                    return Err(DecodeError::Invalid { field: "value.codes", reason: "not SYSTEM|CODE tokens" });
                 }
                 Ok(())
             }
@@ -116,9 +164,17 @@ impl TryFrom<wire::Value> for Value {
                 series
                     .points
                     .into_iter()
-                    .map(|p| Point { at: Timestamp::from_millis(p.at_ms), value: p.value })
+                    .map(|p| Point {
+                        at: Timestamp::from_millis(p.at_ms),
+                        value: p.value,
+                        tag: (!p.tag.is_empty()).then_some(p.tag),
+                    })
                     .collect(),
             ),
+            Kind::Codes(codes) => {
+                decode::bounded("value.codes", &codes.codes, MAX_CODES)?;
+                Value::Codes(codes.codes.into_iter().collect())
+            }
         };
         value.validate()?;
         Ok(value)
@@ -134,8 +190,16 @@ impl From<&Value> for wire::Value {
             Value::Boolean(b) => Kind::Boolean(*b),
             Value::Date(date) => Kind::Date((*date).into()),
             Value::Series(points) => Kind::Series(wire::Series {
-                points: points.iter().map(|p| wire::SeriesPoint { at_ms: p.at.as_millis(), value: p.value }).collect(),
+                points: points
+                    .iter()
+                    .map(|p| wire::SeriesPoint {
+                        at_ms: p.at.as_millis(),
+                        value: p.value,
+                        tag: p.tag.clone().unwrap_or_default(),
+                    })
+                    .collect(),
             }),
+            Value::Codes(codes) => Kind::Codes(wire::Codes { codes: codes.iter().cloned().collect() }),
         };
         wire::Value { kind: Some(kind) }
     }
@@ -178,12 +242,16 @@ mod tests {
         let bad_date =
             wire::Value { kind: Some(wire::value::Kind::Date(wire::Date { year: 2026, month: 2, day: 30 })) };
         assert!(Value::try_from(bad_date).is_err());
-        let unordered = Value::Series(vec![
-            Point { at: Timestamp::from_millis(2), value: 1.0 },
-            Point { at: Timestamp::from_millis(1), value: 1.0 },
-        ]);
+        let unordered =
+            Value::Series(vec![Point::new(Timestamp::from_millis(2), 1.0), Point::new(Timestamp::from_millis(1), 1.0)]);
         assert!(Value::try_from(wire::Value::from(&unordered)).is_err());
-        let long = Value::Series(vec![Point { at: Timestamp::EPOCH, value: 1.0 }; MAX_SERIES_POINTS + 1]);
+        let long = Value::Series(vec![Point::new(Timestamp::EPOCH, 1.0); MAX_SERIES_POINTS + 1]);
         assert!(matches!(Value::try_from(wire::Value::from(&long)), Err(DecodeError::TooLong { .. })));
+        let bad_tag = Value::Series(vec![Point::tagged(Timestamp::EPOCH, 1.0, "two words")]);
+        assert!(Value::try_from(wire::Value::from(&bad_tag)).is_err());
+        let bad_code = Value::Codes(["44054006".to_owned()].into());
+        assert!(Value::try_from(wire::Value::from(&bad_code)).is_err());
+        let good = Value::Codes(["sct|44054006".to_owned()].into());
+        assert_eq!(Value::try_from(wire::Value::from(&good)), Ok(good));
     }
 }

@@ -68,10 +68,7 @@ fn op() -> impl Strategy<Value = Op> {
 fn field_pool() -> Vec<FieldRequest> {
     vec![
         FieldRequest::raw(path("body.shoe_size_eu")),
-        FieldRequest::derived(
-            path("activity.running_km"),
-            Predicate::SumSinceAtLeast { since: YEAR_START, threshold: 600.0 },
-        ),
+        FieldRequest::derived(path("activity.running_km"), Predicate::sum_since(YEAR_START, 600.0)),
         FieldRequest::raw(path("activity.running_km")).optional(),
         FieldRequest::raw(path("profile.email")).optional(),
         FieldRequest::raw(path("health.acquired.asthma")),
@@ -98,8 +95,9 @@ fn terms(op: &Op, now: me2b_proto::time::Timestamp) -> Option<Terms> {
             1 => Use::Subscription { min_interval: Duration::from_secs(60) },
             _ => Use::Trigger {
                 path: path("activity.running_km"),
-                predicate: Predicate::SumSinceAtLeast { since: YEAR_START, threshold: 600.0 },
+                predicate: Predicate::sum_since(YEAR_START, 600.0),
                 event: "replacement-due".into(),
+                rearm: None,
             },
         },
         onward_sharing: *onward,

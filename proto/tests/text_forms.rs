@@ -8,7 +8,7 @@ use me2b_proto::engine::Provenance;
 use me2b_proto::identity::{IntentId, Keypair, PublicKey, RequestId};
 use me2b_proto::messages::Context;
 use me2b_proto::policy::{FieldRule, Policy, Share};
-use me2b_proto::predicate::{CompareOp, Predicate};
+use me2b_proto::predicate::{Aggregation, CompareOp, Predicate, Window};
 use me2b_proto::terms::{
     Compensation, ContactPermission, Disclosure, FieldRequest, Money, Terms, Use, format_contact, parse_contact,
 };
@@ -63,23 +63,55 @@ fn number() -> impl Strategy<Value = f64> {
     prop_oneof![(-1_000_000i64..1_000_000).prop_map(|n| n as f64), -1e12f64..1e12]
 }
 
-fn predicate() -> impl Strategy<Value = Predicate> {
-    let op = proptest::sample::select(vec![
+fn op() -> impl Strategy<Value = CompareOp> {
+    proptest::sample::select(vec![
         CompareOp::Less,
         CompareOp::LessOrEqual,
         CompareOp::Equal,
         CompareOp::GreaterOrEqual,
         CompareOp::Greater,
-    ]);
+    ])
+}
+
+fn predicate() -> impl Strategy<Value = Predicate> {
     prop_oneof![
         (0u32..150).prop_map(|years| Predicate::AgeAtLeast { years }),
         (number(), number()).prop_map(|(a, b)| Predicate::NumberInRange { min: a.min(b), max: a.max(b) }),
-        (op.clone(), number()).prop_map(|(op, operand)| Predicate::NumberCompare { op, operand }),
-        (op, date()).prop_map(|(op, operand)| Predicate::DateCompare { op, operand }),
+        (op(), number()).prop_map(|(op, operand)| Predicate::NumberCompare { op, operand }),
+        (op(), date()).prop_map(|(op, operand)| Predicate::DateCompare { op, operand }),
         (0u64..4_000_000_000_000, number())
-            .prop_map(|(ms, threshold)| Predicate::SumSinceAtLeast { since: Timestamp::from_millis(ms), threshold }),
-        (date(), number())
-            .prop_map(|(day, threshold)| Predicate::SumSinceAtLeast { since: day.start().unwrap(), threshold }),
+            .prop_map(|(ms, threshold)| Predicate::sum_since(Timestamp::from_millis(ms), threshold)),
+        (date(), number()).prop_map(|(day, threshold)| Predicate::sum_since(day.start().unwrap(), threshold)),
+        (0u32..150, 0u32..150).prop_map(|(a, b)| Predicate::AgeInRange { min: a.min(b), max: a.max(b) }),
+        proptest::collection::vec(token(), 1..5).prop_map(|values| Predicate::TextOneOf { values }),
+        ("[a-z0-9]{1,8}", "[A-Za-z0-9._-]{1,40}")
+            .prop_map(|(system, code)| Predicate::HasCode { code: format!("{system}|{code}") }),
+        (aggregation(), window(), proptest::option::of(token()), op(), number()).prop_map(
+            |(function, window, tag, op, operand)| Predicate::Aggregate { function, window, tag, op, operand }
+        ),
+    ]
+}
+
+fn token() -> impl Strategy<Value = String> {
+    "[A-Za-z0-9._|/-]{1,64}"
+}
+
+fn aggregation() -> impl Strategy<Value = Aggregation> {
+    proptest::sample::select(vec![
+        Aggregation::Count,
+        Aggregation::Sum,
+        Aggregation::Mean,
+        Aggregation::Min,
+        Aggregation::Max,
+    ])
+}
+
+fn window() -> impl Strategy<Value = Window> {
+    prop_oneof![
+        Just(Window::All),
+        (0u64..4_000_000_000_000).prop_map(|ms| Window::Since(Timestamp::from_millis(ms))),
+        date().prop_map(|day| Window::Since(day.start().unwrap())),
+        (1u64..100_000_000_000).prop_map(|ms| Window::Last(Duration::from_millis(ms))),
     ]
 }
 
@@ -102,7 +134,7 @@ fn contact() -> impl Strategy<Value = ContactPermission> {
 }
 
 fn event() -> impl Strategy<Value = String> {
-    "[a-z][a-z0-9:-]{0,20}"
+    "[a-z][a-z0-9-]{0,20}"
 }
 
 fn usage() -> impl Strategy<Value = Use> {
@@ -111,7 +143,8 @@ fn usage() -> impl Strategy<Value = Use> {
         duration()
             .prop_filter("a period", |d| !d.is_zero())
             .prop_map(|min_interval| Use::Subscription { min_interval }),
-        (path(), predicate(), event()).prop_map(|(path, predicate, event)| Use::Trigger { path, predicate, event }),
+        (path(), predicate(), event(), proptest::option::of(predicate()))
+            .prop_map(|(path, predicate, event, rearm)| Use::Trigger { path, predicate, event, rearm }),
     ]
 }
 

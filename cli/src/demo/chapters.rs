@@ -218,6 +218,7 @@ impl Story {
                 path: path("activity.running_km")?,
                 predicate: running_km_at_least(600.0),
                 event: "replacement-due".into(),
+                rearm: None,
             },
             onward_sharing: false,
             compensation: Compensation::Discount { percent: 20 },

@@ -293,6 +293,7 @@ fn show(value: &Value) -> String {
         Value::Boolean(b) => format!("{b}"),
         Value::Date(d) => d.to_string(),
         Value::Series(points) => format!("{} measurements", points.len()),
+        Value::Codes(codes) => codes.iter().cloned().collect::<Vec<_>>().join(", "),
     }
 }
 
@@ -319,11 +320,11 @@ fn season_start() -> Timestamp {
 }
 
 fn runs(km_this_season: f64) -> Value {
-    Value::Series(vec![Point { at: season_start().saturating_add(30 * DAY), value: km_this_season }])
+    Value::Series(vec![Point::new(season_start().saturating_add(30 * DAY), km_this_season)])
 }
 
 fn running_km_at_least(km: f64) -> Predicate {
-    Predicate::SumSinceAtLeast { since: season_start(), threshold: km }
+    Predicate::sum_since(season_start(), km)
 }
 
 fn eur(amount: u64) -> Result<Money> {

@@ -42,7 +42,8 @@ impl From<DocumentError> for BadInput {
 }
 
 /// Reads a JSON value as a vault value: a number, `true`/`false`, a `YYYY-MM-DD` date, other
-/// text, or a series `[{"at_ms": ..., "value": ...}, ...]`.
+/// text, a series `[{"at_ms": ..., "value": ..., "tag": ...}, ...]` (the tag optional) or a
+/// set of codes `{"codes": ["sct|44054006", ...]}`.
 pub fn value_from_json(json: &serde_json::Value) -> Result<Value, BadInput> {
     let value = match json {
         serde_json::Value::Number(n) => Value::Number(n.as_f64().ok_or_else(|| bad("number out of range"))?),
@@ -53,7 +54,15 @@ pub fn value_from_json(json: &serde_json::Value) -> Result<Value, BadInput> {
         },
         serde_json::Value::Array(points) => {
             let point = |p: &serde_json::Value| -> Option<Point> {
-                Some(Point { at: Timestamp::from_millis(p.get("at_ms")?.as_u64()?), value: p.get("value")?.as_f64()? })
+                let tag = match p.get("tag") {
+                    None | Some(serde_json::Value::Null) => None,
+                    Some(tag) => Some(tag.as_str()?.to_owned()),
+                };
+                Some(Point {
+                    at: Timestamp::from_millis(p.get("at_ms")?.as_u64()?),
+                    value: p.get("value")?.as_f64()?,
+                    tag,
+                })
             };
             Value::Series(
                 points
@@ -62,7 +71,18 @@ pub fn value_from_json(json: &serde_json::Value) -> Result<Value, BadInput> {
                     .collect::<Result<_, _>>()?,
             )
         }
-        _ => return Err(bad("a value is a number, true/false, a YYYY-MM-DD date, text, or a series")),
+        serde_json::Value::Object(object) if object.len() == 1 && object.contains_key("codes") => {
+            let codes = object.get("codes").and_then(|c| c.as_array()).ok_or_else(|| bad("codes is a list"))?;
+            Value::Codes(
+                codes
+                    .iter()
+                    .map(|c| c.as_str().map(str::to_owned).ok_or_else(|| bad("a code is a \"SYSTEM|CODE\" text")))
+                    .collect::<Result<_, _>>()?,
+            )
+        }
+        _ => {
+            return Err(bad("a value is a number, true/false, a YYYY-MM-DD date, text, a series or {\"codes\": [...]}"));
+        }
     };
     value.validate().map_err(|e| bad(e.to_string()))?;
     Ok(value)
@@ -75,9 +95,16 @@ pub fn value_to_json(value: &Value) -> serde_json::Value {
         Value::Text(text) => json!(text),
         Value::Boolean(b) => json!(b),
         Value::Date(date) => json!(date.to_string()),
-        Value::Series(points) => {
-            json!(points.iter().map(|p| json!({"at_ms": p.at.as_millis(), "value": p.value})).collect::<Vec<_>>())
-        }
+        Value::Series(points) => json!(
+            points
+                .iter()
+                .map(|p| match &p.tag {
+                    Some(tag) => json!({"at_ms": p.at.as_millis(), "value": p.value, "tag": tag}),
+                    None => json!({"at_ms": p.at.as_millis(), "value": p.value}),
+                })
+                .collect::<Vec<_>>()
+        ),
+        Value::Codes(codes) => json!({ "codes": codes }),
     }
 }
 

@@ -11,10 +11,9 @@ use crate::limits::{MAX_ANSWER_REASON_BYTES, MAX_OUTBOX_AGE_MS};
 use crate::messages::{
     DataItem, DataPackage, DeletionCause, DeletionReceipt, ItemContent, PersonalOffer, ProductOffer, Revocation,
 };
-use crate::terms::{Disclosure, Use};
+use crate::terms::Use;
 use crate::text::printable;
 use crate::time::Timestamp;
-use crate::value::Personal;
 use crate::vocab::FieldPath;
 use crate::wire;
 use prost::Message as _;
@@ -73,29 +72,27 @@ impl Engine {
             .iter()
             .filter_map(|field| {
                 let value = self.state.vault.get(&field.path)?.value.expose();
-                let content = match &field.disclosure {
-                    Disclosure::Raw => ItemContent::Value(Personal::new(value.clone())),
-                    Disclosure::Derived(predicate) => ItemContent::Derived {
-                        predicate: predicate.clone(),
-                        holds: predicate.evaluate(value, now).ok()?,
-                    },
-                };
+                let content = ItemContent::disclose(&field.disclosure, value, now)?;
                 Some(DataItem { path: field.path.clone(), content })
             })
             .collect();
         self.send_package(id, items, now);
     }
 
-    /// Fires a trigger when its condition turns true; re-arms it when it turns false.
+    /// Fires a trigger when its condition turns true, once; re-arms it only when its `rearm`
+    /// condition holds (and the condition does not), so a value hovering at the threshold
+    /// fires once, not at every change.
     fn check_trigger(&mut self, id: AgreementId, path: &FieldPath, now: Timestamp) {
         let Some(record) = self.state.agreements.get(&id) else {
             return;
         };
-        let Use::Trigger { predicate, event, .. } = &record.agreement.terms.usage else {
+        let Use::Trigger { predicate, event, rearm, .. } = &record.agreement.terms.usage else {
             return;
         };
-        let holds =
-            self.state.vault.get(path).and_then(|r| predicate.evaluate(r.value.expose(), now).ok()).unwrap_or(false);
+        let value = self.state.vault.get(path).map(|r| r.value.expose());
+        let answer = |p: &crate::predicate::Predicate| value.and_then(|v| p.evaluate(v, now).ok()).unwrap_or(false);
+        let holds = answer(predicate);
+        let rearms = !holds && rearm.as_ref().is_some_and(answer);
         let (armed, event) = (record.trigger_armed, event.clone());
         if holds && armed {
             if let Some(record) = self.state.agreements.get_mut(&id) {
@@ -103,7 +100,7 @@ impl Engine {
             }
             let item = DataItem { path: path.clone(), content: ItemContent::TriggerEvent(event) };
             self.send_package(id, vec![item], now);
-        } else if !holds && !armed {
+        } else if rearms && !armed {
             if let Some(record) = self.state.agreements.get_mut(&id) {
                 record.trigger_armed = true;
             }

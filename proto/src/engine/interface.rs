@@ -74,6 +74,13 @@ pub enum Command {
         /// Where it came from.
         provenance: Provenance,
     },
+    /// Applies many vault changes from one source at once, all or none (person).
+    Import {
+        /// The changes; a path may appear more than once.
+        updates: Vec<super::ImportUpdate>,
+        /// Where all of them came from.
+        provenance: Provenance,
+    },
     /// Removes a vault record (person).
     RemoveRecord(FieldPath),
     /// Replaces the person's policy.
@@ -413,6 +420,8 @@ pub enum Handled {
     Intent(IntentId),
     /// A personal offer was sent.
     Offer(OfferId),
+    /// An import was applied.
+    Imported(super::ImportCounts),
 }
 
 /// Why a message from a peer was refused.

@@ -18,6 +18,7 @@ mod agreements;
 mod announce;
 mod data;
 mod finalize;
+mod import;
 mod interface;
 mod negotiate;
 mod negotiations;
@@ -44,13 +45,16 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 pub use agreements::Agreements;
+pub use import::{ImportCounts, ImportUpdate, Update};
 pub use interface::{
     Answer, Change, Command, CommandError, Event, HandleError, Handled, Input, Output, Rejection, Timer,
 };
 pub use negotiations::Negotiations;
 pub use outbox::{Outbox, OutboxFull, OutboxId, OutboxItem};
 pub use seen::Seen;
-pub use state::{CatalogItem, DemandKey, KnownRequest, OwnIntent, Provenance, ReceivedItem, Record, State};
+pub use state::{
+    CatalogItem, DemandKey, ImportSource, KnownRequest, OwnIntent, Provenance, ReceivedItem, Record, State,
+};
 
 /// Whose agent the engine is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -251,6 +255,7 @@ impl Engine {
             Command::SetRecord { path, value, provenance } => {
                 self.set_record(path, value, provenance, now)?;
             }
+            Command::Import { updates, provenance } => return self.import(updates, provenance, now),
             Command::RemoveRecord(path) => {
                 self.require(Role::Person)?;
                 if self.state.vault.remove(&path).is_some() {

@@ -26,15 +26,34 @@ pub enum Provenance {
     Device(String),
     /// Attested by an issuer's key.
     Issuer(PublicKey),
+    /// Imported from a file.
+    Import(ImportSource),
 }
 
-/// `owner`, `device:NAME` or `issuer:KEY`.
+/// Where an imported record came from. It stays on the person's node: the file's name and the
+/// ids in it are never sent, even with the value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImportSource {
+    /// The format, e.g. `gpx`, `fhir`.
+    pub format: String,
+    /// The file's name as given by the owner.
+    pub file: String,
+    /// When it was imported.
+    pub at: Timestamp,
+    /// The source's own id of the latest entry that changed the record (a FHIR resource id,
+    /// a TCX activity id), when it has one.
+    pub original_id: Option<String>,
+}
+
+/// `owner`, `device:NAME` or `issuer:KEY`; an import prints as `import:FORMAT:FILE` (it is
+/// made by an importer, not typed).
 impl std::fmt::Display for Provenance {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Provenance::Owner => f.write_str("owner"),
             Provenance::Device(name) => write!(f, "device:{name}"),
             Provenance::Issuer(key) => write!(f, "issuer:{key}"),
+            Provenance::Import(source) => write!(f, "import:{}:{}", source.format, source.file),
         }
     }
 }

@@ -58,8 +58,8 @@ pub fn person_policy() -> Policy {
 
 pub fn running_km(total_since_year_start: f64) -> Value {
     Value::Series(vec![
-        Point { at: Timestamp::from_millis(YEAR_START.as_millis() - 10 * 86_400_000), value: 1000.0 },
-        Point { at: Timestamp::from_millis(YEAR_START.as_millis() + 86_400_000), value: total_since_year_start },
+        Point::new(Timestamp::from_millis(YEAR_START.as_millis() - 10 * 86_400_000), 1000.0),
+        Point::new(Timestamp::from_millis(YEAR_START.as_millis() + 86_400_000), total_since_year_start),
     ])
 }
 
@@ -67,11 +67,7 @@ pub fn shoe_terms(expires_at: Timestamp) -> Terms {
     Terms {
         fields: vec![
             FieldRequest::raw(path("body.shoe_size_eu")),
-            FieldRequest::derived(
-                path("activity.running_km"),
-                Predicate::SumSinceAtLeast { since: YEAR_START, threshold: 600.0 },
-            )
-            .optional(),
+            FieldRequest::derived(path("activity.running_km"), Predicate::sum_since(YEAR_START, 600.0)).optional(),
         ],
         purpose: Purpose::PersonalisedOffers,
         retention: 30 * DAY,

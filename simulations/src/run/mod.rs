@@ -161,7 +161,7 @@ fn person_policy(shares_without_asking: bool) -> Result<Policy> {
 /// the total).
 fn running(total_km: f64) -> Result<Command> {
     let season = Timestamp::from_millis(now().as_millis().saturating_sub(30 * 86_400_000));
-    let runs = Value::Series(vec![Point { at: season, value: total_km }]);
+    let runs = Value::Series(vec![Point::new(season, total_km)]);
     Ok(Command::SetRecord {
         path: "activity.running_km".parse()?,
         value: runs,
