@@ -81,7 +81,9 @@ pub fn value_from_json(json: &serde_json::Value) -> Result<Value, BadInput> {
             )
         }
         _ => {
-            return Err(bad("a value is a number, true/false, a YYYY-MM-DD date, text, a series or {\"codes\": [...]}"));
+            return Err(bad(
+                "a value is a number, true/false, a YYYY-MM-DD date, text, a series or {\"codes\": [...]}",
+            ));
         }
     };
     value.validate().map_err(|e| bad(e.to_string()))?;
