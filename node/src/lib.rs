@@ -28,6 +28,7 @@ pub mod config;
 pub mod fuzz;
 mod gossip;
 pub mod handle;
+pub mod import;
 pub mod key_file;
 pub mod link;
 pub mod net;

@@ -111,8 +111,8 @@ pub enum Use {
         predicate: Predicate,
         /// What the business learns, e.g. `replacement-due`.
         event: String,
-        /// When the trigger may fire again; never if absent.
-        rearm: Option<Predicate>,
+        /// When the trigger may fire again; never if absent (boxed: most triggers have none).
+        rearm: Option<Box<Predicate>>,
     },
 }
 
@@ -185,7 +185,7 @@ impl FromStr for Use {
                 let event = parts.next().ok_or_else(invalid)?.trim();
                 let rearm = match parts.next() {
                     None => None,
-                    Some(rearm) => Some(rearm.trim().strip_prefix("rearm ").ok_or_else(invalid)?.parse()?),
+                    Some(rearm) => Some(Box::new(rearm.trim().strip_prefix("rearm ").ok_or_else(invalid)?.parse()?)),
                 };
                 if !crate::value::is_token(event) || parts.next().is_some() {
                     return Err(invalid());
@@ -484,7 +484,7 @@ fn usage(usage: wire::Use) -> Result<Use, DecodeError> {
                 path: t.path.try_into()?,
                 predicate: decode::required("use.trigger.predicate", t.predicate)?.try_into()?,
                 event,
-                rearm: t.rearm.map(Predicate::try_from).transpose()?,
+                rearm: t.rearm.map(Predicate::try_from).transpose()?.map(Box::new),
             }
         }
     })
@@ -600,7 +600,7 @@ impl From<&Terms> for wire::Terms {
                 path: path.to_string(),
                 predicate: Some(predicate.into()),
                 event: event.clone(),
-                rearm: rearm.as_ref().map(wire::Predicate::from),
+                rearm: rearm.as_deref().map(wire::Predicate::from),
             }),
         };
         let compensation = match &terms.compensation {
@@ -665,7 +665,7 @@ pub(crate) mod tests {
             path: "activity.running_km".parse().unwrap(),
             predicate: Predicate::sum_since(Timestamp::EPOCH, 600.0),
             event: "replacement-due".into(),
-            rearm: Some("sum < 1".parse().unwrap()),
+            rearm: Some(Box::new("sum < 1".parse().unwrap())),
         };
         trigger.compensation = Compensation::Money(Money::new(500, "EUR").unwrap());
         assert_eq!(round_trip(&trigger), Ok(trigger));

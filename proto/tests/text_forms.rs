@@ -143,7 +143,7 @@ fn usage() -> impl Strategy<Value = Use> {
         duration()
             .prop_filter("a period", |d| !d.is_zero())
             .prop_map(|min_interval| Use::Subscription { min_interval }),
-        (path(), predicate(), event(), proptest::option::of(predicate()))
+        (path(), predicate(), event(), proptest::option::of(predicate().prop_map(Box::new)))
             .prop_map(|(path, predicate, event, rearm)| Use::Trigger { path, predicate, event, rearm }),
     ]
 }

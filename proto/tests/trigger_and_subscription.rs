@@ -58,7 +58,7 @@ fn a_trigger_fires_once_and_re_arms_only_past_its_hysteresis() {
             path: path("activity.running_km"),
             predicate: Predicate::sum_since(YEAR_START, 600.0),
             event: "replacement-due".into(),
-            rearm: rearm.map(|text| text.parse().unwrap()),
+            rearm: rearm.map(|text| Box::new(text.parse().unwrap())),
         };
         publish(&mut w.net, w.shoes, "apparel.shoes", terms);
         w.net.settle();
@@ -123,7 +123,7 @@ fn an_import_fires_a_trigger_once_and_is_all_or_nothing() {
         path: path("activity.running_km"),
         predicate: "sum tagged pegasus-41 >= 700".parse().unwrap(),
         event: "replacement-due".into(),
-        rearm: Some("sum tagged pegasus-41 < 1".parse().unwrap()),
+        rearm: Some(Box::new("sum tagged pegasus-41 < 1".parse().unwrap())),
     };
     publish(&mut w.net, w.shoes, "apparel.shoes", terms);
     w.net.settle();

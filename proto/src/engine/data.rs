@@ -92,7 +92,7 @@ impl Engine {
         let value = self.state.vault.get(path).map(|r| r.value.expose());
         let answer = |p: &crate::predicate::Predicate| value.and_then(|v| p.evaluate(v, now).ok()).unwrap_or(false);
         let holds = answer(predicate);
-        let rearms = !holds && rearm.as_ref().is_some_and(answer);
+        let rearms = !holds && rearm.as_deref().is_some_and(answer);
         let (armed, event) = (record.trigger_armed, event.clone());
         if holds && armed {
             if let Some(record) = self.state.agreements.get_mut(&id) {
