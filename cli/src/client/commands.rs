@@ -97,15 +97,78 @@ async fn data_command(daemon: &Daemon, out: Printer, data: DataCommand) -> Resul
             let answer = daemon.call(Method::DELETE, &format!("/v1/data/{path}"), None).await?;
             out.show(&answer, &|_| say!("removed {path}"))
         }
-        DataCommand::Import { file } => {
-            let content = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let records: BTreeMap<String, Json> = serde_json::from_str(&content).with_context(|| {
-                format!("{} is not a JSON object of path to value, e.g. {{\"body.shoe_size_eu\": 44}}", file.display())
-            })?;
-            let answer = daemon.post("/v1/data", json!({"records": records})).await?;
-            out.show(&answer, &|a| say!("imported {} records", a["imported"]))
+        DataCommand::Import { file, format, map, time_column, tag_column } => {
+            let format = match format {
+                Some(format) => format,
+                None => import_format(&file, map.is_some())?,
+            };
+            if format == "json" {
+                return import_records(daemon, out, &file).await;
+            }
+            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let mut query = vec![("format", format), ("file", name)];
+            let options = [("map", map), ("time_column", time_column), ("tag_column", tag_column)];
+            query.extend(options.into_iter().filter_map(|(key, value)| Some((key, value?))));
+            let report = daemon.upload("/v1/imports", &query, &file).await?;
+            out.show(&report, &|r| {
+                say!(
+                    "imported {} ({}): {} entries; {} added, {} updated, {} duplicates, {} skipped, {} rejected",
+                    text(r, "file"),
+                    text(r, "format"),
+                    r["entries"],
+                    r["added"],
+                    r["updated"],
+                    r["duplicates"],
+                    r["skipped"],
+                    r["rejected_count"]
+                );
+                let listed = r["rejected"].as_array().map(Vec::as_slice).unwrap_or_default();
+                for rejected in listed {
+                    say!("  rejected at {}: {}", text(rejected, "position"), text(rejected, "reason"));
+                }
+                let more = r["rejected_count"].as_u64().unwrap_or(0).saturating_sub(listed.len() as u64);
+                if more > 0 {
+                    say!("  ... and {more} more");
+                }
+            })
         }
     }
+}
+
+/// The import format a file's name (and, for `.json`, its first bytes) suggests.
+fn import_format(file: &std::path::Path, has_map: bool) -> Result<String> {
+    let extension = file.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let format = match extension.as_str() {
+        "gpx" => "gpx",
+        "tcx" => "tcx",
+        "xml" => "apple-health",
+        "csv" => "csv",
+        "vcf" | "vcard" => "vcard",
+        "json" => {
+            use std::io::Read as _;
+            let mut head = Vec::new();
+            std::fs::File::open(file)
+                .and_then(|f| f.take(4096).read_to_end(&mut head))
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            if String::from_utf8_lossy(&head).contains("\"resourceType\"") { "fhir" } else { "json" }
+        }
+        _ if has_map => "csv",
+        _ => bail!(
+            "cannot tell the format of {} from its name: add --format gpx, tcx, fhir, apple-health, csv, vcard or json",
+            file.display()
+        ),
+    };
+    Ok(format.to_owned())
+}
+
+/// Imports a JSON object of path to value, as one transaction.
+async fn import_records(daemon: &Daemon, out: Printer, file: &std::path::Path) -> Result<()> {
+    let content = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let records: BTreeMap<String, Json> = serde_json::from_str(&content).with_context(|| {
+        format!("{} is not a JSON object of path to value, e.g. {{\"body.shoe_size_eu\": 44}}", file.display())
+    })?;
+    let answer = daemon.post("/v1/data", json!({"records": records})).await?;
+    out.show(&answer, &|a| say!("imported {} records", a["imported"]))
 }
 
 /// Where the node's policy lives: a person's and a business's are different documents.

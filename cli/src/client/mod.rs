@@ -75,12 +75,31 @@ pub enum DataCommand {
         /// E.g. body.shoe_size_eu.
         path: String,
     },
-    /// Import records from a JSON file: {"body.shoe_size_eu": 44, "profile.birthdate": "1990-05-17"}.
+    /// Import a file: GPX or TCX activities, a FHIR R4 bundle (.json), an Apple Health
+    /// export.xml, CSV with --map, a vCard (.vcf), or a JSON object of path to value
+    /// ({"body.shoe_size_eu": 44}). One transaction; importing the same file again adds nothing.
     Import {
         /// The file.
         file: PathBuf,
+        /// gpx, tcx, fhir, apple-health, csv, vcard or json (default: from the file's extension
+        /// and, for .json, its content).
+        #[arg(long)]
+        format: Option<String>,
+        /// CSV: which column goes to which vault path, e.g.
+        /// --map distance_km=activity.running.distance_km,minutes=activity.running.duration_min
+        #[arg(long)]
+        map: Option<String>,
+        /// CSV: the column with each row's date or time; rows become points of a series.
+        #[arg(long)]
+        time_column: Option<String>,
+        /// CSV: the column that tags each point, e.g. the shoe a run was in.
+        #[arg(long)]
+        tag_column: Option<String>,
     },
 }
+
+/// How long an import may take, upload and storage together (hundreds of MiB).
+const IMPORT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Subcommand)]
 pub enum PolicyCommand {
@@ -225,11 +244,46 @@ impl Daemon {
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Json>) -> Result<Json> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let response = request.send().await.map_err(|error| {
+        self.send(request).await
+    }
+
+    /// Streams `file` to `path` with `query`, showing a progress bar of the bytes sent on a
+    /// terminal.
+    async fn upload(&self, path: &str, query: &[(&str, String)], file: &std::path::Path) -> Result<Json> {
+        use futures::StreamExt as _;
+        let opened = tokio::fs::File::open(file).await.with_context(|| format!("cannot read {}", file.display()))?;
+        let size = opened.metadata().await.map(|m| m.len()).unwrap_or(0);
+        let bar = indicatif::ProgressBar::with_draw_target(Some(size), indicatif::ProgressDrawTarget::stderr());
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} {bar:30} {bytes}/{total_bytes} ({bytes_per_sec}, {eta})")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(format!("importing {}", file.display()));
+        let sent = bar.clone();
+        let chunks = tokio_util::io::ReaderStream::new(opened).inspect(move |chunk| {
+            if let Ok(chunk) = chunk {
+                sent.inc(chunk.len() as u64);
+            }
+        });
+        let request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .query(query)
+            .timeout(IMPORT_TIMEOUT)
+            .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(chunks));
+        let answer = self.send(request).await;
+        bar.finish_and_clear();
+        answer
+    }
+
+    /// Sends `request` with the token and reads the JSON answer, or the daemon's error.
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Json> {
+        let response = request.bearer_auth(&self.token).send().await.map_err(|error| {
             if error.is_connect() {
                 anyhow!(
                     "the daemon is not running (its address file {} is stale); start it with `me2b --data-dir {} daemon`",

@@ -14,7 +14,7 @@ mod business;
 mod dealings;
 pub mod events;
 mod vault;
-pub use vault::Import;
+pub use vault::{Import, ImportReport, MAX_IMPORT_BYTES};
 pub mod views;
 
 use crate::{NodeError, NodeHandle};
@@ -67,6 +67,7 @@ impl Api {
             .route("/v1/events", get(events_stream))
             .route("/v1/data", get(data_list).post(data_import))
             .route("/v1/data/{path}", get(data_get).put(data_set).delete(data_remove))
+            .route("/v1/imports", post(data_import_file))
             .route("/v1/policy", get(policy_get).put(policy_set))
             .route("/v1/business/policy", get(business_policy_get).put(business_policy_set))
             .route("/v1/subscriptions", get(subscriptions).post(subscribe))
@@ -112,6 +113,7 @@ impl Api {
         data_set,
         data_remove,
         data_import,
+        data_import_file,
         policy_get,
         policy_set,
         business_policy_get,
@@ -151,6 +153,8 @@ impl Api {
         RuleDoc,
         SetValue,
         Import,
+        ImportReport,
+        crate::import::Rejected,
         Subscribe,
         IntentBody,
         Campaign,

@@ -3,19 +3,24 @@
 
 use super::views::*;
 use super::{Answer, Api, ApiError, require};
+use crate::import::{self, CsvMapping, Format, Rejected};
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use futures::StreamExt;
 use me2b_proto::document::{BusinessPolicyDoc, PolicyDoc};
-use me2b_proto::engine::{Command, Provenance, Role};
+use me2b_proto::engine::{Command, Handled, ImportCounts, ImportUpdate, Provenance, Role, Update};
 use me2b_proto::policy::{BusinessPolicy, Policy};
 use me2b_proto::value::Value;
 use me2b_proto::vocab::FieldPath;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
+use std::io::BufReader;
 use std::sync::Arc;
-use utoipa::ToSchema;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+use utoipa::{IntoParams, ToSchema};
 
 /// The vault's records, with values.
 #[utoipa::path(get, path = "/v1/data", responses((status = 200, body = [RecordView])))]
@@ -115,16 +120,143 @@ impl Import {
     }
 }
 
-/// Imports many records at once (person); all are checked before any is stored.
+/// Imports many records at once (person), as one transaction: all are checked before any is
+/// stored, and a trigger sees them together.
 #[utoipa::path(post, path = "/v1/data", request_body = Import, responses((status = 200)))]
 pub(super) async fn data_import(State(api): State<Arc<Api>>, Json(body): Json<Import>) -> Answer<serde_json::Value> {
     require(&api, Role::Person)?;
     let (records, provenance) = body.check()?;
-    for (path, value) in &records {
-        let command = Command::SetRecord { path: path.clone(), value: value.clone(), provenance: provenance.clone() };
-        api.node.command(command).await?;
+    let imported = records.len();
+    let updates = records
+        .into_iter()
+        .map(|(path, value)| ImportUpdate { path, update: Update::Set(value), original_id: None })
+        .collect();
+    api.node.command(Command::Import { updates, provenance }).await?;
+    Ok(Json(json!({"imported": imported})))
+}
+
+/// Largest file one import reads: an Apple Health export of many years is a few hundred MiB.
+pub const MAX_IMPORT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// Longest file name kept in provenance.
+const MAX_FILE_NAME_CHARS: usize = 128;
+
+/// How to read an imported file.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ImportQuery {
+    /// `gpx`, `tcx`, `fhir`, `apple-health`, `csv` or `vcard`.
+    pub format: String,
+    /// The file's name, kept in each record's provenance (never sent to anyone).
+    #[serde(default)]
+    pub file: Option<String>,
+    /// CSV only: `COLUMN=PATH,COLUMN=PATH`.
+    #[serde(default)]
+    pub map: Option<String>,
+    /// CSV only: the column with each row's date or time (rows become series points).
+    #[serde(default)]
+    pub time_column: Option<String>,
+    /// CSV only: the column that tags each point (e.g. the shoe).
+    #[serde(default)]
+    pub tag_column: Option<String>,
+}
+
+/// What an import did.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ImportReport {
+    /// The format read.
+    pub format: String,
+    /// The file's name as kept in provenance.
+    pub file: String,
+    /// Entries read (track points are not entries; a track is).
+    pub entries: u64,
+    /// Values, series points and codes that are new in the vault.
+    pub added: u64,
+    /// Values and points that replaced another at the same place.
+    pub updated: u64,
+    /// Entries the vault (or the file itself) already held: re-importing a file adds nothing.
+    pub duplicates: u64,
+    /// Entries of kinds the vault does not keep.
+    pub skipped: u64,
+    /// Entries that could not be imported.
+    pub rejected_count: u64,
+    /// The first of them, each with its position and the reason.
+    pub rejected: Vec<Rejected>,
+}
+
+/// Imports a file (person), streamed as the request body: GPX, TCX, a FHIR R4 Bundle, an Apple
+/// Health `export.xml`, CSV with a column mapping, or a vCard. One transaction: a malformed
+/// file changes nothing (422, with the position), re-importing a file adds nothing.
+#[utoipa::path(
+    post,
+    path = "/v1/imports",
+    params(ImportQuery),
+    request_body(content = String, content_type = "application/octet-stream"),
+    responses((status = 200, body = ImportReport), (status = 422, description = "the file is malformed; nothing was stored"))
+)]
+pub(super) async fn data_import_file(
+    State(api): State<Arc<Api>>,
+    Query(query): Query<ImportQuery>,
+    body: Body,
+) -> Answer<ImportReport> {
+    require(&api, Role::Person)?;
+    let mapping = match &query.map {
+        Some(map) => Some(CsvMapping::parse(map, query.time_column.clone(), query.tag_column.clone()).map_err(BadInput)?),
+        None if query.time_column.is_some() || query.tag_column.is_some() => {
+            return Err(BadInput("time_column and tag_column go with a CSV map".into()).into());
+        }
+        None => None,
+    };
+    let format = Format::parse(&query.format, mapping).map_err(BadInput)?;
+    let file = file_name(query.file.as_deref().unwrap_or(format.name()));
+    let collector = read_body(format.clone(), body).await?;
+    let (entries, repeated, skipped) = (collector.entries, collector.repeated, collector.skipped);
+    let (updates, rejected, rejected_count) = collector.finish();
+    let provenance = Provenance::Import(import::source(&format, &file, crate::clock::now()));
+    let counts = match api.node.command(Command::Import { updates, provenance }).await? {
+        Handled::Imported(counts) => counts,
+        _ => ImportCounts::default(),
+    };
+    Ok(Json(ImportReport {
+        format: format.name().to_owned(),
+        file,
+        entries,
+        added: counts.added,
+        updated: counts.updated,
+        duplicates: counts.duplicates + repeated,
+        skipped,
+        rejected_count,
+        rejected,
+    }))
+}
+
+/// Reads the body as `format` on a blocking thread (the parsers are synchronous), at most
+/// [`MAX_IMPORT_BYTES`] of it.
+async fn read_body(format: Format, body: Body) -> Result<import::Collector, ApiError> {
+    let mut seen = 0u64;
+    let chunks = body.into_data_stream().map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen += chunk.len() as u64;
+        if seen > MAX_IMPORT_BYTES {
+            return Err(std::io::Error::other(format!("the file is larger than {MAX_IMPORT_BYTES} bytes")));
+        }
+        Ok(chunk)
+    });
+    let reader = SyncIoBridge::new(StreamReader::new(chunks));
+    let read = tokio::task::spawn_blocking(move || import::read(&format, BufReader::with_capacity(64 * 1024, reader)));
+    match read.await {
+        Ok(Ok(collector)) => Ok(collector),
+        Ok(Err(error)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())),
+        Err(_) => Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "the importer stopped")),
     }
-    Ok(Json(json!({"imported": records.len()})))
+}
+
+/// The last component of a file name, without control characters, at most
+/// [`MAX_FILE_NAME_CHARS`].
+fn file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(MAX_FILE_NAME_CHARS).collect();
+    if clean.is_empty() { "file".to_owned() } else { clean }
 }
 
 /// The person's policy.

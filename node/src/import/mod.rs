@@ -112,7 +112,7 @@ impl CsvMapping {
 }
 
 /// An entry that could not be imported, and where it is.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct Rejected {
     /// `line 12` or `entry 3`.
     pub position: String,

@@ -28,7 +28,8 @@ pub(super) fn card(input: impl BufRead, collector: &mut Collector) -> Result<(),
             }
             "BDAY" => {
                 let date = value.get(..10).unwrap_or(value);
-                let compact = (value.len() == 8).then(|| format!("{}-{}-{}", &value[..4], &value[4..6], &value[6..]));
+                let digits = value.len() == 8 && value.bytes().all(|b| b.is_ascii_digit());
+                let compact = digits.then(|| format!("{}-{}-{}", &value[..4], &value[4..6], &value[6..]));
                 match compact.as_deref().unwrap_or(date).parse() {
                     Ok(date) => (paths::BIRTH_DATE, Value::Date(date)),
                     Err(_) => {
