@@ -131,7 +131,7 @@ async fn health_records_land_typed_with_units_converted() {
     assert!((glucose - 131.0 / 18.0156).abs() < 1e-9, "mg/dL to mmol/L: {glucose}");
     assert_eq!(series(&records, "health.vitals.bp_systolic_mmhg")[0].1, 138.0, "a panel's components");
     assert_eq!(series(&records, "health.vitals.bp_diastolic_mmhg")[0].1, 86.0);
-    assert_eq!(records["person.birth_date"].0, Value::Date(Date::new(1972, 5, 14).unwrap()));
+    assert_eq!(records["profile.birthdate"].0, Value::Date(Date::new(1972, 5, 14).unwrap()));
     let Value::Codes(conditions) = &records["health.conditions"].0 else { panic!("codes") };
     assert_eq!(conditions.iter().map(String::as_str).collect::<Vec<_>>(), ["icd10|E11.9", "sct|44054006"]);
     assert!(holds(&records, "health.medications", "has rxnorm|860975"));
@@ -162,8 +162,8 @@ async fn health_records_land_typed_with_units_converted() {
     let card = import(&person, &Format::Vcard, "me.vcf", &example("health/me.vcf")).await.unwrap();
     assert!(card.rejected.is_empty(), "{:?}", card.rejected);
     let records = vault(&person).await;
-    assert_eq!(records["contact.email"].0, Value::Text("alex@example.org".into()));
-    assert_eq!(records["contact.name"].0, Value::Text("Alex Example".into()));
+    assert_eq!(records["profile.email"].0, Value::Text("alex@example.org".into()));
+    assert_eq!(records["profile.name"].0, Value::Text("Alex Example".into()));
     assert_eq!(card.counts.duplicates, 2, "the card's name and birthday are the ones the clinic has");
 }
 
@@ -234,7 +234,11 @@ async fn an_unusable_entry_is_rejected_alone_with_its_reason() {
     let report = import(&person, &Format::Fhir, "labs.json", bundle).await.unwrap();
     assert_eq!(report.rejected.len(), 1, "{:?}", report.rejected);
     assert_eq!(report.rejected[0].position, "entry 1");
-    assert!(report.rejected[0].reason.contains("\"mg/dL\""), "an HbA1c in mg/dL is not converted: {:?}", report.rejected);
+    assert!(
+        report.rejected[0].reason.contains("\"mg/dL\""),
+        "an HbA1c in mg/dL is not converted: {:?}",
+        report.rejected
+    );
     assert_eq!(report.counts.added, 1);
     assert_eq!(report.repeated, 0);
 }

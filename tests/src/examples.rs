@@ -110,7 +110,8 @@ fn gpx(day: Date, start: &str, name: &str, km: f64, pace: f64) -> String {
         let local = started as i64 + (hms[0] * 3600 + hms[1] * 60 + hms[2] + seconds) as i64;
         let time = clock(local, zone);
         let ele = if i % 10 == 9 { String::new() } else { format!("<ele>{:.1}</ele>", 160.0 + 4.0 * wobble.next()) };
-        writeln!(xml, "      <trkpt lat=\"{lat:.6}\" lon=\"{lon:.6}\">{ele}<time>{time}</time></trkpt>").expect("a string");
+        writeln!(xml, "      <trkpt lat=\"{lat:.6}\" lon=\"{lon:.6}\">{ele}<time>{time}</time></trkpt>")
+            .expect("a string");
     }
     xml.push_str("    </trkseg>\n  </trk>\n</gpx>\n");
     xml
@@ -166,7 +167,14 @@ fn fhir_bundle(today: Date) -> String {
             "resourceType": "Patient", "id": "patient-1", "gender": "female", "birthDate": birth,
             "name": [{"given": ["Alex"], "family": "Example"}]}}),
         observation("hba1c-1", 500, "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", 6.1, "%"),
-        observation("hba1c-2", 120, "59261-8", "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol", 53.0, "mmol/mol"),
+        observation(
+            "hba1c-2",
+            120,
+            "59261-8",
+            "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol",
+            53.0,
+            "mmol/mol",
+        ),
         observation("hba1c-3", 30, "4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", 6.3, "%"),
         observation("weight-1", 30, "29463-7", "Body weight", 81.5, "kg"),
         observation("glucose-1", 30, "2345-7", "Glucose [Mass/volume] in Serum or Plasma", 131.0, "mg/dL"),
@@ -197,7 +205,8 @@ fn fhir_bundle(today: Date) -> String {
             "vaccineCode": coding("http://hl7.org/fhir/sid/cvx", "208", "COVID-19, mRNA, 30 mcg/0.3 mL"),
             "occurrenceDateTime": at(400)}}),
     ];
-    let bundle = json!({"resourceType": "Bundle", "id": "example-health-records", "type": "collection", "entry": entries});
+    let bundle =
+        json!({"resourceType": "Bundle", "id": "example-health-records", "type": "collection", "entry": entries});
     serde_json::to_string_pretty(&bundle).expect("JSON") + "\n"
 }
 

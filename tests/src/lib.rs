@@ -342,6 +342,11 @@ pub fn try_http(
     Ok(HttpAnswer { status, headers, body: body.to_owned() })
 }
 
+/// A sample file under `examples/`, e.g. `runner/runs.csv`.
+pub fn example(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples").join(path)
+}
+
 /// The shoe campaign of the script.
 pub const SHOE_CAMPAIGN: &[&str] = &[
     "campaign",

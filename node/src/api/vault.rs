@@ -201,7 +201,9 @@ pub(super) async fn data_import_file(
 ) -> Answer<ImportReport> {
     require(&api, Role::Person)?;
     let mapping = match &query.map {
-        Some(map) => Some(CsvMapping::parse(map, query.time_column.clone(), query.tag_column.clone()).map_err(BadInput)?),
+        Some(map) => {
+            Some(CsvMapping::parse(map, query.time_column.clone(), query.tag_column.clone()).map_err(BadInput)?)
+        }
         None if query.time_column.is_some() || query.tag_column.is_some() => {
             return Err(BadInput("time_column and tag_column go with a CSV map".into()).into());
         }

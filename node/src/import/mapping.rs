@@ -53,17 +53,17 @@ pub mod paths {
     /// Immunizations given, as codes.
     pub const IMMUNIZATIONS: &str = "health.immunizations";
     /// Birth date.
-    pub const BIRTH_DATE: &str = "person.birth_date";
+    pub const BIRTH_DATE: &str = "profile.birthdate";
     /// Administrative gender as FHIR writes it (`female`, `male`, `other`, `unknown`).
-    pub const GENDER: &str = "person.gender";
+    pub const GENDER: &str = "profile.gender";
     /// Full name.
-    pub const NAME: &str = "contact.name";
+    pub const NAME: &str = "profile.name";
     /// E-mail address.
-    pub const EMAIL: &str = "contact.email";
+    pub const EMAIL: &str = "profile.email";
     /// Telephone number.
-    pub const PHONE: &str = "contact.phone";
+    pub const PHONE: &str = "profile.phone";
     /// Postal address, one line.
-    pub const ADDRESS: &str = "contact.address";
+    pub const ADDRESS: &str = "profile.address";
 }
 
 /// Reads one of [`paths`].
