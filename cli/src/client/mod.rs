@@ -191,7 +191,9 @@ pub enum CampaignCommand {
         /// E.g. apparel.shoes.
         #[arg(long)]
         category: String,
-        /// A field, PATH or PATH:optional (repeatable).
+        /// A field (repeatable): PATH, PATH:optional, or PATH:FACT for a yes/no derived fact
+        /// instead of the value, e.g. "health.lab.hba1c_percent:max in last 365d > 6.5",
+        /// "profile.birthdate:age in 40..=64", "health.conditions:has sct|44054006".
         #[arg(long = "field", value_name = "PATH", required = true)]
         fields: Vec<String>,
         /// E.g. personalised-offers, research.
@@ -200,7 +202,9 @@ pub enum CampaignCommand {
         /// How long you keep the data, e.g. 30d.
         #[arg(long)]
         retention: String,
-        /// `once` or `subscription:INTERVAL`.
+        /// `once`, `subscription:INTERVAL`, or `trigger:PATH:FACT:EVENT[:rearm FACT]`: only EVENT
+        /// is sent, once, when FACT becomes true, e.g.
+        /// "trigger:activity.running.distance_km:sum tagged pegasus-41 >= 700:replacement-due".
         #[arg(long = "use", default_value = "once")]
         usage: String,
         /// E.g. "10% discount", "5 EUR", none.
