@@ -224,7 +224,7 @@ pub fn apple_export(today: Date, days: i64) -> String {
 pub fn apple_export_into(today: Date, days: i64, out: &mut impl std::fmt::Write) {
     let head = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<!DOCTYPE HealthData [\n<!ATTLIST HealthData locale CDATA #REQUIRED>\n]>\n\
                 <HealthData locale=\"en_AT\">\n <ExportDate value=\"";
-    let _ = write!(out, "{head}{} 20:00:00 +0100\"/>\n", today);
+    let _ = writeln!(out, "{head}{today} 20:00:00 +0100\"/>");
     let _ = writeln!(
         out,
         " <Me HKCharacteristicTypeIdentifierDateOfBirth=\"{}\" HKCharacteristicTypeIdentifierBiologicalSex=\"HKBiologicalSexFemale\"/>",

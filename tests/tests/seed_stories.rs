@@ -7,6 +7,8 @@
 //! 2. C2B2B: a person's FHIR records answer a study's "HbA1c above 6.5 % in the last 12 months"
 //!    and "aged 40 to 64" as yes/no facts; the observations never leave the person's node.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
 use me2b_tests::*;
 use serde_json::json;
 
@@ -133,8 +135,8 @@ fn a_study_learns_yes_or_no_from_health_records_and_never_the_records() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64,
     ));
     for (path, content) in me2b_tests::examples::files(today) {
-        if path.starts_with("health/") {
-            std::fs::write(person_dir.path().join(&path["health/".len()..]), content).unwrap();
+        if let Some(name) = path.strip_prefix("health/") {
+            std::fs::write(person_dir.path().join(name), content).unwrap();
         }
     }
     let mut study = Node::init("business", "Vienna Diabetes Study", "127.0.0.63");
