@@ -44,4 +44,9 @@ fn malformed_files_are_refused_with_their_position_and_change_nothing() {
     business.start(&[]);
     let error = business.fails(&["data", "import", easy.to_str().unwrap()]);
     assert!(error.contains("person"), "{error}");
+    // A refusal that comes before the body is read still reaches a client that is sending.
+    let big = business.dir.path().join("big.gpx");
+    std::fs::write(&big, vec![b' '; 8 * 1024 * 1024]).unwrap();
+    let error = business.fails(&["data", "import", big.to_str().unwrap()]);
+    assert!(error.contains("person"), "{error}");
 }

@@ -139,6 +139,8 @@ pub(super) async fn data_import(State(api): State<Arc<Api>>, Json(body): Json<Im
 pub const MAX_IMPORT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Longest file name kept in provenance.
 const MAX_FILE_NAME_CHARS: usize = 128;
+/// How much of a refused upload is read and dropped before the answer (see [`drain`]).
+const MAX_DRAINED_BYTES: usize = 16 * 1024 * 1024;
 
 /// How to read an imported file.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -199,17 +201,13 @@ pub(super) async fn data_import_file(
     Query(query): Query<ImportQuery>,
     body: Body,
 ) -> Answer<ImportReport> {
-    require(&api, Role::Person)?;
-    let mapping = match &query.map {
-        Some(map) => {
-            Some(CsvMapping::parse(map, query.time_column.clone(), query.tag_column.clone()).map_err(BadInput)?)
+    let format = match import_format(&api, &query) {
+        Ok(format) => format,
+        Err(error) => {
+            drain(body).await;
+            return Err(error);
         }
-        None if query.time_column.is_some() || query.tag_column.is_some() => {
-            return Err(BadInput("time_column and tag_column go with a CSV map".into()).into());
-        }
-        None => None,
     };
-    let format = Format::parse(&query.format, mapping).map_err(BadInput)?;
     let file = file_name(query.file.as_deref().unwrap_or(format.name()));
     let collector = read_body(format.clone(), body).await?;
     let (entries, repeated, skipped) = (collector.entries, collector.repeated, collector.skipped);
@@ -232,6 +230,34 @@ pub(super) async fn data_import_file(
     }))
 }
 
+/// The format `query` names, if this node takes imports at all.
+fn import_format(api: &Api, query: &ImportQuery) -> Result<Format, ApiError> {
+    require(api, Role::Person)?;
+    let mapping = match &query.map {
+        Some(map) => {
+            Some(CsvMapping::parse(map, query.time_column.clone(), query.tag_column.clone()).map_err(BadInput)?)
+        }
+        None if query.time_column.is_some() || query.tag_column.is_some() => {
+            return Err(BadInput("time_column and tag_column go with a CSV map".into()).into());
+        }
+        None => None,
+    };
+    Ok(Format::parse(&query.format, mapping).map_err(BadInput)?)
+}
+
+/// Reads and drops up to [`MAX_DRAINED_BYTES`] of a refused upload, so that a client still
+/// sending gets the refusal rather than a reset connection; a larger upload is cut off.
+async fn drain(body: Body) {
+    let mut chunks = body.into_data_stream();
+    let mut seen = 0usize;
+    while let Some(Ok(chunk)) = chunks.next().await {
+        seen += chunk.len();
+        if seen > MAX_DRAINED_BYTES {
+            break;
+        }
+    }
+}
+
 /// Reads the body as `format` on a blocking thread (the parsers are synchronous), at most
 /// [`MAX_IMPORT_BYTES`] of it.
 async fn read_body(format: Format, body: Body) -> Result<import::Collector, ApiError> {
@@ -245,7 +271,15 @@ async fn read_body(format: Format, body: Body) -> Result<import::Collector, ApiE
         Ok(chunk)
     });
     let reader = SyncIoBridge::new(StreamReader::new(chunks));
-    let read = tokio::task::spawn_blocking(move || import::read(&format, BufReader::with_capacity(64 * 1024, reader)));
+    let read = tokio::task::spawn_blocking(move || {
+        let mut input = BufReader::with_capacity(64 * 1024, reader);
+        let read = import::read(&format, &mut input);
+        if read.is_err() {
+            // As in `drain`: the refusal reaches a client that is still sending.
+            let _ = std::io::copy(&mut std::io::Read::take(&mut input, MAX_DRAINED_BYTES as u64), &mut std::io::sink());
+        }
+        read
+    });
     match read.await {
         Ok(Ok(collector)) => Ok(collector),
         Ok(Err(error)) => Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, error.to_string())),
