@@ -20,6 +20,10 @@ pub struct DaemonArgs {
     /// Where the local API listens, e.g. 127.0.0.3:7003 (port 0 picks a free one).
     #[arg(long, value_name = "IP:PORT")]
     api: Option<SocketAddr>,
+    /// Serve the API and console on a non-loopback address. Anyone who can reach it can try
+    /// the token and log-in links, so put TLS and a firewall in front of it.
+    #[arg(long)]
+    allow_remote_api: bool,
     /// A peer to connect to at start, ending in /p2p/PEER_ID (repeatable).
     #[arg(long, value_name = "MULTIADDR")]
     bootstrap: Vec<String>,
@@ -154,6 +158,21 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot start the node in {}", dir.root().display()))?;
 
+    if !config.api.ip().is_loopback() {
+        if !args.allow_remote_api {
+            bail!(
+                "refusing to serve the API and console on {}, which is not a loopback address: anyone who reaches \
+                 it can try to log in. Use 127.0.0.1:PORT, or pass --allow-remote-api if you mean it",
+                config.api
+            );
+        }
+        eprintln!(
+            "warning: the API and console listen on {} (not loopback); they are plain HTTP: put TLS and a \
+             firewall in front",
+            config.api
+        );
+        tracing::warn!(api = %config.api, "the API listens on a non-loopback address");
+    }
     let listener = tokio::net::TcpListener::bind(config.api)
         .await
         .with_context(|| format!("cannot serve the API on {}; choose another with --api IP:PORT", config.api))?;

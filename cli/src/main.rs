@@ -109,6 +109,12 @@ enum Command {
     Demand,
     /// Follow the node's events as they happen (Ctrl-C to stop).
     Events,
+    /// Open the web console: prints a one-time login link and opens it in a browser.
+    Open {
+        /// Only print the link.
+        #[arg(long)]
+        no_browser: bool,
+    },
     /// Walk through the me2b flows on a small local network, and tell who learned what.
     Demo {
         /// Print less: only the summary.

@@ -113,6 +113,15 @@ impl PublicKey {
     pub fn short(&self) -> String {
         hex(&self.0[..8])
     }
+
+    /// What a person compares to recognise a key: the first 8 bytes of its SHA-256 in four
+    /// groups, e.g. `7F3A-91C2-0BD4-55E1`.
+    pub fn fingerprint(&self) -> String {
+        let hash = Sha256::digest(self.0);
+        let text = hex(&hash[..8]).to_uppercase();
+        let groups: Vec<&str> = (0..4).filter_map(|i| text.get(i * 4..i * 4 + 4)).collect();
+        groups.join("-")
+    }
 }
 
 impl TryFrom<&[u8]> for PublicKey {

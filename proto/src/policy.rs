@@ -256,6 +256,19 @@ impl fmt::Display for Reason {
     }
 }
 
+/// Why the agent asks, as the person reads it.
+impl fmt::Display for AskReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AskReason::Sensitive(path) => write!(f, "{path} is sensitive (health, identity or finance): you decide"),
+            AskReason::RuleAsks(path) => write!(f, "your rule for {path} says to ask you"),
+            AskReason::CompensationNotComparable => {
+                f.write_str("the compensation cannot be compared with your minimum: you judge it")
+            }
+        }
+    }
+}
+
 /// One thing in the terms that the policy does not allow as it stands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Concern {

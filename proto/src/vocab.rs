@@ -223,6 +223,18 @@ impl Purpose {
             Purpose::Marketing => "marketing",
         }
     }
+
+    /// The purpose in words for the person deciding, after its DPV definition.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Purpose::ServiceProvision => "to provide a service you use (dpv:ServiceProvision)",
+            Purpose::PersonalisedOffers => "to make offers to you personally (dpv:PersonalisedAdvertising)",
+            Purpose::ProductDevelopment => "to develop their products (dpv:ProductDevelopment)",
+            Purpose::Research => "for research and development (dpv:ResearchAndDevelopment)",
+            Purpose::HealthCare => "to provide health care (dpv:Healthcare)",
+            Purpose::Marketing => "for marketing (dpv:Marketing)",
+        }
+    }
 }
 
 impl fmt::Display for Purpose {

@@ -108,3 +108,30 @@ fn a_prompt_that_expires_says_so() {
     assert!(matches!(approved, Err(HandleError::Command(CommandError::PromptExpired(_)))), "{approved:?}");
     assert!(w.net.peer(&w.clinic).engine.state().negotiations.is_empty(), "the business never heard of it");
 }
+
+#[test]
+fn the_owner_counters_with_terms_that_share_less_and_never_more() {
+    let mut w = world();
+    let asked = health_terms(START.saturating_add(DAY));
+    publish(&mut w.net, w.clinic, "health.research", asked.clone());
+    w.net.settle();
+    let pending = awaiting(&w.net.peer(&w.person).events);
+
+    // Wider than what awaits approval: refused, nothing sent.
+    let mut wider = asked.clone();
+    wider.onward_sharing = true;
+    let refused =
+        w.net.input(w.person, Input::Command(Command::Counter { negotiation_id: pending[0], terms: Box::new(wider) }));
+    assert!(matches!(refused, Err(HandleError::Command(CommandError::Invalid(_)))), "{refused:?}");
+    assert!(w.net.peer(&w.clinic).engine.state().negotiations.is_empty());
+
+    // Shorter retention: the clinic's agent accepts the counter and the agreement says so.
+    let mut shorter = asked.clone();
+    shorter.retention = asked.retention / 2;
+    command(&mut w.net, w.person, Command::Counter { negotiation_id: pending[0], terms: Box::new(shorter) });
+    w.net.settle();
+    let ids = finalized(&w.net.peer(&w.clinic).events);
+    assert_eq!(ids.len(), 1);
+    let agreed = &w.net.peer(&w.person).engine.state().agreements[&ids[0]].agreement.terms;
+    assert_eq!(agreed.retention, asked.retention / 2);
+}

@@ -9,6 +9,7 @@
 //! The binary is `target/<profile>/me2b`, built once per test process (or `ME2B_BIN`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
+pub mod browser;
 pub mod examples;
 
 use serde_json::Value as Json;

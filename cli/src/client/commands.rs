@@ -43,6 +43,7 @@ pub(super) async fn execute(daemon: &Daemon, json: bool, command: Command) -> Re
             business(daemon, out, command).await
         }
         Command::Events => follow_events(daemon).await,
+        Command::Open { no_browser } => open(daemon, out, no_browser).await,
         Command::Init(_) | Command::Daemon(_) | Command::Demo { .. } | Command::Completions { .. } => {
             unreachable!("handled in main")
         }
@@ -69,6 +70,28 @@ async fn status(daemon: &Daemon, out: Printer) -> Result<()> {
             say!("{key:<16}{}", text(s, key));
         }
     })
+}
+
+/// `open`: a one-time link into the web console, opened in a browser where there is one.
+async fn open(daemon: &Daemon, out: Printer, no_browser: bool) -> Result<()> {
+    let link = daemon.post("/v1/console/links", json!({})).await?;
+    let url = text(&link, "url");
+    out.show(&link, &|link| {
+        say!("{url}");
+        say!("(works once, for {} s; run `me2b open` again for another)", text(link, "expires_in_s"));
+    })?;
+    let graphical = std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if !no_browser && (graphical || cfg!(target_os = "macos")) {
+        let opener = if cfg!(target_os = "macos") { "open" } else { "xdg-open" };
+        // Best effort: the link is printed either way.
+        let _ = std::process::Command::new(opener)
+            .arg(&url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    Ok(())
 }
 
 /// `data ...`: the vault.

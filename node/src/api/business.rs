@@ -9,7 +9,7 @@ use axum::extract::State;
 use me2b_proto::document::TermsDoc;
 use me2b_proto::engine::{CatalogItem, Command, Handled, Role};
 use me2b_proto::time::{Timestamp, parse_duration};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -53,7 +53,7 @@ pub(super) async fn campaign_publish(
 }
 
 /// One product a business offers in answer to intents.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CatalogItemDoc {
     /// E.g. `apparel.shoes`.
     pub category: String,
@@ -69,11 +69,32 @@ pub struct CatalogItemDoc {
     pub terms: TermsDoc,
 }
 
+impl From<&CatalogItem> for CatalogItemDoc {
+    fn from(item: &CatalogItem) -> Self {
+        CatalogItemDoc {
+            category: item.category.to_string(),
+            spec: item.spec.clone(),
+            description: item.description.clone(),
+            price: item.price.to_string(),
+            terms: (&item.terms).into(),
+        }
+    }
+}
+
 /// A business's catalog.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct CatalogDoc {
     /// The products.
     pub items: Vec<CatalogItemDoc>,
+}
+
+/// The catalog that answers intents (business).
+#[utoipa::path(get, path = "/v1/catalog", responses((status = 200, body = CatalogDoc)))]
+pub(super) async fn catalog_get(State(api): State<Arc<Api>>) -> Answer<CatalogDoc> {
+    require(&api, Role::Business)?;
+    Ok(Json(
+        api.node.read(|state| CatalogDoc { items: state.catalog.iter().map(CatalogItemDoc::from).collect() }).await?,
+    ))
 }
 
 /// Replaces the catalog that answers intents (business).

@@ -8,7 +8,7 @@ use crate::clock::now;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use me2b_proto::document::PolicyDoc;
+use me2b_proto::document::{PolicyDoc, TermsDoc};
 use me2b_proto::engine::{Command, Handled, Role};
 use me2b_proto::evidence::{self, Evidence};
 use me2b_proto::identity::{AgreementId, NegotiationId, hex};
@@ -102,7 +102,14 @@ pub(super) async fn requests(State(api): State<Arc<Api>>) -> Answer<Vec<RequestV
 /// All negotiations kept, open or ended.
 #[utoipa::path(get, path = "/v1/negotiations", responses((status = 200, body = [NegotiationView])))]
 pub(super) async fn negotiations(State(api): State<Arc<Api>>) -> Answer<Vec<NegotiationView>> {
-    Ok(Json(api.node.read(|state| state.negotiations.values().map(NegotiationView::from).collect()).await?))
+    let now = now();
+    Ok(Json(
+        api.node
+            .read(move |state| {
+                state.negotiations.values().map(|n| NegotiationView::in_context(n, state, now)).collect()
+            })
+            .await?,
+    ))
 }
 
 /// Negotiations waiting for the owner's decision.
@@ -110,11 +117,17 @@ pub(super) async fn negotiations(State(api): State<Arc<Api>>) -> Answer<Vec<Nego
 /// is kept.
 #[utoipa::path(get, path = "/v1/pending", responses((status = 200, body = [NegotiationView])))]
 pub(super) async fn pending(State(api): State<Arc<Api>>) -> Answer<Vec<NegotiationView>> {
+    let now = now();
     let pending = api
         .node
-        .read(|state| {
+        .read(move |state| {
             let expired = state.negotiations.values().filter(|n| n.prompt_expired_at.is_some());
-            state.negotiations.awaiting_owner().chain(expired).map(NegotiationView::from).collect()
+            state
+                .negotiations
+                .awaiting_owner()
+                .chain(expired)
+                .map(|n| NegotiationView::in_context(n, state, now))
+                .collect()
         })
         .await?;
     Ok(Json(pending))
@@ -154,18 +167,54 @@ pub(super) async fn decline(State(api): State<Arc<Api>>, Path(id): Path<String>)
     Ok(Json(json!({"declined": id.to_string()})))
 }
 
+/// Answers a pending negotiation with edited terms: they may share less than the terms
+/// awaiting approval (fewer fields, shorter retention, less contact) and ask another
+/// compensation; their expiry is the request's.
+#[utoipa::path(post, path = "/v1/pending/{id}/counter", params(("id" = String, Path)), request_body = TermsDoc, responses((status = 200), (status = 400), (status = 404)))]
+pub(super) async fn counter(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+    Json(body): Json<TermsDoc>,
+) -> Answer<serde_json::Value> {
+    let id = negotiation_id(&id)?;
+    let terms = Box::new(body.terms(now())?);
+    api.node.command(Command::Counter { negotiation_id: id, terms }).await?;
+    Ok(Json(json!({"countered": id.to_string()})))
+}
+
 /// Agreements and where they stand.
 #[utoipa::path(get, path = "/v1/agreements", responses((status = 200, body = [AgreementView])))]
 pub(super) async fn agreements(State(api): State<Arc<Api>>) -> Answer<Vec<AgreementView>> {
-    Ok(Json(api.node.read(|state| state.agreements.values().map(AgreementView::from).collect()).await?))
+    Ok(Json(
+        api.node.read(|state| state.agreements.values().map(|a| AgreementView::in_context(a, state)).collect()).await?,
+    ))
 }
 
 /// One agreement.
 #[utoipa::path(get, path = "/v1/agreements/{id}", params(("id" = String, Path)), responses((status = 200, body = AgreementView), (status = 404)))]
 pub(super) async fn agreement(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Answer<AgreementView> {
     let id = agreement_id(&id)?;
-    let view = api.node.read(move |state| state.agreements.get(&id).map(AgreementView::from)).await?;
+    let view =
+        api.node.read(move |state| state.agreements.get(&id).map(|a| AgreementView::in_context(a, state))).await?;
     Ok(Json(view.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no agreement {id}")))?))
+}
+
+/// One agreement as signed: the exact bytes, both signatures and any deletion receipt, for
+/// anyone to check (`me2b ledger verify --file` reads the same form in an export).
+#[utoipa::path(get, path = "/v1/agreements/{id}/signed", params(("id" = String, Path)), responses((status = 200), (status = 404)))]
+pub(super) async fn agreement_signed(
+    State(api): State<Arc<Api>>,
+    Path(id): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    let id = agreement_id(&id)?;
+    let evidence = api.node.read(move |state| state.agreements.get(&id).map(Evidence::of)).await?;
+    let evidence = evidence.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no agreement {id}")))?;
+    let disposition = format!(
+        "attachment; filename=\"agreement-{}.json\"",
+        &evidence.agreement_id[..16.min(evidence.agreement_id.len())]
+    );
+    Ok(([(axum::http::header::CONTENT_DISPOSITION, disposition)], Json(evidence)).into_response())
 }
 
 /// Why.

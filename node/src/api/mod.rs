@@ -1,9 +1,11 @@
 //! The local control API: HTTP/JSON on a loopback address, for the owner's CLI and tools.
 //!
 //! Every route under `/v1`, `/metrics` and `/v1/events` needs `Authorization: Bearer TOKEN`
-//! (the token `me2b init` wrote to the data directory); `/healthz`, `/readyz` and
-//! `/openapi.json` do not (they reveal nothing). No CORS headers are sent, so browsers refuse
-//! other origins' scripts. Errors are `{"error": "what went wrong and what to do"}`.
+//! (the token `me2b init` wrote to the data directory) or the web console's session cookie
+//! (see [`console`]); `/healthz`, `/readyz`, `/openapi.json` and the console's files do not
+//! (they reveal nothing). Every request must name this API in its `Host`. No CORS headers
+//! are sent, so browsers refuse other origins' scripts. Errors are
+//! `{"error": "what went wrong and what to do"}`.
 //!
 //! This module owns the router, authentication, errors, status, metrics and the event
 //! stream; the handlers live by resource in `vault` (records, policy), `dealings` (requests,
@@ -11,6 +13,7 @@
 //! received data, demand); `views` holds the JSON shapes and `events` the SSE log.
 
 mod business;
+pub mod console;
 mod dealings;
 pub mod events;
 mod vault;
@@ -50,13 +53,14 @@ pub struct Api {
     role: Role,
     address: SocketAddr,
     events: Arc<EventLog>,
+    sessions: console::Sessions,
 }
 
 impl Api {
     /// The API of `node`, for an owner holding `token`, served at `address`.
     pub fn new(node: NodeHandle, token: String, name: String, role: Role, address: SocketAddr) -> Arc<Api> {
         let events = EventLog::start(&node);
-        Arc::new(Api { node, token, name, role, address, events })
+        Arc::new(Api { node, token, name, role, address, events, sessions: console::Sessions::default() })
     }
 
     /// The routes.
@@ -64,6 +68,7 @@ impl Api {
         let protected = Router::new()
             .route("/metrics", get(metrics))
             .route("/v1/status", get(status))
+            .route("/v1/vocabulary", get(vocabulary))
             .route("/v1/events", get(events_stream))
             .route("/v1/data", get(data_list).post(data_import))
             .route("/v1/data/{path}", get(data_get).put(data_set).delete(data_remove))
@@ -77,24 +82,31 @@ impl Api {
             .route("/v1/pending", get(pending))
             .route("/v1/pending/{id}/approve", post(approve))
             .route("/v1/pending/{id}/decline", post(decline))
+            .route("/v1/pending/{id}/counter", post(counter))
             .route("/v1/agreements", get(agreements))
             .route("/v1/agreements/{id}", get(agreement))
             .route("/v1/agreements/{id}/revoke", post(revoke))
+            .route("/v1/agreements/{id}/signed", get(agreement_signed))
             .route("/v1/offers", get(offers).post(offer_send))
             .route("/v1/ledger", get(ledger_entries))
             .route("/v1/ledger/verify", get(ledger_verify))
             .route("/v1/export", get(export))
             .route("/v1/campaigns", post(campaign_publish))
-            .route("/v1/catalog", axum::routing::put(catalog_set))
+            .route("/v1/catalog", get(catalog_get).put(catalog_set))
             .route("/v1/received", get(received))
             .route("/v1/demand", get(demand))
+            .route("/v1/console/links", post(console::login_link))
             .route_layer(middleware::from_fn_with_state(Arc::clone(self), authorise));
         Router::new()
             .route("/healthz", get(|| async { "ok" }))
             .route("/readyz", get(ready))
             .route("/openapi.json", get(openapi))
+            .route("/", get(console::page))
+            .route("/console/{file}", get(console::asset))
+            .route("/console/session", post(console::session_start).delete(console::session_end))
             .merge(protected)
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
+            .layer(middleware::from_fn_with_state(Arc::clone(self), console::guard))
             .with_state(Arc::clone(self))
     }
 }
@@ -108,6 +120,7 @@ impl Api {
     ),
     paths(
         status,
+        vocabulary,
         data_list,
         data_get,
         data_set,
@@ -126,8 +139,10 @@ impl Api {
         pending,
         approve,
         decline,
+        counter,
         agreements,
         agreement,
+        agreement_signed,
         revoke,
         offers,
         offer_send,
@@ -135,8 +150,11 @@ impl Api {
         ledger_verify,
         export,
         campaign_publish,
+        catalog_get,
+        catalog_set,
         received,
-        demand
+        demand,
+        console::login_link
     ),
     components(schemas(
         RecordView,
@@ -151,6 +169,7 @@ impl Api {
         PolicyDoc,
         BusinessPolicyDoc,
         RuleDoc,
+        me2b_proto::document::TermsDoc,
         SetValue,
         Import,
         ImportReport,
@@ -159,7 +178,10 @@ impl Api {
         IntentBody,
         Campaign,
         Reason,
-        OfferBody
+        OfferBody,
+        CatalogDoc,
+        CatalogItemDoc,
+        console::LoginLink
     ))
 )]
 pub struct ApiDoc;
@@ -221,15 +243,13 @@ impl From<NodeError> for ApiError {
 type Answer<T> = Result<Json<T>, ApiError>;
 
 async fn authorise(State(api): State<Arc<Api>>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "));
-    match presented {
-        Some(token) if constant_time_eq(token.as_bytes(), api.token.as_bytes()) => next.run(request).await,
-        Some(_) => ApiError::new(StatusCode::UNAUTHORIZED, "wrong API token; use the one in the data directory's api-token file").into_response(),
-        None => ApiError::new(StatusCode::UNAUTHORIZED, "missing API token; send `Authorization: Bearer TOKEN` with the token from the data directory's api-token file").into_response(),
+    let checked = console::caller(&api, request.headers()).and_then(|caller| match caller {
+        console::Caller::Token => Ok(()),
+        console::Caller::Console => console::same_origin(&api, request.headers(), request.method()),
+    });
+    match checked {
+        Ok(()) => next.run(request).await,
+        Err(error) => error.into_response(),
     }
 }
 
@@ -258,6 +278,14 @@ async fn openapi() -> Response {
         Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
         Err(error) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, error.to_string()).into_response(),
     }
+}
+
+/// The words the protocol uses, for forms: purposes with their meaning.
+#[utoipa::path(get, path = "/v1/vocabulary", responses((status = 200, description = "Purposes", body = Object)))]
+async fn vocabulary() -> Json<serde_json::Value> {
+    let purposes: Vec<_> =
+        me2b_proto::vocab::Purpose::ALL.iter().map(|p| json!({"name": p.as_str(), "text": p.describe()})).collect();
+    Json(json!({ "purposes": purposes }))
 }
 
 /// The node's identity, addresses and counts.

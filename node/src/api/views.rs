@@ -6,11 +6,13 @@
 use me2b_proto::agreement::{AgreementRecord, Lifecycle, RevocationAnswer, RevocationStatus};
 use me2b_proto::decode::TextError;
 use me2b_proto::document::DocumentError;
-use me2b_proto::engine::{KnownRequest, ReceivedItem, Record};
+use me2b_proto::engine::{KnownRequest, ReceivedItem, Record, State};
 use me2b_proto::identity::{AgreementId, hex};
 use me2b_proto::ledger;
+use me2b_proto::messages::Context;
 use me2b_proto::messages::ItemContent;
 use me2b_proto::negotiation::Negotiation;
+use me2b_proto::policy::Decision;
 use me2b_proto::terms::{Terms, format_contact};
 use me2b_proto::time::{Timestamp, format_duration};
 use me2b_proto::value::{Date, Point, Value};
@@ -146,6 +148,8 @@ pub struct TermsView {
     pub fields: Vec<String>,
     /// The purpose.
     pub purpose: String,
+    /// The purpose in words, after its DPV definition.
+    pub purpose_text: String,
     /// How long the business may keep the data.
     pub retention: String,
     /// `once`, `subscription:INTERVAL` or `trigger:PATH>=NUMBER:EVENT`.
@@ -168,6 +172,7 @@ impl From<&Terms> for TermsView {
         TermsView {
             fields: terms.fields.iter().map(ToString::to_string).collect(),
             purpose: terms.purpose.to_string(),
+            purpose_text: terms.purpose.describe().into(),
             retention: format_duration(terms.retention),
             usage: terms.usage.to_string(),
             onward_sharing: terms.onward_sharing,
@@ -219,6 +224,12 @@ pub struct NegotiationView {
     pub id: String,
     /// The other side's key.
     pub peer: String,
+    /// The other side's key as a person compares it, e.g. `7F3A-91C2-0BD4-55E1`.
+    pub peer_fingerprint: String,
+    /// The name the business gave in its request, if this answers one (unverified).
+    pub business_name: Option<String>,
+    /// Why the agent asks the owner, in words (awaiting the owner only).
+    pub reasons: Vec<String>,
     /// The category.
     pub category: String,
     /// Its state, e.g. `REQUESTED`, `AWAITING_OWNER`, `FINALIZED`.
@@ -245,6 +256,9 @@ impl From<&Negotiation> for NegotiationView {
         NegotiationView {
             id: n.id.to_string(),
             peer: n.peer.to_string(),
+            peer_fingerprint: n.peer.fingerprint(),
+            business_name: None,
+            reasons: Vec::new(),
             category: n.category.to_string(),
             state,
             context: n.context.to_string(),
@@ -253,6 +267,37 @@ impl From<&Negotiation> for NegotiationView {
             deadline_ms: n.deadline.as_millis(),
             expired_at_ms: n.prompt_expired_at.map(Timestamp::as_millis),
         }
+    }
+}
+
+impl NegotiationView {
+    /// The view with the business's name and, when it awaits the owner, why the agent asks.
+    pub fn in_context(n: &Negotiation, state: &State, now: Timestamp) -> Self {
+        let mut view = NegotiationView::from(n);
+        view.business_name = business_name(state, &n.context);
+        if n.awaiting().is_some()
+            && let Decision::AskOwner { reasons, .. } = state.decision(n, now)
+        {
+            view.reasons = reasons.iter().map(ToString::to_string).collect();
+        }
+        view
+    }
+}
+
+/// The name a business gave in the request `context` answers, if this node saw it.
+pub fn business_name(state: &State, context: &Context) -> Option<String> {
+    match context {
+        Context::Request(id) => state.requests.get(id).map(|known| known.request.business_name.clone()),
+        Context::Intent(_) => None,
+    }
+}
+
+impl AgreementView {
+    /// The view with the business's name.
+    pub fn in_context(record: &AgreementRecord, state: &State) -> Self {
+        let mut view = AgreementView::from(record);
+        view.business_name = business_name(state, &record.agreement.context);
+        view
     }
 }
 
@@ -268,8 +313,14 @@ pub struct AgreementView {
     pub state: String,
     /// The person's key.
     pub person: String,
+    /// The person's key as it is compared (pairwise: another for every business).
+    pub person_fingerprint: String,
     /// The business's key.
     pub business: String,
+    /// The business's key as a person compares it.
+    pub business_fingerprint: String,
+    /// The name the business gave in its request, if this answers one (unverified).
+    pub business_name: Option<String>,
     /// What it answers: `request:ID` or `intent:ID`.
     pub context: String,
     /// The agreed terms.
@@ -304,7 +355,10 @@ impl From<&AgreementRecord> for AgreementView {
             negotiation: "FINALIZED".into(),
             state: record.lifecycle.name().into(),
             person: record.agreement.person.to_string(),
+            person_fingerprint: record.agreement.person.fingerprint(),
             business: record.agreement.business.to_string(),
+            business_fingerprint: record.agreement.business.fingerprint(),
+            business_name: None,
             context: record.agreement.context.to_string(),
             terms: (&record.agreement.terms).into(),
             finalized_at_ms: record.finalized_at.as_millis(),
@@ -412,6 +466,8 @@ pub struct LedgerEntryView {
     pub kind: String,
     /// The other party's key.
     pub peer: Option<String>,
+    /// The other party's key as a person compares it.
+    pub peer_fingerprint: Option<String>,
     /// The request, intent, negotiation or agreement id.
     pub subject: String,
     /// The paths involved.
@@ -427,6 +483,7 @@ impl From<&ledger::Entry> for LedgerEntryView {
             at_ms: entry.at.as_millis(),
             kind: format!("{:?}", entry.event.kind),
             peer: entry.event.peer.map(|p| p.to_string()),
+            peer_fingerprint: entry.event.peer.map(|p| p.fingerprint()),
             subject: hex(&entry.event.subject),
             fields: entry.event.fields.iter().map(ToString::to_string).collect(),
             digest: entry.event.digest.map(|d| d.to_string()),

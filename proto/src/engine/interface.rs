@@ -121,6 +121,14 @@ pub enum Command {
     Approve(NegotiationId),
     /// The owner declines a negotiation awaiting them.
     Decline(NegotiationId),
+    /// The owner answers a negotiation awaiting them with edited terms, which may share no
+    /// more than those awaiting approval ([`Terms::is_within`]); compensation may change.
+    Counter {
+        /// The negotiation.
+        negotiation_id: NegotiationId,
+        /// The owner's terms; their expiry is the request's.
+        terms: Box<Terms>,
+    },
     /// The person revokes an agreement.
     Revoke {
         /// The agreement.

@@ -293,8 +293,11 @@ impl Engine {
                     Intent { id: IntentId::from_bytes(self.random()), category, spec, max_price, shares, expires_at };
                 return self.publish_intent(intent, now).map(Handled::Intent);
             }
-            Command::Approve(id) => self.owner_decides(id, true, now)?,
-            Command::Decline(id) => self.owner_decides(id, false, now)?,
+            Command::Approve(id) => self.owner_decides(id, true, None, now)?,
+            Command::Decline(id) => self.owner_decides(id, false, None, now)?,
+            Command::Counter { negotiation_id, terms } => {
+                self.owner_decides(negotiation_id, true, Some(*terms), now)?
+            }
             Command::Revoke { agreement_id, reason } => self.revoke(agreement_id, reason, now)?,
             Command::SendOffer { agreement_id, offer } => {
                 return self.send_offer(agreement_id, offer, now).map(Handled::Offer);

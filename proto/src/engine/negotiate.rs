@@ -296,12 +296,7 @@ impl Engine {
 
     /// The agent's decision on the terms the peer put on the table.
     fn decide(&self, negotiation: &Negotiation, now: Timestamp) -> Decision {
-        if negotiation.local_is_person {
-            let asker = Asker { business: &negotiation.peer, category: &negotiation.category };
-            policy::evaluate(&negotiation.terms, &self.state.policy, &VaultFacts(&self.state.vault), asker, now)
-        } else {
-            policy::evaluate_counter(&negotiation.requested, &negotiation.terms, &self.state.business_policy)
-        }
+        self.state.decision(negotiation, now)
     }
 
     /// Acts on the peer's terms now on the table.
@@ -411,7 +406,15 @@ impl Engine {
         self.event(Event::Terminated { negotiation_id: id, code, reason, by_peer });
     }
 
-    pub(super) fn owner_decides(&mut self, id: NegotiationId, approve: bool, now: Timestamp) -> Result<()> {
+    /// The owner's answer to a negotiation awaiting them: decline, approve, or (with
+    /// `edited`) approve terms that share less.
+    pub(super) fn owner_decides(
+        &mut self,
+        id: NegotiationId,
+        approve: bool,
+        edited: Option<Terms>,
+        now: Timestamp,
+    ) -> Result<()> {
         self.require(Role::Person)?;
         let negotiation = self.state.negotiations.get(&id).ok_or(CommandError::UnknownNegotiation(id))?;
         if let Some(at) = negotiation.prompt_expired_at {
@@ -430,7 +433,21 @@ impl Engine {
         // The approval goes out through the outbox: refused now, with a clear error, rather
         // than approved and then never sent.
         self.state.outbox.has_room(&negotiation.peer, MessageKind::Negotiation).map_err(CommandError::from)?;
-        let terms = proposal;
+        let terms = match edited {
+            None => proposal,
+            Some(mut edited) => {
+                edited.expires_at = proposal.expires_at;
+                if !edited.is_within(&proposal) {
+                    return Err(CommandError::Invalid(
+                        "a counter may only share less than the terms awaiting you: fewer fields, a derived fact \
+                         instead of a value, shorter retention, less contact; the compensation may change"
+                            .into(),
+                    )
+                    .into());
+                }
+                edited
+            }
+        };
         if !negotiation.peer_knows {
             // The business has not heard of it: the negotiation with it starts now, with a
             // deadline of its own, however long the owner took.
@@ -518,6 +535,20 @@ impl Engine {
             } else {
                 self.end(id, TerminationCode::NotSelected, "another offer was chosen".into(), false, now);
             }
+        }
+    }
+}
+
+impl super::State {
+    /// The agent's decision on the terms the peer put on the table in `negotiation`, under
+    /// the policy and vault as they are now: what the engine acts on, and what a console
+    /// shows as the reasons it asks.
+    pub fn decision(&self, negotiation: &Negotiation, now: Timestamp) -> Decision {
+        if negotiation.local_is_person {
+            let asker = Asker { business: &negotiation.peer, category: &negotiation.category };
+            policy::evaluate(&negotiation.terms, &self.policy, &VaultFacts(&self.vault), asker, now)
+        } else {
+            policy::evaluate_counter(&negotiation.requested, &negotiation.terms, &self.business_policy)
         }
     }
 }

@@ -1,0 +1,200 @@
+//! A real browser for the console tests: Debian's `chromium`, headless, driven over WebDriver
+//! by `chromedriver` and `fantoccini`.
+//!
+//! [`Browser::start`] returns `None` (and says so loudly on stderr) when chromium or
+//! chromedriver is not installed, so that a machine without them skips the browser tests
+//! visibly; `.ci/run` installs both. Each [`Page`] is its own browser profile (its own
+//! cookies), so a person's and a business's console can run side by side.
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value as Json, json};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+use crate::WAIT;
+
+/// A running chromedriver.
+pub struct Browser {
+    driver: Child,
+    url: String,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+fn find(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    names
+        .iter()
+        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
+        .chain(names.iter().map(|name| Path::new("/usr/bin").join(name)))
+        .find(|candidate| candidate.is_file())
+}
+
+impl Browser {
+    /// Starts chromedriver on a free loopback port, or `None` (said on stderr) if chromium or
+    /// chromedriver is missing.
+    pub fn start() -> Option<Browser> {
+        let (Some(chromium), Some(driver)) = (find(&["chromium", "chromium-browser"]), find(&["chromedriver"])) else {
+            eprintln!(
+                "\n!!!!!!!! SKIPPED: the console browser tests need Debian's `chromium` and `chromium-driver` \
+                 (apt-get install chromium chromium-driver) !!!!!!!!\n"
+            );
+            return None;
+        };
+        let _ = chromium;
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let driver = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .arg("--allowed-ips=127.0.0.1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
+        let browser = Browser { driver, url: format!("http://127.0.0.1:{port}"), runtime };
+        // Ready when its port accepts connections.
+        let deadline = Instant::now() + WAIT;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "chromedriver did not start within {WAIT:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Some(browser)
+    }
+
+    /// A new headless browser window with its own profile, `width`×`height` pixels.
+    pub fn page(&self, width: u32, height: u32) -> Page<'_> {
+        let profile = tempfile::tempdir().expect("a profile directory");
+        let chromium = find(&["chromium", "chromium-browser"]).expect("chromium");
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--no-first-run", "--lang=en-GB", "--hide-scrollbars",
+                         format!("--window-size={width},{height}"),
+                         format!("--user-data-dir={}", profile.path().display())],
+            }),
+        );
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        let client = self
+            .runtime
+            .block_on(ClientBuilder::new(connector).capabilities(capabilities).connect(&self.url))
+            .expect("a chromium session");
+        let page = Page { browser: self, client: Some(client), _profile: profile };
+        page.resize(width, height);
+        page
+    }
+}
+
+/// One browser window.
+pub struct Page<'a> {
+    browser: &'a Browser,
+    client: Option<Client>,
+    _profile: TempDir,
+}
+
+impl Drop for Page<'_> {
+    fn drop(&mut self) {
+        if let Some(client) = self.client.take() {
+            let _ = self.browser.runtime.block_on(client.close());
+        }
+    }
+}
+
+impl Page<'_> {
+    fn client(&self) -> &Client {
+        self.client.as_ref().expect("an open window")
+    }
+
+    fn run<T>(&self, work: impl std::future::Future<Output = T>) -> T {
+        self.browser.runtime.block_on(work)
+    }
+
+    /// Opens `url`.
+    pub fn goto(&self, url: &str) {
+        self.run(self.client().goto(url)).expect("the page opens");
+    }
+
+    /// The address bar.
+    pub fn url(&self) -> String {
+        self.run(self.client().current_url()).expect("the url").to_string()
+    }
+
+    /// Runs `script` (a function body; `arguments[i]` are `args`) and returns its value.
+    pub fn script(&self, script: &str, args: Vec<Json>) -> Json {
+        self.run(self.client().execute(script, args)).expect("the script runs")
+    }
+
+    /// Waits (bounded) until `css` matches an element.
+    pub fn wait_for(&self, css: &str) -> fantoccini::elements::Element {
+        self.run(self.client().wait().at_most(WAIT).for_element(Locator::Css(css))).unwrap_or_else(|e| {
+            panic!("`{css}` did not appear within {WAIT:?}: {e}\npage text:\n{}", self.text("body"))
+        })
+    }
+
+    /// Waits (bounded) until the text of `css` contains `text`.
+    pub fn wait_text(&self, css: &str, text: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if self.text(css).contains(text) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "`{css}` did not say {text:?} within {WAIT:?}:\n{}", self.text("body"));
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Whether `css` matches an element now.
+    pub fn has(&self, css: &str) -> bool {
+        self.run(self.client().find_all(Locator::Css(css))).is_ok_and(|found| !found.is_empty())
+    }
+
+    /// The text of the first element matching `css` (empty if none).
+    pub fn text(&self, css: &str) -> String {
+        self.run(async {
+            match self.client().find(Locator::Css(css)).await {
+                Ok(element) => element.text().await.unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        })
+    }
+
+    /// Clicks the first element matching `css`, once it exists.
+    pub fn click(&self, css: &str) {
+        let element = self.wait_for(css);
+        self.run(element.click()).unwrap_or_else(|e| panic!("cannot click `{css}`: {e}"));
+    }
+
+    /// Types `text` into the first element matching `css`, replacing what it held.
+    pub fn fill(&self, css: &str, text: &str) {
+        let element = self.wait_for(css);
+        self.run(async {
+            element.clear().await?;
+            element.send_keys(text).await
+        })
+        .unwrap_or_else(|e| panic!("cannot type into `{css}`: {e}"));
+    }
+
+    /// Resizes the window.
+    pub fn resize(&self, width: u32, height: u32) {
+        self.run(self.client().set_window_size(width, height)).expect("the window resizes");
+    }
+
+    /// A PNG of the whole page at `width` pixels wide, written to `path`.
+    pub fn screenshot(&self, width: u32, path: &Path) {
+        let height = self.script("return document.documentElement.scrollHeight;", vec![]).as_u64().unwrap_or(900);
+        self.resize(width, (height as u32).clamp(600, 4000));
+        let png = self.run(self.client().screenshot()).expect("a screenshot");
+        std::fs::write(path, png).expect("the screenshot is written");
+    }
+}
