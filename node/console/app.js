@@ -117,10 +117,10 @@ function pathOf(fieldText) {
 }
 
 function duration(text) {
-  const match = /^(\d+)([smhd])$/.exec(text || '');
+  const match = /^(\d+)([smhdwy])$/.exec(text || '');
   if (!match) return text;
   const n = Number(match[1]);
-  const unit = { s: 'second', m: 'minute', h: 'hour', d: 'day' }[match[2]];
+  const unit = { s: 'second', m: 'minute', h: 'hour', d: 'day', w: 'week', y: 'year' }[match[2]];
   return `${n} ${unit}${n === 1 ? '' : 's'}`;
 }
 
@@ -160,10 +160,13 @@ function termsList(terms) {
     h('dt', {}, 'Law'), h('dd', {}, terms.jurisdiction));
 }
 
+const measured = new Intl.NumberFormat(undefined, { maximumFractionDigits: 2 });
+
 function showValue(value) {
   if (Array.isArray(value)) {
     const last = value[value.length - 1];
-    return last ? `${value.length} points; latest ${last.value}${last.tag ? ` (${last.tag})` : ''}` : 'no points';
+    const count = value.length === 1 ? '1 point' : `${value.length} points`;
+    return last ? `${count}; latest ${measured.format(last.value)}${last.tag ? ` (${last.tag})` : ''}` : 'no points';
   }
   if (value && typeof value === 'object' && Array.isArray(value.codes)) return value.codes.join(', ');
   return String(value);
@@ -233,6 +236,25 @@ function counterForm(n) {
   return h('details', { class: 'counter' }, h('summary', { class: 'button secondary' }, 'Change terms…'), form);
 }
 
+/** The categories followed: a person hears their requests, a business their intents. */
+async function following(what) {
+  const categories = await api('GET', '/v1/subscriptions');
+  const input = h('input', { name: 'follow', placeholder: 'apparel.shoes', 'aria-label': 'Category to follow', required: true });
+  const add = h('button', { type: 'submit', class: 'secondary' }, 'Follow');
+  const form = h('form', { class: 'actions', id: 'follow' }, input, add);
+  form.addEventListener('submit', act(add, () => api('POST', '/v1/subscriptions', { categories: [input.value.trim()] }), 'Following.'));
+  return [
+    h('h2', {}, 'Categories you follow'),
+    h('p', { class: 'muted' }, `You hear ${what} in these.`),
+    categories.length ? h('ul', { class: 'plain' }, categories.map((c) => {
+      const stop = h('button', { type: 'button', class: 'quiet' }, 'Stop');
+      stop.addEventListener('click', act(stop, () => api('POST', '/v1/subscriptions', { categories: [c], unsubscribe: true }), `No longer following ${c}.`));
+      return h('li', {}, c, ' ', stop);
+    })) : h('p', { class: 'muted' }, 'None yet.'),
+    form,
+  ];
+}
+
 async function pageRequests() {
   const [pending, requests] = await Promise.all([api('GET', '/v1/pending'), api('GET', '/v1/requests')]);
   const byId = new Map(requests.map((r) => [`request:${r.id}`, r]));
@@ -244,7 +266,8 @@ async function pageRequests() {
     waiting.length ? waiting.map((n) => promptCard(n, byId.get(n.context))) : h('p', { class: 'muted', id: 'no-prompts' }, 'Nothing waits for your decision. Your agent handles what your policy allows.'),
     expired.length ? [h('h2', {}, 'Not decided in time'), table(['Asked', 'By', 'Expired'], expired.map((n) => [n.category, business(n.business_name, n.peer_fingerprint), when(n.expired_at_ms)]))] : null,
     h('h2', {}, 'Requests seen'),
-    table(['When', 'Business', 'About', 'Asks for'], requests.map((r) => [when(r.at_ms), business(r.business_name, null), r.description || r.category, r.terms.fields.map(pathOf).join(', ')]), 'No requests seen yet. Follow a category to hear them.'),
+    table(['When', 'Business', 'About', 'Asks for'], requests.map((r) => [when(r.at_ms), business(r.business_name, r.business_fingerprint), r.description || r.category, r.terms.fields.map(pathOf).join(', ')]), 'No requests seen yet. Follow a category to hear them.'),
+    await following('businesses\' requests'),
   ];
 }
 
@@ -291,7 +314,7 @@ async function pageData() {
     editForm.addEventListener('submit', act(save, () => api('PUT', `/v1/data/${encodeURIComponent(r.path)}`, { value: typedValue(edit.value) }), 'Saved.'));
     const remove = confirmButton('Delete…', `Delete ${r.path}`, () => api('DELETE', `/v1/data/${encodeURIComponent(r.path)}`), 'Deleted.');
     const used = usedBy(r.path);
-    return [h('code', {}, r.path), showValue(r.value), words(r.provenance), when(r.updated_at_ms),
+    return [h('code', {}, r.path), showValue(r.value), capital(r.provenance.replace(/:/g, ': ')), when(r.updated_at_ms),
       r.history ? `${r.history} earlier` : '—', used.length ? used.join(', ') : 'none',
       h('details', {}, h('summary', { class: 'button quiet' }, 'Change'), editForm, remove)];
   });
@@ -333,7 +356,7 @@ function agreementCard(a, person) {
   return h('article', { class: 'card agreement', 'data-agreement': a.id, 'data-state': a.state },
     h('h3', {}, person ? business(a.business_name, a.business_fingerprint) : h('span', {}, 'A person ', h('span', { class: 'fp' }, a.person_fingerprint || ''))),
     h('p', {}, h('span', { class: `pill ${STATE_PILL[a.state] || ''}` }, words(a.state)), ' agreed ', when(a.finalized_at_ms),
-      a.state === 'ACTIVE' ? [' · kept until ', when(a.retention_ends_ms)] : a.changed_at_ms ? [' · changed ', when(a.changed_at_ms)] : null, ' ', receiptStatus(a)),
+      a.state === 'ACTIVE' ? [' · to be deleted ', when(a.retention_ends_ms)] : a.changed_at_ms ? [' · changed ', when(a.changed_at_ms)] : null, ' ', receiptStatus(a)),
     h('details', {}, h('summary', {}, 'Terms'), termsList(a.terms)),
     h('div', { class: 'actions' }, h('a', { class: 'button secondary', href: `/v1/agreements/${a.id}/signed`, download: `agreement-${a.id.slice(0, 16)}.json` }, 'Download signed agreement'), revoke));
 }
@@ -416,9 +439,11 @@ async function pageLedger() {
     ? h('div', { class: 'state good', id: 'ledger-state' }, `Verified: ${report.entries} entries, hash-chained and signed; ${report.agreements} agreements and ${report.receipts} deletion receipts check out.`)
     : h('div', { class: 'state bad', id: 'ledger-state', role: 'alert' }, `Broken: ${report.error}`);
   entries.sort((x, y) => y.sequence - x.sequence);
+  const shown = entries.slice(0, 500);
   return [
     h('h1', {}, 'Ledger'), banner,
-    table(['#', 'When', 'What', 'With', 'Fields'], entries.map((e) => [String(e.sequence), when(e.at_ms), words(e.kind), e.peer_fingerprint ? h('span', { class: 'fp' }, e.peer_fingerprint) : '—', e.fields.join(', ') || '—'])),
+    shown.length < entries.length ? h('p', { class: 'muted' }, `The latest ${shown.length} of ${entries.length} entries; all of them were verified.`) : null,
+    table(['#', 'When', 'What', 'With', 'Fields'], shown.map((e) => [String(e.sequence), when(e.at_ms), words(e.kind), e.peer_fingerprint ? h('span', { class: 'fp' }, e.peer_fingerprint) : '—', e.fields.join(', ') || '—'])),
   ];
 }
 
@@ -433,11 +458,16 @@ async function pagePolicy() {
     const retention = h('input', { value: rule.max_retention || '', placeholder: 'as overall', 'aria-label': 'Kept at most' });
     const categories = h('input', { value: (rule.categories || []).join(', '), placeholder: 'all', 'aria-label': 'Only in categories' });
     const remove = h('button', { type: 'button', class: 'quiet' }, 'Remove rule');
-    const box = h('fieldset', { class: 'rule' }, h('legend', {}, 'Rule'),
-      h('label', {}, 'Fields under', path), h('label', {}, 'Share', share),
-      h('fieldset', {}, h('legend', {}, 'For'), vocabulary.purposes.map((p, i) => h('label', { class: 'check' }, purposes[i], capital(p.text)))),
-      h('label', { class: 'check' }, ask, 'Ask me even then'),
-      h('label', {}, 'Kept at most', retention), h('label', {}, 'Only in categories', categories), remove);
+    const summary = h('summary', {});
+    const describe = () => summary.replaceChildren(h('strong', {}, path.value || 'New rule'), ': ', share.selectedOptions[0].textContent, ask.checked ? ', ask me' : '');
+    const box = h('details', { class: 'card rule', open: !rule.path }, summary,
+      h('div', { class: 'stack' },
+        h('label', {}, 'Fields under', path), h('label', {}, 'Share', share),
+        h('fieldset', {}, h('legend', {}, 'For'), vocabulary.purposes.map((p, i) => h('label', { class: 'check' }, purposes[i], capital(p.text)))),
+        h('label', { class: 'check' }, ask, 'Ask me even then'),
+        h('label', {}, 'Kept at most', retention), h('label', {}, 'Only in categories', categories), h('div', {}, remove)));
+    [path, share, ask].forEach((input) => input.addEventListener('input', describe));
+    describe();
     box.read = () => ({ path: path.value.trim(), share: share.value, purposes: purposes.filter((p) => p.checked).map((p) => p.value), ask_owner: ask.checked, max_retention: retention.value.trim() || null, categories: categories.value.split(',').map((c) => c.trim()).filter(Boolean) });
     remove.addEventListener('click', () => box.remove());
     return box;
@@ -462,7 +492,7 @@ async function pagePolicy() {
     h('label', { class: 'check' }, onward, 'Allow passing data on to others'),
     h('label', { class: 'check' }, counter, 'Counter terms that go too far (instead of declining)'),
     h('label', {}, 'Offers accepted per intent', perIntent),
-    h('h2', {}, 'Rules by field'), rules, h('div', {}, addRule),
+    h('h2', {}, 'Rules by field'), h('p', { class: 'muted' }, 'The most specific rule applies. Open one to change it.'), rules, h('div', {}, addRule),
     h('label', {}, 'Never deal with (business keys, one per line)', denied),
     h('label', {}, 'Only deal with (empty: anyone)', allowed),
     h('div', { class: 'actions' }, save));
@@ -508,6 +538,7 @@ async function pageCampaigns() {
     h('h2', {}, 'Published'),
     table(['When', 'Category', 'About', 'Negotiations', 'Agreements', 'Ends'], requests.map((r) => [when(r.at_ms), r.category, r.description || '—', String(count(negotiations, `request:${r.id}`)), String(count(agreements, `request:${r.id}`)), when(r.terms.expires_at_ms)]), 'No requests published yet.'),
     h('h2', {}, 'Publish a request'), form,
+    await following('people\'s intents'),
   ];
 }
 
@@ -518,7 +549,7 @@ async function pageReceived() {
     const a = byId.get(r.agreement_id);
     return h('article', { class: 'card', 'data-agreement': r.agreement_id },
       h('h3', {}, 'A person ', h('span', { class: 'fp' }, a ? a.person_fingerprint : '')),
-      a ? h('p', {}, capital(a.terms.purpose_text), ' · delete ', when(a.retention_ends_ms)) : null,
+      a ? h('p', {}, 'For ', words(a.terms.purpose.replace(/-/g, ' ')), ' · delete ', when(a.retention_ends_ms)) : null,
       table(['Field', 'Value', 'Received'], Object.entries(r.items).map(([path, item]) => [h('code', {}, path),
         'value' in item ? showValue(item.value) : 'predicate' in item ? `${item.predicate}: ${item.holds ? 'yes' : 'no'}` : `event ${item.event}`, when(item.at_ms)])));
   });
@@ -656,7 +687,7 @@ async function start() {
   const logout = document.getElementById('logout');
   logout.hidden = false;
   logout.addEventListener('click', async () => { await fetch('/console/session', { method: 'DELETE', credentials: 'same-origin' }); showLogin('Logged out.'); });
-  window.addEventListener('hashchange', () => { refresh(true).then(() => document.getElementById('main').focus()); });
+  window.addEventListener('hashchange', () => { refresh(true).then(() => document.getElementById('main').focus({ preventScroll: true })); });
   follow();
   await refresh(true);
 }

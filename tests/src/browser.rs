@@ -169,10 +169,18 @@ impl Page<'_> {
         })
     }
 
-    /// Clicks the first element matching `css`, once it exists.
+    /// Clicks the first element matching `css`, once it exists (again if the page replaced
+    /// it between finding and clicking, as a live update does).
     pub fn click(&self, css: &str) {
-        let element = self.wait_for(css);
-        self.run(element.click()).unwrap_or_else(|e| panic!("cannot click `{css}`: {e}"));
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let element = self.wait_for(css);
+            match self.run(element.click()) {
+                Ok(()) => return,
+                Err(error) if Instant::now() < deadline && error.to_string().contains("stale element") => {}
+                Err(error) => panic!("cannot click `{css}`: {error}"),
+            }
+        }
     }
 
     /// Types `text` into the first element matching `css`, replacing what it held.
@@ -192,8 +200,22 @@ impl Page<'_> {
 
     /// A PNG of the whole page at `width` pixels wide, written to `path`.
     pub fn screenshot(&self, width: u32, path: &Path) {
-        let height = self.script("return document.documentElement.scrollHeight;", vec![]).as_u64().unwrap_or(900);
-        self.resize(width, (height as u32).clamp(600, 4000));
+        // Measured in a short window (a tall one from the last page would pad this one), then
+        // again until the window holds the whole page.
+        self.resize(width, 600);
+        let measure = || {
+            let script = "return Math.max(document.documentElement.scrollHeight, document.body.scrollHeight) \
+                          - window.innerHeight + window.outerHeight;";
+            (self.script(script, vec![]).as_u64().unwrap_or(900) as u32).clamp(600, 6000)
+        };
+        for _ in 0..3 {
+            let height = measure();
+            self.resize(width, height);
+            if measure() <= height {
+                break;
+            }
+        }
+        self.script("window.scrollTo(0, 0);", vec![]);
         let png = self.run(self.client().screenshot()).expect("a screenshot");
         std::fs::write(path, png).expect("the screenshot is written");
     }

@@ -87,6 +87,16 @@ fn a_person_decides_in_the_browser_and_the_business_sees_it() {
     shop.click("#nav-receipts");
     shop.wait_text("main", "Deleted, receipt sent");
 
+    // Another request; the person changes its terms in the page: kept 7 days, not 30.
+    business.ok(SHOE_CAMPAIGN);
+    me.click("#nav-requests");
+    me.click(".prompt details.counter summary");
+    me.fill(".prompt [name=retention]", "7d");
+    me.click(".prompt details.counter button[type=submit]");
+    let countered = business.wait_event("data-received", |e| e["agreement_id"] != agreement.as_str());
+    let terms = person.json(&["agreements", "show", countered["agreement_id"].as_str().unwrap()])["terms"].clone();
+    assert_eq!(terms["retention"], "1w", "{terms}");
+
     // The ledger page shows the chain verified.
     me.click("#nav-ledger");
     me.wait_text("#ledger-state", "Verified");
@@ -177,3 +187,118 @@ fn raw(api: SocketAddr, request: &str) -> String {
     stream.read_to_string(&mut answer).unwrap();
     answer
 }
+
+/// Every page of both consoles at desktop and phone width, into `$ME2B_SCREENSHOTS` (run by
+/// `examples/screenshots.sh`; not part of the test run).
+#[test]
+#[ignore = "writes the README's screenshots: examples/screenshots.sh"]
+fn screenshots() {
+    let out = std::path::PathBuf::from(std::env::var("ME2B_SCREENSHOTS").expect("ME2B_SCREENSHOTS=DIR"));
+    std::fs::create_dir_all(&out).unwrap();
+    let browser = Browser::start().expect("chromium and chromedriver");
+
+    let mut business = Node::init("business", "Stride", "127.0.0.155");
+    business.start(&[]);
+    let catalog = business.dir.path().join("catalog.toml");
+    std::fs::write(&catalog, CATALOG).unwrap();
+    business.ok(&["catalog", "set", catalog.to_str().unwrap()]);
+    business.ok(&["subscribe", "apparel.shoes"]);
+    let mut person = Node::init("person", "Ada", "127.0.0.156");
+    person.start(&[business.address()]);
+    person.ok(&["subscribe", "apparel.shoes"]);
+    let mut policy = person.json(&["policy", "show"]);
+    policy["max_contact"] = "2/30d".into();
+    let policy_file = person.dir.path().join("policy.json");
+    std::fs::write(&policy_file, policy.to_string()).unwrap();
+    person.ok(&["policy", "set", policy_file.to_str().unwrap()]);
+    person.ok(&["data", "set", "body.shoe_size_eu", "44"]);
+    person.ok(&["data", "import", example("health/me.vcf").to_str().unwrap()]);
+    person.ok(&["data", "import", example("runner/easy.gpx").to_str().unwrap()]);
+    business.wait_event("peer-subscribed", |e| e["topic"] == "me2b/v1/requests/apparel.shoes");
+    person.wait_event("peer-subscribed", |e| e["topic"] == "me2b/v1/intents/apparel.shoes");
+
+    // An agreement with offers, one revoked with its receipt, one request still waiting.
+    let mut with_contact = SHOE_CAMPAIGN.to_vec();
+    with_contact.extend(["--contact", "1/30d", "--description", "Your next running shoe"]);
+    business.ok(&with_contact);
+    let pending = person.wait_event("awaiting-owner", |_| true);
+    person.ok(&["approve", pending["negotiation_id"].as_str().unwrap()]);
+    let kept = business.wait_event("data-received", |_| true)["agreement_id"].as_str().unwrap().to_owned();
+    business.ok(&["offer", "send", "--agreement", &kept, "--description", "Pegasus 41 in EU 44", "--price", "99 EUR"]);
+    person.wait_event("offer-received", |_| true);
+
+    let survey = [
+        "campaign",
+        "publish",
+        "--category",
+        "apparel.shoes",
+        "--field",
+        "body.shoe_size_eu",
+        "--purpose",
+        "product-development",
+        "--retention",
+        "90d",
+        "--compensation",
+        "5 EUR",
+        "--description",
+        "Sizing survey",
+    ];
+    business.ok(&survey);
+    let pending = person.wait_event("awaiting-owner", |e| e["negotiation_id"] != pending["negotiation_id"]);
+    person.ok(&["approve", pending["negotiation_id"].as_str().unwrap()]);
+    let revoked = business.wait_event("data-received", |e| e["agreement_id"] != kept.as_str());
+    person.ok(&["revoke", revoked["agreement_id"].as_str().unwrap()]);
+    person.wait_event("deletion-receipt", |_| true);
+
+    business.ok(&[
+        "campaign",
+        "publish",
+        "--category",
+        "apparel.shoes",
+        "--field",
+        "profile.birthdate:age >= 18",
+        "--field",
+        "body.shoe_size_eu",
+        "--purpose",
+        "personalised-offers",
+        "--retention",
+        "14d",
+        "--compensation",
+        "15% discount",
+        "--description",
+        "Members' early access",
+    ]);
+    person.wait_event("awaiting-owner", |e| e["negotiation_id"] != pending["negotiation_id"]);
+    person.ok(&["intent", "publish", "--category", "apparel.shoes", "--spec", "size_eu=44", "--max-price", "120 EUR"]);
+    business.wait_event("intent-seen", |_| true);
+
+    for (node, pages) in [
+        (&person, &["requests", "data", "agreements", "intents", "offers", "ledger", "policy"][..]),
+        (&business, &["campaigns", "received", "agreements", "receipts", "demand", "catalog", "ledger"][..]),
+    ] {
+        let role = if pages[0] == "requests" { "person" } else { "business" };
+        for (width, size) in [(1280, "desktop"), (390, "mobile")] {
+            let page = browser.page(width, 900);
+            page.goto(&login_link(node));
+            page.wait_for("#nav a");
+            for name in pages {
+                page.click(&format!("#nav-{name}"));
+                page.wait_for(&format!("#nav-{name}[aria-current=page]"));
+                page.wait_for("main h1");
+                page.screenshot(width, &out.join(format!("{role}-{name}-{size}.png")));
+            }
+        }
+    }
+}
+
+const CATALOG: &str = r#"
+[[items]]
+category = "apparel.shoes"
+spec = { size_eu = ["43", "44", "45"] }
+description = "Trail runner"
+price = "99 EUR"
+fields = ["body.shoe_size_eu"]
+purpose = "personalised-offers"
+retention = "30d"
+compensation = "10% discount"
+"#;

@@ -191,7 +191,9 @@ pub struct RequestView {
     pub id: String,
     /// The business's key.
     pub business: String,
-    /// The business's name.
+    /// The business's key as a person compares it.
+    pub business_fingerprint: String,
+    /// The business's name (unverified).
     pub business_name: String,
     /// Its category.
     pub category: String,
@@ -208,6 +210,7 @@ impl From<&KnownRequest> for RequestView {
         RequestView {
             id: known.request.id.to_string(),
             business: known.business.to_string(),
+            business_fingerprint: known.business.fingerprint(),
             business_name: known.request.business_name.clone(),
             category: known.request.category.to_string(),
             description: known.request.description.clone(),
