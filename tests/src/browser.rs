@@ -52,21 +52,27 @@ impl Browser {
         };
         let _ = chromium;
         let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
-        let driver = Command::new(driver)
+        let mut driver = Command::new(driver)
             .arg(format!("--port={port}"))
             .arg("--allowed-ips=127.0.0.1")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
+        // Ready when it says so on stdout (the rest of its output is drained and dropped).
+        let (ready, started) = std::sync::mpsc::channel();
+        let stdout = driver.stdout.take().expect("chromedriver's stdout");
+        std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("started successfully") {
+                    let _ = ready.send(());
+                }
+            }
+        });
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a runtime");
         let browser = Browser { driver, url: format!("http://127.0.0.1:{port}"), runtime };
-        // Ready when its port accepts connections.
-        let deadline = Instant::now() + WAIT;
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "chromedriver did not start within {WAIT:?}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        started.recv_timeout(WAIT).expect("chromedriver said it started");
         Some(browser)
     }
 

@@ -368,6 +368,19 @@ pub const SHOE_CAMPAIGN: &[&str] = &[
     "10% discount",
 ];
 
+/// A shoe maker's catalog: one trail runner in EU 43 to 45, for the shoe size.
+pub const SHOE_CATALOG: &str = r#"
+[[items]]
+category = "apparel.shoes"
+spec = { size_eu = ["43", "44", "45"] }
+description = "Trail runner"
+price = "99 EUR"
+fields = ["body.shoe_size_eu"]
+purpose = "personalised-offers"
+retention = "30d"
+compensation = "10% discount"
+"#;
+
 /// A person following shoes with a shoe size, and a shoe maker, both running and connected.
 pub fn person_and_shoe_maker(person_ip: &str, business_ip: &str) -> (Node, Node) {
     let mut business = Node::init("business", "Stride", business_ip);

@@ -200,7 +200,7 @@ fn screenshots() {
     let mut business = Node::init("business", "Stride", "127.0.0.155");
     business.start(&[]);
     let catalog = business.dir.path().join("catalog.toml");
-    std::fs::write(&catalog, CATALOG).unwrap();
+    std::fs::write(&catalog, SHOE_CATALOG).unwrap();
     business.ok(&["catalog", "set", catalog.to_str().unwrap()]);
     business.ok(&["subscribe", "apparel.shoes"]);
     let mut person = Node::init("person", "Ada", "127.0.0.156");
@@ -290,15 +290,3 @@ fn screenshots() {
         }
     }
 }
-
-const CATALOG: &str = r#"
-[[items]]
-category = "apparel.shoes"
-spec = { size_eu = ["43", "44", "45"] }
-description = "Trail runner"
-price = "99 EUR"
-fields = ["body.shoe_size_eu"]
-purpose = "personalised-offers"
-retention = "30d"
-compensation = "10% discount"
-"#;

@@ -5,24 +5,12 @@
 
 use me2b_tests::*;
 
-const CATALOG: &str = r#"
-[[items]]
-category = "apparel.shoes"
-spec = { size_eu = ["43", "44", "45"] }
-description = "Trail runner"
-price = "99 EUR"
-fields = ["body.shoe_size_eu"]
-purpose = "personalised-offers"
-retention = "30d"
-compensation = "10% discount"
-"#;
-
 #[test]
 fn an_intent_is_answered_from_the_catalog_and_agreed() {
     let mut business = Node::init("business", "Stride", "127.0.0.33");
     business.start(&[]);
     let catalog = business.dir.path().join("catalog.toml");
-    std::fs::write(&catalog, CATALOG).unwrap();
+    std::fs::write(&catalog, SHOE_CATALOG).unwrap();
     business.ok(&["catalog", "set", catalog.to_str().unwrap()]);
     business.ok(&["subscribe", "apparel.shoes"]);
 
