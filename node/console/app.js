@@ -336,8 +336,8 @@ function confirmButton(label, confirmLabel, work, done) {
   return h('span', {}, first, second);
 }
 
-function receiptStatus(a) {
-  if (a.deletion_receipt) return h('span', { class: 'pill good', 'data-receipt': 'yes' }, 'Deleted: signed receipt held');
+function receiptStatus(a, person) {
+  if (a.deletion_receipt) return h('span', { class: 'pill good', 'data-receipt': 'yes' }, person ? 'Deleted: signed receipt held' : 'Deleted, receipt sent');
   if (a.revocation) {
     const r = a.revocation;
     if (r.status === 'not confirmed') return h('span', { class: 'pill bad' }, `No receipt: ${r.reason || 'not confirmed'}`);
@@ -356,9 +356,24 @@ function agreementCard(a, person) {
   return h('article', { class: 'card agreement', 'data-agreement': a.id, 'data-state': a.state },
     h('h3', {}, person ? business(a.business_name, a.business_fingerprint) : h('span', {}, 'A person ', h('span', { class: 'fp' }, a.person_fingerprint || ''))),
     h('p', {}, h('span', { class: `pill ${STATE_PILL[a.state] || ''}` }, words(a.state)), ' agreed ', when(a.finalized_at_ms),
-      a.state === 'ACTIVE' ? [' · to be deleted ', when(a.retention_ends_ms)] : a.changed_at_ms ? [' · changed ', when(a.changed_at_ms)] : null, ' ', receiptStatus(a)),
+      a.state === 'ACTIVE' ? [' · to be deleted ', when(a.retention_ends_ms)] : a.changed_at_ms ? [' · changed ', when(a.changed_at_ms)] : null, ' ', receiptStatus(a, person)),
     h('details', {}, h('summary', {}, 'Terms'), termsList(a.terms)),
-    h('div', { class: 'actions' }, h('a', { class: 'button secondary', href: `/v1/agreements/${a.id}/signed`, download: `agreement-${a.id.slice(0, 16)}.json` }, 'Download signed agreement'), revoke));
+    h('div', { class: 'actions' }, h('a', { class: 'button secondary', href: `/v1/agreements/${a.id}/signed`, download: `agreement-${a.id.slice(0, 16)}.json` }, 'Download signed agreement'), revoke),
+    !person && a.state === 'ACTIVE' && a.terms.contact !== 'none' ? offerForm(a) : null);
+}
+
+/** A business's personal offer under an agreement that allows contact (the engine keeps the cap). */
+function offerForm(a) {
+  const description = h('input', { name: 'description', required: true, placeholder: 'Pegasus 41 in your size' });
+  const price = h('input', { name: 'price', required: true, placeholder: '99 EUR' });
+  const valid = h('input', { name: 'valid_for', value: '7d' });
+  const send = h('button', { type: 'submit' }, 'Send offer');
+  const form = h('form', { class: 'stack offer' },
+    h('p', { class: 'muted' }, contact(a.terms.contact).replace('May send you', 'You may send')),
+    h('label', {}, 'Offer', description), h('label', {}, 'Price', price), h('label', {}, 'Stands for', valid),
+    h('div', { class: 'actions' }, send));
+  form.addEventListener('submit', act(send, () => api('POST', '/v1/offers', { agreement_id: a.id, description: description.value.trim(), price: price.value.trim(), valid_for: valid.value.trim() || null }), 'Offer sent.'));
+  return h('details', {}, h('summary', { class: 'button secondary' }, 'Send a personal offer…'), form);
 }
 
 async function pageAgreements() {
@@ -475,16 +490,16 @@ async function pagePolicy() {
   policy.rules.forEach((rule) => rules.append(ruleRow(rule)));
   const addRule = h('button', { type: 'button', class: 'secondary' }, 'Add a rule');
   addRule.addEventListener('click', () => rules.append(ruleRow({ path: '', share: 'raw', purposes: [], ask_owner: true, categories: [] })));
-  const maxRetention = h('input', { value: policy.max_retention });
-  const minCompensation = h('input', { value: policy.min_compensation });
-  const maxContact = h('input', { value: policy.max_contact });
+  const maxRetention = h('input', { name: 'max_retention', value: policy.max_retention });
+  const minCompensation = h('input', { name: 'min_compensation', value: policy.min_compensation });
+  const maxContact = h('input', { name: 'max_contact', value: policy.max_contact });
   const onward = h('input', { type: 'checkbox', checked: policy.allow_onward_sharing });
   const counter = h('input', { type: 'checkbox', checked: policy.counter });
   const perIntent = h('input', { type: 'number', min: 1, value: policy.max_agreements_per_intent });
   const denied = h('textarea', {}, policy.denied_businesses.join('\n'));
   const allowed = h('textarea', {}, policy.allowed_businesses.join('\n'));
   const save = h('button', { type: 'submit' }, 'Save policy');
-  const form = h('form', { class: 'stack wide' },
+  const form = h('form', { class: 'stack wide', id: 'policy' },
     h('p', { class: 'muted' }, 'Your agent agrees on its own within these limits and asks you about everything else.'),
     h('label', {}, 'Longest anyone keeps your data', maxRetention, h('span', { class: 'hint' }, 'e.g. 90d')),
     h('label', {}, 'Least you accept in return', minCompensation, h('span', { class: 'hint' }, 'e.g. none, 10% discount, 5 EUR')),
@@ -588,7 +603,25 @@ async function pageCatalog() {
   }, 'Catalog saved.'));
   return [h('h1', {}, 'Catalog'),
     table(['Category', 'Product', 'Price', 'Wants'], catalog.items.map((i) => [i.category, i.description, i.price, i.fields.join(', ')]), 'No products: intents get no answer.'),
-    h('h2', {}, 'Edit'), form];
+    h('h2', {}, 'Edit'), form, await counterLimits()];
+}
+
+/** What this business's agent agrees to when a person changes the terms. */
+async function counterLimits() {
+  const policy = await api('GET', '/v1/business/policy');
+  const accept = h('input', { type: 'checkbox', checked: policy.accept_counters });
+  const maxCompensation = h('input', { value: policy.max_compensation || '', placeholder: 'as each campaign offers' });
+  const minRetention = h('input', { value: policy.min_retention });
+  const derived = h('input', { type: 'checkbox', checked: policy.derived_for_raw });
+  const save = h('button', { type: 'submit' }, 'Save limits');
+  const form = h('form', { class: 'stack', id: 'counter-limits' },
+    h('label', { class: 'check' }, accept, 'Consider changed terms from people'),
+    h('label', {}, 'Most compensation in a counter', maxCompensation),
+    h('label', {}, 'Shortest useful retention', minRetention),
+    h('label', { class: 'check' }, derived, 'A yes/no fact may stand in for a required value'),
+    h('div', { class: 'actions' }, save));
+  form.addEventListener('submit', act(save, () => api('PUT', '/v1/business/policy', { accept_counters: accept.checked, max_compensation: maxCompensation.value.trim() || null, min_retention: minRetention.value.trim(), derived_for_raw: derived.checked }), 'Limits saved.'));
+  return [h('h2', {}, 'When people change the terms'), form];
 }
 
 // ---- The frame: login, menu, live updates -------------------------------------------------

@@ -33,6 +33,14 @@ fn a_person_decides_in_the_browser_and_the_business_sees_it() {
     assert!(!me.url().contains(&code) && !me.url().contains("login"), "{}", me.url());
     assert_eq!(me.script("return document.cookie;", vec![]), "", "the session cookie is HttpOnly");
     assert!(me.has("#no-prompts"));
+    // The person allows one offer a month, in the policy form.
+    me.click("#nav-policy");
+    me.fill("#policy [name=max_contact]", "1/30d");
+    me.click("#policy button[type=submit]");
+    me.wait_text("#notice", "Policy saved");
+    assert_eq!(person.json(&["policy", "show"])["max_contact"], "1/30d");
+    me.click("#nav-requests");
+    me.wait_for("#no-prompts");
     // A marker that a reload would wipe: the prompt must arrive on this very page.
     me.script("window.stillThisPage = true;", vec![]);
 
@@ -45,6 +53,7 @@ fn a_person_decides_in_the_browser_and_the_business_sees_it() {
     shop.fill("#campaign [name=fields]", "body.shoe_size_eu");
     shop.fill("#campaign [name=retention]", "30d");
     shop.fill("#campaign [name=compensation]", "10% discount");
+    shop.fill("#campaign [name=contact]", "1/30d");
     shop.script("document.querySelector('#campaign [name=purpose]').value = 'personalised-offers';", vec![]);
     shop.click("#campaign button[type=submit]");
 
@@ -77,6 +86,17 @@ fn a_person_decides_in_the_browser_and_the_business_sees_it() {
     shop.wait_for(&format!("[data-agreement='{agreement}'][data-state=ACTIVE]"));
     shop.click("#nav-received");
     shop.wait_text(&format!("[data-agreement='{agreement}']"), "body.shoe_size_eu");
+
+    // The business sends a personal offer from its page; it reaches the person's Offers page.
+    shop.click("#nav-agreements");
+    shop.click(&format!("[data-agreement='{agreement}'] details summary.button"));
+    shop.fill("form.offer [name=description]", "Pegasus 41 in EU 44");
+    shop.fill("form.offer [name=price]", "99 EUR");
+    shop.click("form.offer button[type=submit]");
+    person.wait_event("offer-received", |e| e["agreement_id"] == agreement.as_str());
+    me.click("#nav-offers");
+    me.wait_text("main", "Pegasus 41 in EU 44");
+    me.click("#nav-agreements");
 
     // The person revokes (asked twice) and the receipt appears without a reload.
     me.click(&format!("[data-agreement='{agreement}'] .actions button.quiet"));
