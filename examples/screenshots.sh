@@ -3,4 +3,4 @@
 # (390 px) width, into docs/screenshots/. Needs Debian's chromium and chromium-driver.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ME2B_SCREENSHOTS="$PWD/docs/screenshots" cargo test -p me2b-tests --test console -- --ignored --exact screenshots
+ME2B_SCREENSHOTS="$PWD/docs/screenshots" cargo test -p me2b-tests --test console -- --exact every_page_renders_at_desktop_and_phone_width

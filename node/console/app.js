@@ -330,7 +330,7 @@ async function pageData() {
 /** A button that asks to be clicked again before it acts. */
 function confirmButton(label, confirmLabel, work, done) {
   const first = h('button', { type: 'button', class: 'quiet' }, label);
-  const second = h('button', { type: 'button', class: 'danger', hidden: true }, confirmLabel);
+  const second = h('button', { type: 'button', class: 'danger', hidden: true, 'data-confirm': true }, confirmLabel);
   first.addEventListener('click', () => { first.hidden = true; second.hidden = false; second.focus(); });
   second.addEventListener('click', act(second, work, done));
   return h('span', {}, first, second);
@@ -674,13 +674,19 @@ let rendering = Promise.resolve();
 function refresh(force) {
   rendering = rendering.then(async () => {
     const main = document.getElementById('main');
-    const typing = main.contains(document.activeElement) && /^(INPUT|TEXTAREA|SELECT)$/.test(document.activeElement.tagName);
-    const open = main.querySelector('details[open] form');
+    // Typing, an open form, or a confirmation just asked for: a live update must not wipe
+    // them. Checked again once the page's data is in, since the person may have begun since.
+    const busy = () => {
+      const focused = main.contains(document.activeElement) ? document.activeElement : null;
+      const typing = focused && (/^(INPUT|TEXTAREA|SELECT)$/.test(focused.tagName) || 'confirm' in focused.dataset);
+      return typing || main.querySelector('details[open] form') !== null;
+    };
     await renderNav();
-    if (!force && (typing || open)) return;
+    if (!force && busy()) return;
     const [, label, page] = currentPage();
     try {
       const content = await page();
+      if (!force && busy()) return;
       main.replaceChildren(...[content].flat(2).filter(Boolean));
       main.dataset.page = label;
     } catch (error) {

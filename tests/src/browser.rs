@@ -11,7 +11,7 @@ use serde_json::{Value as Json, json};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tempfile::TempDir;
 
 use crate::WAIT;
@@ -91,6 +91,7 @@ impl Browser {
                          format!("--user-data-dir={}", profile.path().display())],
             }),
         );
+        capabilities.insert("timeouts".into(), json!({"script": WAIT.as_millis() as u64}));
         let connector = hyper_util::client::legacy::connect::HttpConnector::new();
         let client = self
             .runtime
@@ -148,16 +149,25 @@ impl Page<'_> {
         })
     }
 
-    /// Waits (bounded) until the text of `css` contains `text`.
+    /// Waits (bounded) until the text of `css` contains `text`: the page itself watches its
+    /// DOM (a MutationObserver) and answers as soon as the text is there.
     pub fn wait_text(&self, css: &str, text: &str) {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            if self.text(css).contains(text) {
-                return;
-            }
-            assert!(Instant::now() < deadline, "`{css}` did not say {text:?} within {WAIT:?}:\n{}", self.text("body"));
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        const WATCH: &str = r#"
+            const [css, text, ms, done] = arguments;
+            const holds = () => { const el = document.querySelector(css); return !!el && el.innerText.includes(text); };
+            if (holds()) { done(true); return; }
+            const observer = new MutationObserver(() => { if (holds()) { observer.disconnect(); done(true); } });
+            observer.observe(document, { subtree: true, childList: true, characterData: true, attributes: true });
+            setTimeout(() => { observer.disconnect(); done(holds()); }, ms);
+        "#;
+        // The page gives up a little before WebDriver's own script timeout would.
+        let ms = WAIT.as_millis().saturating_sub(2000) as u64;
+        let found = self.run(self.client().execute_async(WATCH, vec![json!(css), json!(text), json!(ms)]));
+        assert!(
+            found.as_ref().is_ok_and(|v| v == &json!(true)),
+            "`{css}` did not say {text:?} within {ms} ms ({found:?}):\n{}",
+            self.text("body")
+        );
     }
 
     /// Whether `css` matches an element now.
