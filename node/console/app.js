@@ -26,8 +26,25 @@ function h(tag, attrs, ...children) {
 
 class NotLoggedIn extends Error {}
 
-/** Calls the API with the session cookie; JSON in, JSON out, the daemon's error as an Error. */
+/** The most list items the console reads (pages of 1000, followed through `Link`). */
+const MAX_LIST_ITEMS = 10000;
+
+/** Calls the API with the session cookie; JSON in, JSON out, the daemon's problem as an Error.
+ *  A list is read whole: page after page through the `Link: <...>; rel="next"` header. */
 async function api(method, path, body) {
+  const first = await call(method, path, body);
+  if (method !== 'GET' || !Array.isArray(first.data)) return first.data;
+  let items = first.data;
+  let next = first.next;
+  while (next && items.length < MAX_LIST_ITEMS) {
+    const page = await call('GET', next);
+    items = items.concat(page.data);
+    next = page.next;
+  }
+  return items;
+}
+
+async function call(method, path, body) {
   const options = { method, credentials: 'same-origin', headers: {} };
   if (body instanceof Blob) {
     options.body = body;
@@ -40,9 +57,11 @@ async function api(method, path, body) {
   const text = await response.text();
   let data = null;
   try { data = text ? JSON.parse(text) : null; } catch (_) { data = text; }
-  if (response.status === 401) { showLogin(data && data.error); throw new NotLoggedIn(); }
-  if (!response.ok) throw new Error((data && data.error) || `the node answered ${response.status}`);
-  return data;
+  if (response.status === 401) { showLogin(data && data.detail); throw new NotLoggedIn(); }
+  if (!response.ok) throw new Error((data && data.detail) || `the node answered ${response.status}`);
+  const link = response.headers.get('Link') || '';
+  const match = /<([^>]+)>;\s*rel="next"/.exec(link);
+  return { data, next: match ? match[1] : null };
 }
 
 function notify(text, error) {
@@ -717,7 +736,7 @@ async function start() {
     const answer = await fetch('/console/session', { method: 'POST', credentials: 'same-origin', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ code: login[1] }) });
     if (!answer.ok) {
       const body = await answer.json().catch(() => ({}));
-      showLogin(body.error || 'That link did not work.');
+      showLogin(body.detail || 'That link did not work.');
       return;
     }
   }

@@ -161,6 +161,8 @@ pub struct NodeInfo {
     pub listen_addrs: Vec<Multiaddr>,
     /// How many peers it is connected to.
     pub connected_peers: usize,
+    /// The peers connected now (as many as the connection limits allow).
+    pub peers: Vec<PeerId>,
     /// Bytes of me2b messages this node published on gossip (once per publication, before
     /// gossipsub fans them out) and sent on direct streams, since it started.
     pub payload_bytes_out: u64,

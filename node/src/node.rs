@@ -352,6 +352,7 @@ impl Node {
             role: self.role,
             listen_addrs: self.swarm.listeners().cloned().collect(),
             connected_peers: self.swarm.connected_peers().count(),
+            peers: self.swarm.connected_peers().copied().collect(),
             payload_bytes_out: self.payload_bytes_out,
             commits: self.store.flushes(),
             committed_inputs: self.committed_inputs,

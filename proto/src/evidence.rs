@@ -117,6 +117,7 @@ impl Evidence {
 
 /// What checking a node's records found: its ledger and every agreement's evidence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Report {
     /// Whether everything holds.
     pub valid: bool,

@@ -56,6 +56,9 @@ pub enum SignatureDomain {
     Agreement,
     /// A ledger entry.
     LedgerEntry,
+    /// A daemon's answer to its local client's challenge (`GET /v1/identity`): proof that the
+    /// API it found through `api.json` is served by the node holding this key.
+    ApiIdentity,
 }
 
 impl SignatureDomain {
@@ -71,6 +74,7 @@ impl SignatureDomain {
             SignatureDomain::Envelope(K::DeletionReceipt) => b"me2b/v1/sig/deletion-receipt\0",
             SignatureDomain::Agreement => b"me2b/v1/sig/agreement\0",
             SignatureDomain::LedgerEntry => b"me2b/v1/sig/ledger-entry\0",
+            SignatureDomain::ApiIdentity => b"me2b/v1/sig/api-identity\0",
         }
     }
 

@@ -1,16 +1,19 @@
 //! A business's side: campaigns (data requests to publish), the catalog that answers
 //! intents, the data received under agreements, and aggregate demand.
 
+use super::page::{Page, PageQuery};
+use super::problem::ProblemDoc;
 use super::views::*;
-use super::{Answer, Api, require};
+use super::{Answer, Api, Listing, require, unexpected};
 use crate::clock::now;
 use axum::Json;
 use axum::extract::State;
 use me2b_proto::document::TermsDoc;
-use me2b_proto::engine::{CatalogItem, Command, Handled, Role};
+use me2b_proto::engine::{CatalogItem, Command, DemandKey, Handled, ReceivedItem, Role, State as EngineState};
+use me2b_proto::identity::AgreementId;
 use me2b_proto::time::{Timestamp, parse_duration};
+use me2b_proto::vocab::FieldPath;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +21,7 @@ use utoipa::ToSchema;
 
 /// A campaign: a data request to publish.
 #[derive(Debug, Deserialize, ToSchema)]
+#[schema(example = json!({"category": "apparel.shoes", "description": "Shoes that fit", "expires": "7d", "fields": ["body.shoe_size_eu"], "purpose": "personalised-offers", "retention": "30d", "use": "once", "compensation": "10% discount", "contact": "1/30d"}))]
 pub struct Campaign {
     /// E.g. `apparel.shoes`.
     pub category: String,
@@ -33,11 +37,8 @@ pub struct Campaign {
 }
 
 /// Publishes a data request (business).
-#[utoipa::path(post, path = "/v1/campaigns", request_body = Campaign, responses((status = 200), (status = 400)))]
-pub(super) async fn campaign_publish(
-    State(api): State<Arc<Api>>,
-    Json(body): Json<Campaign>,
-) -> Answer<serde_json::Value> {
+#[utoipa::path(post, path = "/v1/campaigns", request_body = Campaign, responses((status = 200, body = Created), (status = 400, body = ProblemDoc)))]
+pub(super) async fn campaign_publish(State(api): State<Arc<Api>>, Json(body): Json<Campaign>) -> Answer<Created> {
     require(&api, Role::Business)?;
     let lifetime = body.expires.as_deref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(7 * 86_400));
     let command = Command::PublishRequest {
@@ -47,8 +48,8 @@ pub(super) async fn campaign_publish(
         terms: body.terms.terms(now().saturating_add(lifetime))?,
     };
     match api.node.command(command).await? {
-        Handled::Request(id) => Ok(Json(json!({"id": id.to_string()}))),
-        _ => Ok(Json(json!({}))),
+        Handled::Request(id) => Ok(Json(Created { id: id.to_string() })),
+        other => Err(unexpected(other)),
     }
 }
 
@@ -83,6 +84,7 @@ impl From<&CatalogItem> for CatalogItemDoc {
 
 /// A business's catalog.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[schema(example = json!({"items": [{"category": "apparel.shoes", "spec": {"size_eu": ["43", "44"]}, "description": "Pegasus 42", "price": "99 EUR", "fields": ["body.shoe_size_eu"], "purpose": "service-provision", "retention": "30d"}]}))]
 pub struct CatalogDoc {
     /// The products.
     pub items: Vec<CatalogItemDoc>,
@@ -98,11 +100,8 @@ pub(super) async fn catalog_get(State(api): State<Arc<Api>>) -> Answer<CatalogDo
 }
 
 /// Replaces the catalog that answers intents (business).
-#[utoipa::path(put, path = "/v1/catalog", request_body = CatalogDoc, responses((status = 200), (status = 400)))]
-pub(super) async fn catalog_set(
-    State(api): State<Arc<Api>>,
-    Json(body): Json<CatalogDoc>,
-) -> Answer<serde_json::Value> {
+#[utoipa::path(put, path = "/v1/catalog", request_body = CatalogDoc, responses((status = 200, body = Count), (status = 400, body = ProblemDoc)))]
+pub(super) async fn catalog_set(State(api): State<Arc<Api>>, Json(body): Json<CatalogDoc>) -> Answer<Count> {
     require(&api, Role::Business)?;
     let items = body
         .items
@@ -120,41 +119,43 @@ pub(super) async fn catalog_set(
         .collect::<Result<Vec<_>, BadInput>>()?;
     let count = items.len();
     api.node.command(Command::SetCatalog(items)).await?;
-    Ok(Json(json!({"items": count})))
+    Ok(Json(Count { count }))
 }
 
-pub(super) fn received_all(_api: &Api, state: &me2b_proto::engine::State) -> Json<Vec<ReceivedView>> {
-    Json(
-        state
-            .received
-            .iter()
-            .map(|(id, items)| {
-                let person = state.agreements.get(id).map(|r| r.agreement.person.to_string()).unwrap_or_default();
-                ReceivedView::new(id, person, items)
-            })
-            .collect(),
-    )
+type Held<'a> = (&'a AgreementId, &'a BTreeMap<FieldPath, ReceivedItem>);
+
+/// What is held under one agreement.
+pub(super) fn received_view(state: &EngineState, (id, items): Held<'_>) -> ReceivedView {
+    let person = state.agreements.get(id).map(|r| r.agreement.person.to_string()).unwrap_or_default();
+    ReceivedView::new(id, person, items)
 }
 
 /// What the business holds, per agreement, with values.
-#[utoipa::path(get, path = "/v1/received", responses((status = 200, body = [ReceivedView])))]
-pub(super) async fn received(State(api): State<Arc<Api>>) -> Answer<Vec<ReceivedView>> {
+#[utoipa::path(get, path = "/v1/received", params(PageQuery), responses((status = 200, body = [ReceivedView], headers(("link" = String, description = "The next page")))))]
+pub(super) async fn received(State(api): State<Arc<Api>>, page: Page) -> Listing<ReceivedView> {
     require(&api, Role::Business)?;
-    let state = api.node.state().await?;
-    Ok(received_all(&api, &state))
+    Ok(api
+        .node
+        .read(move |state| {
+            page.of(state.received.iter().map(|held| (held.0.to_string(), held)), |held| received_view(state, held))
+        })
+        .await?)
 }
 
-pub(super) fn demand_rows(state: &me2b_proto::engine::State) -> Vec<serde_json::Value> {
-    state
-        .demand
-        .iter()
-        .map(|((category, key), count)| json!({"category": category.to_string(), "spec": key, "count": count}))
-        .collect()
+/// One row of demand, keyed by category and spec entry.
+pub(super) fn demand_row(((category, spec), count): (&DemandKey, &u64)) -> DemandRow {
+    DemandRow { category: category.to_string(), spec: spec.clone(), count: *count }
 }
 
 /// Intents seen, counted by category and spec entry (an empty spec is the category's total).
-#[utoipa::path(get, path = "/v1/demand", responses((status = 200)))]
-pub(super) async fn demand(State(api): State<Arc<Api>>) -> Answer<Vec<serde_json::Value>> {
+#[utoipa::path(get, path = "/v1/demand", params(PageQuery), responses((status = 200, body = [DemandRow], headers(("link" = String, description = "The next page")))))]
+pub(super) async fn demand(State(api): State<Arc<Api>>, page: Page) -> Listing<DemandRow> {
     require(&api, Role::Business)?;
-    Ok(Json(api.node.read(demand_rows).await?))
+    Ok(api
+        .node
+        .read(move |state| {
+            // The category and the spec entry, apart: `a.b` then `a.b.c` sort as they should.
+            page.of(state.demand.iter().map(|row| (format!("{}\u{0}{}", row.0.0, row.0.1), row)), demand_row)
+        })
+        .await?)
 }

@@ -1,9 +1,11 @@
 //! Dealings with the other side: followed categories, intents, requests, negotiations and the
 //! owner's decisions, agreements and revocation, personal offers, the ledger and the export.
 
-use super::business::{demand_rows, received_all};
+use super::business::{demand_row, received_view};
+use super::page::{Page, PageQuery};
+use super::problem::ProblemDoc;
 use super::views::*;
-use super::{Answer, Api, ApiError, require};
+use super::{Answer, Api, ApiError, Listing, require, role_name, unexpected};
 use crate::clock::now;
 use axum::Json;
 use axum::extract::{Path, State};
@@ -17,21 +19,24 @@ use me2b_proto::messages::ProductOffer;
 use me2b_proto::time::parse_duration;
 use me2b_proto::vocab::Category;
 use serde::Deserialize;
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use utoipa::ToSchema;
 
 /// The categories followed.
-#[utoipa::path(get, path = "/v1/subscriptions", responses((status = 200, body = [String])))]
-pub(super) async fn subscriptions(State(api): State<Arc<Api>>) -> Answer<Vec<String>> {
-    Ok(Json(api.node.read(|state| state.subscriptions.iter().map(ToString::to_string).collect()).await?))
+#[utoipa::path(get, path = "/v1/subscriptions", params(PageQuery), responses((status = 200, body = [String], headers(("link" = String, description = "The next page")))))]
+pub(super) async fn subscriptions(State(api): State<Arc<Api>>, page: Page) -> Listing<String> {
+    Ok(api
+        .node
+        .read(move |state| page.of(state.subscriptions.iter().map(|c| (c.to_string(), c)), |c| c.to_string()))
+        .await?)
 }
 
 /// Categories to follow.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"categories": ["apparel.shoes"]}))]
 pub struct Subscribe {
     /// E.g. `apparel.shoes`.
     pub categories: Vec<String>,
@@ -49,12 +54,13 @@ pub(super) async fn subscribe(State(api): State<Arc<Api>>, Json(body): Json<Subs
         let command = if body.unsubscribe { Command::Unsubscribe(category) } else { Command::Subscribe(category) };
         api.node.command(command).await?;
     }
-    subscriptions(State(api)).await
+    Ok(Json(api.node.read(|state| state.subscriptions.iter().map(ToString::to_string).collect()).await?))
 }
 
 /// An intent to publish.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"category": "apparel.shoes", "spec": {"size_eu": "44"}, "max_price": "120 EUR", "shares": ["activity.running.distance_km:optional"], "expires": "14d"}))]
 pub struct IntentBody {
     /// E.g. `apparel.shoes`.
     pub category: String,
@@ -73,11 +79,8 @@ pub struct IntentBody {
 }
 
 /// Publishes an intent (person).
-#[utoipa::path(post, path = "/v1/intents", request_body = IntentBody, responses((status = 200)))]
-pub(super) async fn intent_publish(
-    State(api): State<Arc<Api>>,
-    Json(body): Json<IntentBody>,
-) -> Answer<serde_json::Value> {
+#[utoipa::path(post, path = "/v1/intents", request_body = IntentBody, responses((status = 200, body = Created), (status = 400, body = ProblemDoc)))]
+pub(super) async fn intent_publish(State(api): State<Arc<Api>>, Json(body): Json<IntentBody>) -> Answer<Created> {
     require(&api, Role::Person)?;
     let lifetime = body.expires.as_deref().map(parse_duration).transpose()?.unwrap_or(Duration::from_secs(7 * 86_400));
     let command = Command::PublishIntent {
@@ -88,49 +91,47 @@ pub(super) async fn intent_publish(
         expires_at: now().saturating_add(lifetime),
     };
     match api.node.command(command).await? {
-        Handled::Intent(id) => Ok(Json(json!({"id": id.to_string()}))),
-        _ => Ok(Json(json!({}))),
+        Handled::Intent(id) => Ok(Json(Created { id: id.to_string() })),
+        other => Err(unexpected(other)),
     }
 }
 
 /// Data requests seen (person) or published (business).
-#[utoipa::path(get, path = "/v1/requests", responses((status = 200, body = [RequestView])))]
-pub(super) async fn requests(State(api): State<Arc<Api>>) -> Answer<Vec<RequestView>> {
-    Ok(Json(api.node.read(|state| state.requests.values().map(RequestView::from).collect()).await?))
+#[utoipa::path(get, path = "/v1/requests", params(PageQuery), responses((status = 200, body = [RequestView], headers(("link" = String, description = "The next page")))))]
+pub(super) async fn requests(State(api): State<Arc<Api>>, page: Page) -> Listing<RequestView> {
+    Ok(api
+        .node
+        .read(move |state| page.of(state.requests.iter().map(|(id, r)| (id.to_string(), r)), RequestView::from))
+        .await?)
 }
 
 /// All negotiations kept, open or ended.
-#[utoipa::path(get, path = "/v1/negotiations", responses((status = 200, body = [NegotiationView])))]
-pub(super) async fn negotiations(State(api): State<Arc<Api>>) -> Answer<Vec<NegotiationView>> {
+#[utoipa::path(get, path = "/v1/negotiations", params(PageQuery), responses((status = 200, body = [NegotiationView], headers(("link" = String, description = "The next page")))))]
+pub(super) async fn negotiations(State(api): State<Arc<Api>>, page: Page) -> Listing<NegotiationView> {
     let now = now();
-    Ok(Json(
-        api.node
-            .read(move |state| {
-                state.negotiations.values().map(|n| NegotiationView::in_context(n, state, now)).collect()
-            })
-            .await?,
-    ))
+    Ok(api
+        .node
+        .read(move |state| {
+            let keyed = state.negotiations.values().map(|n| (n.id.to_string(), n));
+            page.of(keyed, |n| NegotiationView::in_context(n, state, now))
+        })
+        .await?)
 }
 
 /// Negotiations waiting for the owner's decision.
 /// Prompts that expired undecided follow, with state `EXPIRED`, for as long as the negotiation
 /// is kept.
-#[utoipa::path(get, path = "/v1/pending", responses((status = 200, body = [NegotiationView])))]
-pub(super) async fn pending(State(api): State<Arc<Api>>) -> Answer<Vec<NegotiationView>> {
+#[utoipa::path(get, path = "/v1/pending", params(PageQuery), responses((status = 200, body = [NegotiationView], headers(("link" = String, description = "The next page")))))]
+pub(super) async fn pending(State(api): State<Arc<Api>>, page: Page) -> Listing<NegotiationView> {
     let now = now();
-    let pending = api
+    Ok(api
         .node
         .read(move |state| {
             let expired = state.negotiations.values().filter(|n| n.prompt_expired_at.is_some());
-            state
-                .negotiations
-                .awaiting_owner()
-                .chain(expired)
-                .map(|n| NegotiationView::in_context(n, state, now))
-                .collect()
+            let keyed = state.negotiations.awaiting_owner().chain(expired).map(|n| (n.id.to_string(), n));
+            page.of(keyed, |n| NegotiationView::in_context(n, state, now))
         })
-        .await?;
-    Ok(Json(pending))
+        .await?)
 }
 
 pub(super) fn negotiation_id(text: &str) -> Result<NegotiationId, ApiError> {
@@ -152,42 +153,46 @@ pub(super) fn agreement_id(text: &str) -> Result<AgreementId, ApiError> {
 }
 
 /// Approves a pending negotiation.
-#[utoipa::path(post, path = "/v1/pending/{id}/approve", params(("id" = String, Path)), responses((status = 200), (status = 404)))]
-pub(super) async fn approve(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Answer<serde_json::Value> {
+#[utoipa::path(post, path = "/v1/pending/{id}/approve", params(("id" = String, Path)), responses((status = 200, body = Decided), (status = 404, body = ProblemDoc)))]
+pub(super) async fn approve(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Answer<Decided> {
     let id = negotiation_id(&id)?;
     api.node.command(Command::Approve(id)).await?;
-    Ok(Json(json!({"approved": id.to_string()})))
+    Ok(Json(Decided { negotiation_id: id.to_string(), decision: "approved".into() }))
 }
 
 /// Declines a pending negotiation.
-#[utoipa::path(post, path = "/v1/pending/{id}/decline", params(("id" = String, Path)), responses((status = 200), (status = 404)))]
-pub(super) async fn decline(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Answer<serde_json::Value> {
+#[utoipa::path(post, path = "/v1/pending/{id}/decline", params(("id" = String, Path)), responses((status = 200, body = Decided), (status = 404, body = ProblemDoc)))]
+pub(super) async fn decline(State(api): State<Arc<Api>>, Path(id): Path<String>) -> Answer<Decided> {
     let id = negotiation_id(&id)?;
     api.node.command(Command::Decline(id)).await?;
-    Ok(Json(json!({"declined": id.to_string()})))
+    Ok(Json(Decided { negotiation_id: id.to_string(), decision: "declined".into() }))
 }
 
 /// Answers a pending negotiation with edited terms: they may share less than the terms
 /// awaiting approval (fewer fields, shorter retention, less contact) and ask another
 /// compensation; their expiry is the request's.
-#[utoipa::path(post, path = "/v1/pending/{id}/counter", params(("id" = String, Path)), request_body = TermsDoc, responses((status = 200), (status = 400), (status = 404)))]
+#[utoipa::path(post, path = "/v1/pending/{id}/counter", params(("id" = String, Path)), request_body = TermsDoc, responses((status = 200, body = Decided), (status = 400, body = ProblemDoc), (status = 404, body = ProblemDoc)))]
 pub(super) async fn counter(
     State(api): State<Arc<Api>>,
     Path(id): Path<String>,
     Json(body): Json<TermsDoc>,
-) -> Answer<serde_json::Value> {
+) -> Answer<Decided> {
     let id = negotiation_id(&id)?;
     let terms = Box::new(body.terms(now())?);
     api.node.command(Command::Counter { negotiation_id: id, terms }).await?;
-    Ok(Json(json!({"countered": id.to_string()})))
+    Ok(Json(Decided { negotiation_id: id.to_string(), decision: "countered".into() }))
 }
 
 /// Agreements and where they stand.
-#[utoipa::path(get, path = "/v1/agreements", responses((status = 200, body = [AgreementView])))]
-pub(super) async fn agreements(State(api): State<Arc<Api>>) -> Answer<Vec<AgreementView>> {
-    Ok(Json(
-        api.node.read(|state| state.agreements.values().map(|a| AgreementView::in_context(a, state)).collect()).await?,
-    ))
+#[utoipa::path(get, path = "/v1/agreements", params(PageQuery), responses((status = 200, body = [AgreementView], headers(("link" = String, description = "The next page")))))]
+pub(super) async fn agreements(State(api): State<Arc<Api>>, page: Page) -> Listing<AgreementView> {
+    Ok(api
+        .node
+        .read(move |state| {
+            let keyed = state.agreements.iter().map(|(id, a)| (id.to_string(), a));
+            page.of(keyed, |a| AgreementView::in_context(a, state))
+        })
+        .await?)
 }
 
 /// One agreement.
@@ -220,6 +225,7 @@ pub(super) async fn agreement_signed(
 /// Why.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"reason": "I no longer shop there"}))]
 pub struct Reason {
     /// Told to the business.
     #[serde(default)]
@@ -241,31 +247,39 @@ pub(super) async fn revoke(
 }
 
 /// Personal offers received (person) or sent (business).
-#[utoipa::path(get, path = "/v1/offers", responses((status = 200, body = [OfferView])))]
-pub(super) async fn offers(State(api): State<Arc<Api>>) -> Answer<Vec<OfferView>> {
-    let state = api.node.state().await?;
-    let mut offers: Vec<OfferView> = state
-        .agreements
-        .values()
-        .flat_map(|record| {
-            record.offers.iter().map(|kept| OfferView {
-                agreement_id: record.id.to_string(),
-                offer_id: kept.offer_id.to_string(),
-                business: record.agreement.business.to_string(),
-                description: kept.offer.description.clone(),
-                price: kept.offer.price.to_string(),
-                valid_until_ms: kept.offer.valid_until.as_millis(),
-                at_ms: kept.at.as_millis(),
-            })
-        })
-        .collect();
-    offers.sort_by_key(|o| o.at_ms);
-    Ok(Json(offers))
+/// Every offer kept, each with its key: when it came, then its id.
+fn keyed_offers(
+    state: &me2b_proto::engine::State,
+) -> impl Iterator<Item = (String, (&me2b_proto::agreement::AgreementRecord, &me2b_proto::agreement::OfferRecord))> {
+    state.agreements.values().flat_map(|record| {
+        record.offers.iter().map(move |kept| (format!("{:020}-{}", kept.at.as_millis(), kept.offer_id), (record, kept)))
+    })
+}
+
+fn offer_view(
+    (record, kept): (&me2b_proto::agreement::AgreementRecord, &me2b_proto::agreement::OfferRecord),
+) -> OfferView {
+    OfferView {
+        agreement_id: record.id.to_string(),
+        offer_id: kept.offer_id.to_string(),
+        business: record.agreement.business.to_string(),
+        description: kept.offer.description.clone(),
+        price: kept.offer.price.to_string(),
+        valid_until_ms: kept.offer.valid_until.as_millis(),
+        at_ms: kept.at.as_millis(),
+    }
+}
+
+/// Personal offers received (person) or sent (business), oldest first.
+#[utoipa::path(get, path = "/v1/offers", params(PageQuery), responses((status = 200, body = [OfferView], headers(("link" = String, description = "The next page")))))]
+pub(super) async fn offers(State(api): State<Arc<Api>>, page: Page) -> Listing<OfferView> {
+    Ok(api.node.read(move |state| page.of(keyed_offers(state), offer_view)).await?)
 }
 
 /// A personal offer to push.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"agreement_id": "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", "description": "Pegasus 42, EU 44", "price": "88 EUR", "valid_for": "7d"}))]
 pub struct OfferBody {
     /// The agreement that allows contact.
     pub agreement_id: String,
@@ -279,8 +293,8 @@ pub struct OfferBody {
 }
 
 /// Pushes a personal offer (business), within the agreement's contact terms.
-#[utoipa::path(post, path = "/v1/offers", request_body = OfferBody, responses((status = 200), (status = 409)))]
-pub(super) async fn offer_send(State(api): State<Arc<Api>>, Json(body): Json<OfferBody>) -> Answer<serde_json::Value> {
+#[utoipa::path(post, path = "/v1/offers", request_body = OfferBody, responses((status = 200, body = Created), (status = 409, body = ProblemDoc)))]
+pub(super) async fn offer_send(State(api): State<Arc<Api>>, Json(body): Json<OfferBody>) -> Answer<Created> {
     require(&api, Role::Business)?;
     let agreement_id = agreement_id(&body.agreement_id)?;
     let valid_for =
@@ -291,8 +305,8 @@ pub(super) async fn offer_send(State(api): State<Arc<Api>>, Json(body): Json<Off
         valid_until: now().saturating_add(valid_for),
     };
     match api.node.command(Command::SendOffer { agreement_id, offer }).await? {
-        Handled::Offer(id) => Ok(Json(json!({"offer_id": id.to_string()}))),
-        _ => Ok(Json(json!({}))),
+        Handled::Offer(id) => Ok(Json(Created { id: id.to_string() })),
+        other => Err(unexpected(other)),
     }
 }
 
@@ -305,52 +319,110 @@ pub(super) async fn read_ledger(
 }
 
 /// The ledger's entries (paths and hashes, never values).
-#[utoipa::path(get, path = "/v1/ledger", responses((status = 200, body = [LedgerEntryView])))]
-pub(super) async fn ledger_entries(State(api): State<Arc<Api>>) -> Answer<Vec<LedgerEntryView>> {
-    let (entries, head, key) = read_ledger(&api).await?;
-    let entries = ledger::verify(&entries, &key, Some(&head))
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the ledger does not verify: {e}")))?;
-    Ok(Json(entries.iter().map(LedgerEntryView::from).collect()))
+/// The ledger's entries, checked.
+async fn verified_ledger(api: &Api) -> Result<Vec<ledger::Entry>, ApiError> {
+    let (entries, head, key) = read_ledger(api).await?;
+    ledger::verify(&entries, &key, Some(&head))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("the ledger does not verify: {e}")))
+}
+
+/// The ledger's entries (paths and hashes, never values), oldest first.
+#[utoipa::path(get, path = "/v1/ledger", params(PageQuery), responses((status = 200, body = [LedgerEntryView], headers(("link" = String, description = "The next page")))))]
+pub(super) async fn ledger_entries(State(api): State<Arc<Api>>, page: Page) -> Listing<LedgerEntryView> {
+    let entries = verified_ledger(&api).await?;
+    Ok(page.of(entries.iter().map(|e| (format!("{:020}", e.sequence), e)), LedgerEntryView::from))
 }
 
 /// Checks the ledger's hash chain, signatures and length, and every agreement's evidence
 /// (both signatures, and the business's signed deletion receipt where one is held).
-#[utoipa::path(get, path = "/v1/ledger/verify", responses((status = 200)))]
-pub(super) async fn ledger_verify(State(api): State<Arc<Api>>) -> Answer<serde_json::Value> {
+#[utoipa::path(get, path = "/v1/ledger/verify", responses((status = 200, body = VerifyView)))]
+pub(super) async fn ledger_verify(State(api): State<Arc<Api>>) -> Answer<VerifyView> {
     let (entries, head, key) = read_ledger(&api).await?;
     let evidence: Vec<Evidence> =
         api.node.query(|engine, _| engine.state().agreements.values().map(Evidence::of).collect()).await?;
     let report = evidence::check_records(&key, &entries, Some(&head), &evidence);
-    let mut answer = serde_json::to_value(&report).unwrap_or_default();
-    answer["head"] = json!(head.last_hash.to_string());
-    Ok(Json(answer))
+    Ok(Json(VerifyView { report, head: head.last_hash.to_string() }))
+}
+
+/// Who exported.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ExportNode {
+    /// The protocol key (hex): what `me2b ledger verify --file` checks signatures against.
+    pub public_key: String,
+    /// The libp2p peer id.
+    pub peer_id: String,
+    /// The name from the config.
+    pub name: String,
+    /// `person` or `business`.
+    pub role: String,
+}
+
+/// Everything a node holds about and for its owner, in one document.
+#[derive(Debug, serde::Serialize, ToSchema)]
+pub struct ExportDoc {
+    /// When (ms since the epoch).
+    pub exported_at_ms: u64,
+    /// Who.
+    pub node: ExportNode,
+    /// The vault.
+    pub vault: Vec<RecordView>,
+    /// The person's policy.
+    pub policy: PolicyDoc,
+    /// The categories followed.
+    pub subscriptions: Vec<String>,
+    /// Data requests seen or published.
+    pub requests: Vec<RequestView>,
+    /// Negotiations kept.
+    pub negotiations: Vec<NegotiationView>,
+    /// Agreements.
+    pub agreements: Vec<AgreementView>,
+    /// What a business holds.
+    pub received: Vec<ReceivedView>,
+    /// Personal offers.
+    pub offers: Vec<OfferView>,
+    /// Demand counted.
+    pub demand: Vec<DemandRow>,
+    /// The ledger's entries.
+    pub ledger: Vec<LedgerEntryView>,
+    /// What anyone can check offline (`me2b ledger verify --file`): the signed entries (hex).
+    pub ledger_signed: Vec<String>,
+    /// Every agreement as both signed it, with the business's signed receipt where held.
+    pub evidence: Vec<Evidence>,
 }
 
 /// Everything the node holds about and for its owner.
-#[utoipa::path(get, path = "/v1/export", responses((status = 200)))]
-pub(super) async fn export(State(api): State<Arc<Api>>) -> Answer<serde_json::Value> {
-    let state = api.node.state().await?;
-    let Json(ledger) = ledger_entries(State(Arc::clone(&api))).await?;
+#[utoipa::path(get, path = "/v1/export", responses((status = 200, body = ExportDoc)))]
+pub(super) async fn export(State(api): State<Arc<Api>>) -> Answer<ExportDoc> {
+    let entries = verified_ledger(&api).await?;
     let (signed, _, _) = read_ledger(&api).await?;
-    let Json(offers) = offers(State(Arc::clone(&api))).await?;
-    let Json(received) = received_all(&api, &state);
-    Ok(Json(json!({
-        "exported_at_ms": now().as_millis(),
-        "node": {"public_key": api.node.public_key().to_string(), "peer_id": api.node.peer_id().to_string(),
-                 "name": api.name, "role": if api.role == Role::Person { "person" } else { "business" }},
-        "vault": state.vault.iter().map(|(p, r)| RecordView::new(p, r)).collect::<Vec<_>>(),
-        "policy": PolicyDoc::from(&state.policy),
-        "subscriptions": state.subscriptions.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "requests": state.requests.values().map(RequestView::from).collect::<Vec<_>>(),
-        "negotiations": state.negotiations.values().map(NegotiationView::from).collect::<Vec<_>>(),
-        "agreements": state.agreements.values().map(AgreementView::from).collect::<Vec<_>>(),
-        "received": received,
-        "offers": offers,
-        "demand": demand_rows(&state),
-        "ledger": ledger,
-        // What anyone can check offline (`me2b ledger verify --file`): the signed entries and
-        // every agreement as both signed it, with the business's signed receipt where held.
-        "ledger_signed": signed.iter().map(|entry| hex(entry)).collect::<Vec<_>>(),
-        "evidence": state.agreements.values().map(Evidence::of).collect::<Vec<_>>(),
-    })))
+    let node = ExportNode {
+        public_key: api.node.public_key().to_string(),
+        peer_id: api.node.peer_id().to_string(),
+        name: api.name.clone(),
+        role: role_name(api.role).to_owned(),
+    };
+    let export = api
+        .node
+        .read(move |state| {
+            let mut offers: Vec<_> = keyed_offers(state).collect();
+            offers.sort_by(|a, b| a.0.cmp(&b.0));
+            ExportDoc {
+                exported_at_ms: now().as_millis(),
+                node,
+                vault: state.vault.iter().map(|(p, r)| RecordView::new(p, r)).collect(),
+                policy: PolicyDoc::from(&state.policy),
+                subscriptions: state.subscriptions.iter().map(ToString::to_string).collect(),
+                requests: state.requests.values().map(RequestView::from).collect(),
+                negotiations: state.negotiations.values().map(NegotiationView::from).collect(),
+                agreements: state.agreements.values().map(AgreementView::from).collect(),
+                received: state.received.iter().map(|held| received_view(state, held)).collect(),
+                offers: offers.into_iter().map(|(_, offer)| offer_view(offer)).collect(),
+                demand: state.demand.iter().map(demand_row).collect(),
+                ledger: entries.iter().map(LedgerEntryView::from).collect(),
+                ledger_signed: signed.iter().map(|entry| hex(entry)).collect(),
+                evidence: state.agreements.values().map(Evidence::of).collect(),
+            }
+        })
+        .await?;
+    Ok(Json(export))
 }

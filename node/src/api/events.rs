@@ -1,19 +1,43 @@
 //! The owner's event stream: every node event gets an id one greater than the last, is kept
-//! in a bounded buffer (so that a client reconnecting with `Last-Event-ID` gets what it
-//! missed) and is counted for `/metrics`.
+//! in a bounded backlog (so that a client reconnecting with `Last-Event-ID` gets exactly what
+//! it missed) and is counted for `/metrics`.
+//!
+//! **Ids survive restarts.** With a directory, the log keeps two files there: `events.jsonl`,
+//! the backlog (one event a line, appended, compacted to the last [`KEPT_EVENTS`] once it
+//! holds twice that), and `events.next`, a high-water mark reserved [`RESERVE`] ids ahead and
+//! written with fsync before any id past the old mark is used. A restart, even after kill -9
+//! or a power cut that lost the backlog's tail, continues above every id ever sent, and a
+//! client's `Last-Event-ID` from before the restart resumes where it was. A client further
+//! behind than the backlog first gets a `gap` event with how many ids it can no longer get
+//! (at most that many events: ids skipped by a power cut count too).
 
 use crate::{NodeEvent, NodeHandle};
 use me2b_proto::engine::Event;
 use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
+use std::fs::File;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
 
 /// Events kept for clients that reconnect.
 pub const KEPT_EVENTS: usize = 1024;
+/// Ids reserved on disk at a time: one fsync per this many events.
+pub const RESERVE: u64 = 1024;
+/// The longest line the backlog file may hold; longer ones are skipped when it is read.
+const MAX_LINE: usize = 64 * 1024;
 
 /// An event's id and JSON body.
 pub type Numbered = (u64, Arc<serde_json::Value>);
+
+/// The event log's files could not be read or written.
+#[derive(Debug, thiserror::Error)]
+#[error("event log {path}: {source}")]
+pub struct EventLogError {
+    path: String,
+    source: std::io::Error,
+}
 
 /// The numbered events and their counts.
 #[derive(Debug)]
@@ -27,13 +51,111 @@ struct Inner {
     next_id: u64,
     kept: VecDeque<Numbered>,
     counts: BTreeMap<&'static str, u64>,
+    disk: Option<Disk>,
+}
+
+/// The log's two files.
+#[derive(Debug)]
+struct Disk {
+    dir: PathBuf,
+    /// Ids below this are reserved on disk.
+    reserved_until: u64,
+    backlog: File,
+    lines: usize,
+}
+
+impl Disk {
+    fn backlog_path(dir: &Path) -> PathBuf {
+        dir.join("events.jsonl")
+    }
+
+    fn mark_path(dir: &Path) -> PathBuf {
+        dir.join("events.next")
+    }
+
+    /// Writes the high-water mark `until` durably (temporary file, fsync, rename).
+    fn reserve(dir: &Path, until: u64) -> Result<(), EventLogError> {
+        let path = Disk::mark_path(dir);
+        let temporary = dir.join("events.next.tmp");
+        let io = |source| EventLogError { path: path.display().to_string(), source };
+        let mut file = File::create(&temporary).map_err(io)?;
+        file.write_all(until.to_string().as_bytes()).and_then(|()| file.sync_all()).map_err(io)?;
+        std::fs::rename(&temporary, &path).map_err(io)?;
+        File::open(dir).and_then(|d| d.sync_all()).map_err(io)
+    }
+
+    /// Keeps only `kept` in the backlog file.
+    fn compact(&mut self, kept: &VecDeque<Numbered>) -> Result<(), EventLogError> {
+        let path = Disk::backlog_path(&self.dir);
+        let temporary = self.dir.join("events.jsonl.tmp");
+        let io = |source| EventLogError { path: path.display().to_string(), source };
+        let mut text = String::new();
+        for (_, body) in kept {
+            text.push_str(&body.to_string());
+            text.push('\n');
+        }
+        std::fs::write(&temporary, text).map_err(io)?;
+        std::fs::rename(&temporary, &path).map_err(io)?;
+        self.backlog = open_append(&path).map_err(io)?;
+        self.lines = kept.len();
+        Ok(())
+    }
+}
+
+fn open_append(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Reads the backlog and the mark in `dir`: the last kept events and the next id to use.
+fn load(dir: &Path) -> Result<(VecDeque<Numbered>, u64), EventLogError> {
+    let io = |path: &Path| {
+        let path = path.display().to_string();
+        move |source| EventLogError { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let backlog = Disk::backlog_path(dir);
+    let text = match std::fs::read(&backlog) {
+        Ok(bytes) => bytes,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(error) => return Err(io(&backlog)(error)),
+    };
+    let mut kept: VecDeque<Numbered> = VecDeque::new();
+    // A line cut short by a crash, or anything else unreadable, is skipped.
+    for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty() && l.len() <= MAX_LINE) {
+        let Ok(body) = serde_json::from_slice::<serde_json::Value>(line) else { continue };
+        let Some(id) = body["id"].as_u64() else { continue };
+        if kept.back().is_some_and(|(last, _)| *last >= id) {
+            continue;
+        }
+        if kept.len() >= KEPT_EVENTS {
+            kept.pop_front();
+        }
+        kept.push_back((id, Arc::new(body)));
+    }
+    let mark_path = Disk::mark_path(dir);
+    let mark = match std::fs::read_to_string(&mark_path) {
+        Ok(text) => text.trim().parse::<u64>().unwrap_or(0),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => 0,
+        Err(error) => return Err(io(&mark_path)(error)),
+    };
+    let after_kept = kept.back().map(|(id, _)| id + 1).unwrap_or(1);
+    Ok((kept, mark.max(after_kept).max(1)))
+}
+
+impl Drop for EventLog {
+    fn drop(&mut self) {
+        self.close();
+    }
 }
 
 impl EventLog {
-    /// Starts numbering `node`'s events.
-    pub fn start(node: &NodeHandle) -> Arc<EventLog> {
-        let (live, _) = broadcast::channel(KEPT_EVENTS);
-        let log = Arc::new(EventLog { inner: Mutex::new(Inner { next_id: 1, ..Inner::default() }), live });
+    /// Starts numbering `node`'s events, continuing the log in `dir` if given.
+    pub fn start(node: &NodeHandle, dir: Option<&Path>) -> Result<Arc<EventLog>, EventLogError> {
+        let log = Arc::new(EventLog::open(dir)?);
         let mut events = node.events();
         let writer = Arc::clone(&log);
         tokio::spawn(async move {
@@ -47,7 +169,25 @@ impl EventLog {
                 }
             }
         });
-        log
+        Ok(log)
+    }
+
+    /// An empty log, or the one kept in `dir`, with the next ids reserved.
+    fn open(dir: Option<&Path>) -> Result<EventLog, EventLogError> {
+        let mut inner = Inner { next_id: 1, ..Inner::default() };
+        if let Some(dir) = dir {
+            let (kept, next_id) = load(dir)?;
+            let reserved_until = next_id.saturating_add(RESERVE);
+            Disk::reserve(dir, reserved_until)?;
+            let path = Disk::backlog_path(dir);
+            let backlog =
+                open_append(&path).map_err(|source| EventLogError { path: path.display().to_string(), source })?;
+            let mut disk = Disk { dir: dir.to_path_buf(), reserved_until, backlog, lines: usize::MAX };
+            disk.compact(&kept)?;
+            inner = Inner { next_id, kept, counts: BTreeMap::new(), disk: Some(disk) };
+        }
+        let (live, _) = broadcast::channel(KEPT_EVENTS);
+        Ok(EventLog { inner: Mutex::new(inner), live })
     }
 
     fn push(&self, event: &NodeEvent) {
@@ -58,6 +198,20 @@ impl EventLog {
     fn push_value(&self, kind: &'static str, mut body: serde_json::Value) {
         let Ok(mut inner) = self.inner.lock() else { return };
         let id = inner.next_id;
+        if let Some(disk) = inner.disk.as_mut()
+            && id >= disk.reserved_until
+        {
+            let until = id.saturating_add(RESERVE);
+            match Disk::reserve(&disk.dir, until) {
+                Ok(()) => disk.reserved_until = until,
+                // An id not reserved on disk could be reused after a crash: drop the event
+                // rather than send it (the client sees the count in /metrics).
+                Err(error) => {
+                    tracing::warn!(%error, "cannot reserve event ids; event dropped");
+                    return;
+                }
+            }
+        }
         inner.next_id += 1;
         *inner.counts.entry(kind).or_default() += 1;
         body["id"] = json!(id);
@@ -67,21 +221,55 @@ impl EventLog {
             inner.kept.pop_front();
         }
         inner.kept.push_back((id, Arc::clone(&body)));
+        let Inner { kept, disk, .. } = &mut *inner;
+        if let Some(disk) = disk.as_mut() {
+            // Written, not synced: a process crash keeps it (the page cache), a power cut may
+            // lose the tail, which the reserved ids make safe.
+            let line = format!("{body}\n");
+            let written = disk.backlog.write_all(line.as_bytes());
+            disk.lines = disk.lines.saturating_add(1);
+            let compacted = if disk.lines >= 2 * KEPT_EVENTS { disk.compact(kept) } else { Ok(()) };
+            if let Err(error) = written.map_err(|e| e.to_string()).and(compacted.map_err(|e| e.to_string())) {
+                tracing::warn!(%error, "cannot write the event backlog");
+            }
+        }
         let _ = self.live.send((id, body));
     }
 
-    /// The kept events after `last_id`, and a receiver for those that follow (subscribed
-    /// before reading, so none falls in between).
-    pub fn since(&self, last_id: u64) -> (Vec<Numbered>, broadcast::Receiver<Numbered>) {
+    /// The kept events after `last_id` (all kept without one), preceded by a `gap` event
+    /// when some after `last_id` are no longer kept, and a receiver for those that follow
+    /// (subscribed before reading, so none falls in between).
+    pub fn since(&self, last_id: Option<u64>) -> (Vec<Numbered>, broadcast::Receiver<Numbered>) {
         let live = self.live.subscribe();
-        let kept = match self.inner.lock() {
-            Ok(inner) => inner.kept.iter().filter(|(id, _)| *id > last_id).cloned().collect(),
-            Err(_) => Vec::new(),
-        };
-        (kept, live)
+        let Ok(inner) = self.inner.lock() else { return (Vec::new(), live) };
+        let after = last_id.unwrap_or(0);
+        let mut events: Vec<Numbered> = Vec::new();
+        let first_kept = inner.kept.iter().map(|(id, _)| *id).find(|id| *id > after);
+        if let (Some(last), Some(first)) = (last_id, first_kept)
+            && first > last + 1
+        {
+            let id = first - 1;
+            let body = json!({"id": id, "type": "gap", "missed": id - last,
+                              "detail": "at most this many events are no longer kept (a crash skips ids); \
+                                         reread the lists"});
+            events.push((id, Arc::new(body)));
+        }
+        events.extend(inner.kept.iter().filter(|(id, _)| *id > after).cloned());
+        (events, live)
     }
 
-    /// How many events of each type there were.
+    /// Writes the exact next id as the mark, so that a clean restart continues without
+    /// skipping ids (a crash skips to the reserved mark instead, and says so with a `gap`).
+    pub fn close(&self) {
+        let Ok(inner) = self.inner.lock() else { return };
+        if let Some(disk) = &inner.disk
+            && let Err(error) = Disk::reserve(&disk.dir, inner.next_id)
+        {
+            tracing::warn!(%error, "cannot record the next event id");
+        }
+    }
+
+    /// How many events of each type there were since the daemon started.
     pub fn counts(&self) -> BTreeMap<&'static str, u64> {
         self.inner.lock().map(|inner| inner.counts.clone()).unwrap_or_default()
     }
@@ -171,5 +359,86 @@ fn describe_engine(event: &Event) -> (&'static str, serde_json::Value) {
         Event::DeliveryAbandoned { to, kind } => {
             ("delivery-abandoned", json!({"to": to.to_string(), "kind": format!("{kind:?}")}))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(events: &[Numbered]) -> Vec<u64> {
+        events.iter().map(|(id, _)| *id).collect()
+    }
+
+    #[test]
+    fn ids_continue_after_a_restart_and_a_client_resumes_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(Some(dir.path())).unwrap();
+        for n in 0..5 {
+            log.push_value("published", json!({"n": n}));
+        }
+        drop(log);
+        let log = EventLog::open(Some(dir.path())).unwrap();
+        log.push_value("published", json!({"n": 5}));
+        let (events, _) = log.since(Some(3));
+        assert_eq!(ids(&events), [4, 5, 6], "resumes after 3, across the restart");
+        assert_eq!(events[2].1["n"], 5);
+        std::mem::forget(log); // as kill -9 would
+        let log = EventLog::open(Some(dir.path())).unwrap();
+        let (events, _) = log.since(Some(6));
+        assert!(events.is_empty(), "nothing after 6 yet: {events:?}");
+        log.push_value("published", json!({"n": 6}));
+        let (after_crash, _) = log.since(Some(6));
+        assert_eq!(after_crash[0].1["type"], "gap", "the ids a crash skips are reported as a gap");
+        assert!(after_crash[1].0 > 6);
+        // Control: without a directory, a restart starts again at 1.
+        let memory = EventLog::open(None).unwrap();
+        memory.push_value("published", json!({}));
+        assert_eq!(ids(&memory.since(None).0), [1]);
+    }
+
+    #[test]
+    fn a_lost_backlog_or_a_torn_line_never_reuses_an_id() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(Some(dir.path())).unwrap();
+        log.push_value("published", json!({}));
+        log.push_value("published", json!({}));
+        std::mem::forget(log);
+        // A power cut lost the backlog but not the fsynced mark; a crash tore a line.
+        std::fs::write(dir.path().join("events.jsonl"), "{\"id\": 1, \"type\": \"published\"}\n{\"id\": 2, \"ty")
+            .unwrap();
+        let log = EventLog::open(Some(dir.path())).unwrap();
+        log.push_value("published", json!({}));
+        let (events, _) = log.since(Some(2));
+        let first_new = events.iter().map(|(id, _)| *id).find(|id| *id > 2).unwrap();
+        assert!(first_new > 2, "a new id is above every id sent before");
+        assert_eq!(events[0].1["type"], "gap", "the skipped ids are reported: {events:?}");
+    }
+
+    #[test]
+    fn a_client_behind_the_backlog_is_told_what_it_missed() {
+        let log = EventLog::open(None).unwrap();
+        let total = KEPT_EVENTS as u64 + 100;
+        for _ in 0..total {
+            log.push_value("published", json!({}));
+        }
+        let (events, _) = log.since(Some(10));
+        assert_eq!(events[0].1["type"], "gap");
+        assert_eq!(events[0].1["missed"], 100 - 10 + 1 - 1, "ids 11..=100 are gone");
+        assert_eq!(events.len(), KEPT_EVENTS + 1);
+        assert_eq!(ids(&events[1..])[0], 101);
+        // Up to date: nothing but what follows.
+        assert!(log.since(Some(total)).0.is_empty());
+    }
+
+    #[test]
+    fn the_backlog_file_stays_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(Some(dir.path())).unwrap();
+        for _ in 0..(3 * KEPT_EVENTS) {
+            log.push_value("published", json!({}));
+        }
+        let lines = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap().lines().count();
+        assert!(lines < 2 * KEPT_EVENTS, "{lines} lines kept");
     }
 }

@@ -1,8 +1,10 @@
 //! The vault and the policy: the person's records (list, read, set, remove, import) and the
 //! limits the agent negotiates within.
 
+use super::page::{Page, PageQuery};
+use super::problem::ProblemDoc;
 use super::views::*;
-use super::{Answer, Api, ApiError, require};
+use super::{Answer, Api, ApiError, Listing, require};
 use crate::import::{self, CsvMapping, Format, Rejected};
 use axum::Json;
 use axum::body::Body;
@@ -15,7 +17,6 @@ use me2b_proto::policy::{BusinessPolicy, Policy};
 use me2b_proto::value::Value;
 use me2b_proto::vocab::FieldPath;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::BufReader;
 use std::sync::Arc;
@@ -23,11 +24,16 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 use utoipa::{IntoParams, ToSchema};
 
 /// The vault's records, with values.
-#[utoipa::path(get, path = "/v1/data", responses((status = 200, body = [RecordView])))]
-pub(super) async fn data_list(State(api): State<Arc<Api>>) -> Answer<Vec<RecordView>> {
-    Ok(Json(
-        api.node.read(|state| state.vault.iter().map(|(path, record)| RecordView::new(path, record)).collect()).await?,
-    ))
+#[utoipa::path(get, path = "/v1/data", params(PageQuery), responses((status = 200, body = [RecordView], headers(("link" = String, description = "The next page")))))]
+pub(super) async fn data_list(State(api): State<Arc<Api>>, page: Page) -> Listing<RecordView> {
+    Ok(api
+        .node
+        .read(move |state| {
+            page.of(state.vault.iter().map(|entry| (entry.0.to_string(), entry)), |(path, record)| {
+                RecordView::new(path, record)
+            })
+        })
+        .await?)
 }
 
 /// One record.
@@ -42,6 +48,7 @@ pub(super) async fn data_get(State(api): State<Arc<Api>>, Path(path): Path<Strin
 /// A value to store.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"value": 44, "provenance": "owner"}))]
 pub struct SetValue {
     /// A number, true/false, a YYYY-MM-DD date, text, or a series.
     #[schema(value_type = Object)]
@@ -79,8 +86,8 @@ pub(super) async fn data_set(
 }
 
 /// Removes a record (person).
-#[utoipa::path(delete, path = "/v1/data/{path}", params(("path" = String, Path)), responses((status = 200)))]
-pub(super) async fn data_remove(State(api): State<Arc<Api>>, Path(path): Path<String>) -> Answer<serde_json::Value> {
+#[utoipa::path(delete, path = "/v1/data/{path}", params(("path" = String, Path)), responses((status = 200, body = Removed), (status = 404, body = ProblemDoc)))]
+pub(super) async fn data_remove(State(api): State<Arc<Api>>, Path(path): Path<String>) -> Answer<Removed> {
     require(&api, Role::Person)?;
     let path = path.parse::<FieldPath>()?;
     let at = path.clone();
@@ -88,12 +95,13 @@ pub(super) async fn data_remove(State(api): State<Arc<Api>>, Path(path): Path<St
         return Err(ApiError::new(StatusCode::NOT_FOUND, format!("no record at {path}")));
     }
     api.node.command(Command::RemoveRecord(path.clone())).await?;
-    Ok(Json(json!({"removed": path.to_string()})))
+    Ok(Json(Removed { removed: path.to_string() }))
 }
 
 /// Records to import, by path.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"records": {"body.shoe_size_eu": 44, "profile.birthdate": "1990-05-17"}}))]
 pub struct Import {
     /// Values by path.
     #[schema(value_type = Object)]
@@ -122,8 +130,8 @@ impl Import {
 
 /// Imports many records at once (person), as one transaction: all are checked before any is
 /// stored, and a trigger sees them together.
-#[utoipa::path(post, path = "/v1/data", request_body = Import, responses((status = 200)))]
-pub(super) async fn data_import(State(api): State<Arc<Api>>, Json(body): Json<Import>) -> Answer<serde_json::Value> {
+#[utoipa::path(post, path = "/v1/data", request_body = Import, responses((status = 200, body = Count), (status = 400, body = ProblemDoc)))]
+pub(super) async fn data_import(State(api): State<Arc<Api>>, Json(body): Json<Import>) -> Answer<Count> {
     require(&api, Role::Person)?;
     let (records, provenance) = body.check()?;
     let imported = records.len();
@@ -132,7 +140,7 @@ pub(super) async fn data_import(State(api): State<Arc<Api>>, Json(body): Json<Im
         .map(|(path, value)| ImportUpdate { path, update: Update::Set(value), original_id: None })
         .collect();
     api.node.command(Command::Import { updates, provenance }).await?;
-    Ok(Json(json!({"imported": imported})))
+    Ok(Json(Count { count: imported }))
 }
 
 /// Largest file one import reads: an Apple Health export of many years is a few hundred MiB.

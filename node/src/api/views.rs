@@ -95,7 +95,7 @@ pub fn value_from_json(json: &serde_json::Value) -> Result<Value, BadInput> {
 /// Writes a vault value as JSON, the way [`value_from_json`] reads it.
 pub fn value_to_json(value: &Value) -> serde_json::Value {
     match value {
-        Value::Number(n) => json!(n),
+        Value::Number(n) => number_to_json(*n),
         Value::Text(text) => json!(text),
         Value::Boolean(b) => json!(b),
         Value::Date(date) => json!(date.to_string()),
@@ -103,13 +103,21 @@ pub fn value_to_json(value: &Value) -> serde_json::Value {
             points
                 .iter()
                 .map(|p| match &p.tag {
-                    Some(tag) => json!({"at_ms": p.at.as_millis(), "value": p.value, "tag": tag}),
-                    None => json!({"at_ms": p.at.as_millis(), "value": p.value}),
+                    Some(tag) => json!({"at_ms": p.at.as_millis(), "value": number_to_json(p.value), "tag": tag}),
+                    None => json!({"at_ms": p.at.as_millis(), "value": number_to_json(p.value)}),
                 })
                 .collect::<Vec<_>>()
         ),
         Value::Codes(codes) => json!({ "codes": codes }),
     }
+}
+
+/// A number as JSON the way a person writes it: a whole number without a fraction (`44`, not
+/// `44.0`), any other as the shortest decimal that reads back the same.
+fn number_to_json(n: f64) -> serde_json::Value {
+    // 2^53: every whole number up to it is exact in an f64.
+    const EXACT: f64 = 9_007_199_254_740_992.0;
+    if n.fract() == 0.0 && n.abs() <= EXACT { json!(n as i64) } else { json!(n) }
 }
 
 /// A vault record.
@@ -494,16 +502,128 @@ impl From<&ledger::Entry> for LedgerEntryView {
     }
 }
 
+/// The node as `/v1/status` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusView {
+    /// The libp2p peer id.
+    pub peer_id: String,
+    /// The protocol key (hex).
+    pub public_key: String,
+    /// `person` or `business`.
+    pub role: String,
+    /// The name from the config.
+    pub name: String,
+    /// Where it listens for peers.
+    pub listen_addrs: Vec<String>,
+    /// The API's own address.
+    pub api: String,
+    /// Peers connected now.
+    pub connected_peers: usize,
+    /// The categories followed.
+    pub subscriptions: Vec<String>,
+    /// Vault records.
+    pub records: usize,
+    /// Negotiations waiting for the owner.
+    pub pending: usize,
+    /// Negotiations kept.
+    pub negotiations: usize,
+    /// Agreements kept.
+    pub agreements: usize,
+    /// Direct messages waiting for delivery.
+    pub outbox: usize,
+}
+
+/// A connected peer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeerView {
+    /// Its peer id.
+    pub peer_id: String,
+}
+
+/// Something published or sent, by its new id.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Created {
+    /// The intent's, request's or offer's id.
+    pub id: String,
+}
+
+/// The owner's answer to a negotiation.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Decided {
+    /// The negotiation.
+    pub negotiation_id: String,
+    /// `approved`, `declined` or `countered`.
+    pub decision: String,
+}
+
+/// How many items a write took.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Count {
+    /// Records imported, records removed or catalog items set.
+    pub count: usize,
+}
+
+/// A record removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Removed {
+    /// Its path.
+    pub removed: String,
+}
+
+/// Intents seen for a category and spec entry.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DemandRow {
+    /// The category.
+    pub category: String,
+    /// `KEY=VALUE`, or empty for the category's total.
+    pub spec: String,
+    /// Intents counted.
+    pub count: u64,
+}
+
+/// A purpose in the protocol's vocabulary.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PurposeView {
+    /// Its name, e.g. `personalised-offers`.
+    pub name: String,
+    /// What it means.
+    pub text: String,
+}
+
+/// The words the protocol uses.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Vocabulary {
+    /// Every purpose.
+    pub purposes: Vec<PurposeView>,
+}
+
+/// What checking the node's records found, with the ledger's head.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifyView {
+    /// The checks.
+    #[serde(flatten)]
+    pub report: me2b_proto::evidence::Report,
+    /// The hash of the ledger's last entry.
+    pub head: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn values_round_trip_through_json() {
-        for json in [json!(44.0), json!(true), json!("1990-05-17"), json!("Ada"), json!([{"at_ms": 5, "value": 12.5}])]
-        {
+        for json in [
+            json!(44),
+            json!(44.5),
+            json!(true),
+            json!("1990-05-17"),
+            json!("Ada"),
+            json!([{"at_ms": 5, "value": 12.5}]),
+        ] {
             assert_eq!(value_to_json(&value_from_json(&json).unwrap()), json);
         }
         assert!(value_from_json(&json!({"a": 1})).is_err());
+        assert_eq!(value_to_json(&value_from_json(&json!(44.0)).unwrap()).to_string(), "44", "as the person wrote it");
     }
 }
