@@ -3,7 +3,7 @@
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use libp2p::Multiaddr;
-use me2b_node::api::Api;
+use me2b_node::api::{Api, ApiSettings};
 use me2b_node::config::{ApiAddress, Config, DataDir, LogFormat};
 use me2b_node::{Node, NodeConfig, Transport};
 use std::net::SocketAddr;
@@ -119,7 +119,7 @@ fn init_logs(format: LogFormat) {
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr);
     match format {
         LogFormat::Human => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder.json().with_current_span(true).with_span_list(true).init(),
     }
 }
 
@@ -177,8 +177,18 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
         .await
         .with_context(|| format!("cannot serve the API on {}; choose another with --api IP:PORT", config.api))?;
     let api_address = listener.local_addr()?;
-    let api = Api::new(node.clone(), token, config.name.clone(), config.role.into(), api_address);
-    dir.write_api_address(&ApiAddress { address: api_address, pid: std::process::id() })?;
+    let identity = me2b_proto::identity::Keypair::from_secret_bytes(&secret);
+    let public_key = identity.public().to_string();
+    let settings = ApiSettings {
+        token,
+        name: config.name.clone(),
+        role: config.role.into(),
+        address: api_address,
+        identity,
+        events_dir: Some(dir.root().join("events")),
+    };
+    let api = Api::new(node.clone(), settings)?;
+    dir.write_api_address(&ApiAddress { address: api_address, pid: std::process::id(), public_key })?;
 
     let info = node.info().await?;
     let listen: Vec<String> = info.listen_addrs.iter().map(ToString::to_string).collect();
@@ -188,6 +198,7 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
     let served = axum::serve(listener, api.router()).with_graceful_shutdown(stop_signal()).await;
     info!("stopping");
     node.shutdown().await;
+    api.close();
     dir.clear_api_address();
     served.context("the API server failed")?;
     info!("stopped");

@@ -7,6 +7,8 @@
 mod client;
 mod daemon;
 mod demo;
+mod doctor;
+mod exit;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use me2b_node::config::{Config, DataDir, RoleName};
@@ -37,6 +39,21 @@ enum Command {
     Daemon(daemon::DaemonArgs),
     /// Show the running node: peer id, addresses, API, role, counts.
     Status,
+    /// Show this node's identity: peer id, public key, fingerprint and addresses to give others.
+    Id,
+    /// The peers connected now.
+    Peers,
+    /// Connect to a peer, e.g. /ip4/192.0.2.7/tcp/6428/p2p/12D3KooW...
+    Connect {
+        /// Its address, ending in /p2p/PEER_ID.
+        address: String,
+    },
+    /// Read or change settings in config.toml (the daemon reads them at its next start).
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the data directory, its files, the config, the ports and the daemon, and say
+    /// what to fix.
+    Doctor,
     /// Read and change your vault (person).
     #[command(subcommand)]
     Data(client::DataCommand),
@@ -107,8 +124,13 @@ enum Command {
     Received,
     /// Intents seen, counted by category and spec (business).
     Demand,
-    /// Follow the node's events as they happen (Ctrl-C to stop).
-    Events,
+    /// Follow the node's events as they happen (Ctrl-C to stop); each line is one event as
+    /// JSON, with its id.
+    Events {
+        /// Resume after this event id (events are numbered across restarts).
+        #[arg(long, value_name = "ID")]
+        after: Option<u64>,
+    },
     /// Open the web console: prints a one-time login link and opens it in a browser.
     Open {
         /// Only print the link.
@@ -125,6 +147,24 @@ enum Command {
     Completions {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `me2b man > /usr/local/share/man/man1/me2b.1`.
+    Man,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print one setting, or all of them.
+    Get {
+        /// name, listen, api, bootstrap, mdns, log_format, owner_window, role or passphrase.
+        key: Option<String>,
+    },
+    /// Change one setting; lists (listen, bootstrap) are comma-separated.
+    Set {
+        /// name, listen, api, bootstrap, mdns, log_format or owner_window.
+        key: String,
+        /// The new value.
+        value: String,
     },
 }
 
@@ -148,7 +188,16 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
     let result = match cli.command {
-        Command::Init(args) => init(cli.data_dir, args),
+        Command::Init(args) => init(cli.data_dir, args, json),
+        Command::Config(command) => config(cli.data_dir, command, json),
+        Command::Doctor => doctor::run(cli.data_dir, json),
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut out)
+                .map(|()| client::write_out(format_args!("{}", String::from_utf8_lossy(&out))))
+                .map_err(anyhow::Error::from)
+        }
         Command::Daemon(args) => daemon::run(cli.data_dir, args),
         Command::Demo { quiet } => demo::run(quiet),
         Command::Completions { shell } => {
@@ -162,14 +211,51 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error:#}");
-            ExitCode::FAILURE
-        }
+        Err(error) => ExitCode::from(exit::report(&error, json)),
     }
 }
 
-fn init(data_dir: Option<PathBuf>, args: InitArgs) -> anyhow::Result<()> {
+/// `config get|set`: settings in `config.toml`, checked as the daemon checks them.
+fn config(data_dir: Option<PathBuf>, command: ConfigCommand, json: bool) -> anyhow::Result<()> {
+    let dir = DataDir::locate(data_dir)?;
+    let mut config = dir.config().map_err(|e| exit::fail(exit::ExitKind::Data, e.to_string()))?;
+    let usage = |e: me2b_node::config::ConfigError| exit::fail(exit::ExitKind::Usage, e.to_string());
+    match command {
+        ConfigCommand::Get { key: Some(key) } => {
+            let value = config.get(&key).map_err(usage)?;
+            if json {
+                client::write_out(format_args!("{}\n", serde_json::json!({ key: value })));
+            } else {
+                client::write_out(format_args!("{value}\n"));
+            }
+        }
+        ConfigCommand::Get { key: None } => {
+            let keys = ["role", "passphrase"].into_iter().chain(Config::KEYS);
+            let all: serde_json::Map<String, serde_json::Value> =
+                keys.map(|key| (key.to_owned(), config.get(key).unwrap_or_default().into())).collect();
+            if json {
+                client::write_out(format_args!("{}\n", serde_json::Value::Object(all)));
+            } else {
+                for (key, value) in all {
+                    client::write_out(format_args!("{key:<14}{}\n", value.as_str().unwrap_or_default()));
+                }
+            }
+        }
+        ConfigCommand::Set { key, value } => {
+            config.set(&key, &value).map_err(usage)?;
+            dir.write_config(&config)?;
+            let now = config.get(&key).map_err(usage)?;
+            if json {
+                client::write_out(format_args!("{}\n", serde_json::json!({ key: now })));
+            } else {
+                client::write_out(format_args!("{key} = {now} (the daemon reads it at its next start)\n"));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn init(data_dir: Option<PathBuf>, args: InitArgs, json: bool) -> anyhow::Result<()> {
     let dir = DataDir::locate(data_dir)?;
     let passphrase =
         if args.no_passphrase { None } else { Some(daemon::passphrase(args.passphrase_file.as_deref(), true)?) };
@@ -184,7 +270,17 @@ fn init(data_dir: Option<PathBuf>, args: InitArgs) -> anyhow::Result<()> {
         store.apply_blocking(&state, &[me2b_proto::engine::Change::Settings])?;
     }
     let peer_id = me2b_node::net::libp2p_keypair(*secret)?.public().to_peer_id();
-    println!("initialised {} as a {:?} node; peer id {peer_id}", dir.root().display(), args.role);
-    println!("start it with: me2b --data-dir {} daemon", dir.root().display());
+    if json {
+        let role = config.get("role").unwrap_or_default();
+        let body = serde_json::json!({"data_dir": dir.root(), "role": role, "peer_id": peer_id.to_string()});
+        client::write_out(format_args!("{body}\n"));
+    } else {
+        client::write_out(format_args!(
+            "initialised {} as a {:?} node; peer id {peer_id}\nstart it with: me2b --data-dir {} daemon\n",
+            dir.root().display(),
+            args.role,
+            dir.root().display()
+        ));
+    }
     Ok(())
 }

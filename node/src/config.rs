@@ -141,12 +141,19 @@ impl std::str::FromStr for LogFormat {
     }
 }
 
+/// The default port for peers (TCP and QUIC). Neither it nor [`DEFAULT_API_PORT`] is in the
+/// IANA registry (checked against nmap's copy of it), nor used by Kubo (4001, 5001, 8080),
+/// Syncthing (8384, 21027, 22000), lnd (9735, 10009, 8080) or bitcoind (8332, 8333).
+pub const DEFAULT_PEER_PORT: u16 = 6428;
+/// The default port of the local API and console, on 127.0.0.1.
+pub const DEFAULT_API_PORT: u16 = 6429;
+
 fn default_listen() -> Vec<String> {
-    vec!["/ip4/0.0.0.0/tcp/4001".into(), "/ip4/0.0.0.0/udp/4001/quic-v1".into()]
+    vec![format!("/ip4/0.0.0.0/tcp/{DEFAULT_PEER_PORT}"), format!("/ip4/0.0.0.0/udp/{DEFAULT_PEER_PORT}/quic-v1")]
 }
 
 fn default_api() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 5001))
+    SocketAddr::from(([127, 0, 0, 1], DEFAULT_API_PORT))
 }
 
 fn default_owner_window() -> String {
@@ -201,6 +208,61 @@ impl Config {
         Ok(())
     }
 
+    /// The settings `me2b config get|set` reads and writes (`role` and `passphrase` are fixed
+    /// at init).
+    pub const KEYS: [&'static str; 7] = ["name", "listen", "api", "bootstrap", "mdns", "log_format", "owner_window"];
+
+    /// The value of setting `key` as text (lists comma-separated).
+    pub fn get(&self, key: &str) -> Result<String, ConfigError> {
+        Ok(match key {
+            "role" => if self.role == RoleName::Person { "person" } else { "business" }.to_owned(),
+            "passphrase" => self.passphrase.to_string(),
+            "name" => self.name.clone(),
+            "listen" => self.listen.join(","),
+            "api" => self.api.to_string(),
+            "bootstrap" => self.bootstrap.join(","),
+            "mdns" => self.mdns.to_string(),
+            "log_format" => if self.log_format == LogFormat::Json { "json" } else { "human" }.to_owned(),
+            "owner_window" => self.owner_window.clone(),
+            other => return Err(unknown_key(other)),
+        })
+    }
+
+    /// Sets `key` from text, checked the way the environment's `ME2B_*` values are.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ConfigError> {
+        let mut changed = self.clone();
+        let variable = match key {
+            "name" => {
+                if value.trim().is_empty() {
+                    return Err(ConfigError::Setting { name: key.into(), reason: "a name cannot be empty".into() });
+                }
+                changed.name = value.to_owned();
+                None
+            }
+            "listen" => Some("ME2B_LISTEN"),
+            "api" => Some("ME2B_API"),
+            "bootstrap" => Some("ME2B_BOOTSTRAP"),
+            "mdns" => Some("ME2B_MDNS"),
+            "log_format" => Some("ME2B_LOG_FORMAT"),
+            "owner_window" => Some("ME2B_OWNER_WINDOW"),
+            "role" | "passphrase" => {
+                return Err(ConfigError::Setting {
+                    name: key.into(),
+                    reason: "fixed when the data directory was made (`me2b init`)".into(),
+                });
+            }
+            other => return Err(unknown_key(other)),
+        };
+        if let Some(variable) = variable {
+            changed.apply_env(|name| (name == variable).then(|| value.to_owned())).map_err(|error| match error {
+                ConfigError::Setting { reason, .. } => ConfigError::Setting { name: key.into(), reason },
+                other => other,
+            })?;
+        }
+        *self = changed;
+        Ok(())
+    }
+
     /// The owner window as a duration: a `30m`-style duration of at most 7 days.
     pub fn owner_window(&self) -> Result<std::time::Duration, String> {
         let window = me2b_proto::time::parse_duration(&self.owner_window).map_err(|e| e.to_string())?;
@@ -212,6 +274,13 @@ impl Config {
     }
 }
 
+fn unknown_key(key: &str) -> ConfigError {
+    ConfigError::Setting {
+        name: key.into(),
+        reason: format!("no such setting; the settings are role, passphrase, {}", Config::KEYS.join(", ")),
+    }
+}
+
 /// Where the running daemon's API is, written by the daemon and read by client commands.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiAddress {
@@ -219,6 +288,9 @@ pub struct ApiAddress {
     pub address: SocketAddr,
     /// The daemon's process id, to detect a stale file.
     pub pid: u32,
+    /// The node's protocol key (hex): a client sends its token only to an API that proves it
+    /// holds this key (`GET /v1/identity`), never to whatever listens on a stale address.
+    pub public_key: String,
 }
 
 /// The files of one data directory.
@@ -315,6 +387,17 @@ impl DataDir {
             .map_err(|e| ConfigError::Invalid { path: path.display().to_string(), reason: e.to_string() })
     }
 
+    /// Replaces `config.toml` (`me2b config set`; the running daemon reads it at its next start).
+    pub fn write_config(&self, config: &Config) -> Result<(), ConfigError> {
+        let path = self.config_file();
+        let text = toml::to_string_pretty(config)
+            .map_err(|e| ConfigError::Invalid { path: path.display().to_string(), reason: e.to_string() })?;
+        let temporary = self.root.join("config.toml.tmp");
+        write_private(&temporary, text.as_bytes())
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|source| ConfigError::Io { path: path.display().to_string(), source })
+    }
+
     /// Reads the API token.
     pub fn token(&self) -> Result<String, ConfigError> {
         let path = self.token_file();
@@ -358,6 +441,24 @@ impl DataDir {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_read_and_write_as_text_and_bad_values_are_refused() {
+        let mut config = Config::new(RoleName::Person, "Ada".into(), false);
+        assert_eq!(config.get("api").unwrap(), "127.0.0.1:6429");
+        config.set("api", "127.0.0.1:7000").unwrap();
+        config.set("bootstrap", "/ip4/127.0.0.1/tcp/1, /ip4/127.0.0.1/tcp/2").unwrap();
+        config.set("mdns", "false").unwrap();
+        assert_eq!(config.get("bootstrap").unwrap(), "/ip4/127.0.0.1/tcp/1,/ip4/127.0.0.1/tcp/2");
+        assert!(!config.mdns);
+        let before = config.clone();
+        for (key, value) in [("api", "nowhere"), ("mdns", "maybe"), ("owner_window", "9d"), ("role", "business")] {
+            assert!(config.set(key, value).is_err(), "{key}={value}");
+        }
+        let unknown = config.set("colour", "red").unwrap_err().to_string();
+        assert!(unknown.contains("owner_window"), "names the valid keys: {unknown}");
+        assert_eq!(config, before, "a refused value changes nothing");
+    }
 
     #[test]
     fn init_writes_a_config_that_reads_back_and_refuses_a_second_init() {

@@ -25,6 +25,7 @@ pub(super) async fn execute(daemon: &Daemon, json: bool, command: Command) -> Re
     let out = Printer { json };
     match command {
         Command::Status => status(daemon, out).await,
+        Command::Id | Command::Peers | Command::Connect { .. } => network(daemon, out, command).await,
         Command::Data(data) => data_command(daemon, out, data).await,
         Command::Policy(_) | Command::Catalog(_) | Command::Subscribe { .. } | Command::Unsubscribe { .. } => {
             settings(daemon, out, command).await
@@ -42,11 +43,15 @@ pub(super) async fn execute(daemon: &Daemon, json: bool, command: Command) -> Re
         Command::Campaign(_) | Command::Offer(_) | Command::Received | Command::Demand => {
             business(daemon, out, command).await
         }
-        Command::Events => follow_events(daemon).await,
+        Command::Events { after } => follow_events(daemon, after).await,
         Command::Open { no_browser } => open(daemon, out, no_browser).await,
-        Command::Init(_) | Command::Daemon(_) | Command::Demo { .. } | Command::Completions { .. } => {
-            unreachable!("handled in main")
-        }
+        Command::Init(_)
+        | Command::Daemon(_)
+        | Command::Demo { .. }
+        | Command::Completions { .. }
+        | Command::Man
+        | Command::Config(_)
+        | Command::Doctor => unreachable!("handled in main"),
     }
 }
 
@@ -70,6 +75,43 @@ async fn status(daemon: &Daemon, out: Printer) -> Result<()> {
             say!("{key:<16}{}", text(s, key));
         }
     })
+}
+
+/// `id`, `peers`, `connect`: the node on the network.
+async fn network(daemon: &Daemon, out: Printer, command: Command) -> Result<()> {
+    match command {
+        Command::Id => {
+            let status = daemon.get("/v1/status").await?;
+            let key: Option<me2b_proto::identity::PublicKey> = text(&status, "public_key").parse().ok();
+            let id = json!({
+                "peer_id": status["peer_id"],
+                "public_key": status["public_key"],
+                "fingerprint": key.map(|k| k.fingerprint()),
+                "role": status["role"],
+                "name": status["name"],
+                "addresses": status["listen_addrs"].as_array().map(|addresses| addresses.iter()
+                    .map(|a| format!("{}/p2p/{}", a.as_str().unwrap_or_default(), text(&status, "peer_id")))
+                    .collect::<Vec<_>>()),
+            });
+            out.show(&id, &|i| {
+                for key in ["peer_id", "public_key", "fingerprint", "role", "name"] {
+                    say!("{key:<13}{}", text(i, key));
+                }
+                for address in i["addresses"].as_array().into_iter().flatten() {
+                    say!("{:<13}{}", "address", address.as_str().unwrap_or_default());
+                }
+            })
+        }
+        Command::Peers => {
+            let peers = daemon.get("/v1/peers").await?;
+            out.show(&peers, &|p| table(&["peer_id"], rows(p, &["peer_id"])))
+        }
+        Command::Connect { address } => {
+            let peer = daemon.post("/v1/peers", json!({"address": address})).await?;
+            out.show(&peer, &|p| say!("connected to {}", text(p, "peer_id")))
+        }
+        _ => unreachable!("dispatched by execute"),
+    }
 }
 
 /// `open`: a one-time link into the web console, opened in a browser where there is one.
@@ -108,7 +150,7 @@ async fn data_command(daemon: &Daemon, out: Printer, data: DataCommand) -> Resul
             out.show(&record, &|r| say!("{}", r["value"]))
         }
         DataCommand::List => {
-            let records = daemon.get("/v1/data").await?;
+            let records = daemon.get_all("/v1/data").await?;
             out.show(&records, &|r| {
                 let rows = r.as_array().map(|items| {
                     items.iter().map(|i| vec![text(i, "path"), i["value"].to_string(), text(i, "provenance")]).collect()
@@ -186,12 +228,18 @@ fn import_format(file: &std::path::Path, has_map: bool) -> Result<String> {
 
 /// Imports a JSON object of path to value, as one transaction.
 async fn import_records(daemon: &Daemon, out: Printer, file: &std::path::Path) -> Result<()> {
-    let content = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let records: BTreeMap<String, Json> = serde_json::from_str(&content).with_context(|| {
-        format!("{} is not a JSON object of path to value, e.g. {{\"body.shoe_size_eu\": 44}}", file.display())
+    let content = read_file(file)?;
+    let records: BTreeMap<String, Json> = serde_json::from_str(&content).map_err(|e| {
+        fail(
+            ExitKind::Data,
+            format!(
+                "{} is not a JSON object of path to value, e.g. {{\"body.shoe_size_eu\": 44}}: {e}",
+                file.display()
+            ),
+        )
     })?;
     let answer = daemon.post("/v1/data", json!({"records": records})).await?;
-    out.show(&answer, &|a| say!("imported {} records", a["imported"]))
+    out.show(&answer, &|a| say!("imported {} records", a["count"]))
 }
 
 /// Where the node's policy lives: a person's and a business's are different documents.
@@ -218,7 +266,7 @@ async fn settings(daemon: &Daemon, out: Printer, command: Command) -> Result<()>
         Command::Catalog(CatalogCommand::Set { file }) => {
             let document = read_document(&file, "see `me2b catalog set --help` for the form")?;
             let answer = daemon.call(Method::PUT, "/v1/catalog", Some(document)).await?;
-            out.show(&answer, &|a| say!("catalog replaced: {} items", a["items"]))
+            out.show(&answer, &|a| say!("catalog replaced: {} items", a["count"]))
         }
         Command::Subscribe { categories } => {
             let now = daemon.post("/v1/subscriptions", json!({"categories": categories})).await?;
@@ -250,7 +298,7 @@ async fn negotiations(daemon: &Daemon, out: Printer, command: Command) -> Result
             out.show(&answer, &|a| say!("intent {} published", text(a, "id")))
         }
         Command::Requests => {
-            let requests = daemon.get("/v1/requests").await?;
+            let requests = daemon.get_all("/v1/requests").await?;
             out.show(&requests, &|r| {
                 table(
                     &["id", "business_name", "category", "description"],
@@ -259,7 +307,7 @@ async fn negotiations(daemon: &Daemon, out: Printer, command: Command) -> Result
             })
         }
         Command::Pending => {
-            let pending = daemon.get("/v1/pending").await?;
+            let pending = daemon.get_all("/v1/pending").await?;
             out.show(&pending, &|p| {
                 let Some(items) = p.as_array().filter(|items| !items.is_empty()) else {
                     say!("nothing waits for you");
@@ -333,7 +381,7 @@ fn revocation_line(agreement: &Json) -> Option<String> {
 async fn records(daemon: &Daemon, out: Printer, command: Command) -> Result<()> {
     match command {
         Command::Agreements { show: None } => {
-            let agreements = daemon.get("/v1/agreements").await?;
+            let agreements = daemon.get_all("/v1/agreements").await?;
             out.show(&agreements, &|a| {
                 let rows = a.as_array().map(|items| {
                     items
@@ -387,7 +435,7 @@ async fn records(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
             })
         }
         Command::Offers => {
-            let offers = daemon.get("/v1/offers").await?;
+            let offers = daemon.get_all("/v1/offers").await?;
             out.show(&offers, &|o| {
                 table(
                     &["offer_id", "agreement_id", "description", "price"],
@@ -396,7 +444,7 @@ async fn records(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
             })
         }
         Command::Ledger { verify: None } => {
-            let entries = daemon.get("/v1/ledger").await?;
+            let entries = daemon.get_all("/v1/ledger").await?;
             out.show(&entries, &|e| {
                 table(&["sequence", "kind", "subject", "fields"], rows(e, &["sequence", "kind", "subject", "fields"]))
             })
@@ -411,19 +459,20 @@ async fn records(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
 
 /// `ledger verify --file EXPORT`: the same checks as the daemon's, on an export, offline.
 pub fn verify_file(file: &std::path::Path, json: bool) -> Result<()> {
-    let content = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let export: Json = serde_json::from_str(&content)
-        .with_context(|| format!("{} is not JSON; write one with `me2b export > FILE`", file.display()))?;
-    let key: me2b_proto::identity::PublicKey = text(&export["node"], "public_key")
-        .parse()
-        .with_context(|| format!("{} has no node.public_key: is it a `me2b export`?", file.display()))?;
+    let content = read_file(file)?;
+    let export: Json = serde_json::from_str(&content).map_err(|e| {
+        fail(ExitKind::Data, format!("{} is not JSON ({e}); write one with `me2b export > FILE`", file.display()))
+    })?;
+    let key: me2b_proto::identity::PublicKey = text(&export["node"], "public_key").parse().map_err(|_| {
+        fail(ExitKind::Data, format!("{} has no node.public_key: is it a `me2b export`?", file.display()))
+    })?;
     let entries = export["ledger_signed"]
         .as_array()
         .map(|entries| entries.iter().map(|e| e.as_str().and_then(me2b_proto::identity::unhex)).collect())
         .unwrap_or(Some(Vec::new()))
-        .context("ledger_signed holds something that is not hex")?;
-    let evidence: Vec<me2b_proto::evidence::Evidence> =
-        serde_json::from_value(export["evidence"].clone()).context("the export's evidence is malformed")?;
+        .ok_or_else(|| fail(ExitKind::Data, "ledger_signed holds something that is not hex"))?;
+    let evidence: Vec<me2b_proto::evidence::Evidence> = serde_json::from_value(export["evidence"].clone())
+        .map_err(|e| fail(ExitKind::Data, format!("the export's evidence is malformed: {e}")))?;
     let report = me2b_proto::evidence::check_records(&key, &entries, None, &evidence);
     show_verification(&serde_json::to_value(&report)?, json)
 }
@@ -441,7 +490,7 @@ fn show_verification(report: &Json, json: bool) -> Result<()> {
         );
     }
     if report["valid"] != json!(true) {
-        bail!("{}", text(report, "error"));
+        return Err(fail(ExitKind::Data, text(report, "error")));
     }
     Ok(())
 }
@@ -453,7 +502,7 @@ async fn business(daemon: &Daemon, out: Printer, command: Command) -> Result<()>
             let body =
                 json!({"agreement_id": agreement, "description": description, "price": price, "valid_for": valid_for});
             let answer = daemon.post("/v1/offers", body).await?;
-            out.show(&answer, &|a| say!("offer {} sent", text(a, "offer_id")))
+            out.show(&answer, &|a| say!("offer {} sent", text(a, "id")))
         }
         Command::Campaign(CampaignCommand::Publish {
             category,
@@ -473,7 +522,7 @@ async fn business(daemon: &Daemon, out: Printer, command: Command) -> Result<()>
             out.show(&answer, &|a| say!("request {} published on {category}", text(a, "id")))
         }
         Command::Received => {
-            let received = daemon.get("/v1/received").await?;
+            let received = daemon.get_all("/v1/received").await?;
             out.show(&received, &|r| {
                 let mut rows = Vec::new();
                 for agreement in r.as_array().into_iter().flatten() {
@@ -490,7 +539,7 @@ async fn business(daemon: &Daemon, out: Printer, command: Command) -> Result<()>
             })
         }
         Command::Demand => {
-            let demand = daemon.get("/v1/demand").await?;
+            let demand = daemon.get_all("/v1/demand").await?;
             out.show(&demand, &|d| table(&["category", "spec", "count"], rows(d, &["category", "spec", "count"])))
         }
         _ => unreachable!("dispatched by execute"),
@@ -499,31 +548,41 @@ async fn business(daemon: &Daemon, out: Printer, command: Command) -> Result<()>
 
 /// Reads a JSON or TOML file as JSON.
 fn read_document(file: &std::path::Path, hint: &str) -> Result<Json> {
-    let content = std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let content = read_file(file)?;
     match serde_json::from_str(&content) {
         Ok(json) => Ok(json),
-        Err(_) => {
-            toml::from_str(&content).with_context(|| format!("{} is neither JSON nor TOML; {hint}", file.display()))
-        }
+        Err(_) => toml::from_str(&content)
+            .map_err(|e| fail(ExitKind::Data, format!("{} is neither JSON nor TOML ({e}); {hint}", file.display()))),
     }
 }
 
-/// Prints each server-sent event's data line as it arrives.
-async fn follow_events(daemon: &Daemon) -> Result<()> {
+/// A file's text, or a data error naming it.
+fn read_file(file: &std::path::Path) -> Result<String> {
+    std::fs::read_to_string(file).map_err(|e| fail(ExitKind::Data, format!("cannot read {}: {e}", file.display())))
+}
+
+/// Prints each event as one JSON line as it arrives, from after `after` if given. The stream
+/// is read with a real SSE parser (events split across network chunks, multi-byte characters
+/// cut in two, comments and keep-alives).
+async fn follow_events(daemon: &Daemon, after: Option<u64>) -> Result<()> {
+    use eventsource_stream::Eventsource as _;
+    use futures::StreamExt as _;
     let http = reqwest::Client::builder().build()?;
-    let mut response = http.get(format!("{}/v1/events", daemon.base)).bearer_auth(&daemon.token).send().await?;
-    if !response.status().is_success() {
-        bail!("the daemon refused the event stream: {}", response.status());
+    let mut request = http.get(format!("{}/v1/events", daemon.base)).bearer_auth(&daemon.token);
+    if let Some(after) = after {
+        request = request.header("Last-Event-ID", after.to_string());
     }
-    let mut pending = String::new();
-    while let Some(chunk) = response.chunk().await? {
-        pending.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = pending.find('\n') {
-            let line: String = pending.drain(..=end).collect();
-            if let Some(data) = line.trim_end().strip_prefix("data: ") {
-                say!("{data}");
-            }
-        }
+    let response =
+        request.send().await.map_err(|e| fail(ExitKind::NotRunning, format!("the daemon did not answer: {e}")))?;
+    if !response.status().is_success() {
+        let status = response.status();
+        let body: Json = response.json().await.unwrap_or(Json::Null);
+        return Err(problem_error(status, &body));
+    }
+    let mut events = response.bytes_stream().eventsource();
+    while let Some(event) = events.next().await {
+        let event = event.map_err(|e| fail(ExitKind::Network, format!("the event stream broke off: {e}")))?;
+        say!("{}", event.data);
     }
     Ok(())
 }

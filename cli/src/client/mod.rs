@@ -24,6 +24,7 @@ pub use commands::verify_file;
 use commands::execute;
 
 use crate::Command;
+use crate::exit::{ExitKind, fail, refused};
 use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Subcommand;
 use me2b_node::config::DataDir;
@@ -236,15 +237,53 @@ pub async fn answers(address: SocketAddr) -> bool {
     http.get(format!("http://{address}/healthz")).send().await.is_ok_and(|r| r.status().is_success())
 }
 
+/// Asks the API at `found` to prove, by signing a fresh challenge, that it holds the key
+/// `found` names; fails as "not running" otherwise.
+pub async fn proves_identity(found: &me2b_node::config::ApiAddress) -> Result<()> {
+    let stale = || {
+        fail(
+            ExitKind::NotRunning,
+            format!(
+                "the daemon is not running: what answers at {} cannot prove it is this node's (the token was not sent)",
+                found.address
+            ),
+        )
+    };
+    let key: me2b_proto::identity::PublicKey = found.public_key.parse().map_err(|_| stale())?;
+    let mut challenge = [0u8; 32];
+    me2b_node::at_rest::random(&mut challenge)?;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let url = format!("http://{}/v1/identity?challenge={}", found.address, me2b_proto::identity::hex(&challenge));
+    let response = http.get(url).send().await.map_err(|_| stale())?;
+    if !response.status().is_success() {
+        return Err(stale());
+    }
+    let proof: me2b_node::api::IdentityProof = response.json().await.map_err(|_| stale())?;
+    let signature = me2b_proto::identity::unhex(&proof.signature)
+        .and_then(|bytes| me2b_proto::identity::Signature::try_from(bytes.as_slice()).ok())
+        .ok_or_else(stale)?;
+    let message = me2b_node::api::identity_message(&challenge, found.address);
+    if !key.verify(me2b_proto::identity::SignatureDomain::ApiIdentity, &message, &signature) {
+        return Err(stale());
+    }
+    Ok(())
+}
+
 impl Daemon {
-    fn connect(data_dir: Option<PathBuf>) -> Result<Daemon> {
+    /// Finds the daemon of `data_dir` and checks that it is this node's before any call
+    /// carries the token: the API must sign a fresh challenge with the key `api.json` names.
+    async fn connect(data_dir: Option<PathBuf>) -> Result<Daemon> {
         let dir = DataDir::locate(data_dir)?;
-        dir.config()?;
+        dir.config().map_err(|e| fail(ExitKind::NotRunning, e.to_string()))?;
         let token = dir.token()?;
         let start = format!("start it with `me2b --data-dir {} daemon`", dir.root().display());
-        let address = dir.api_address()?.ok_or_else(|| anyhow!("the daemon is not running; {start}"))?;
+        let found = dir
+            .api_address()
+            .map_err(|e| fail(ExitKind::NotRunning, format!("{e}; {start}")))?
+            .ok_or_else(|| fail(ExitKind::NotRunning, format!("the daemon is not running; {start}")))?;
         let http = reqwest::Client::builder().timeout(CALL_TIMEOUT).build()?;
-        Ok(Daemon { http, base: format!("http://{}", address.address), token, dir })
+        proves_identity(&found).await.with_context(|| start.clone())?;
+        Ok(Daemon { http, base: format!("http://{}", found.address), token, dir })
     }
 
     async fn call(&self, method: Method, path: &str, body: Option<Json>) -> Result<Json> {
@@ -252,14 +291,16 @@ impl Daemon {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        self.send(request).await
+        Ok(self.send(request).await?.0)
     }
 
     /// Streams `file` to `path` with `query`, showing a progress bar of the bytes sent on a
     /// terminal.
     async fn upload(&self, path: &str, query: &[(&str, String)], file: &std::path::Path) -> Result<Json> {
         use futures::StreamExt as _;
-        let opened = tokio::fs::File::open(file).await.with_context(|| format!("cannot read {}", file.display()))?;
+        let opened = tokio::fs::File::open(file)
+            .await
+            .map_err(|e| fail(ExitKind::Data, format!("cannot read {}: {e}", file.display())))?;
         let size = opened.metadata().await.map(|m| m.len()).unwrap_or(0);
         let bar = indicatif::ProgressBar::with_draw_target(Some(size), indicatif::ProgressDrawTarget::stderr());
         bar.set_style(
@@ -282,37 +323,58 @@ impl Daemon {
             .body(reqwest::Body::wrap_stream(chunks));
         let answer = self.send(request).await;
         bar.finish_and_clear();
-        answer
+        Ok(answer?.0)
     }
 
-    /// Sends `request` with the token and reads the JSON answer, or the daemon's error.
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Json> {
+    /// Sends `request` with the token and reads the JSON answer and the next page's path (from
+    /// a `Link` header), or the daemon's problem as a [`crate::exit::Failure`].
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<(Json, Option<String>)> {
         let response = request.bearer_auth(&self.token).send().await.map_err(|error| {
             if error.is_connect() {
-                anyhow!(
-                    "the daemon is not running (its address file {} is stale); start it with `me2b --data-dir {} daemon`",
-                    self.dir.api_file().display(),
-                    self.dir.root().display()
+                fail(
+                    ExitKind::NotRunning,
+                    format!(
+                        "the daemon is not running (its address file {} is stale); start it with `me2b --data-dir {} daemon`",
+                        self.dir.api_file().display(),
+                        self.dir.root().display()
+                    ),
                 )
             } else {
-                anyhow!("the daemon did not answer: {error}")
+                fail(ExitKind::Network, format!("the daemon did not answer: {error}"))
             }
         })?;
         let status = response.status();
-        let text = response.text().await?;
+        let next = response
+            .headers()
+            .get(reqwest::header::LINK)
+            .and_then(|value| value.to_str().ok())
+            .and_then(next_link)
+            .map(str::to_owned);
+        let text = response.text().await.map_err(|e| fail(ExitKind::Network, format!("the answer broke off: {e}")))?;
         let body: Json = serde_json::from_str(&text).unwrap_or(Json::String(text));
         if status.is_success() {
-            return Ok(body);
+            return Ok((body, next));
         }
-        let message = body.get("error").and_then(Json::as_str).map(str::to_owned).unwrap_or_else(|| body.to_string());
-        match status {
-            StatusCode::UNAUTHORIZED => bail!("the daemon refused the API token: {message}"),
-            _ => bail!("{message}"),
-        }
+        Err(problem_error(status, &body))
     }
 
     async fn get(&self, path: &str) -> Result<Json> {
         self.call(Method::GET, path, None).await
+    }
+
+    /// Every item of a paginated list: follows the `Link` header page by page.
+    async fn get_all(&self, path: &str) -> Result<Json> {
+        let mut items = Vec::new();
+        let mut next = Some(format!("{path}?limit={}", me2b_node::api::MAX_LIMIT));
+        while let Some(page) = next.take() {
+            let (body, link) = self.send(self.http.get(format!("{}{page}", self.base))).await?;
+            match body {
+                Json::Array(page) => items.extend(page),
+                other => bail!("{path} answered something other than a list: {other}"),
+            }
+            next = link;
+        }
+        Ok(Json::Array(items))
     }
 
     async fn post(&self, path: &str, body: Json) -> Result<Json> {
@@ -320,11 +382,47 @@ impl Daemon {
     }
 }
 
+/// The path of the `rel="next"` link in a `Link` header.
+fn next_link(header: &str) -> Option<&str> {
+    header.split(',').find(|link| link.contains("rel=\"next\"")).and_then(|link| {
+        let start = link.find('<')? + 1;
+        let end = link.find('>')?;
+        link.get(start..end)
+    })
+}
+
+/// The error for a problem document the daemon answered with `status`.
+fn problem_error(status: StatusCode, body: &Json) -> anyhow::Error {
+    let detail = body
+        .get("detail")
+        .and_then(Json::as_str)
+        .map(str::to_owned)
+        .unwrap_or_else(|| body.as_str().map(str::to_owned).unwrap_or_else(|| body.to_string()));
+    let kind_name = body.get("type").and_then(Json::as_str).unwrap_or_default().to_owned();
+    let problem = me2b_node::api::Problem::from_type(&kind_name);
+    use me2b_node::api::Problem as P;
+    let kind = match problem {
+        Some(P::Network | P::Busy) => ExitKind::Network,
+        Some(P::Unprocessable | P::TooLarge) => ExitKind::Data,
+        Some(P::Internal) => ExitKind::Failed,
+        Some(_) => ExitKind::Refused,
+        None if status.is_server_error() => ExitKind::Failed,
+        None => ExitKind::Refused,
+    };
+    let message = match problem {
+        Some(P::Unauthorized) => format!("the daemon refused the API token: {detail}"),
+        _ => detail,
+    };
+    refused(kind, kind_name, message)
+}
+
 /// Runs a client command.
 pub fn run(data_dir: Option<PathBuf>, json: bool, command: Command) -> Result<()> {
-    let daemon = Daemon::connect(data_dir)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    runtime.block_on(execute(&daemon, json, command))
+    runtime.block_on(async {
+        let daemon = Daemon::connect(data_dir).await?;
+        execute(&daemon, json, command).await
+    })
 }
 
 fn print_json(value: &Json) -> Result<()> {
