@@ -13,6 +13,8 @@ fn the_api_needs_the_token() {
     let missing = http(api, "GET", "/v1/status", &[]);
     assert_eq!(missing.status, 401);
     assert!(missing.body.contains("missing API token"), "{}", missing.body);
+    assert!(missing.headers.contains(&("content-type".into(), "application/problem+json".into())));
+    assert!(missing.body.contains("urn:me2b:problem:unauthorized"), "{}", missing.body);
     let wrong = http(api, "GET", "/v1/data", &[("Authorization", "Bearer 0000")]);
     assert_eq!(wrong.status, 401);
     assert!(wrong.body.contains("wrong API token"));
@@ -27,7 +29,8 @@ fn the_api_needs_the_token() {
     assert_eq!(metrics.status, 200);
     assert!(metrics.body.contains("me2b_connected_peers"));
     assert!(metrics.body.contains("me2b_gossipsub_heartbeat_duration"), "{}", metrics.body);
-    assert!(!metrics.body.contains("# EOF"), "one exposition, not two");
+    assert_eq!(metrics.body.matches("# EOF").count(), 1, "one exposition, not two");
+    assert!(metrics.body.ends_with("# EOF\n"), "OpenMetrics ends with its marker");
 
     // A page from another origin gets no CORS permission.
     let cross = http(api, "GET", "/v1/status", &[("Authorization", &bearer), ("Origin", "https://evil.example")]);
@@ -35,7 +38,7 @@ fn the_api_needs_the_token() {
 
     assert_eq!(http(api, "GET", "/healthz", &[]).status, 200);
     assert_eq!(http(api, "GET", "/readyz", &[]).status, 200);
-    let openapi = http(api, "GET", "/openapi.json", &[]);
+    let openapi = http(api, "GET", "/v1/openapi.json", &[]);
     assert_eq!(openapi.status, 200);
     assert!(openapi.body.contains("/v1/agreements/{id}/revoke"));
 
