@@ -23,7 +23,6 @@ use me2b_proto::identity::PublicKey;
 use me2b_proto::messages::Context;
 use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
-use std::fmt::Write as _;
 use std::path::Path;
 use std::time::Duration;
 
@@ -97,13 +96,15 @@ pub fn report(outcome: &Outcome, seed: u64) -> Result<Report> {
     times.sort_by(f64::total_cmp);
     let agreements = times.iter().enumerate().map(|(i, t)| (*t, i + 1)).collect();
     let Timeline { csv, latencies, .. } = timeline;
+    let csv = String::from_utf8(csv.into_inner().map_err(|e| anyhow::anyhow!("metrics.csv: {e}"))?)?;
     Ok(Report { summary, csv, latencies, agreements, traffic: outcome.wire_bytes.clone() })
 }
 
 /// What the events say, in the order they arrived: the CSV rows, gossip deliveries and their
 /// latency against the shortest-path floor, agreements, revocations and receipts.
 struct Timeline {
-    csv: String,
+    /// `metrics.csv`, written by the `csv` crate (quoting, escaping).
+    csv: csv::Writer<Vec<u8>>,
     /// Gossip delivery latencies (scenario ms), sorted.
     latencies: Vec<f64>,
     /// Their ratios to the shortest path, sorted.
@@ -156,7 +157,7 @@ impl Timeline {
             .chain(outcome.intents.iter().map(|(id, node, at)| (id.to_bytes(), (*node, *at))))
             .collect();
         let mut timeline = Timeline {
-            csv: String::from("time_ms,node,role,event,subject,peer,latency_ms,floor_ms,detail\n"),
+            csv: csv_writer(),
             latencies: Vec::new(),
             ratios: Vec::new(),
             delivered: BTreeSet::new(),
@@ -250,9 +251,24 @@ impl Timeline {
         let peer = peer.map(|p| p.to_string()).unwrap_or_default();
         let latency = latency.map(|l| format!("{l:.1}")).unwrap_or_default();
         let floor = floor.map(|f| format!("{f:.1}")).unwrap_or_default();
-        let detail = detail.replace(',', ";");
-        let _ = writeln!(self.csv, "{time:.1},{node},{role},{kind},{subject},{peer},{latency},{floor},{detail}");
+        let time = format!("{time:.1}");
+        let node = node.to_string();
+        let row = [&time, &node, role, kind, &subject.to_string(), &peer, &latency, &floor, &detail];
+        // Writing to memory fails only on a bug in the row's shape.
+        if let Err(error) = self.csv.write_record(row) {
+            tracing::warn!(%error, "a metrics.csv row was not written");
+        }
     }
+}
+
+/// A CSV writer into memory with the header of `metrics.csv`.
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    let header = ["time_ms", "node", "role", "event", "subject", "peer", "latency_ms", "floor_ms", "detail"];
+    if let Err(error) = writer.write_record(header) {
+        tracing::warn!(%error, "the metrics.csv header was not written");
+    }
+    writer
 }
 
 fn scenario_ms(time_scale: f64, wall: Duration) -> f64 {
