@@ -182,6 +182,10 @@ pub struct AgreementRecord {
     /// Personal offers sent (business) or received (person) under it, newest last, at most
     /// [`crate::limits::MAX_OFFERS_KEPT`].
     pub offers: VecDeque<OfferRecord>,
+    /// A business's receipt is written but held until its own systems confirm deleting their
+    /// copies (see [`crate::engine::Config::confirm_deletions_downstream`]).
+    #[serde(default)]
+    pub receipt_held: bool,
 }
 
 /// Where a person's revocation stands. It is written with the revocation and only a valid
@@ -259,6 +263,7 @@ impl AgreementRecord {
             trigger_armed: true,
             recent_offers: VecDeque::new(),
             offers: VecDeque::new(),
+            receipt_held: false,
             receipt: None,
             receipt_envelope: None,
             revocation: None,

@@ -249,3 +249,68 @@ fn the_signed_agreement_and_receipt_are_evidence_anyone_can_check_offline() {
     borrowed.receipt_envelope = evidence.receipt_envelope.clone();
     assert_eq!(borrowed.check().unwrap_err(), EvidenceError::ReceiptMismatch, "a receipt for another agreement");
 }
+
+/// The business's node restarted with `config` and the state it had.
+fn restart_business(w: &mut World, config: Config) {
+    let state = w.net.remove(&w.shoes).unwrap().engine.state().clone();
+    w.net.add_with(Keypair::from_secret_bytes(&[2; 32]), config, state);
+}
+
+fn person_lifecycle(w: &World, id: AgreementId) -> Lifecycle {
+    w.net.peer(&w.person).engine.state().agreements[&id].lifecycle.clone()
+}
+
+#[test]
+fn a_business_with_copies_downstream_signs_the_receipt_only_once_they_are_deleted() {
+    let mut w = world();
+    let id = agreed(&mut w, Use::OneTime);
+    let mut downstream = Config::new(Role::Business, [2; 32]);
+    downstream.confirm_deletions_downstream = true;
+    restart_business(&mut w, downstream);
+    revoke(&mut w, id);
+    w.net.settle();
+
+    let business = w.net.peer(&w.shoes).engine.state();
+    assert!(!business.received.contains_key(&id), "the node itself deleted at once");
+    assert!(business.agreements[&id].receipt_held);
+    let due = w
+        .net
+        .peer(&w.shoes)
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::DeletionDue { agreement_id, .. } if *agreement_id == id));
+    assert!(due, "the business's systems are told to delete");
+    assert!(matches!(person_lifecycle(&w, id), Lifecycle::Revoked { .. }), "no receipt before they confirm");
+    // The person's retries are received, not answered with a receipt.
+    w.net.advance(Duration::from_secs(3600));
+    assert!(matches!(person_lifecycle(&w, id), Lifecycle::Revoked { .. }));
+
+    command(&mut w.net, w.shoes, Command::ConfirmDeletion(id));
+    w.net.settle();
+    assert!(matches!(person_lifecycle(&w, id), Lifecycle::Deleted { .. }), "the receipt follows the confirmation");
+    assert!(!w.net.peer(&w.shoes).engine.state().agreements[&id].receipt_held);
+}
+
+#[test]
+fn without_copies_downstream_the_receipt_goes_at_once_and_held_ones_are_released_at_start() {
+    // Control: the default business sends the receipt with the deletion.
+    let mut w = world();
+    let id = agreed(&mut w, Use::OneTime);
+    revoke(&mut w, id);
+    w.net.settle();
+    assert!(matches!(person_lifecycle(&w, id), Lifecycle::Deleted { .. }));
+
+    // A receipt held when the webhook was removed goes out at the next start.
+    let mut w = world();
+    let id = agreed(&mut w, Use::OneTime);
+    let mut downstream = Config::new(Role::Business, [2; 32]);
+    downstream.confirm_deletions_downstream = true;
+    restart_business(&mut w, downstream);
+    revoke(&mut w, id);
+    w.net.settle();
+    assert!(matches!(person_lifecycle(&w, id), Lifecycle::Revoked { .. }));
+    restart_business(&mut w, Config::new(Role::Business, [2; 32]));
+    w.net.settle();
+    w.net.advance(Duration::from_secs(600));
+    assert!(matches!(person_lifecycle(&w, id), Lifecycle::Deleted { .. }), "released at start");
+}

@@ -493,6 +493,9 @@ fn describe(
             Event::DataDeleted { agreement_id, items } => {
                 ("data-deleted", agreement_id.to_string(), None, items.to_string())
             }
+            Event::DeletionDue { agreement_id, cause } => {
+                ("deletion-due", agreement_id.to_string(), None, format!("{cause:?}"))
+            }
             Event::DeletionConfirmed { agreement_id } => {
                 ("deletion-receipt", agreement_id.to_string(), None, String::new())
             }

@@ -340,6 +340,13 @@ fn describe_engine(event: &Event) -> (&'static str, serde_json::Value) {
         Event::DataDeleted { agreement_id, items } => {
             ("data-deleted", json!({"agreement_id": agreement_id.to_string(), "items": items}))
         }
+        Event::DeletionDue { agreement_id, cause } => {
+            let cause = match cause {
+                me2b_proto::messages::DeletionCause::Revoked => "revoked",
+                me2b_proto::messages::DeletionCause::Expired => "expired",
+            };
+            ("deletion-due", json!({"agreement_id": agreement_id.to_string(), "cause": cause}))
+        }
         Event::DeletionConfirmed { agreement_id } => {
             ("deletion-receipt", json!({"agreement_id": agreement_id.to_string()}))
         }

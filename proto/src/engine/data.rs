@@ -356,6 +356,9 @@ impl Engine {
         let id = revocation.agreement_id;
         let record = self.agreement_with(&id, &from)?;
         match (&record.lifecycle, &record.receipt) {
+            // Deleted here, but the business's own systems have not confirmed yet: the person's
+            // revocation is received (acknowledged) and the receipt follows when they do.
+            (Lifecycle::Deleted { .. }, Some(_)) if record.receipt_held => {}
             (Lifecycle::Deleted { .. }, Some(receipt)) => {
                 let receipt = receipt.clone();
                 self.send(
@@ -382,7 +385,8 @@ impl Engine {
         Ok(())
     }
 
-    /// Deletes what a business holds under an agreement and sends the signed receipt.
+    /// Deletes what a business holds under an agreement and sends the signed receipt, or holds
+    /// it until the business's own systems confirm their copies are gone.
     fn delete_held(&mut self, id: AgreementId, cause: DeletionCause, now: Timestamp) {
         let items = self.state.received.remove(&id).map_or(0, |held| held.len() as u64);
         let Some(record) = self.state.agreements.get_mut(&id) else {
@@ -394,12 +398,44 @@ impl Engine {
         let receipt = DeletionReceipt { agreement_id: id, cause, items_deleted: items, deleted_at: now };
         let payload = wire::DeletionReceipt::from(&receipt).encode_to_vec();
         record.receipt = Some(payload.clone());
+        let held = self.config.confirm_deletions_downstream;
+        record.receipt_held = held;
         let person = record.agreement.person;
         self.persist(Change::Received(id));
         self.persist(Change::Agreement(id));
         for cancelled in self.state.outbox.cancel(id, &[MessageKind::PersonalOffer]) {
             self.persist(Change::Outbox(cancelled));
         }
+        self.record(now, EventKind::DataDeleted, Some(person), id.as_bytes(), Vec::new(), None);
+        if cause == DeletionCause::Expired {
+            self.event(Event::Expired { agreement_id: id });
+        }
+        self.event(Event::DataDeleted { agreement_id: id, items });
+        if held {
+            self.event(Event::DeletionDue { agreement_id: id, cause });
+        } else {
+            self.send(
+                person,
+                MessageKind::DeletionReceipt,
+                payload,
+                Delivery { about: Some(id), ..Delivery::default() },
+                now,
+            );
+        }
+    }
+
+    /// Sends a receipt [`Self::delete_held`] held back, once the business's own systems
+    /// confirmed; nothing if none is held.
+    pub(super) fn release_receipt(&mut self, id: AgreementId, now: Timestamp) {
+        let Some(record) = self.state.agreements.get_mut(&id) else {
+            return;
+        };
+        let (true, Some(payload)) = (record.receipt_held, record.receipt.clone()) else {
+            return;
+        };
+        record.receipt_held = false;
+        let person = record.agreement.person;
+        self.persist(Change::Agreement(id));
         self.send(
             person,
             MessageKind::DeletionReceipt,
@@ -407,8 +443,6 @@ impl Engine {
             Delivery { about: Some(id), ..Delivery::default() },
             now,
         );
-        self.record(now, EventKind::DataDeleted, Some(person), id.as_bytes(), Vec::new(), None);
-        self.event(Event::DataDeleted { agreement_id: id, items });
     }
 
     /// A person receives the business's signed deletion receipt (`envelope`, kept as

@@ -136,6 +136,10 @@ pub enum Command {
         /// Why, in words (may be empty).
         reason: String,
     },
+    /// The business's own systems confirmed that they deleted their copies of what it held
+    /// under the agreement (its `deletion-due` webhook was acknowledged): the signed deletion
+    /// receipt the engine held back now goes to the person. Does nothing if none is held.
+    ConfirmDeletion(AgreementId),
     /// The business pushes a personal offer under an agreement.
     SendOffer {
         /// The agreement giving permission.
@@ -293,6 +297,15 @@ pub enum Event {
         agreement_id: AgreementId,
         /// How many items.
         items: u64,
+    },
+    /// A business deleted what it held under an agreement, and its own systems must delete
+    /// their copies too: the signed receipt waits for [`Command::ConfirmDeletion`]. Only when
+    /// [`super::Config::confirm_deletions_downstream`] is set.
+    DeletionDue {
+        /// The agreement.
+        agreement_id: AgreementId,
+        /// Why.
+        cause: crate::messages::DeletionCause,
     },
     /// The business's signed deletion receipt arrived.
     DeletionConfirmed {

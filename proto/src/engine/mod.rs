@@ -83,6 +83,10 @@ pub struct Config {
     pub owner_window: Duration,
     /// How long a direct message stays valid after it is sealed.
     pub message_validity: Duration,
+    /// A business whose own systems keep copies of what it receives (a webhook is set): a
+    /// deletion's signed receipt is held until [`Command::ConfirmDeletion`], so that it covers
+    /// the copies downstream. When unset, held receipts are sent at start.
+    pub confirm_deletions_downstream: bool,
 }
 
 impl Config {
@@ -95,6 +99,7 @@ impl Config {
             intent_window: Duration::from_secs(10),
             owner_window: Duration::from_millis(crate::limits::MAX_OWNER_WINDOW_MS),
             message_validity: Duration::from_secs(300),
+            confirm_deletions_downstream: false,
         }
     }
 }
@@ -299,6 +304,13 @@ impl Engine {
                 self.owner_decides(negotiation_id, true, Some(*terms), now)?
             }
             Command::Revoke { agreement_id, reason } => self.revoke(agreement_id, reason, now)?,
+            Command::ConfirmDeletion(agreement_id) => {
+                self.require(Role::Business)?;
+                if !self.state.agreements.contains_key(&agreement_id) {
+                    return Err(CommandError::UnknownAgreement(agreement_id).into());
+                }
+                self.release_receipt(agreement_id, now);
+            }
             Command::SendOffer { agreement_id, offer } => {
                 return self.send_offer(agreement_id, offer, now).map(Handled::Offer);
             }
@@ -332,6 +344,14 @@ impl Engine {
         }
         for (at, timer) in timers {
             self.set_timer(at, timer);
+        }
+        if !self.config.confirm_deletions_downstream {
+            // Nothing downstream to wait for (any more): held receipts go now.
+            let held: Vec<AgreementId> =
+                self.state.agreements.iter().filter(|(_, r)| r.receipt_held).map(|(id, _)| *id).collect();
+            for id in held {
+                self.release_receipt(id, now);
+            }
         }
     }
 
