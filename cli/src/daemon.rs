@@ -154,6 +154,19 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
     node_config.transport = Transport::Network;
     node_config.net.mdns = config.mdns;
     node_config.owner_window = config.owner_window().map_err(|reason| anyhow::anyhow!("owner_window: {reason}"))?;
+    let webhook = match (&config.webhook_url, config.role) {
+        (None, _) => None,
+        (Some(_), me2b_node::config::RoleName::Person) => {
+            bail!("webhook_url is for business nodes; remove it with `me2b config set webhook_url \"\"`")
+        }
+        (Some(url), me2b_node::config::RoleName::Business) => Some(me2b_node::api::webhooks::WebhookSettings {
+            url: url.clone(),
+            secret: dir.webhook_secret()?,
+            attempts: config.webhook_attempts,
+            dir: dir.root().join("events"),
+        }),
+    };
+    node_config.confirm_deletions_downstream = webhook.is_some();
     let node = Node::start(*secret, node_config)
         .await
         .with_context(|| format!("cannot start the node in {}", dir.root().display()))?;
@@ -186,6 +199,7 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
         address: api_address,
         identity,
         events_dir: Some(dir.root().join("events")),
+        webhook,
     };
     let api = Api::new(node.clone(), settings)?;
     dir.write_api_address(&ApiAddress { address: api_address, pid: std::process::id(), public_key })?;

@@ -124,6 +124,12 @@ enum Command {
     Received,
     /// Intents seen, counted by category and spec (business).
     Demand,
+    /// The webhook to the business's own systems: deliveries, deletions waiting for it, dead
+    /// letters; `webhooks retry ID` sends a dead letter again (business).
+    Webhooks {
+        #[command(subcommand)]
+        retry: Option<client::WebhooksCommand>,
+    },
     /// Follow the node's events as they happen (Ctrl-C to stop); each line is one event as
     /// JSON, with its id.
     Events {

@@ -87,6 +87,15 @@ pub struct Config {
     /// the request expires, at most this (at most `7d`).
     #[serde(default = "default_owner_window")]
     pub owner_window: String,
+    /// A business's webhook: where its node posts what it receives, revocations, expiries
+    /// and deletions due, signed with the data directory's `webhook-secret` (HMAC-SHA256).
+    /// With one set, a deletion receipt waits until the webhook acknowledged the deletion.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// Attempts per webhook delivery (1 s, 2 s, 4 s ... apart, at most a minute) before it goes
+    /// to the dead letters.
+    #[serde(default = "default_webhook_attempts")]
+    pub webhook_attempts: u32,
 }
 
 /// A role as written in the config file and on the command line.
@@ -156,6 +165,10 @@ fn default_api() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], DEFAULT_API_PORT))
 }
 
+fn default_webhook_attempts() -> u32 {
+    8
+}
+
 fn default_owner_window() -> String {
     "7d".into()
 }
@@ -177,6 +190,8 @@ impl Config {
             mdns: default_mdns(),
             log_format: LogFormat::Human,
             owner_window: default_owner_window(),
+            webhook_url: None,
+            webhook_attempts: default_webhook_attempts(),
         }
     }
 
@@ -204,13 +219,27 @@ impl Config {
         if let Some(window) = var("ME2B_OWNER_WINDOW") {
             self.owner_window = window;
         }
+        if let Some(url) = var("ME2B_WEBHOOK_URL") {
+            self.webhook_url = if url.trim().is_empty() {
+                None
+            } else {
+                Some(webhook_url(&url).map_err(|reason| bad("ME2B_WEBHOOK_URL", reason))?)
+            };
+        }
+        if let Some(attempts) = var("ME2B_WEBHOOK_ATTEMPTS") {
+            self.webhook_attempts =
+                attempts.parse().ok().filter(|n| (1..=20).contains(n)).ok_or_else(|| {
+                    bad("ME2B_WEBHOOK_ATTEMPTS", format!("`{attempts}` is not a number from 1 to 20"))
+                })?;
+        }
         self.owner_window().map_err(|reason| bad("owner_window", reason))?;
         Ok(())
     }
 
     /// The settings `me2b config get|set` reads and writes (`role` and `passphrase` are fixed
     /// at init).
-    pub const KEYS: [&'static str; 7] = ["name", "listen", "api", "bootstrap", "mdns", "log_format", "owner_window"];
+    pub const KEYS: [&'static str; 9] =
+        ["name", "listen", "api", "bootstrap", "mdns", "log_format", "owner_window", "webhook_url", "webhook_attempts"];
 
     /// The value of setting `key` as text (lists comma-separated).
     pub fn get(&self, key: &str) -> Result<String, ConfigError> {
@@ -224,6 +253,8 @@ impl Config {
             "mdns" => self.mdns.to_string(),
             "log_format" => if self.log_format == LogFormat::Json { "json" } else { "human" }.to_owned(),
             "owner_window" => self.owner_window.clone(),
+            "webhook_url" => self.webhook_url.clone().unwrap_or_default(),
+            "webhook_attempts" => self.webhook_attempts.to_string(),
             other => return Err(unknown_key(other)),
         })
     }
@@ -245,6 +276,8 @@ impl Config {
             "mdns" => Some("ME2B_MDNS"),
             "log_format" => Some("ME2B_LOG_FORMAT"),
             "owner_window" => Some("ME2B_OWNER_WINDOW"),
+            "webhook_url" => Some("ME2B_WEBHOOK_URL"),
+            "webhook_attempts" => Some("ME2B_WEBHOOK_ATTEMPTS"),
             "role" | "passphrase" => {
                 return Err(ConfigError::Setting {
                     name: key.into(),
@@ -272,6 +305,15 @@ impl Config {
         }
         Ok(window)
     }
+}
+
+/// A webhook URL: `http://` (the business's own network; put TLS in front for anything else).
+fn webhook_url(text: &str) -> Result<String, String> {
+    let url: reqwest::Url = text.trim().parse().map_err(|e| format!("`{text}` is not a URL ({e})"))?;
+    if url.scheme() != "http" || url.host().is_none() {
+        return Err(format!("`{text}` is not an http:// URL with a host"));
+    }
+    Ok(url.to_string())
 }
 
 fn unknown_key(key: &str) -> ConfigError {
@@ -335,6 +377,30 @@ impl DataDir {
     /// The running daemon's API address.
     pub fn api_file(&self) -> PathBuf {
         self.root.join("api.json")
+    }
+
+    /// The secret that signs webhooks (hex), made by the daemon when a webhook is set.
+    pub fn webhook_secret_file(&self) -> PathBuf {
+        self.root.join("webhook-secret")
+    }
+
+    /// The webhook secret, made (32 random bytes, owner-only) if there is none yet.
+    pub fn webhook_secret(&self) -> Result<Vec<u8>, ConfigError> {
+        let path = self.webhook_secret_file();
+        let io = |source| ConfigError::Io { path: path.display().to_string(), source };
+        match std::fs::read_to_string(&path) {
+            Ok(text) => me2b_proto::identity::unhex(text.trim()).filter(|s| s.len() >= 16).ok_or_else(|| {
+                ConfigError::Invalid { path: path.display().to_string(), reason: "not a hex secret".into() }
+            }),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+                let mut secret = [0u8; 32];
+                crate::at_rest::random(&mut secret)
+                    .map_err(|e| ConfigError::Invalid { path: path.display().to_string(), reason: e.to_string() })?;
+                write_private(&path, me2b_proto::identity::hex(&secret).as_bytes()).map_err(io)?;
+                Ok(secret.to_vec())
+            }
+            Err(error) => Err(io(error)),
+        }
     }
 
     /// The store.

@@ -46,6 +46,9 @@ pub struct NodeConfig {
     pub intent_window: Duration,
     /// How long the owner has to decide on a prompt (see the engine's `Config::owner_window`).
     pub owner_window: Duration,
+    /// A business's own systems keep copies (a webhook is set): deletion receipts wait for
+    /// their confirmation (see the engine's `Config::confirm_deletions_downstream`).
+    pub confirm_deletions_downstream: bool,
 }
 
 impl NodeConfig {
@@ -63,6 +66,7 @@ impl NodeConfig {
             negotiation_timeout: Duration::from_secs(120),
             intent_window: Duration::from_secs(10),
             owner_window: Duration::from_millis(me2b_proto::limits::MAX_OWNER_WINDOW_MS),
+            confirm_deletions_downstream: false,
         }
     }
 }

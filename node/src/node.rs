@@ -117,6 +117,7 @@ impl Node {
         engine_config.negotiation_timeout = config.negotiation_timeout;
         engine_config.intent_window = config.intent_window;
         engine_config.owner_window = config.owner_window;
+        engine_config.confirm_deletions_downstream = config.confirm_deletions_downstream;
         let keypair = Keypair::from_secret_bytes(&secret);
         let public_key = keypair.public();
         let engine = Engine::new(keypair, engine_config, state, now());

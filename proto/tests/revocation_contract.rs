@@ -257,7 +257,7 @@ fn restart_business(w: &mut World, config: Config) {
 }
 
 fn person_lifecycle(w: &World, id: AgreementId) -> Lifecycle {
-    w.net.peer(&w.person).engine.state().agreements[&id].lifecycle.clone()
+    w.net.peer(&w.person).engine.state().agreements[&id].lifecycle
 }
 
 #[test]

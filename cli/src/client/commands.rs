@@ -40,7 +40,7 @@ pub(super) async fn execute(daemon: &Daemon, json: bool, command: Command) -> Re
         | Command::Offers
         | Command::Ledger { .. }
         | Command::Export => records(daemon, out, command).await,
-        Command::Campaign(_) | Command::Offer(_) | Command::Received | Command::Demand => {
+        Command::Campaign(_) | Command::Offer(_) | Command::Received | Command::Demand | Command::Webhooks { .. } => {
             business(daemon, out, command).await
         }
         Command::Events { after } => follow_events(daemon, after).await,
@@ -541,6 +541,30 @@ async fn business(daemon: &Daemon, out: Printer, command: Command) -> Result<()>
         Command::Demand => {
             let demand = daemon.get_all("/v1/demand").await?;
             out.show(&demand, &|d| table(&["category", "spec", "count"], rows(d, &["category", "spec", "count"])))
+        }
+        Command::Webhooks { retry: None } => {
+            let webhooks = daemon.get("/v1/webhooks").await?;
+            out.show(&webhooks, &|w| {
+                if w["url"].is_null() {
+                    say!(
+                        "no webhook set; set one with `me2b config set webhook_url http://...` and restart the daemon"
+                    );
+                    return;
+                }
+                say!("url            {}", text(w, "url"));
+                say!("delivered      {}", text(w, "delivered"));
+                say!("deletions due  {} (their receipts wait for the webhook)", text(w, "deletions_due"));
+                say!("dead letters:");
+                table(
+                    &["id", "type", "attempts", "last_error"],
+                    rows(&w["dead_letters"], &["id", "type", "attempts", "last_error"]),
+                );
+            })
+        }
+        Command::Webhooks { retry: Some(WebhooksCommand::Retry { id }) } => {
+            daemon.post(&format!("/v1/webhooks/dead-letters/{id}/retry"), json!({})).await?;
+            let queued = json!({"id": id, "queued": true});
+            out.show(&queued, &|_| say!("{id} queued again"))
         }
         _ => unreachable!("dispatched by execute"),
     }

@@ -175,6 +175,15 @@ pub enum OfferCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Send a dead letter again.
+    Retry {
+        /// Its id, from `me2b webhooks`.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CatalogCommand {
     /// Replace the catalog with a TOML or JSON file of `[[items]]`, each with category, spec,
     /// description, price and the terms wanted (fields, purpose, retention, use,

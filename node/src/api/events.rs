@@ -195,6 +195,12 @@ impl EventLog {
         self.push_value(kind, body);
     }
 
+    /// Adds an event the API layer itself observed (e.g. a webhook given up), numbered with
+    /// the node's.
+    pub fn note(&self, kind: &'static str, body: serde_json::Value) {
+        self.push_value(kind, body);
+    }
+
     fn push_value(&self, kind: &'static str, mut body: serde_json::Value) {
         let Ok(mut inner) = self.inner.lock() else { return };
         let id = inner.next_id;
@@ -267,6 +273,11 @@ impl EventLog {
         {
             tracing::warn!(%error, "cannot record the next event id");
         }
+    }
+
+    /// The id of the newest event (0 before any).
+    pub fn last_id(&self) -> u64 {
+        self.inner.lock().map(|inner| inner.next_id.saturating_sub(1)).unwrap_or(0)
     }
 
     /// How many events of each type there were since the daemon started.

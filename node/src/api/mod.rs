@@ -25,6 +25,7 @@ mod node_routes;
 mod page;
 pub mod problem;
 mod vault;
+pub mod webhooks;
 pub use node_routes::{IdentityProof, identity_message};
 pub use page::{DEFAULT_LIMIT, MAX_LIMIT};
 pub use problem::{ApiError, PROBLEM_JSON, Problem, ProblemDoc};
@@ -70,6 +71,8 @@ pub struct ApiSettings {
     pub identity: Keypair,
     /// Where event ids and the kept events survive restarts; `None` keeps them in memory.
     pub events_dir: Option<PathBuf>,
+    /// A business's webhook, if set.
+    pub webhook: Option<webhooks::WebhookSettings>,
 }
 
 /// What the handlers share.
@@ -81,6 +84,7 @@ pub struct Api {
     address: SocketAddr,
     identity: Keypair,
     events: Arc<EventLog>,
+    webhooks: Option<Arc<webhooks::Webhooks>>,
     sessions: console::Sessions,
 }
 
@@ -88,6 +92,8 @@ impl Api {
     /// The API of `node`.
     pub fn new(node: NodeHandle, settings: ApiSettings) -> Result<Arc<Api>, events::EventLogError> {
         let events = EventLog::start(&node, settings.events_dir.as_deref())?;
+        let webhooks =
+            settings.webhook.map(|webhook| webhooks::Webhooks::start(node.clone(), Arc::clone(&events), webhook));
         Ok(Arc::new(Api {
             node,
             token: settings.token,
@@ -96,6 +102,7 @@ impl Api {
             address: settings.address,
             identity: settings.identity,
             events,
+            webhooks,
             sessions: console::Sessions::default(),
         }))
     }
@@ -165,6 +172,8 @@ fn documented() -> (Router<Arc<Api>>, Router<Arc<Api>>, utoipa::openapi::OpenApi
         .routes(routes!(received))
         .routes(routes!(demand))
         .routes(routes!(console::login_link))
+        .routes(routes!(webhooks_status))
+        .routes(routes!(webhook_retry))
         .split_for_parts();
     let (public, public_doc) = OpenApiRouter::<Arc<Api>>::new()
         .routes(routes!(healthz))

@@ -236,3 +236,46 @@ pub(super) async fn events_stream(State(api): State<Arc<Api>>, headers: HeaderMa
     });
     Sse::new(stream).keep_alive(KeepAlive::default()).into_response()
 }
+
+/// Where a business's webhooks stand.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhooksView {
+    /// The receiver, if a webhook is set.
+    pub url: Option<String>,
+    /// Deliveries acknowledged since the daemon started.
+    pub delivered: u64,
+    /// Deletions whose receipt waits for the receiver's acknowledgement.
+    pub deletions_due: usize,
+    /// Deliveries that failed every attempt, oldest first.
+    pub dead_letters: Vec<super::webhooks::DeadLetter>,
+}
+
+/// The webhook: its receiver, what was delivered, what waits and what failed.
+#[utoipa::path(get, path = "/v1/webhooks", responses((status = 200, body = WebhooksView)))]
+pub(super) async fn webhooks_status(State(api): State<Arc<Api>>) -> Answer<WebhooksView> {
+    let deletions_due =
+        api.node.read(|state| state.agreements.values().filter(|record| record.receipt_held).count()).await?;
+    Ok(Json(match &api.webhooks {
+        Some(webhooks) => WebhooksView {
+            url: Some(webhooks.url().to_owned()),
+            delivered: webhooks.delivered(),
+            deletions_due,
+            dead_letters: webhooks.dead_letters(),
+        },
+        None => WebhooksView { url: None, delivered: 0, deletions_due, dead_letters: Vec::new() },
+    }))
+}
+
+/// Sends a dead letter again (its attempts start over).
+#[utoipa::path(post, path = "/v1/webhooks/dead-letters/{id}/retry", params(("id" = String, Path)), responses((status = 202, description = "Queued again"), (status = 404, body = ProblemDoc)))]
+pub(super) async fn webhook_retry(
+    State(api): State<Arc<Api>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let queued = api.webhooks.as_ref().is_some_and(|webhooks| webhooks.retry(&id));
+    if queued {
+        Ok(StatusCode::ACCEPTED)
+    } else {
+        Err(ApiError::of(Problem::NotFound, format!("no dead letter `{id}` (see GET /v1/webhooks)")))
+    }
+}

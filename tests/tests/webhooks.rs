@@ -1,0 +1,143 @@
+//! A business's own systems get what its node receives through signed webhooks, and a
+//! person's deletion receipt comes only once those systems acknowledged deleting their copies:
+//! a receiver that fails keeps the receipt back (the delivery ends in the dead letters), and
+//! retrying it, acknowledged, releases the receipt.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use me2b_tests::*;
+use serde_json::Value as Json;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
+
+/// One request the receiver got.
+#[derive(Debug)]
+struct Delivery {
+    signature: String,
+    id: String,
+    body: String,
+    acknowledged: bool,
+}
+
+impl Delivery {
+    fn json(&self) -> Json {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// A webhook receiver on `ip`: answers 200, or 500 to `deletion.due` while `refuse` is set.
+fn receiver(ip: &str, refuse: Arc<AtomicBool>) -> (String, Receiver<Delivery>) {
+    let listener = TcpListener::bind(format!("{ip}:0")).unwrap();
+    let url = format!("http://{}/hooks/me2b", listener.local_addr().unwrap());
+    let (tx, deliveries) = channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { break };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let (mut length, mut signature, mut id) = (0, String::new(), String::new());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) <= 2 {
+                    break;
+                }
+                let (name, value) = line.split_once(':').unwrap_or_default();
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "me2b-signature" => signature = value.trim().to_owned(),
+                    "me2b-webhook-id" => id = value.trim().to_owned(),
+                    _ => {}
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            let body = String::from_utf8(body).unwrap();
+            let refused = refuse.load(Ordering::SeqCst) && body.contains("\"deletion.due\"");
+            let status = if refused { "500 Internal Server Error" } else { "200 OK" };
+            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            if tx.send(Delivery { signature, id, body, acknowledged: !refused }).is_err() {
+                break;
+            }
+        }
+    });
+    (url, deliveries)
+}
+
+fn next_of(deliveries: &Receiver<Delivery>, kind: &str, seen: &Mutex<Vec<Delivery>>) -> Delivery {
+    loop {
+        let delivery = deliveries.recv_timeout(WAIT).unwrap_or_else(|_| panic!("no `{kind}` webhook"));
+        if delivery.json()["type"] == kind {
+            return delivery;
+        }
+        seen.lock().unwrap().push(delivery);
+    }
+}
+
+/// Checks `Me2b-Signature: t=..,v1=..` against the business's secret.
+fn signed(business: &Node, delivery: &Delivery) -> bool {
+    let secret = std::fs::read_to_string(business.dir.path().join("webhook-secret")).unwrap();
+    let secret = me2b_proto::identity::unhex(secret.trim()).unwrap();
+    let seconds: u64 =
+        delivery.signature.strip_prefix("t=").and_then(|rest| rest.split(',').next()).unwrap().parse().unwrap();
+    me2b_node::api::webhooks::signature(&secret, seconds, &delivery.body) == delivery.signature
+}
+
+#[test]
+fn the_receipt_waits_until_the_webhook_acknowledged_the_deletion() {
+    let refuse = Arc::new(AtomicBool::new(false));
+    let (url, deliveries) = receiver("127.0.0.72", Arc::clone(&refuse));
+    let mut business = Node::init("business", "Stride", "127.0.0.71");
+    business.ok(&["config", "set", "webhook_url", &url]);
+    business.ok(&["config", "set", "webhook_attempts", "2"]);
+    business.start(&[]);
+    let mut person = Node::init("person", "Ada", "127.0.0.70");
+    person.start(&[business.address()]);
+    person.ok(&["subscribe", "apparel.shoes"]);
+    person.ok(&["data", "set", "body.shoe_size_eu", "44"]);
+    business.wait_event("peer-subscribed", |e| e["topic"] == "me2b/v1/requests/apparel.shoes");
+    let seen = Mutex::new(Vec::new());
+
+    let agreement = agree_on_shoes(&mut person, &mut business);
+    let received = next_of(&deliveries, "data.received", &seen);
+    assert!(signed(&business, &received), "signed with the business's secret: {received:?}");
+    let body = received.json();
+    assert_eq!(received.id, body["id"].as_str().unwrap());
+    assert_eq!(body["data"]["agreement_id"], agreement);
+    assert_eq!(body["data"]["items"]["body.shoe_size_eu"]["value"], 44, "the value itself");
+    // Control: a body changed on the way no longer matches its signature.
+    let forged = Delivery { body: received.body.replace("44", "45"), ..received };
+    assert!(!signed(&business, &forged));
+
+    // The business's systems fail to delete: the node deletes its own copy, the receipt waits.
+    refuse.store(true, Ordering::SeqCst);
+    person.ok(&["revoke", &agreement]);
+    let revoked = next_of(&deliveries, "agreement.revoked", &seen);
+    assert_eq!(revoked.json()["data"]["agreement_id"], agreement);
+    let first = next_of(&deliveries, "deletion.due", &seen);
+    assert!(!first.acknowledged);
+    let second = next_of(&deliveries, "deletion.due", &seen);
+    assert_eq!(second.id, first.id, "the same id on every attempt");
+    business.wait_event("webhook-failed", |e| e["webhook_type"] == "deletion.due");
+    let dead = business.json(&["webhooks"]);
+    let letter = &dead["dead_letters"][0];
+    assert_eq!(letter["type"], "deletion.due");
+    assert_eq!(letter["attempts"], 2);
+    assert_eq!(dead["deletions_due"], 1);
+    let held = business.json(&["received"]);
+    assert!(held.as_array().unwrap().is_empty(), "the node holds nothing any more: {held}");
+    let shown = person.json(&["agreements", "show", &agreement]);
+    assert_eq!(shown["state"], "REVOKED", "no receipt while the copies downstream are not confirmed gone");
+
+    // They delete and acknowledge: the receipt follows.
+    refuse.store(false, Ordering::SeqCst);
+    business.ok(&["webhooks", "retry", letter["id"].as_str().unwrap()]);
+    let confirmed = next_of(&deliveries, "deletion.due", &seen);
+    assert!(confirmed.acknowledged && signed(&business, &confirmed));
+    person.wait_event("deletion-receipt", |e| e["agreement_id"] == agreement);
+    assert_eq!(person.json(&["agreements", "show", &agreement])["state"], "DELETED");
+    let after = business.json(&["webhooks"]);
+    assert_eq!(after["deletions_due"], 0);
+    assert!(after["dead_letters"].as_array().unwrap().is_empty());
+    drop(seen);
+}
