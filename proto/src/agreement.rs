@@ -183,7 +183,7 @@ pub struct AgreementRecord {
     /// [`crate::limits::MAX_OFFERS_KEPT`].
     pub offers: VecDeque<OfferRecord>,
     /// A business's receipt is written but held until its own systems confirm deleting their
-    /// copies (see [`crate::engine::Config::confirm_deletions_downstream`]).
+    /// copies (the engine's `Config::confirm_deletions_downstream`).
     #[serde(default)]
     pub receipt_held: bool,
 }
