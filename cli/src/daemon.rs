@@ -105,7 +105,7 @@ fn addresses(what: &str, texts: &[String]) -> Result<Vec<Multiaddr>> {
         .iter()
         .map(|text| {
             text.parse::<Multiaddr>().with_context(|| {
-                format!("{what} `{text}` is not a multiaddr; write e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...")
+                format!("{what} `{text}` is not a multiaddr; write e.g. /ip4/192.0.2.7/tcp/6428/p2p/12D3KooW...")
             })
         })
         .collect()
