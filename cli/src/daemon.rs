@@ -201,7 +201,7 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
         events_dir: Some(dir.root().join("events")),
         webhook,
     };
-    let api = Api::new(node.clone(), settings)?;
+    let api = Api::new(node.clone(), settings).await?;
     dir.write_api_address(&ApiAddress { address: api_address, pid: std::process::id(), public_key })?;
 
     let info = node.info().await?;

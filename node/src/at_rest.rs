@@ -167,6 +167,21 @@ impl SecretKey {
         Ok(SecretKey(Zeroizing::new(array)))
     }
 
+    /// A key for another purpose, derived from this one: HMAC-SHA256 keyed with this key over
+    /// `purpose` (HKDF-Expand's single block). Knowing the derived key reveals nothing of this
+    /// one, and two purposes get unrelated keys.
+    pub fn derive(&self, purpose: &str) -> SecretKey {
+        use hmac::{KeyInit, Mac};
+        let mut key = Zeroizing::new([0u8; 32]);
+        if let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.0.as_ref()) {
+            mac.update(b"me2b/v1/subkey\0");
+            mac.update(purpose.as_bytes());
+            mac.update(&[1]);
+            key.copy_from_slice(&mac.finalize().into_bytes());
+        }
+        SecretKey(key)
+    }
+
     /// The key's bytes, for wrapping.
     pub fn expose(&self) -> &[u8; 32] {
         &self.0
@@ -176,6 +191,17 @@ impl SecretKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_keys_are_stable_apart_and_not_the_parent() {
+        let parent = SecretKey::from_bytes(&[9; 32]).unwrap();
+        let events = parent.derive("events");
+        assert_eq!(events.expose(), parent.derive("events").expose(), "the same purpose, the same key");
+        assert_ne!(events.expose(), parent.derive("webhooks").expose());
+        assert_ne!(events.expose(), parent.expose());
+        let sealed = events.seal(b"x", b"c").unwrap();
+        assert!(parent.open(&sealed, b"c").is_err(), "the parent does not open a derived key's seal");
+    }
 
     #[test]
     fn sealed_data_opens_only_with_its_key_and_context() {

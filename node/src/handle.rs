@@ -255,6 +255,12 @@ impl NodeHandle {
         self.query(|engine, _| engine.state().clone()).await
     }
 
+    /// The key that seals the files kept beside the store for `purpose` (see
+    /// `Store::file_key`).
+    pub async fn file_key(&self, purpose: &'static str) -> Result<crate::at_rest::SecretKey, NodeError> {
+        self.query(move |_, store| store.file_key(purpose)).await
+    }
+
     /// Dials `address` (ending in `/p2p/<peer id>` to know whom).
     pub async fn dial(&self, address: Multiaddr) -> Result<(), NodeError> {
         let (reply, answer) = oneshot::channel();

@@ -90,6 +90,12 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
+    /// A key for files kept beside the store (the event backlog, webhook dead letters), derived
+    /// from the store's data key: sealed as the store is, opened by the same passphrase.
+    pub fn file_key(&self, purpose: &str) -> SecretKey {
+        self.data_key.derive(purpose)
+    }
+
     /// Opens (or creates) the store at `path`. `passphrase` unwraps the data key; `None` is
     /// the explicit opt-out for tests and simulations. `small` asks for a small cache and no
     /// background flusher (many nodes in one process).

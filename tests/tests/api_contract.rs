@@ -310,10 +310,22 @@ fn settings_doctor_id_and_manual() {
     let healthy = person.ok(&["doctor"]);
     assert!(healthy.lines().all(|l| !l.starts_with("fail")), "{healthy}");
 
+    person.ok(&["config", "set", "log_format", "json"]);
     person.start(&[]);
     let id = person.json(&["id"]);
     assert_eq!(id["addresses"][0], person.address());
     assert_eq!(id["fingerprint"].as_str().unwrap().len(), 19);
     assert!(person.ok(&["doctor"]).contains("running"));
     assert!(person.ok(&["man"]).contains(".TH me2b"));
+
+    // JSON logs carry the request's span: its route's template, never the concrete path.
+    let answered: Vec<Json> = person
+        .logs()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Json>(line).ok())
+        .filter(|line| line["fields"]["message"] == "answered")
+        .collect();
+    let status = answered.iter().find(|line| line["span"]["route"] == "/v1/status").expect("a logged /v1/status");
+    assert_eq!(status["span"]["method"], "GET");
+    assert_eq!(status["fields"]["status"], 200);
 }

@@ -139,5 +139,20 @@ fn the_receipt_waits_until_the_webhook_acknowledged_the_deletion() {
     let after = business.json(&["webhooks"]);
     assert_eq!(after["deletions_due"], 0);
     assert!(after["dead_letters"].as_array().unwrap().is_empty());
+
+    // The event backlog and the dead letters are sealed on disk: whom the business dealt with
+    // is not readable there (the agreement id is in several of the events written).
+    let events_dir = business.dir.path().join("events");
+    let mut files = 0;
+    for entry in std::fs::read_dir(&events_dir).unwrap().flatten() {
+        let bytes = std::fs::read(entry.path()).unwrap();
+        files += 1;
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(&agreement),
+            "{} holds the id in plain text",
+            entry.path().display()
+        );
+    }
+    assert!(files >= 3, "backlog, mark, cursor and dead letters were written ({files} files)");
     drop(seen);
 }

@@ -103,7 +103,7 @@ async fn network(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
             })
         }
         Command::Peers => {
-            let peers = daemon.get("/v1/peers").await?;
+            let peers = daemon.get_all("/v1/peers").await?;
             out.show(&peers, &|p| table(&["peer_id"], rows(p, &["peer_id"])))
         }
         Command::Connect { address } => {

@@ -3,14 +3,16 @@
 //! it missed) and is counted for `/metrics`.
 //!
 //! **Ids survive restarts.** With a directory, the log keeps two files there: `events.jsonl`,
-//! the backlog (one event a line, appended, compacted to the last [`KEPT_EVENTS`] once it
-//! holds twice that), and `events.next`, a high-water mark reserved [`RESERVE`] ids ahead and
+//! the backlog (one event a line, each sealed with a key derived from the store's data key,
+//! since events tell whom the owner dealt with; appended, compacted to the last
+//! [`KEPT_EVENTS`] once it holds twice that), and `events.next`, a high-water mark reserved [`RESERVE`] ids ahead and
 //! written with fsync before any id past the old mark is used. A restart, even after kill -9
 //! or a power cut that lost the backlog's tail, continues above every id ever sent, and a
 //! client's `Last-Event-ID` from before the restart resumes where it was. A client further
 //! behind than the backlog first gets a `gap` event with how many ids it can no longer get
 //! (at most that many events: ids skipped by a power cut count too).
 
+use crate::at_rest::SecretKey;
 use crate::{NodeEvent, NodeHandle};
 use me2b_proto::engine::Event;
 use serde_json::json;
@@ -54,10 +56,14 @@ struct Inner {
     disk: Option<Disk>,
 }
 
+/// What binds a sealed backlog line to this file.
+const LINE_CONTEXT: &[u8] = b"me2b events.jsonl";
+
 /// The log's two files.
 #[derive(Debug)]
 struct Disk {
     dir: PathBuf,
+    key: SecretKey,
     /// Ids below this are reserved on disk.
     reserved_until: u64,
     backlog: File,
@@ -91,8 +97,7 @@ impl Disk {
         let io = |source| EventLogError { path: path.display().to_string(), source };
         let mut text = String::new();
         for (_, body) in kept {
-            text.push_str(&body.to_string());
-            text.push('\n');
+            text.push_str(&seal_line(&self.key, body));
         }
         std::fs::write(&temporary, text).map_err(io)?;
         std::fs::rename(&temporary, &path).map_err(io)?;
@@ -110,8 +115,26 @@ fn open_append(path: &Path) -> std::io::Result<File> {
     options.open(path)
 }
 
+/// One backlog line: the event sealed, in hex, and a newline.
+fn seal_line(key: &SecretKey, body: &serde_json::Value) -> String {
+    match key.seal(body.to_string().as_bytes(), LINE_CONTEXT) {
+        Ok(sealed) => format!("{}\n", me2b_proto::identity::hex(&sealed)),
+        Err(error) => {
+            tracing::warn!(%error, "an event could not be sealed for the backlog");
+            String::new()
+        }
+    }
+}
+
+/// The event on a backlog line, if it opens.
+fn open_line(key: &SecretKey, line: &[u8]) -> Option<serde_json::Value> {
+    let sealed = me2b_proto::identity::unhex(std::str::from_utf8(line).ok()?.trim())?;
+    let plain = key.open(&sealed, LINE_CONTEXT).ok()?;
+    serde_json::from_slice(&plain).ok()
+}
+
 /// Reads the backlog and the mark in `dir`: the last kept events and the next id to use.
-fn load(dir: &Path) -> Result<(VecDeque<Numbered>, u64), EventLogError> {
+fn load(dir: &Path, key: &SecretKey) -> Result<(VecDeque<Numbered>, u64), EventLogError> {
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |source| EventLogError { path, source }
@@ -124,9 +147,9 @@ fn load(dir: &Path) -> Result<(VecDeque<Numbered>, u64), EventLogError> {
         Err(error) => return Err(io(&backlog)(error)),
     };
     let mut kept: VecDeque<Numbered> = VecDeque::new();
-    // A line cut short by a crash, or anything else unreadable, is skipped.
+    // A line cut short by a crash, or anything else that does not open, is skipped.
     for line in text.split(|b| *b == b'\n').filter(|l| !l.is_empty() && l.len() <= MAX_LINE) {
-        let Ok(body) = serde_json::from_slice::<serde_json::Value>(line) else { continue };
+        let Some(body) = open_line(key, line) else { continue };
         let Some(id) = body["id"].as_u64() else { continue };
         if kept.back().is_some_and(|(last, _)| *last >= id) {
             continue;
@@ -153,8 +176,9 @@ impl Drop for EventLog {
 }
 
 impl EventLog {
-    /// Starts numbering `node`'s events, continuing the log in `dir` if given.
-    pub fn start(node: &NodeHandle, dir: Option<&Path>) -> Result<Arc<EventLog>, EventLogError> {
+    /// Starts numbering `node`'s events, continuing the log in `dir` (sealed with `key`) if
+    /// given.
+    pub fn start(node: &NodeHandle, dir: Option<(&Path, SecretKey)>) -> Result<Arc<EventLog>, EventLogError> {
         let log = Arc::new(EventLog::open(dir)?);
         let mut events = node.events();
         let writer = Arc::clone(&log);
@@ -173,16 +197,16 @@ impl EventLog {
     }
 
     /// An empty log, or the one kept in `dir`, with the next ids reserved.
-    fn open(dir: Option<&Path>) -> Result<EventLog, EventLogError> {
+    fn open(dir: Option<(&Path, SecretKey)>) -> Result<EventLog, EventLogError> {
         let mut inner = Inner { next_id: 1, ..Inner::default() };
-        if let Some(dir) = dir {
-            let (kept, next_id) = load(dir)?;
+        if let Some((dir, key)) = dir {
+            let (kept, next_id) = load(dir, &key)?;
             let reserved_until = next_id.saturating_add(RESERVE);
             Disk::reserve(dir, reserved_until)?;
             let path = Disk::backlog_path(dir);
             let backlog =
                 open_append(&path).map_err(|source| EventLogError { path: path.display().to_string(), source })?;
-            let mut disk = Disk { dir: dir.to_path_buf(), reserved_until, backlog, lines: usize::MAX };
+            let mut disk = Disk { dir: dir.to_path_buf(), key, reserved_until, backlog, lines: usize::MAX };
             disk.compact(&kept)?;
             inner = Inner { next_id, kept, counts: BTreeMap::new(), disk: Some(disk) };
         }
@@ -231,7 +255,7 @@ impl EventLog {
         if let Some(disk) = disk.as_mut() {
             // Written, not synced: a process crash keeps it (the page cache), a power cut may
             // lose the tail, which the reserved ids make safe.
-            let line = format!("{body}\n");
+            let line = seal_line(&disk.key, &body);
             let written = disk.backlog.write_all(line.as_bytes());
             disk.lines = disk.lines.saturating_add(1);
             let compacted = if disk.lines >= 2 * KEPT_EVENTS { disk.compact(kept) } else { Ok(()) };
@@ -384,6 +408,14 @@ fn describe_engine(event: &Event) -> (&'static str, serde_json::Value) {
 mod tests {
     use super::*;
 
+    fn key() -> SecretKey {
+        SecretKey::from_bytes(&[7; 32]).unwrap()
+    }
+
+    fn on_disk(dir: &tempfile::TempDir) -> EventLog {
+        EventLog::open(Some((dir.path(), key()))).unwrap()
+    }
+
     fn ids(events: &[Numbered]) -> Vec<u64> {
         events.iter().map(|(id, _)| *id).collect()
     }
@@ -391,18 +423,18 @@ mod tests {
     #[test]
     fn ids_continue_after_a_restart_and_a_client_resumes_exactly() {
         let dir = tempfile::tempdir().unwrap();
-        let log = EventLog::open(Some(dir.path())).unwrap();
+        let log = on_disk(&dir);
         for n in 0..5 {
             log.push_value("published", json!({"n": n}));
         }
         drop(log);
-        let log = EventLog::open(Some(dir.path())).unwrap();
+        let log = on_disk(&dir);
         log.push_value("published", json!({"n": 5}));
         let (events, _) = log.since(Some(3));
         assert_eq!(ids(&events), [4, 5, 6], "resumes after 3, across the restart");
         assert_eq!(events[2].1["n"], 5);
         std::mem::forget(log); // as kill -9 would
-        let log = EventLog::open(Some(dir.path())).unwrap();
+        let log = on_disk(&dir);
         let (events, _) = log.since(Some(6));
         assert!(events.is_empty(), "nothing after 6 yet: {events:?}");
         log.push_value("published", json!({"n": 6}));
@@ -418,14 +450,14 @@ mod tests {
     #[test]
     fn a_lost_backlog_or_a_torn_line_never_reuses_an_id() {
         let dir = tempfile::tempdir().unwrap();
-        let log = EventLog::open(Some(dir.path())).unwrap();
+        let log = on_disk(&dir);
         log.push_value("published", json!({}));
         log.push_value("published", json!({}));
         std::mem::forget(log);
         // A power cut lost the backlog but not the fsynced mark; a crash tore a line.
         std::fs::write(dir.path().join("events.jsonl"), "{\"id\": 1, \"type\": \"published\"}\n{\"id\": 2, \"ty")
             .unwrap();
-        let log = EventLog::open(Some(dir.path())).unwrap();
+        let log = on_disk(&dir);
         log.push_value("published", json!({}));
         let (events, _) = log.since(Some(2));
         let first_new = events.iter().map(|(id, _)| *id).find(|id| *id > 2).unwrap();
@@ -452,11 +484,16 @@ mod tests {
     #[test]
     fn the_backlog_file_stays_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let log = EventLog::open(Some(dir.path())).unwrap();
+        let log = on_disk(&dir);
         for _ in 0..(3 * KEPT_EVENTS) {
             log.push_value("published", json!({}));
         }
-        let lines = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap().lines().count();
+        let text = std::fs::read_to_string(dir.path().join("events.jsonl")).unwrap();
+        let lines = text.lines().count();
         assert!(lines < 2 * KEPT_EVENTS, "{lines} lines kept");
+        assert!(!text.contains("published"), "sealed, not plain");
+        // Another key opens none of it: the restarted log starts past the mark, empty.
+        let other = EventLog::open(Some((dir.path(), SecretKey::from_bytes(&[8; 32]).unwrap()))).unwrap();
+        assert!(other.since(None).0.is_empty());
     }
 }

@@ -75,6 +75,17 @@ pub struct ApiSettings {
     pub webhook: Option<webhooks::WebhookSettings>,
 }
 
+/// Why the API could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiStartError {
+    /// The event log's files.
+    #[error(transparent)]
+    Events(#[from] events::EventLogError),
+    /// The node stopped.
+    #[error(transparent)]
+    Node(#[from] crate::NodeError),
+}
+
 /// What the handlers share.
 pub struct Api {
     node: NodeHandle,
@@ -90,10 +101,18 @@ pub struct Api {
 
 impl Api {
     /// The API of `node`.
-    pub fn new(node: NodeHandle, settings: ApiSettings) -> Result<Arc<Api>, events::EventLogError> {
-        let events = EventLog::start(&node, settings.events_dir.as_deref())?;
-        let webhooks =
-            settings.webhook.map(|webhook| webhooks::Webhooks::start(node.clone(), Arc::clone(&events), webhook));
+    pub async fn new(node: NodeHandle, settings: ApiSettings) -> Result<Arc<Api>, ApiStartError> {
+        let events = match &settings.events_dir {
+            Some(dir) => EventLog::start(&node, Some((dir.as_path(), node.file_key("events").await?)))?,
+            None => EventLog::start(&node, None)?,
+        };
+        let webhooks = match settings.webhook {
+            Some(webhook) => {
+                let key = node.file_key("webhooks").await?;
+                Some(webhooks::Webhooks::start(node.clone(), Arc::clone(&events), webhook, key))
+            }
+            None => None,
+        };
         Ok(Arc::new(Api {
             node,
             token: settings.token,
@@ -124,6 +143,7 @@ impl Api {
             .route("/console/session", post(console::session_start).delete(console::session_end))
             .merge(public)
             .merge(protected)
+            .route_layer(middleware::from_fn(trace_requests))
             .fallback(no_route)
             .layer(axum::extract::DefaultBodyLimit::max(MAX_BODY_BYTES))
             .layer(middleware::from_fn(problem::plain_errors))
@@ -204,6 +224,26 @@ async fn openapi(document: Arc<utoipa::openapi::OpenApi>) -> Response {
         Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
         Err(error) => ApiError::of(Problem::Internal, error.to_string()).into_response(),
     }
+}
+
+/// One span per request, named by its route's template (never the concrete path: it may hold
+/// ids, and logs never pair a peer's ids), with the status and time logged at debug.
+async fn trace_requests(request: Request, next: Next) -> Response {
+    use tracing::Instrument as _;
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|path| path.as_str().to_owned())
+        .unwrap_or_else(|| "(no route)".to_owned());
+    let span = tracing::info_span!("api", method = %request.method(), route = %route);
+    async move {
+        let started = std::time::Instant::now();
+        let response = next.run(request).await;
+        tracing::debug!(status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "answered");
+        response
+    }
+    .instrument(span)
+    .await
 }
 
 async fn no_route(request: Request) -> ApiError {

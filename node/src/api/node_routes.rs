@@ -1,9 +1,10 @@
 //! The node's own routes: health, status, identity proof, peers, vocabulary, metrics and the
 //! event stream.
 
+use super::page::{Page, PageQuery};
 use super::problem::ProblemDoc;
 use super::views::*;
-use super::{Answer, Api, ApiError, Problem, role_name};
+use super::{Answer, Api, ApiError, Listing, Problem, role_name};
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -113,10 +114,10 @@ pub(super) async fn status(State(api): State<Arc<Api>>) -> Answer<StatusView> {
 }
 
 /// The peers connected now, by peer id.
-#[utoipa::path(get, path = "/v1/peers", responses((status = 200, body = [PeerView])))]
-pub(super) async fn peers(State(api): State<Arc<Api>>) -> Answer<Vec<PeerView>> {
+#[utoipa::path(get, path = "/v1/peers", params(PageQuery), responses((status = 200, body = [PeerView], headers(("link" = String, description = "The next page")))))]
+pub(super) async fn peers(State(api): State<Arc<Api>>, page: Page) -> Listing<PeerView> {
     let peers = api.node.info().await?.peers;
-    Ok(Json(peers.into_iter().map(|peer_id| PeerView { peer_id: peer_id.to_string() }).collect()))
+    Ok(page.of(peers.into_iter().map(|peer| (peer.to_string(), peer)), |peer| PeerView { peer_id: peer.to_string() }))
 }
 
 /// A peer to connect to.

@@ -19,7 +19,8 @@
 //! **Delivery.** One at a time, in the order of the node's events, each tried
 //! `webhook_attempts` times (1 s, 2 s, 4 s ... apart, at most [`MAX_BACKOFF`]); a 2xx answer is
 //! an acknowledgement. What still fails goes to the dead letters (at most
-//! [`MAX_DEAD_LETTERS`], kept in `events/webhooks.dead.json`, shown at
+//! [`MAX_DEAD_LETTERS`], kept in `events/webhooks.dead`, sealed like the store since bodies
+//! carry personal data, shown at
 //! `GET /v1/webhooks`, retried with `POST /v1/webhooks/dead-letters/{id}/retry`). The
 //! position in the event log is kept in `events/webhooks.cursor`, so a restart resumes where
 //! it was (a delivery in flight at a crash is sent again).
@@ -33,6 +34,7 @@
 use super::events::{EventLog, Numbered};
 use super::views::ReceivedView;
 use crate::NodeHandle;
+use crate::at_rest::SecretKey;
 use hmac::{KeyInit, Mac};
 use me2b_proto::engine::Command;
 use me2b_proto::identity::AgreementId;
@@ -95,6 +97,7 @@ pub struct DeadLetter {
 #[derive(Debug)]
 pub struct Webhooks {
     settings: WebhookSettings,
+    key: SecretKey,
     events: Arc<EventLog>,
     dead: Mutex<VecDeque<DeadLetter>>,
     delivered: Mutex<u64>,
@@ -111,11 +114,12 @@ enum Delivery {
 
 impl Webhooks {
     /// Starts delivering `node`'s events from `events` to `settings.url`.
-    pub fn start(node: NodeHandle, events: Arc<EventLog>, settings: WebhookSettings) -> Arc<Webhooks> {
-        let dead = read_dead_letters(&settings.dir);
+    pub fn start(node: NodeHandle, events: Arc<EventLog>, settings: WebhookSettings, key: SecretKey) -> Arc<Webhooks> {
+        let dead = read_dead_letters(&settings.dir, &key);
         let (retry, retries) = mpsc::channel(MAX_RETRIES_QUEUED);
         let webhooks = Arc::new(Webhooks {
             settings,
+            key,
             events: Arc::clone(&events),
             dead: Mutex::new(dead),
             delivered: Mutex::new(0),
@@ -149,7 +153,7 @@ impl Webhooks {
         let Some(letter) = dead.remove(position) else { return false };
         match self.retry.try_send(letter) {
             Ok(()) => {
-                write_dead_letters(&self.settings.dir, &dead);
+                write_dead_letters(&self.settings.dir, &self.key, &dead);
                 true
             }
             Err(error) => {
@@ -302,7 +306,7 @@ impl Webhooks {
                 dead.pop_front();
             }
             dead.push_back(letter);
-            write_dead_letters(&self.settings.dir, &dead);
+            write_dead_letters(&self.settings.dir, &self.key, &dead);
         }
         self.events.note("webhook-failed", note);
     }
@@ -376,9 +380,13 @@ fn write_cursor(dir: &Path, cursor: u64) {
     }
 }
 
-fn read_dead_letters(dir: &Path) -> VecDeque<DeadLetter> {
-    std::fs::read(dir.join("webhooks.dead.json"))
+/// What binds the sealed dead letters to their file.
+const DEAD_CONTEXT: &[u8] = b"me2b webhooks.dead";
+
+fn read_dead_letters(dir: &Path, key: &SecretKey) -> VecDeque<DeadLetter> {
+    std::fs::read(dir.join("webhooks.dead"))
         .ok()
+        .and_then(|sealed| key.open(&sealed, DEAD_CONTEXT).ok())
         .and_then(|bytes| serde_json::from_slice::<VecDeque<DeadLetter>>(&bytes).ok())
         .map(|mut dead| {
             while dead.len() > MAX_DEAD_LETTERS {
@@ -389,12 +397,13 @@ fn read_dead_letters(dir: &Path) -> VecDeque<DeadLetter> {
         .unwrap_or_default()
 }
 
-fn write_dead_letters(dir: &Path, dead: &VecDeque<DeadLetter>) {
-    let temporary = dir.join("webhooks.dead.json.tmp");
+fn write_dead_letters(dir: &Path, key: &SecretKey, dead: &VecDeque<DeadLetter>) {
+    let temporary = dir.join("webhooks.dead.tmp");
     let written = serde_json::to_vec(dead)
         .map_err(std::io::Error::other)
-        .and_then(|bytes| std::fs::write(&temporary, bytes))
-        .and_then(|()| std::fs::rename(&temporary, dir.join("webhooks.dead.json")));
+        .and_then(|bytes| key.seal(&bytes, DEAD_CONTEXT).map_err(std::io::Error::other))
+        .and_then(|sealed| std::fs::write(&temporary, sealed))
+        .and_then(|()| std::fs::rename(&temporary, dir.join("webhooks.dead")));
     if let Err(error) = written {
         tracing::warn!(%error, "cannot keep the webhook dead letters");
     }
