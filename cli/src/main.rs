@@ -205,7 +205,7 @@ fn main() -> ExitCode {
                 .map_err(anyhow::Error::from)
         }
         Command::Daemon(args) => daemon::run(cli.data_dir, args),
-        Command::Demo { quiet } => demo::run(quiet),
+        Command::Demo { quiet } => demo::run(quiet, json),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "me2b", &mut std::io::stdout());
             Ok(())

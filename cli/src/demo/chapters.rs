@@ -319,9 +319,26 @@ impl Story {
         Ok(())
     }
 
-    /// Prints what each business holds from whom.
+    /// Prints what each business holds from whom (with `--json`, as one JSON array of
+    /// `{business, person, state, holds}`).
     pub(super) async fn who_learned_what(&mut self, cast: Cast) -> Result<()> {
         let Cast { stride, pace, clinic, .. } = cast;
+        if self.json {
+            let mut rows = Vec::new();
+            for business in [stride, pace, clinic] {
+                let state = self.state(business).await?;
+                for record in state.agreements.values() {
+                    rows.push(serde_json::json!({
+                        "business": self.name(&business),
+                        "person": self.name(&record.agreement.person),
+                        "state": record.lifecycle.name(),
+                        "holds": holdings(&state, &record.id),
+                    }));
+                }
+            }
+            crate::client::write_out(format_args!("{}\n", serde_json::to_string_pretty(&rows)?));
+            return Ok(());
+        }
         println!("\nWho learned what:");
         for business in [stride, pace, clinic] {
             let state = self.state(business).await?;

@@ -44,6 +44,8 @@ struct Story {
     inbox: mpsc::Receiver<(PublicKey, NodeEvent)>,
     inbox_tx: mpsc::Sender<(PublicKey, NodeEvent)>,
     quiet: bool,
+    /// Print the outcome as JSON (and nothing else on stdout).
+    json: bool,
     step: u32,
 }
 
@@ -335,9 +337,9 @@ fn agreement_between(business: &State, person: PublicKey) -> Option<AgreementId>
     business.agreements.values().filter(|a| a.agreement.person == person && a.is_active()).map(|a| a.id).next_back()
 }
 
-pub fn run(quiet: bool) -> Result<()> {
+pub fn run(quiet: bool, json: bool) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    runtime.block_on(story(quiet))
+    runtime.block_on(story(quiet || json, json))
 }
 
 /// The story's participants.
@@ -350,9 +352,9 @@ struct Cast {
     clinic: PublicKey,
 }
 
-async fn story(quiet: bool) -> Result<()> {
+async fn story(quiet: bool, json: bool) -> Result<()> {
     let (inbox_tx, inbox) = mpsc::channel(4096);
-    let mut story = Story { members: BTreeMap::new(), inbox, inbox_tx, quiet, step: 0 };
+    let mut story = Story { members: BTreeMap::new(), inbox, inbox_tx, quiet, json, step: 0 };
     let cast = Cast {
         ada: story.join("Ada", Role::Person, 1).await?,
         ben: story.join("Ben", Role::Person, 2).await?,
