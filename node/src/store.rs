@@ -47,6 +47,9 @@ mod kind {
     pub const DEMAND: u8 = 9;
     pub const OUTBOX: u8 = 10;
     pub const LEDGER: u8 = 11;
+    /// A held deletion receipt: present or not, no value (its own kind, so stores written
+    /// before it existed still read).
+    pub const HELD_RECEIPT: u8 = 12;
     /// Not in the state tree: the wrapped data key, in the `meta` tree.
     pub const DATA_KEY: &[u8] = b"data-key";
 }
@@ -240,6 +243,11 @@ impl Store {
                     key(kind::AGREEMENT, id.as_bytes()),
                     state.agreements.get(id).map(encode).transpose()?,
                 )?,
+                Change::HeldReceipt(id) => put(
+                    &mut batch,
+                    key(kind::HELD_RECEIPT, id.as_bytes()),
+                    state.held_receipts.contains(id).then(|| encode(&())).transpose()?,
+                )?,
                 Change::Received(id) => put(
                     &mut batch,
                     key(kind::RECEIVED, id.as_bytes()),
@@ -312,6 +320,9 @@ impl Store {
                 }
                 kind::AGREEMENT => {
                     state.agreements.restore(decode(&plain).map_err(corrupt)?);
+                }
+                kind::HELD_RECEIPT => {
+                    state.held_receipts.insert(id_of(id).map_err(corrupt)?);
                 }
                 kind::RECEIVED => {
                     state.received.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);

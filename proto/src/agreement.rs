@@ -182,10 +182,6 @@ pub struct AgreementRecord {
     /// Personal offers sent (business) or received (person) under it, newest last, at most
     /// [`crate::limits::MAX_OFFERS_KEPT`].
     pub offers: VecDeque<OfferRecord>,
-    /// A business's receipt is written but held until its own systems confirm deleting their
-    /// copies (the engine's `Config::confirm_deletions_downstream`).
-    #[serde(default)]
-    pub receipt_held: bool,
 }
 
 /// Where a person's revocation stands. It is written with the revocation and only a valid
@@ -263,7 +259,6 @@ impl AgreementRecord {
             trigger_armed: true,
             recent_offers: VecDeque::new(),
             offers: VecDeque::new(),
-            receipt_held: false,
             receipt: None,
             receipt_envelope: None,
             revocation: None,

@@ -272,7 +272,7 @@ fn a_business_with_copies_downstream_signs_the_receipt_only_once_they_are_delete
 
     let business = w.net.peer(&w.shoes).engine.state();
     assert!(!business.received.contains_key(&id), "the node itself deleted at once");
-    assert!(business.agreements[&id].receipt_held);
+    assert!(business.held_receipts.contains(&id));
     let due = w
         .net
         .peer(&w.shoes)
@@ -288,7 +288,7 @@ fn a_business_with_copies_downstream_signs_the_receipt_only_once_they_are_delete
     command(&mut w.net, w.shoes, Command::ConfirmDeletion(id));
     w.net.settle();
     assert!(matches!(person_lifecycle(&w, id), Lifecycle::Deleted { .. }), "the receipt follows the confirmation");
-    assert!(!w.net.peer(&w.shoes).engine.state().agreements[&id].receipt_held);
+    assert!(!w.net.peer(&w.shoes).engine.state().held_receipts.contains(&id));
 }
 
 #[test]

@@ -254,8 +254,7 @@ pub struct WebhooksView {
 /// The webhook: its receiver, what was delivered, what waits and what failed.
 #[utoipa::path(get, path = "/v1/webhooks", responses((status = 200, body = WebhooksView)))]
 pub(super) async fn webhooks_status(State(api): State<Arc<Api>>) -> Answer<WebhooksView> {
-    let deletions_due =
-        api.node.read(|state| state.agreements.values().filter(|record| record.receipt_held).count()).await?;
+    let deletions_due = api.node.read(|state| state.held_receipts.len()).await?;
     Ok(Json(match &api.webhooks {
         Some(webhooks) => WebhooksView {
             url: Some(webhooks.url().to_owned()),

@@ -211,10 +211,8 @@ impl Webhooks {
 
     /// Delivers `deletion.due` for every receipt the engine holds.
     async fn deliver_held(&self, http: &reqwest::Client, node: &NodeHandle) {
-        let held: Vec<AgreementId> = node
-            .read(|state| state.agreements.iter().filter(|(_, r)| r.receipt_held).map(|(id, _)| *id).collect())
-            .await
-            .unwrap_or_default();
+        let held: Vec<AgreementId> =
+            node.read(|state| state.held_receipts.iter().copied().collect()).await.unwrap_or_default();
         for id in held {
             self.deliver(http, node, Delivery::Deletion(id)).await;
         }
@@ -227,10 +225,8 @@ impl Webhooks {
                 (id, kind, data, None)
             }
             Delivery::Deletion(agreement) => {
-                let still_held = node
-                    .read(move |state| state.agreements.get(&agreement).is_some_and(|r| r.receipt_held))
-                    .await
-                    .unwrap_or(false);
+                let still_held =
+                    node.read(move |state| state.held_receipts.contains(&agreement)).await.unwrap_or(false);
                 if !still_held {
                     return;
                 }
@@ -302,6 +298,9 @@ impl Webhooks {
         let note = json!({"webhook_id": id, "webhook_type": kind, "error": last_error});
         let letter = DeadLetter { id, kind: kind.to_owned(), attempts, last_error, failed_at_ms: now_ms(), body };
         if let Ok(mut dead) = self.dead.lock() {
+            // The same delivery failing again (a held deletion after a restart) replaces its
+            // letter.
+            dead.retain(|kept| kept.id != letter.id);
             if dead.len() >= MAX_DEAD_LETTERS {
                 dead.pop_front();
             }

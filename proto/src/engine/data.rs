@@ -354,11 +354,12 @@ impl Engine {
         let revocation: Revocation = parse::<wire::Revocation, _>(opened)?;
         let from = opened.header().sender;
         let id = revocation.agreement_id;
+        let held = self.state.held_receipts.contains(&id);
         let record = self.agreement_with(&id, &from)?;
         match (&record.lifecycle, &record.receipt) {
             // Deleted here, but the business's own systems have not confirmed yet: the person's
             // revocation is received (acknowledged) and the receipt follows when they do.
-            (Lifecycle::Deleted { .. }, Some(_)) if record.receipt_held => {}
+            (Lifecycle::Deleted { .. }, Some(_)) if held => {}
             (Lifecycle::Deleted { .. }, Some(receipt)) => {
                 let receipt = receipt.clone();
                 self.send(
@@ -399,8 +400,11 @@ impl Engine {
         let payload = wire::DeletionReceipt::from(&receipt).encode_to_vec();
         record.receipt = Some(payload.clone());
         let held = self.config.confirm_deletions_downstream;
-        record.receipt_held = held;
         let person = record.agreement.person;
+        if held {
+            self.state.held_receipts.insert(id);
+            self.persist(Change::HeldReceipt(id));
+        }
         self.persist(Change::Received(id));
         self.persist(Change::Agreement(id));
         for cancelled in self.state.outbox.cancel(id, &[MessageKind::PersonalOffer]) {
@@ -427,15 +431,17 @@ impl Engine {
     /// Sends a receipt [`Self::delete_held`] held back, once the business's own systems
     /// confirmed; nothing if none is held.
     pub(super) fn release_receipt(&mut self, id: AgreementId, now: Timestamp) {
-        let Some(record) = self.state.agreements.get_mut(&id) else {
+        if !self.state.held_receipts.remove(&id) {
+            return;
+        }
+        self.persist(Change::HeldReceipt(id));
+        let Some(record) = self.state.agreements.get(&id) else {
             return;
         };
-        let (true, Some(payload)) = (record.receipt_held, record.receipt.clone()) else {
+        let Some(payload) = record.receipt.clone() else {
             return;
         };
-        record.receipt_held = false;
         let person = record.agreement.person;
-        self.persist(Change::Agreement(id));
         self.send(
             person,
             MessageKind::DeletionReceipt,

@@ -188,6 +188,8 @@ pub enum Change {
     Demand(DemandKey),
     /// An outbox item.
     Outbox(OutboxId),
+    /// Whether a deletion receipt is held (see `State::held_receipts`).
+    HeldReceipt(AgreementId),
     /// A new ledger entry, and the new head in [`State::ledger`](super::State::ledger).
     LedgerEntry {
         /// Its sequence.

@@ -347,8 +347,7 @@ impl Engine {
         }
         if !self.config.confirm_deletions_downstream {
             // Nothing downstream to wait for (any more): held receipts go now.
-            let held: Vec<AgreementId> =
-                self.state.agreements.iter().filter(|(_, r)| r.receipt_held).map(|(id, _)| *id).collect();
+            let held: Vec<AgreementId> = self.state.held_receipts.iter().copied().collect();
             for id in held {
                 self.release_receipt(id, now);
             }

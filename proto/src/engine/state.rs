@@ -174,4 +174,7 @@ pub struct State {
     pub outbox: Outbox,
     /// Where the next ledger entry goes.
     pub ledger: ledger::Head,
+    /// A business's deletion receipts written but held until its own systems confirm deleting
+    /// their copies (see `Config::confirm_deletions_downstream`).
+    pub held_receipts: BTreeSet<AgreementId>,
 }
