@@ -260,8 +260,9 @@ fn person_lifecycle(w: &World, id: AgreementId) -> Lifecycle {
     w.net.peer(&w.person).engine.state().agreements[&id].lifecycle
 }
 
-#[test]
-fn a_business_with_copies_downstream_signs_the_receipt_only_once_they_are_deleted() {
+/// An agreement revoked at a business whose own systems keep copies (it restarted with
+/// `confirm_deletions_downstream`).
+fn revoked_with_copies_downstream() -> (World, AgreementId) {
     let mut w = world();
     let id = agreed(&mut w, Use::OneTime);
     let mut downstream = Config::new(Role::Business, [2; 32]);
@@ -269,6 +270,12 @@ fn a_business_with_copies_downstream_signs_the_receipt_only_once_they_are_delete
     restart_business(&mut w, downstream);
     revoke(&mut w, id);
     w.net.settle();
+    (w, id)
+}
+
+#[test]
+fn a_business_with_copies_downstream_signs_the_receipt_only_once_they_are_deleted() {
+    let (mut w, id) = revoked_with_copies_downstream();
 
     let business = w.net.peer(&w.shoes).engine.state();
     assert!(!business.received.contains_key(&id), "the node itself deleted at once");
@@ -301,13 +308,7 @@ fn without_copies_downstream_the_receipt_goes_at_once_and_held_ones_are_released
     assert!(matches!(person_lifecycle(&w, id), Lifecycle::Deleted { .. }));
 
     // A receipt held when the webhook was removed goes out at the next start.
-    let mut w = world();
-    let id = agreed(&mut w, Use::OneTime);
-    let mut downstream = Config::new(Role::Business, [2; 32]);
-    downstream.confirm_deletions_downstream = true;
-    restart_business(&mut w, downstream);
-    revoke(&mut w, id);
-    w.net.settle();
+    let (mut w, id) = revoked_with_copies_downstream();
     assert!(matches!(person_lifecycle(&w, id), Lifecycle::Revoked { .. }));
     restart_business(&mut w, Config::new(Role::Business, [2; 32]));
     w.net.settle();

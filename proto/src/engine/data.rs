@@ -362,13 +362,7 @@ impl Engine {
             (Lifecycle::Deleted { .. }, Some(_)) if held => {}
             (Lifecycle::Deleted { .. }, Some(receipt)) => {
                 let receipt = receipt.clone();
-                self.send(
-                    from,
-                    MessageKind::DeletionReceipt,
-                    receipt,
-                    Delivery { about: Some(id), ..Delivery::default() },
-                    now,
-                );
+                self.send_receipt(from, id, receipt, now);
             }
             _ => {
                 self.record(
@@ -418,13 +412,7 @@ impl Engine {
         if held {
             self.event(Event::DeletionDue { agreement_id: id, cause });
         } else {
-            self.send(
-                person,
-                MessageKind::DeletionReceipt,
-                payload,
-                Delivery { about: Some(id), ..Delivery::default() },
-                now,
-            );
+            self.send_receipt(person, id, payload, now);
         }
     }
 
@@ -442,13 +430,13 @@ impl Engine {
             return;
         };
         let person = record.agreement.person;
-        self.send(
-            person,
-            MessageKind::DeletionReceipt,
-            payload,
-            Delivery { about: Some(id), ..Delivery::default() },
-            now,
-        );
+        self.send_receipt(person, id, payload, now);
+    }
+
+    /// Sends the signed deletion receipt `payload` for agreement `id` to `person`.
+    fn send_receipt(&mut self, person: PublicKey, id: AgreementId, payload: Vec<u8>, now: Timestamp) {
+        let delivery = Delivery { about: Some(id), ..Delivery::default() };
+        self.send(person, MessageKind::DeletionReceipt, payload, delivery, now);
     }
 
     /// A person receives the business's signed deletion receipt (`envelope`, kept as
