@@ -15,6 +15,8 @@ COPY . .
 RUN cargo install --locked --path cli --root /out
 
 FROM debian:bookworm-slim
+# The system's roots, for webhooks over https.
+RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /data --shell /usr/sbin/nologin me2b \
     && mkdir -p /data && chown me2b:me2b /data && chmod 700 /data
 COPY --from=build /out/bin/me2b /usr/local/bin/me2b

@@ -164,8 +164,17 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
             secret: dir.webhook_secret()?,
             attempts: config.webhook_attempts,
             dir: dir.root().join("events"),
+            ca_pem: config
+                .webhook_ca
+                .as_deref()
+                .map(|path| std::fs::read(path).with_context(|| format!("webhook_ca: cannot read {path}")))
+                .transpose()?,
         }),
     };
+    if let Some(webhook) = &webhook {
+        // A CA file that does not parse is said now, not at the first delivery.
+        me2b_node::api::webhooks::client(webhook).context("webhook_ca")?;
+    }
     node_config.confirm_deletions_downstream = webhook.is_some();
     let node = Node::start(*secret, node_config)
         .await

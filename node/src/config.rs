@@ -96,6 +96,10 @@ pub struct Config {
     /// to the dead letters.
     #[serde(default = "default_webhook_attempts")]
     pub webhook_attempts: u32,
+    /// A PEM file of certificate authorities to trust for an `https://` webhook besides the
+    /// system's (a business's internal CA).
+    #[serde(default)]
+    pub webhook_ca: Option<String>,
 }
 
 /// A role as written in the config file and on the command line.
@@ -192,6 +196,7 @@ impl Config {
             owner_window: default_owner_window(),
             webhook_url: None,
             webhook_attempts: default_webhook_attempts(),
+            webhook_ca: None,
         }
     }
 
@@ -226,6 +231,9 @@ impl Config {
                 Some(webhook_url(&url).map_err(|reason| bad("ME2B_WEBHOOK_URL", reason))?)
             };
         }
+        if let Some(ca) = var("ME2B_WEBHOOK_CA") {
+            self.webhook_ca = if ca.trim().is_empty() { None } else { Some(ca) };
+        }
         if let Some(attempts) = var("ME2B_WEBHOOK_ATTEMPTS") {
             self.webhook_attempts =
                 attempts.parse().ok().filter(|n| (1..=20).contains(n)).ok_or_else(|| {
@@ -238,8 +246,18 @@ impl Config {
 
     /// The settings `me2b config get|set` reads and writes (`role` and `passphrase` are fixed
     /// at init).
-    pub const KEYS: [&'static str; 9] =
-        ["name", "listen", "api", "bootstrap", "mdns", "log_format", "owner_window", "webhook_url", "webhook_attempts"];
+    pub const KEYS: [&'static str; 10] = [
+        "name",
+        "listen",
+        "api",
+        "bootstrap",
+        "mdns",
+        "log_format",
+        "owner_window",
+        "webhook_url",
+        "webhook_attempts",
+        "webhook_ca",
+    ];
 
     /// The value of setting `key` as text (lists comma-separated).
     pub fn get(&self, key: &str) -> Result<String, ConfigError> {
@@ -255,6 +273,7 @@ impl Config {
             "owner_window" => self.owner_window.clone(),
             "webhook_url" => self.webhook_url.clone().unwrap_or_default(),
             "webhook_attempts" => self.webhook_attempts.to_string(),
+            "webhook_ca" => self.webhook_ca.clone().unwrap_or_default(),
             other => return Err(unknown_key(other)),
         })
     }
@@ -278,6 +297,7 @@ impl Config {
             "owner_window" => Some("ME2B_OWNER_WINDOW"),
             "webhook_url" => Some("ME2B_WEBHOOK_URL"),
             "webhook_attempts" => Some("ME2B_WEBHOOK_ATTEMPTS"),
+            "webhook_ca" => Some("ME2B_WEBHOOK_CA"),
             "role" | "passphrase" => {
                 return Err(ConfigError::Setting {
                     name: key.into(),
@@ -307,11 +327,12 @@ impl Config {
     }
 }
 
-/// A webhook URL: `http://` (the business's own network; put TLS in front for anything else).
+/// A webhook URL: `https://`, or `http://` for a receiver on the business's own host or
+/// network (the body carries personal data).
 fn webhook_url(text: &str) -> Result<String, String> {
     let url: reqwest::Url = text.trim().parse().map_err(|e| format!("`{text}` is not a URL ({e})"))?;
-    if url.scheme() != "http" || url.host().is_none() {
-        return Err(format!("`{text}` is not an http:// URL with a host"));
+    if !matches!(url.scheme(), "https" | "http") || url.host().is_none() {
+        return Err(format!("`{text}` is not an https:// or http:// URL with a host"));
     }
     Ok(url.to_string())
 }

@@ -27,41 +27,81 @@ impl Delivery {
     }
 }
 
-/// A webhook receiver on `ip`: answers 200, or 500 to `deletion.due` while `refuse` is set.
-fn receiver(ip: &str, refuse: Arc<AtomicBool>) -> (String, Receiver<Delivery>) {
+/// A webhook receiver on `ip`: answers 200, or 500 to `deletion.due` while `refuse` is set;
+/// over TLS with `tls`.
+fn receiver(ip: &str, refuse: Arc<AtomicBool>, tls: Option<Arc<rustls::ServerConfig>>) -> (String, Receiver<Delivery>) {
     let listener = TcpListener::bind(format!("{ip}:0")).unwrap();
-    let url = format!("http://{}/hooks/me2b", listener.local_addr().unwrap());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let url = format!("{scheme}://{}/hooks/me2b", listener.local_addr().unwrap());
     let (tx, deliveries) = channel();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { break };
-            let mut reader = BufReader::new(stream.try_clone().unwrap());
-            let (mut length, mut signature, mut id) = (0, String::new(), String::new());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) <= 2 {
-                    break;
+            let Ok(stream) = stream else { break };
+            let delivery = match &tls {
+                Some(config) => {
+                    let Ok(connection) = rustls::ServerConnection::new(Arc::clone(config)) else { break };
+                    let mut stream = rustls::StreamOwned::new(connection, stream);
+                    let delivery = answer(&mut stream, &refuse);
+                    stream.conn.send_close_notify();
+                    let _ = stream.flush();
+                    delivery
                 }
-                let (name, value) = line.split_once(':').unwrap_or_default();
-                match name.to_ascii_lowercase().as_str() {
-                    "content-length" => length = value.trim().parse().unwrap_or(0),
-                    "me2b-signature" => signature = value.trim().to_owned(),
-                    "me2b-webhook-id" => id = value.trim().to_owned(),
-                    _ => {}
-                }
-            }
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let body = String::from_utf8(body).unwrap();
-            let refused = refuse.load(Ordering::SeqCst) && body.contains("\"deletion.due\"");
-            let status = if refused { "500 Internal Server Error" } else { "200 OK" };
-            let _ = write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-            if tx.send(Delivery { signature, id, body, acknowledged: !refused }).is_err() {
+                None => answer(&mut { stream }, &refuse),
+            };
+            // A client that gave up on the handshake (an unknown certificate) delivers nothing.
+            if let Some(delivery) = delivery
+                && tx.send(delivery).is_err()
+            {
                 break;
             }
         }
     });
     (url, deliveries)
+}
+
+/// Reads one request from `stream` and answers it.
+fn answer(stream: &mut (impl Read + Write), refuse: &AtomicBool) -> Option<Delivery> {
+    let mut reader = BufReader::new(&mut *stream);
+    let (mut length, mut signature, mut id) = (0, String::new(), String::new());
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? <= 2 {
+            break;
+        }
+        let (name, value) = line.split_once(':').unwrap_or_default();
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse().unwrap_or(0),
+            "me2b-signature" => signature = value.trim().to_owned(),
+            "me2b-webhook-id" => id = value.trim().to_owned(),
+            _ => {}
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    let body = String::from_utf8(body).ok()?;
+    let refused = refuse.load(Ordering::SeqCst) && body.contains("\"deletion.due\"");
+    let status = if refused { "500 Internal Server Error" } else { "200 OK" };
+    write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
+    Some(Delivery { signature, id, body, acknowledged: !refused })
+}
+
+/// A certificate authority of the test's own, and a server certificate it signed for `ip`.
+fn authority(ip: &str) -> (String, Arc<rustls::ServerConfig>) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca = ca.self_signed(&ca_key).unwrap();
+    let server_key = rcgen::KeyPair::generate().unwrap();
+    let server =
+        rcgen::CertificateParams::new(vec![ip.to_owned()]).unwrap().signed_by(&server_key, &ca, &ca_key).unwrap();
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(server_key.serialize_der());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![server.der().clone()], key.into())
+        .unwrap();
+    (ca.pem(), Arc::new(config))
 }
 
 fn next_of(deliveries: &Receiver<Delivery>, kind: &str, seen: &Mutex<Vec<Delivery>>) -> Delivery {
@@ -86,7 +126,7 @@ fn signed(business: &Node, delivery: &Delivery) -> bool {
 #[test]
 fn the_receipt_waits_until_the_webhook_acknowledged_the_deletion() {
     let refuse = Arc::new(AtomicBool::new(false));
-    let (url, deliveries) = receiver("127.0.0.72", Arc::clone(&refuse));
+    let (url, deliveries) = receiver("127.0.0.72", Arc::clone(&refuse), None);
     let mut business = Node::init("business", "Stride", "127.0.0.71");
     business.ok(&["config", "set", "webhook_url", &url]);
     business.ok(&["config", "set", "webhook_attempts", "2"]);
@@ -171,4 +211,40 @@ fn the_receipt_waits_until_the_webhook_acknowledged_the_deletion() {
     }
     assert!(files >= 3, "backlog, mark, cursor and dead letters were written ({files} files)");
     drop(seen);
+}
+
+#[test]
+fn webhooks_go_over_https_to_a_receiver_whose_authority_the_business_trusts() {
+    let (ca_pem, tls) = authority("127.0.0.75");
+    let (url, deliveries) = receiver("127.0.0.75", Arc::new(AtomicBool::new(false)), Some(tls));
+    assert!(url.starts_with("https://"));
+    let mut business = Node::init("business", "Stride", "127.0.0.74");
+    let ca_file = business.dir.path().join("receiver-ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    business.ok(&["config", "set", "webhook_url", &url]);
+    business.ok(&["config", "set", "webhook_attempts", "1"]);
+    business.ok(&["config", "set", "webhook_ca", ca_file.to_str().unwrap()]);
+    business.start(&[]);
+    let mut person = Node::init("person", "Ada", "127.0.0.73");
+    person.start(&[business.address()]);
+    person.ok(&["subscribe", "apparel.shoes"]);
+    person.ok(&["data", "set", "body.shoe_size_eu", "44"]);
+    business.wait_event("peer-subscribed", |e| e["topic"] == "me2b/v1/requests/apparel.shoes");
+    let seen = Mutex::new(Vec::new());
+    let agreement = agree_on_shoes(&mut person, &mut business);
+    let received = next_of(&deliveries, "data.received", &seen);
+    assert!(signed(&business, &received));
+    assert_eq!(received.json()["data"]["agreement_id"], agreement);
+
+    // Control: without the receiver's authority the business does not send it personal data:
+    // the handshake fails and the delivery is a dead letter.
+    business.terminate();
+    business.ok(&["config", "set", "webhook_ca", ""]);
+    business.start(&[]);
+    business.ok(&["connect", &person.address()]);
+    person.ok(&["revoke", &agreement]);
+    let failed = business.wait_event("webhook-failed", |e| e["webhook_type"] == "agreement.revoked");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("not reached"), "{error}");
+    assert!(deliveries.try_recv().is_err(), "nothing arrived without TLS trust");
 }

@@ -276,7 +276,7 @@ impl EventLog {
         let mut events: Vec<Numbered> = Vec::new();
         let first_kept = inner.kept.iter().map(|(id, _)| *id).find(|id| *id > after);
         if let (Some(last), Some(first)) = (last_id, first_kept)
-            && first > last + 1
+            && first > last.saturating_add(1)
         {
             let id = first - 1;
             let body = json!({"id": id, "type": "gap", "missed": id - last,
@@ -479,6 +479,9 @@ mod tests {
         assert_eq!(ids(&events[1..])[0], 101);
         // Up to date: nothing but what follows.
         assert!(log.since(Some(total)).0.is_empty());
+        // A client's Last-Event-ID is whatever it sends: the largest one neither panics nor
+        // invents a gap.
+        assert!(log.since(Some(u64::MAX)).0.is_empty());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Signed webhooks: a business's own systems get what its node receives.
 //!
-//! **What is sent.** `POST` to the configured URL, a JSON body
+//! **What is sent.** `POST` to the configured URL (`https://` with the system's roots and
+//! those of `webhook_ca`, or `http://` on the business's own network; no redirects), a JSON body
 //! `{"id", "type", "created_at_ms", "data"}` of one of these types:
 //!
 //! | type | when | data |
@@ -66,6 +67,8 @@ pub struct WebhookSettings {
     pub attempts: u32,
     /// Where the cursor and dead letters are kept.
     pub dir: PathBuf,
+    /// Certificate authorities (PEM) trusted for an `https://` URL besides the system's.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for WebhookSettings {
@@ -167,7 +170,7 @@ impl Webhooks {
     }
 
     async fn run(self: Arc<Self>, node: NodeHandle, events: Arc<EventLog>, mut retries: mpsc::Receiver<DeadLetter>) {
-        let http = match reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).build() {
+        let http = match client(&self.settings) {
             Ok(http) => http,
             Err(error) => {
                 tracing::error!(%error, "webhooks cannot start");
@@ -309,6 +312,18 @@ impl Webhooks {
         }
         self.events.note("webhook-failed", note);
     }
+}
+
+/// The HTTP client: TLS with the system's roots and `ca_pem`'s, a timeout per attempt, no
+/// redirects (a receiver answers; it does not send the body elsewhere).
+pub fn client(settings: &WebhookSettings) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder = reqwest::Client::builder().timeout(ATTEMPT_TIMEOUT).redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = &settings.ca_pem {
+        for certificate in reqwest::Certificate::from_pem_bundle(pem)? {
+            builder = builder.add_root_certificate(certificate);
+        }
+    }
+    builder.build()
 }
 
 /// The delivery an event log entry calls for, if any.
