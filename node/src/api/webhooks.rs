@@ -53,6 +53,8 @@ pub const MAX_DEAD_LETTERS: usize = 256;
 pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 /// How long one attempt may take.
 pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Events passed over (none to deliver) between two writes of the cursor.
+const CURSOR_EVERY: u32 = 256;
 /// Dead letters asked to be retried, waiting for the worker.
 const MAX_RETRIES_QUEUED: usize = 64;
 
@@ -181,6 +183,7 @@ impl Webhooks {
         // A webhook set just now starts with what happens from now on (and the held deletions).
         let mut cursor = read_cursor(&self.settings.dir).unwrap_or_else(|| events.last_id());
         write_cursor(&self.settings.dir, cursor);
+        let mut unwritten = 0;
         loop {
             let (backlog, mut live) = events.since(Some(cursor));
             let mut queue: VecDeque<Numbered> = backlog.into();
@@ -201,13 +204,24 @@ impl Webhooks {
                 if id <= cursor {
                     continue;
                 }
-                if body["type"] == "gap" {
+                let delivered = if body["type"] == "gap" {
+                    tracing::warn!(missed = %body["missed"], "webhooks fell behind the event backlog; held deletions are delivered again");
                     self.deliver_held(&http, &node).await;
+                    true
                 } else if let Some(delivery) = delivery_of(id, &body) {
                     self.deliver(&http, &node, delivery).await;
-                }
+                    true
+                } else {
+                    false
+                };
                 cursor = id;
-                write_cursor(&self.settings.dir, cursor);
+                // Kept after each delivery; past events that call for none (most: gossip,
+                // connections) only now and then, so a busy node does not write a file per event.
+                unwritten += 1;
+                if delivered || unwritten >= CURSOR_EVERY {
+                    write_cursor(&self.settings.dir, cursor);
+                    unwritten = 0;
+                }
             }
         }
     }
