@@ -383,7 +383,14 @@ compensation = "10% discount"
 
 /// A person following shoes with a shoe size, and a shoe maker, both running and connected.
 pub fn person_and_shoe_maker(person_ip: &str, business_ip: &str) -> (Node, Node) {
+    person_and_shoe_maker_with(person_ip, business_ip, |_| {})
+}
+
+/// [`person_and_shoe_maker`], with the shoe maker's data directory set up by `configure`
+/// (e.g. `me2b config set ...`) before its daemon starts.
+pub fn person_and_shoe_maker_with(person_ip: &str, business_ip: &str, configure: impl FnOnce(&Node)) -> (Node, Node) {
     let mut business = Node::init("business", "Stride", business_ip);
+    configure(&business);
     business.start(&[]);
     let mut person = Node::init("person", "Ada", person_ip);
     person.start(&[business.address()]);

@@ -127,15 +127,10 @@ fn signed(business: &Node, delivery: &Delivery) -> bool {
 fn the_receipt_waits_until_the_webhook_acknowledged_the_deletion() {
     let refuse = Arc::new(AtomicBool::new(false));
     let (url, deliveries) = receiver("127.0.0.72", Arc::clone(&refuse), None);
-    let mut business = Node::init("business", "Stride", "127.0.0.71");
-    business.ok(&["config", "set", "webhook_url", &url]);
-    business.ok(&["config", "set", "webhook_attempts", "2"]);
-    business.start(&[]);
-    let mut person = Node::init("person", "Ada", "127.0.0.70");
-    person.start(&[business.address()]);
-    person.ok(&["subscribe", "apparel.shoes"]);
-    person.ok(&["data", "set", "body.shoe_size_eu", "44"]);
-    business.wait_event("peer-subscribed", |e| e["topic"] == "me2b/v1/requests/apparel.shoes");
+    let (mut person, mut business) = person_and_shoe_maker_with("127.0.0.70", "127.0.0.71", |business| {
+        business.ok(&["config", "set", "webhook_url", &url]);
+        business.ok(&["config", "set", "webhook_attempts", "2"]);
+    });
     let seen = Mutex::new(Vec::new());
 
     let agreement = agree_on_shoes(&mut person, &mut business);
@@ -218,18 +213,13 @@ fn webhooks_go_over_https_to_a_receiver_whose_authority_the_business_trusts() {
     let (ca_pem, tls) = authority("127.0.0.75");
     let (url, deliveries) = receiver("127.0.0.75", Arc::new(AtomicBool::new(false)), Some(tls));
     assert!(url.starts_with("https://"));
-    let mut business = Node::init("business", "Stride", "127.0.0.74");
-    let ca_file = business.dir.path().join("receiver-ca.pem");
-    std::fs::write(&ca_file, &ca_pem).unwrap();
-    business.ok(&["config", "set", "webhook_url", &url]);
-    business.ok(&["config", "set", "webhook_attempts", "1"]);
-    business.ok(&["config", "set", "webhook_ca", ca_file.to_str().unwrap()]);
-    business.start(&[]);
-    let mut person = Node::init("person", "Ada", "127.0.0.73");
-    person.start(&[business.address()]);
-    person.ok(&["subscribe", "apparel.shoes"]);
-    person.ok(&["data", "set", "body.shoe_size_eu", "44"]);
-    business.wait_event("peer-subscribed", |e| e["topic"] == "me2b/v1/requests/apparel.shoes");
+    let (mut person, mut business) = person_and_shoe_maker_with("127.0.0.73", "127.0.0.74", |business| {
+        let ca_file = business.dir.path().join("receiver-ca.pem");
+        std::fs::write(&ca_file, &ca_pem).unwrap();
+        business.ok(&["config", "set", "webhook_url", &url]);
+        business.ok(&["config", "set", "webhook_attempts", "1"]);
+        business.ok(&["config", "set", "webhook_ca", ca_file.to_str().unwrap()]);
+    });
     let seen = Mutex::new(Vec::new());
     let agreement = agree_on_shoes(&mut person, &mut business);
     let received = next_of(&deliveries, "data.received", &seen);
