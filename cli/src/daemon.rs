@@ -179,6 +179,8 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
     let node = Node::start(*secret, node_config)
         .await
         .with_context(|| format!("cannot start the node in {}", dir.root().display()))?;
+    // At once: the node may already handle a peer's message (a revocation waiting for it).
+    let events = node.events();
 
     if !config.api.ip().is_loopback() {
         if !args.allow_remote_api {
@@ -209,6 +211,7 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
         identity,
         events_dir: Some(dir.root().join("events")),
         webhook,
+        events,
     };
     let api = Api::new(node.clone(), settings).await?;
     dir.write_api_address(&ApiAddress { address: api_address, pid: std::process::id(), public_key })?;

@@ -12,8 +12,8 @@
 //! behind than the backlog first gets a `gap` event with how many ids it can no longer get
 //! (at most that many events: ids skipped by a power cut count too).
 
+use crate::NodeEvent;
 use crate::at_rest::SecretKey;
-use crate::{NodeEvent, NodeHandle};
 use me2b_proto::engine::Event;
 use serde_json::json;
 use std::collections::{BTreeMap, VecDeque};
@@ -176,11 +176,13 @@ impl Drop for EventLog {
 }
 
 impl EventLog {
-    /// Starts numbering `node`'s events, continuing the log in `dir` (sealed with `key`) if
-    /// given.
-    pub fn start(node: &NodeHandle, dir: Option<(&Path, SecretKey)>) -> Result<Arc<EventLog>, EventLogError> {
+    /// Starts numbering the node events `events` receives (subscribed as soon as the node
+    /// started, so none is missed), continuing the log in `dir` (sealed with `key`) if given.
+    pub fn start(
+        mut events: broadcast::Receiver<NodeEvent>,
+        dir: Option<(&Path, SecretKey)>,
+    ) -> Result<Arc<EventLog>, EventLogError> {
         let log = Arc::new(EventLog::open(dir)?);
-        let mut events = node.events();
         let writer = Arc::clone(&log);
         tokio::spawn(async move {
             loop {

@@ -73,6 +73,9 @@ pub struct ApiSettings {
     pub events_dir: Option<PathBuf>,
     /// A business's webhook, if set.
     pub webhook: Option<webhooks::WebhookSettings>,
+    /// The node's events, subscribed right after it started: what happens before the API is
+    /// up (a peer's revocation handled at start) is numbered and kept too.
+    pub events: tokio::sync::broadcast::Receiver<crate::NodeEvent>,
 }
 
 /// Why the API could not start.
@@ -103,8 +106,8 @@ impl Api {
     /// The API of `node`.
     pub async fn new(node: NodeHandle, settings: ApiSettings) -> Result<Arc<Api>, ApiStartError> {
         let events = match &settings.events_dir {
-            Some(dir) => EventLog::start(&node, Some((dir.as_path(), node.file_key("events").await?)))?,
-            None => EventLog::start(&node, None)?,
+            Some(dir) => EventLog::start(settings.events, Some((dir.as_path(), node.file_key("events").await?)))?,
+            None => EventLog::start(settings.events, None)?,
         };
         let webhooks = match settings.webhook {
             Some(webhook) => {
