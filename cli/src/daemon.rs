@@ -88,7 +88,7 @@ fn settings(dir: &DataDir, args: &DaemonArgs) -> Result<Config> {
         config.bootstrap = args.bootstrap.clone();
     }
     if args.no_mdns {
-        config.mdns = false;
+        config.mdns = Some(false);
     }
     if let Some(format) = args.log_format {
         config.log_format = format;
@@ -152,7 +152,7 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
     node_config.listen = addresses("listen address", &config.listen)?;
     node_config.bootstrap = addresses("bootstrap address", &config.bootstrap)?;
     node_config.transport = Transport::Network;
-    node_config.net.mdns = config.mdns;
+    node_config.net.mdns = config.mdns();
     node_config.owner_window = config.owner_window().map_err(|reason| anyhow::anyhow!("owner_window: {reason}"))?;
     let webhook = match (&config.webhook_url, config.role) {
         (None, _) => None,

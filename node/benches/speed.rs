@@ -33,7 +33,7 @@ use futures::StreamExt;
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
 use me2b_node::clock::now;
-use me2b_node::net::{self, Answer, BehaviourEvent, DirectRequest, NetConfig};
+use me2b_node::net::{self, Answer, BehaviourEvent, DirectEvent, DirectRequest, NetConfig};
 use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, Transport};
 use me2b_proto::engine::{Command, Event, Provenance, Role};
 use me2b_proto::envelope::MessageKind;
@@ -257,15 +257,17 @@ async fn bare_exchanges(count: usize) -> Vec<Duration> {
     let domain = SignatureDomain::Envelope(MessageKind::Negotiation);
     tokio::spawn(async move {
         loop {
-            if let SwarmEvent::Behaviour(BehaviourEvent::Negotiate(request_response::Event::Message {
-                message: request_response::Message::Request { channel, request, .. },
-                ..
-            })) = server.select_next_some().await
+            if let SwarmEvent::Behaviour(BehaviourEvent::Direct(DirectEvent::Negotiate(
+                request_response::Event::Message {
+                    message: request_response::Message::Request { channel, request, .. },
+                    ..
+                },
+            ))) = server.select_next_some().await
             {
                 let (payload, signature) = request.bytes.split_at(PAYLOAD);
                 let signature = me2b_proto::identity::Signature::try_from(signature).unwrap();
                 assert!(client_public.verify(domain, payload, &signature));
-                let _ = server.behaviour_mut().negotiate.send_response(channel, Answer::Accepted);
+                let _ = server.behaviour_mut().direct.negotiate.send_response(channel, Answer::Accepted);
             }
         }
     });
@@ -281,18 +283,19 @@ async fn bare_exchanges(count: usize) -> Vec<Duration> {
             bytes.extend_from_slice(&client_key.sign(domain, &payload).to_bytes());
             client
                 .behaviour_mut()
+                .direct
                 .negotiate
                 .send_request(&server_id, DirectRequest::new(MessageKind::Negotiation, bytes));
             loop {
                 match client.select_next_some().await {
-                    SwarmEvent::Behaviour(BehaviourEvent::Negotiate(request_response::Event::Message {
-                        message: request_response::Message::Response { .. },
-                        ..
-                    })) => break,
-                    SwarmEvent::Behaviour(BehaviourEvent::Negotiate(request_response::Event::OutboundFailure {
-                        error,
-                        ..
-                    })) => panic!("bare request failed: {error}"),
+                    SwarmEvent::Behaviour(BehaviourEvent::Direct(DirectEvent::Negotiate(
+                        request_response::Event::Message {
+                            message: request_response::Message::Response { .. }, ..
+                        },
+                    ))) => break,
+                    SwarmEvent::Behaviour(BehaviourEvent::Direct(DirectEvent::Negotiate(
+                        request_response::Event::OutboundFailure { error, .. },
+                    ))) => panic!("bare request failed: {error}"),
                     _ => {}
                 }
             }

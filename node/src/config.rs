@@ -77,9 +77,10 @@ pub struct Config {
     /// Peers to connect to at start, each ending in `/p2p/<peer id>`.
     #[serde(default)]
     pub bootstrap: Vec<String>,
-    /// LAN discovery.
-    #[serde(default = "default_mdns")]
-    pub mdns: bool,
+    /// LAN discovery: announces the node's peer id and addresses to everyone on the LAN, so
+    /// off for a person unless turned on, on for a business (see [`Config::mdns`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mdns: Option<bool>,
     /// `human` or `json` logs.
     #[serde(default)]
     pub log_format: LogFormat,
@@ -100,6 +101,19 @@ pub struct Config {
     /// system's (a business's internal CA).
     #[serde(default)]
     pub webhook_ca: Option<String>,
+    /// A business's legal name, for its signed profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal_name: Option<String>,
+    /// How a person reaches a human at the business (an email address or URL), for its profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact: Option<String>,
+    /// The business's website (`https://...`), for its profile; its host may prove the
+    /// business's key with `/.well-known/me2b.json`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub website: Option<String>,
+    /// The business's privacy policy's URL, for its profile.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy_policy: Option<String>,
 }
 
 /// A role as written in the config file and on the command line.
@@ -177,10 +191,6 @@ fn default_owner_window() -> String {
     "7d".into()
 }
 
-fn default_mdns() -> bool {
-    true
-}
-
 impl Config {
     /// The settings `me2b init` writes.
     pub fn new(role: RoleName, name: String, passphrase: bool) -> Self {
@@ -191,12 +201,16 @@ impl Config {
             listen: default_listen(),
             api: default_api(),
             bootstrap: Vec::new(),
-            mdns: default_mdns(),
+            mdns: None,
             log_format: LogFormat::Human,
             owner_window: default_owner_window(),
             webhook_url: None,
             webhook_attempts: default_webhook_attempts(),
             webhook_ca: None,
+            legal_name: None,
+            contact: None,
+            website: None,
+            privacy_policy: None,
         }
     }
 
@@ -216,7 +230,8 @@ impl Config {
             self.api = api.parse().map_err(|e| bad("ME2B_API", format!("`{api}` is not IP:PORT ({e})")))?;
         }
         if let Some(mdns) = var("ME2B_MDNS") {
-            self.mdns = mdns.parse().map_err(|_| bad("ME2B_MDNS", format!("`{mdns}` is not true or false")))?;
+            let on = mdns.parse().map_err(|_| bad("ME2B_MDNS", format!("`{mdns}` is not true or false")))?;
+            self.mdns = Some(on);
         }
         if let Some(format) = var("ME2B_LOG_FORMAT") {
             self.log_format = format.parse().map_err(|e| bad("ME2B_LOG_FORMAT", e))?;
@@ -246,7 +261,7 @@ impl Config {
 
     /// The settings `me2b config get|set` reads and writes (`role` and `passphrase` are fixed
     /// at init).
-    pub const KEYS: [&'static str; 10] = [
+    pub const KEYS: [&'static str; 14] = [
         "name",
         "listen",
         "api",
@@ -257,6 +272,10 @@ impl Config {
         "webhook_url",
         "webhook_attempts",
         "webhook_ca",
+        "legal_name",
+        "contact",
+        "website",
+        "privacy_policy",
     ];
 
     /// The value of setting `key` as text (lists comma-separated).
@@ -268,12 +287,16 @@ impl Config {
             "listen" => self.listen.join(","),
             "api" => self.api.to_string(),
             "bootstrap" => self.bootstrap.join(","),
-            "mdns" => self.mdns.to_string(),
+            "mdns" => self.mdns().to_string(),
             "log_format" => if self.log_format == LogFormat::Json { "json" } else { "human" }.to_owned(),
             "owner_window" => self.owner_window.clone(),
             "webhook_url" => self.webhook_url.clone().unwrap_or_default(),
             "webhook_attempts" => self.webhook_attempts.to_string(),
             "webhook_ca" => self.webhook_ca.clone().unwrap_or_default(),
+            "legal_name" => self.legal_name.clone().unwrap_or_default(),
+            "contact" => self.contact.clone().unwrap_or_default(),
+            "website" => self.website.clone().unwrap_or_default(),
+            "privacy_policy" => self.privacy_policy.clone().unwrap_or_default(),
             other => return Err(unknown_key(other)),
         })
     }
@@ -298,6 +321,17 @@ impl Config {
             "webhook_url" => Some("ME2B_WEBHOOK_URL"),
             "webhook_attempts" => Some("ME2B_WEBHOOK_ATTEMPTS"),
             "webhook_ca" => Some("ME2B_WEBHOOK_CA"),
+            "legal_name" | "contact" | "website" | "privacy_policy" => {
+                let text = profile_text(key, value)?;
+                let field = match key {
+                    "legal_name" => &mut changed.legal_name,
+                    "contact" => &mut changed.contact,
+                    "website" => &mut changed.website,
+                    _ => &mut changed.privacy_policy,
+                };
+                *field = text;
+                None
+            }
             "role" | "passphrase" => {
                 return Err(ConfigError::Setting {
                     name: key.into(),
@@ -316,6 +350,24 @@ impl Config {
         Ok(())
     }
 
+    /// The business's profile as configured (its addresses and key are the node's).
+    pub fn profile(&self) -> me2b_proto::profile::BusinessProfile {
+        me2b_proto::profile::BusinessProfile {
+            name: self.name.clone(),
+            legal_name: self.legal_name.clone().unwrap_or_default(),
+            contact: self.contact.clone().unwrap_or_default(),
+            website: self.website.clone().unwrap_or_default(),
+            privacy_policy: self.privacy_policy.clone().unwrap_or_default(),
+            ..Default::default()
+        }
+    }
+
+    /// Whether to discover peers on the LAN: as set, or by default only for a business (a
+    /// person's node would announce itself to everyone on the network it is on).
+    pub fn mdns(&self) -> bool {
+        self.mdns.unwrap_or(matches!(self.role, RoleName::Business))
+    }
+
     /// The owner window as a duration: a `30m`-style duration of at most 7 days.
     pub fn owner_window(&self) -> Result<std::time::Duration, String> {
         let window = me2b_proto::time::parse_duration(&self.owner_window).map_err(|e| e.to_string())?;
@@ -325,6 +377,22 @@ impl Config {
         }
         Ok(window)
     }
+}
+
+/// A profile text: printable, at most 256 bytes; a website must be `https://`. Empty clears it.
+fn profile_text(key: &str, value: &str) -> Result<Option<String>, ConfigError> {
+    let bad = |reason: &str| ConfigError::Setting { name: key.into(), reason: reason.into() };
+    let value = value.trim();
+    if value.is_empty() {
+        return Ok(None);
+    }
+    if value.len() > 256 || value.chars().any(char::is_control) {
+        return Err(bad("at most 256 printable characters"));
+    }
+    if key == "website" && !value.starts_with("https://") {
+        return Err(bad("a website is an https:// URL"));
+    }
+    Ok(Some(value.to_owned()))
 }
 
 /// A webhook URL: `https://`, or `http://` for a receiver on the business's own host or
@@ -537,7 +605,7 @@ mod tests {
         config.set("bootstrap", "/ip4/127.0.0.1/tcp/1, /ip4/127.0.0.1/tcp/2").unwrap();
         config.set("mdns", "false").unwrap();
         assert_eq!(config.get("bootstrap").unwrap(), "/ip4/127.0.0.1/tcp/1,/ip4/127.0.0.1/tcp/2");
-        assert!(!config.mdns);
+        assert!(!config.mdns());
         let before = config.clone();
         for (key, value) in [("api", "nowhere"), ("mdns", "maybe"), ("owner_window", "9d"), ("role", "business")] {
             assert!(config.set(key, value).is_err(), "{key}={value}");
@@ -577,7 +645,7 @@ mod tests {
         config.apply_env(env).unwrap();
         assert_eq!(config.api, "127.0.0.3:7003".parse().unwrap());
         assert_eq!(config.bootstrap.len(), 2);
-        assert!(!config.mdns);
+        assert!(!config.mdns());
         let error = config.apply_env(|name| (name == "ME2B_MDNS").then(|| "maybe".to_string())).unwrap_err();
         assert!(error.to_string().contains("ME2B_MDNS"));
     }

@@ -49,6 +49,47 @@ pub struct NodeConfig {
     /// A business's own systems keep copies (a webhook is set): deletion receipts wait for
     /// their confirmation (see the engine's `Config::confirm_deletions_downstream`).
     pub confirm_deletions_downstream: bool,
+    /// A person speaks to each business as its own identity (see [`crate::personas`]). On
+    /// by default; off only to show in tests what it prevents.
+    pub pairwise_identities: bool,
+    /// Where to copy everything peers send this node (connections and raw messages), for
+    /// tests that must see all a node observed (the collusion test). Bounded: copies that do
+    /// not fit are dropped. `None` in a real node.
+    pub tap: Option<mpsc::Sender<Tapped>>,
+    /// A business's profile (name, legal name, contact, website, privacy policy). The node
+    /// adds its key and where it listens, signs it at start, and sends it with every request
+    /// and answer to an intent. `None` for a person.
+    pub profile: Option<me2b_proto::profile::BusinessProfile>,
+}
+
+/// What a tapped node observed (see [`NodeConfig::tap`]).
+#[derive(Debug, Clone)]
+pub enum Tapped {
+    /// A connection came up, on the node's swarm or one of a person's persona swarms.
+    Connected {
+        /// The peer.
+        peer: PeerId,
+        /// The peer's address on that connection.
+        address: Multiaddr,
+    },
+    /// A direct message's envelope, as it arrived.
+    Direct {
+        /// The peer it came from.
+        peer: PeerId,
+        /// The bytes.
+        bytes: Vec<u8>,
+    },
+    /// A gossip message, as it arrived.
+    Gossip {
+        /// The peer that forwarded it.
+        peer: PeerId,
+        /// Its author, if it names one (me2b's never do).
+        source: Option<PeerId>,
+        /// Its sequence number, if it has one (me2b's never do).
+        sequence_number: Option<u64>,
+        /// Its data.
+        data: Vec<u8>,
+    },
 }
 
 impl NodeConfig {
@@ -67,6 +108,9 @@ impl NodeConfig {
             intent_window: Duration::from_secs(10),
             owner_window: Duration::from_millis(me2b_proto::limits::MAX_OWNER_WINDOW_MS),
             confirm_deletions_downstream: false,
+            pairwise_identities: true,
+            tap: None,
+            profile: None,
         }
     }
 }

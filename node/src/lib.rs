@@ -33,7 +33,8 @@ pub mod key_file;
 pub mod link;
 pub mod net;
 mod node;
+pub mod personas;
 pub mod store;
 
-pub use handle::{NodeConfig, NodeError, NodeEvent, NodeHandle, NodeInfo, Transport};
+pub use handle::{NodeConfig, NodeError, NodeEvent, NodeHandle, NodeInfo, Tapped, Transport};
 pub use node::Node;

@@ -22,16 +22,17 @@
 
 use crate::clock::now;
 use crate::gossip;
-use crate::handle::{NodeConfig, NodeError, NodeEvent, NodeHandle, NodeInfo, Request, Transport};
-use crate::net::{self, Answer, Behaviour, BehaviourEvent, DirectRequest};
+use crate::handle::{NodeConfig, NodeError, NodeEvent, NodeHandle, NodeInfo, Request, Tapped, Transport};
+use crate::net::{self, Answer, Behaviour, BehaviourEvent, DirectEvent, DirectRequest};
+use crate::personas::Personas;
 use crate::store::{Store, StoreError};
 use futures::{FutureExt, StreamExt};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, gossipsub, identify, kad, mdns};
-use me2b_proto::engine::{Change, Command, Config, Engine, HandleError, Handled, Input, OutboxId, Output, Role, Timer};
+use me2b_proto::engine::{Change, Config, Engine, HandleError, Handled, Input, OutboxId, Output, Role, Timer};
 use me2b_proto::envelope::MessageKind;
-use me2b_proto::identity::{Keypair, PublicKey};
+use me2b_proto::identity::{Keypair, Persona, PublicKey};
 use me2b_proto::time::Timestamp;
 use me2b_proto::vocab::Topic;
 use prometheus_client::registry::Registry;
@@ -56,8 +57,8 @@ type Outcome = Result<Handled, HandleError>;
 enum Ack {
     /// A command's outcome, to its caller.
     Reply(oneshot::Sender<Result<Handled, NodeError>>, Outcome),
-    /// A direct message's answer, to its sender.
-    Respond(MessageKind, ResponseChannel<Answer>, Answer),
+    /// A direct message's answer, to its sender, on the swarm it came in on.
+    Respond(Route, MessageKind, ResponseChannel<Answer>, Answer),
 }
 
 /// The open batch: what its inputs changed, what they want done, what they tell the node's
@@ -71,6 +72,10 @@ struct Pending {
     acks: Vec<Ack>,
 }
 
+/// Which swarm: the node's own (`None`), or the swarm of the persona with this key (a
+/// person's, see [`crate::personas`]).
+type Route = Option<PublicKey>;
+
 /// The running node. Start it with [`Node::start`].
 pub struct Node {
     engine: Engine,
@@ -80,7 +85,14 @@ pub struct Node {
     requests: mpsc::Receiver<Request>,
     events: broadcast::Sender<NodeEvent>,
     timers: BTreeSet<(Timestamp, Timer)>,
-    in_flight: HashMap<(StreamProtocol, OutboundRequestId), OutboxId>,
+    in_flight: HashMap<(Route, StreamProtocol, OutboundRequestId), OutboxId>,
+    /// A person's persona swarms (`None` for a business, or with pairwise identities off).
+    personas: Option<Personas>,
+    /// When the personas next check in with the businesses that may contact them.
+    next_check_in: Instant,
+    check_in: Duration,
+    /// Where copies of what peers send go (tests; see [`NodeConfig::tap`]).
+    tap: Option<mpsc::Sender<Tapped>>,
     waiting: gossip::Waiting,
     subscribed: BTreeSet<Topic>,
     gossip_limit: gossip::Limit,
@@ -118,6 +130,17 @@ impl Node {
         engine_config.intent_window = config.intent_window;
         engine_config.owner_window = config.owner_window;
         engine_config.confirm_deletions_downstream = config.confirm_deletions_downstream;
+        engine_config.pairwise_identities = config.pairwise_identities;
+        // Where people's personas dial this business: the addresses it listens on.
+        engine_config.profile = config.profile.clone().map(|profile| {
+            let peer = *swarm.local_peer_id();
+            let addresses = swarm
+                .listeners()
+                .take(me2b_proto::profile::MAX_PROFILE_ADDRESSES)
+                .map(|address| address.clone().with(libp2p::multiaddr::Protocol::P2p(peer)).to_string())
+                .collect();
+            me2b_proto::profile::BusinessProfile { addresses, ..profile }
+        });
         let keypair = Keypair::from_secret_bytes(&secret);
         let public_key = keypair.public();
         let engine = Engine::new(keypair, engine_config, state, now());
@@ -133,6 +156,11 @@ impl Node {
             events: events.clone(),
             timers: BTreeSet::new(),
             in_flight: HashMap::new(),
+            personas: (config.role == Role::Person && config.pairwise_identities)
+                .then(|| Personas::new(config.net.clone(), matches!(config.transport, Transport::Memory))),
+            next_check_in: Instant::now() + config.net.check_in,
+            check_in: config.net.check_in,
+            tap: config.tap.clone(),
             waiting: gossip::Waiting::default(),
             subscribed: BTreeSet::new(),
             target_peers: config.net.target_peers,
@@ -175,10 +203,12 @@ impl Node {
                     None => break,
                 },
                 event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                (persona, event) = next_persona_event(&mut self.personas) => self.on_persona_event(persona, event).await,
                 () = timer_due => self.fire_timers().await,
                 _ = tick.tick() => {
                     self.retry_publications();
                     self.review_scores();
+                    self.check_in();
                     Ok(())
                 }
             };
@@ -230,6 +260,10 @@ impl Node {
                 took = true;
                 self.on_swarm_event(event).await?;
             }
+            if let Some((persona, event)) = self.personas.as_mut().and_then(Personas::ready) {
+                took = true;
+                self.on_persona_event(persona, event).await?;
+            }
             if !took {
                 break;
             }
@@ -272,10 +306,14 @@ impl Node {
         if !pending.changes.is_empty() {
             self.store.apply(self.engine.state(), &pending.changes).await?;
         }
+        // The topics follow the subscriptions and (for a person) the undecided intents.
+        if pending.changes.iter().any(|change| matches!(change, Change::Settings | Change::Intent(_))) {
+            self.sync_subscriptions();
+        }
         self.committed_inputs += pending.inputs as u64;
         for action in pending.actions {
             match action {
-                Output::Send { to, kind, bytes, delivery } => self.send(to, kind, bytes, delivery),
+                Output::Send { from, to, kind, bytes, delivery } => self.send(from, to, kind, bytes, delivery),
                 Output::Publish { topic, bytes } => self.publish(topic, bytes, Instant::now()),
                 Output::SetTimer { at, timer } => {
                     self.timers.insert((at, timer));
@@ -291,9 +329,7 @@ impl Node {
                 Ack::Reply(reply, outcome) => {
                     let _ = reply.send(outcome.map_err(NodeError::from));
                 }
-                Ack::Respond(kind, channel, answer) => {
-                    let _ = self.swarm.behaviour_mut().direct(kind).send_response(channel, answer);
-                }
+                Ack::Respond(route, kind, channel, answer) => self.respond(route, kind, channel, answer),
             }
         }
         Ok(())
@@ -320,11 +356,7 @@ impl Node {
     async fn on_request(&mut self, request: Request) -> Result<(), StoreError> {
         match request {
             Request::Command(command, reply) => {
-                let subscriptions_may_change = matches!(*command, Command::Subscribe(_) | Command::Unsubscribe(_));
                 let outcome = self.feed(Input::Command(*command));
-                if subscriptions_may_change {
-                    self.sync_subscriptions();
-                }
                 self.pending.acks.push(Ack::Reply(reply, outcome));
             }
             Request::Query(query) => {
@@ -334,7 +366,9 @@ impl Node {
             Request::Dial(address, reply) => {
                 let _ = reply.send(self.dial(address));
             }
-            Request::Remember(peer, address) => self.learn_address(peer, address),
+            Request::Remember(peer, address) => {
+                self.learn_address(peer, address);
+            }
             Request::Info(reply) => {
                 let _ = reply.send(self.info());
             }
@@ -361,12 +395,30 @@ impl Node {
         }
     }
 
-    /// Remembers where `peer` can be reached: in the DHT and the swarm's address book.
-    fn learn_address(&mut self, peer: PeerId, address: Multiaddr) {
+    /// Remembers where `peer` can be reached: in the DHT and the swarm's address book, and
+    /// for the personas. Returns whether the personas did not know the address yet.
+    fn learn_address(&mut self, peer: PeerId, address: Multiaddr) -> bool {
         if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
             kad.add_address(&peer, address.clone());
         }
+        let new = self.personas.as_mut().is_some_and(|personas| personas.learn_address(peer, address.clone()));
         self.swarm.add_peer_address(peer, address);
+        new
+    }
+
+    /// Learns where `peer` listens. A business found at a new address (just looked up,
+    /// restarted, moved) is reachable again for the personas, which reach it only by
+    /// dialling: what waits for it goes now.
+    async fn learn_addresses(&mut self, peer: PeerId, addresses: Vec<Multiaddr>) -> Result<(), StoreError> {
+        let mut new = false;
+        for address in addresses {
+            new |= self.learn_address(peer, address);
+        }
+        let business = net::public_key(&peer).is_some_and(|key| self.engine.state().businesses.contains_key(&key));
+        if new && business {
+            self.peer_reachable(peer).await?;
+        }
+        Ok(())
     }
 
     fn dial(&mut self, address: Multiaddr) -> Result<(), NodeError> {
@@ -406,7 +458,9 @@ impl Node {
         Ok(())
     }
 
-    fn send(&mut self, to: PublicKey, kind: MessageKind, bytes: Vec<u8>, delivery: Option<OutboxId>) {
+    /// Sends a direct message as `from`: a person's persona on its own swarm, the root on the
+    /// node's.
+    fn send(&mut self, from: Persona, to: PublicKey, kind: MessageKind, bytes: Vec<u8>, delivery: Option<OutboxId>) {
         let Some(peer) = net::peer_id(&to) else {
             warn!("cannot address a peer key");
             return;
@@ -419,17 +473,93 @@ impl Node {
         {
             return;
         }
-        if !self.swarm.is_connected(&peer)
-            && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
-        {
-            kad.get_closest_peers(peer);
+        // A person reaches a business where its signed profile says. No DHT lookup for a
+        // persona: asking the network for the business from the node's own identity would tie
+        // the node to each business it is about to contact.
+        let listed: Vec<Multiaddr> = self
+            .engine
+            .state()
+            .businesses
+            .get(&to)
+            .and_then(|known| known.profile.as_ref())
+            .map(|profile| profile.addresses.iter().filter_map(|address| address.parse().ok()).collect())
+            .unwrap_or_default();
+        for address in listed {
+            self.learn_address(peer, address);
         }
-        self.payload_bytes_out += bytes.len() as u64;
-        let request_id = self.swarm.behaviour_mut().direct(kind).send_request(&peer, DirectRequest::new(kind, bytes));
+        let size = bytes.len() as u64;
+        let sent = match (self.personas.as_mut(), from) {
+            (Some(personas), Persona::Business(_) | Persona::Intent(_)) => {
+                let keypair = self.engine.identities().keypair(from);
+                match personas.send(&keypair, peer, kind, bytes) {
+                    Ok(request_id) => Some((Some(keypair.public()), request_id)),
+                    Err(error) => {
+                        warn!(%error, "cannot build a persona's swarm");
+                        None
+                    }
+                }
+            }
+            _ => {
+                if !self.swarm.is_connected(&peer)
+                    && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+                {
+                    kad.get_closest_peers(peer);
+                }
+                let request = DirectRequest::new(kind, bytes);
+                Some((None, self.swarm.behaviour_mut().direct.for_kind(kind).send_request(&peer, request)))
+            }
+        };
+        let Some((route, request_id)) = sent else {
+            if let Some(delivery) = delivery {
+                let _ = self.feed(Input::Undelivered(delivery));
+            }
+            return;
+        };
+        self.payload_bytes_out += size;
         if let Some(delivery) = delivery {
-            self.in_flight.insert((net::protocol_for(kind), request_id), delivery);
+            self.in_flight.insert((route, net::protocol_for(kind), request_id), delivery);
         }
-        debug!(%peer, ?kind, "direct message sent");
+        debug!(?kind, "direct message sent");
+    }
+
+    /// Answers a peer's direct message on the swarm it came in on.
+    fn respond(&mut self, route: Route, kind: MessageKind, channel: ResponseChannel<Answer>, answer: Answer) {
+        match (route, self.personas.as_mut()) {
+            (Some(persona), Some(personas)) => personas.respond(&persona, kind, channel, answer),
+            _ => {
+                let _ = self.swarm.behaviour_mut().direct.for_kind(kind).send_response(channel, answer);
+            }
+        }
+    }
+
+    /// Every [`net::NetConfig::check_in`]: each persona whose agreement allows the business to
+    /// contact it connects, so that what the business holds for it (offers) can come; and
+    /// persona swarms unused for a while are dropped (their keys come back from the root).
+    fn check_in(&mut self) {
+        let Some(personas) = self.personas.as_mut() else {
+            return;
+        };
+        if Instant::now() < self.next_check_in {
+            return;
+        }
+        self.next_check_in = Instant::now() + self.check_in;
+        personas.prune(self.check_in);
+        let engine = &self.engine;
+        let contactable = engine
+            .state()
+            .agreements
+            .values()
+            .filter(|record| record.is_active() && record.agreement.terms.contact.is_some())
+            .map(|record| {
+                (engine.persona(&record.agreement.business, Some(&record.agreement.context)), record.agreement.business)
+            });
+        for (persona, business) in contactable {
+            if let Some(peer) = net::peer_id(&business)
+                && let Err(error) = personas.check_in(&engine.identities().keypair(persona), peer)
+            {
+                warn!(%error, "cannot build a persona's swarm");
+            }
+        }
     }
 
     fn publish(&mut self, topic: Topic, bytes: Vec<u8>, since: Instant) {
@@ -461,6 +591,13 @@ impl Node {
             } else {
                 self.publish(topic, bytes, since);
             }
+        }
+    }
+
+    /// Copies what a peer sent to the tap, if the node has one (tests).
+    fn copy(&self, tapped: impl FnOnce() -> Tapped) {
+        if let Some(tap) = &self.tap {
+            let _ = tap.try_send(tapped());
         }
     }
 
@@ -507,7 +644,8 @@ impl Node {
     async fn on_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) -> Result<(), StoreError> {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => {
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                self.copy(|| Tapped::Connected { peer: peer_id, address: endpoint.get_remote_address().clone() });
                 self.announce(NodeEvent::Connected { peer: peer_id });
                 self.peer_reachable(peer_id).await?;
             }
@@ -524,13 +662,11 @@ impl Node {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
                 if info.protocol_version == net::PROTOCOL_VERSION =>
             {
-                for address in info.listen_addrs {
-                    self.learn_address(peer_id, address);
-                }
+                self.learn_addresses(peer_id, info.listen_addrs).await?;
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, address) in found {
-                    self.learn_address(peer, address.clone());
+                    let _ = self.learn_address(peer, address.clone());
                     let _ = self.swarm.dial(address);
                 }
             }
@@ -546,12 +682,15 @@ impl Node {
                     let _ = self.feed(Input::PeerSubscribed { peer, topic });
                 }
             }
-            BehaviourEvent::Negotiate(event) => self.on_direct(net::NEGOTIATE, event).await?,
-            BehaviourEvent::Transfer(event) => self.on_direct(net::TRANSFER, event).await?,
-            BehaviourEvent::Revoke(event) => self.on_direct(net::REVOKE, event).await?,
-            BehaviourEvent::Offer(event) => self.on_direct(net::OFFER, event).await?,
-            BehaviourEvent::Announce(event) => self.on_direct(net::ANNOUNCE, event).await?,
-            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => self.dht_found(peer),
+            BehaviourEvent::Direct(event) => {
+                let (protocol, event) = net::behaviour::split(event);
+                self.on_direct(None, protocol, event).await?
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, addresses, .. }) => {
+                self.learn_addresses(peer, addresses.into_vec()).await?;
+                self.dht_found(peer);
+            }
+
             _ => {}
         }
         Ok(())
@@ -585,6 +724,12 @@ impl Node {
         id: gossipsub::MessageId,
         message: gossipsub::Message,
     ) -> Result<(), StoreError> {
+        self.copy(|| Tapped::Gossip {
+            peer: source,
+            source: message.source,
+            sequence_number: message.sequence_number,
+            data: message.data.clone(),
+        });
         let admitted = self.gossip_limit.admit(source);
         if admitted == Err(true) {
             warn!(peer = %source, "gossip rate limit reached");
@@ -606,8 +751,30 @@ impl Node {
         Ok(())
     }
 
+    /// An event of a persona's swarm (a person's; see [`crate::personas`]): its connection to
+    /// a business came up, or a direct message came or was answered on it.
+    async fn on_persona_event(&mut self, persona: PublicKey, event: SwarmEvent<DirectEvent>) -> Result<(), StoreError> {
+        match event {
+            SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                self.copy(|| Tapped::Connected { peer: peer_id, address: endpoint.get_remote_address().clone() });
+                self.peer_reachable(peer_id).await?
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(?peer_id, %error, "persona dial failed")
+            }
+            SwarmEvent::Behaviour(event) => {
+                let (protocol, event) = net::behaviour::split(event);
+                self.on_direct(Some(persona), protocol, event).await?
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A direct protocol's event on the node's swarm (`route` `None`) or a persona's.
     async fn on_direct(
         &mut self,
+        route: Route,
         protocol: StreamProtocol,
         event: request_response::Event<DirectRequest, Answer>,
     ) -> Result<(), StoreError> {
@@ -615,6 +782,7 @@ impl Node {
             request_response::Event::Message { peer, message, .. } => match message {
                 request_response::Message::Request { request, channel, .. } => {
                     let kind = request.kind;
+                    self.copy(|| Tapped::Direct { peer, bytes: request.bytes.clone() });
                     // Counted before any work: a flooding peer costs no decoding and no fsync.
                     let admitted = self.direct_limit.admit(peer);
                     if admitted.is_err() {
@@ -623,7 +791,7 @@ impl Node {
                             self.announce(NodeEvent::RateLimited { peer });
                         }
                         let busy = Answer::Ignored("busy: too many messages; try later".into());
-                        let _ = self.swarm.behaviour_mut().direct(kind).send_response(channel, busy);
+                        self.respond(route, kind, channel, busy);
                         return Ok(());
                     }
                     let ack = match (net::public_key(&peer), request.refused) {
@@ -632,15 +800,20 @@ impl Node {
                             Answer::Rejected(why)
                         }
                         (None, None) => Answer::Rejected("no usable peer key".into()),
-                        (Some(from), None) => self.feed_from(peer, Input::Direct { from, kind, bytes: request.bytes }),
+                        (Some(from), None) => {
+                            // The identity the peer reached: the persona whose connection it is,
+                            // or the node's root.
+                            let to = route.unwrap_or_else(|| self.engine.public_key());
+                            self.feed_from(peer, Input::Direct { from, to, kind, bytes: request.bytes })
+                        }
                     };
-                    self.pending.acks.push(Ack::Respond(kind, channel, ack));
+                    self.pending.acks.push(Ack::Respond(route, kind, channel, ack));
                 }
                 request_response::Message::Response { request_id, response } => {
                     if let Answer::Rejected(_) = response {
                         warn!(%peer, "peer rejected our message");
                     }
-                    if let Some(delivery) = self.in_flight.remove(&(protocol, request_id)) {
+                    if let Some(delivery) = self.in_flight.remove(&(route, protocol, request_id)) {
                         let accepted = response == Answer::Accepted;
                         let _ = self.feed(Input::Answered(delivery, response));
                         if accepted {
@@ -651,7 +824,7 @@ impl Node {
             },
             request_response::Event::OutboundFailure { request_id, peer, error, .. } => {
                 debug!(%peer, %error, "direct message not delivered");
-                if let Some(delivery) = self.in_flight.remove(&(protocol, request_id)) {
+                if let Some(delivery) = self.in_flight.remove(&(route, protocol, request_id)) {
                     let _ = self.feed(Input::Undelivered(delivery));
                 }
             }
@@ -666,5 +839,13 @@ impl Node {
             request_response::Event::ResponseSent { .. } => {}
         }
         Ok(())
+    }
+}
+
+/// The next event of a person's persona swarms; never, for a node without them.
+async fn next_persona_event(personas: &mut Option<Personas>) -> (PublicKey, SwarmEvent<DirectEvent>) {
+    match personas {
+        Some(personas) => personas.next().await,
+        None => std::future::pending().await,
     }
 }

@@ -50,6 +50,8 @@ mod kind {
     /// A held deletion receipt: present or not, no value (its own kind, so stores written
     /// before it existed still read).
     pub const HELD_RECEIPT: u8 = 12;
+    /// A business a person's node met (its own kind, so older stores still read).
+    pub const BUSINESS: u8 = 13;
     /// Not in the state tree: the wrapped data key, in the `meta` tree.
     pub const DATA_KEY: &[u8] = b"data-key";
 }
@@ -248,6 +250,11 @@ impl Store {
                     key(kind::HELD_RECEIPT, id.as_bytes()),
                     state.held_receipts.contains(id).then(|| encode(&())).transpose()?,
                 )?,
+                Change::Business(business) => put(
+                    &mut batch,
+                    key(kind::BUSINESS, business.as_bytes()),
+                    state.businesses.get(business).map(encode).transpose()?,
+                )?,
                 Change::Received(id) => put(
                     &mut batch,
                     key(kind::RECEIVED, id.as_bytes()),
@@ -323,6 +330,10 @@ impl Store {
                 }
                 kind::HELD_RECEIPT => {
                     state.held_receipts.insert(id_of(id).map_err(corrupt)?);
+                }
+                kind::BUSINESS => {
+                    let business = me2b_proto::identity::PublicKey::try_from(id).map_err(|e| corrupt(e.to_string()))?;
+                    state.businesses.insert(business, decode(&plain).map_err(corrupt)?);
                 }
                 kind::RECEIVED => {
                     state.received.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);

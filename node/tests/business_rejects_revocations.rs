@@ -10,7 +10,7 @@ use common::*;
 use futures::StreamExt;
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
-use me2b_node::net::{Answer, BehaviourEvent};
+use me2b_node::net::{Answer, BehaviourEvent, DirectEvent};
 use me2b_proto::agreement::{Lifecycle, RevocationAnswer};
 use me2b_proto::engine::{Command, Event, Role};
 
@@ -28,13 +28,13 @@ async fn a_business_that_rejects_every_revocation_never_gets_it_marked_deleted()
     let mut rejected = 0;
     while rejected < 2 {
         let event = tokio::time::timeout_at(deadline, hostile.select_next_some()).await.expect("no revocation came");
-        if let SwarmEvent::Behaviour(BehaviourEvent::Revoke(request_response::Event::Message {
+        if let SwarmEvent::Behaviour(BehaviourEvent::Direct(DirectEvent::Revoke(request_response::Event::Message {
             message: request_response::Message::Request { channel, .. },
             ..
-        })) = event
+        }))) = event
         {
             let answer = Answer::Rejected("no such thing \u{1b}[2J".into());
-            hostile.behaviour_mut().revoke.send_response(channel, answer).unwrap();
+            hostile.behaviour_mut().direct.revoke.send_response(channel, answer).unwrap();
             rejected += 1;
             if rejected == 1 {
                 // The person sends it again at once rather than wait for the backoff.

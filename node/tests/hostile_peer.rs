@@ -7,7 +7,7 @@ use common::*;
 use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, request_response};
-use me2b_node::net::{self, Answer, BehaviourEvent, DirectRequest, NetConfig};
+use me2b_node::net::{self, Answer, BehaviourEvent, DirectEvent, DirectRequest, NetConfig};
 use me2b_proto::engine::Event;
 use me2b_proto::envelope::{self, MessageKind, Seal};
 use me2b_proto::identity::{Keypair, Nonce};
@@ -37,12 +37,13 @@ async fn malformed_messages_are_rejected_and_the_sender_penalised() {
             SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == person_id && !asked => {
                 asked = true;
                 let garbage = DirectRequest::new(MessageKind::Negotiation, vec![0x0a, 0xff, 0xff, 0x01]);
-                rogue.behaviour_mut().negotiate.send_request(&person_id, garbage);
+                rogue.behaviour_mut().direct.negotiate.send_request(&person_id, garbage);
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Negotiate(request_response::Event::Message {
-                message: request_response::Message::Response { response, .. },
-                ..
-            })) => answer = Some(response),
+            SwarmEvent::Behaviour(BehaviourEvent::Direct(DirectEvent::Negotiate(
+                request_response::Event::Message {
+                    message: request_response::Message::Response { response, .. }, ..
+                },
+            ))) => answer = Some(response),
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { .. })) if !published => {
                 // A well-formed envelope whose signature does not match its content. (A gossip
                 // frame that is not an envelope at all is refused the same way; after its first
@@ -80,22 +81,22 @@ async fn an_oversized_direct_message_is_answered_and_penalised_and_the_connectio
         match event {
             SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == person_id => {
                 let big = DirectRequest::new(MessageKind::Revocation, vec![0; oversized]);
-                rogue.behaviour_mut().revoke.send_request(&person_id, big);
+                rogue.behaviour_mut().direct.revoke.send_request(&person_id, big);
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Revoke(request_response::Event::Message {
+            SwarmEvent::Behaviour(BehaviourEvent::Direct(DirectEvent::Revoke(request_response::Event::Message {
                 message: request_response::Message::Response { response, .. },
                 ..
-            })) => {
+            }))) => {
                 answers.push(response);
                 if answers.len() == 1 {
                     // The same connection carries the next one.
                     let small = DirectRequest::new(MessageKind::Revocation, vec![0x0a, 0xff]);
-                    rogue.behaviour_mut().revoke.send_request(&person_id, small);
+                    rogue.behaviour_mut().direct.revoke.send_request(&person_id, small);
                 }
             }
-            SwarmEvent::Behaviour(BehaviourEvent::Revoke(request_response::Event::OutboundFailure {
-                error, ..
-            })) => panic!("the oversized message was not answered: {error}"),
+            SwarmEvent::Behaviour(BehaviourEvent::Direct(DirectEvent::Revoke(
+                request_response::Event::OutboundFailure { error, .. },
+            ))) => panic!("the oversized message was not answered: {error}"),
             SwarmEvent::ConnectionClosed { .. } => panic!("the connection was cut"),
             _ => {}
         }
@@ -139,7 +140,7 @@ async fn a_banned_peer_is_refused_when_it_redials() {
             SwarmEvent::ConnectionEstablished { peer_id, .. } if peer_id == person_id => {
                 for _ in 0..net::bans::BAN_AT as usize {
                     let garbage = DirectRequest::new(MessageKind::Negotiation, vec![0x0a, 0xff, 0xff, 0x01]);
-                    rogue.behaviour_mut().negotiate.send_request(&person_id, garbage);
+                    rogue.behaviour_mut().direct.negotiate.send_request(&person_id, garbage);
                 }
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } if peer_id == person_id => break,

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{gossipsub, request_response};
 use me2b_node::Node;
-use me2b_node::net::{self, Answer, BehaviourEvent, DirectRequest, NetConfig};
+use me2b_node::net::{self, Answer, BehaviourEvent, DirectEvent, DirectRequest, NetConfig};
 use me2b_proto::engine::{Command, Event, Role};
 use me2b_proto::envelope::{self, MessageKind, Seal};
 use me2b_proto::identity::{Keypair, Nonce};
@@ -78,14 +78,17 @@ async fn flood(person: &TestNode, person_key: me2b_proto::identity::PublicKey) -
                         let bytes = envelope::seal(seal, wire::Revocation::from(&revocation).encode_to_vec());
                         rogue
                             .behaviour_mut()
+                            .direct
                             .revoke
                             .send_request(&person_id, DirectRequest::new(MessageKind::Revocation, bytes));
                     }
                 }
-                SwarmEvent::Behaviour(BehaviourEvent::Revoke(request_response::Event::Message {
-                    message: request_response::Message::Response { response, .. },
-                    ..
-                })) => {
+                SwarmEvent::Behaviour(BehaviourEvent::Direct(DirectEvent::Revoke(
+                    request_response::Event::Message {
+                        message: request_response::Message::Response { response, .. },
+                        ..
+                    },
+                ))) => {
                     answers += 1;
                     if matches!(&response, Answer::Ignored(reason) if reason.starts_with("busy")) {
                         busy += 1;

@@ -59,6 +59,8 @@ pub enum SignatureDomain {
     /// A daemon's answer to its local client's challenge (`GET /v1/identity`): proof that the
     /// API it found through `api.json` is served by the node holding this key.
     ApiIdentity,
+    /// A business's profile (see the `profile` module).
+    BusinessProfile,
 }
 
 impl SignatureDomain {
@@ -75,6 +77,7 @@ impl SignatureDomain {
             SignatureDomain::Agreement => b"me2b/v1/sig/agreement\0",
             SignatureDomain::LedgerEntry => b"me2b/v1/sig/ledger-entry\0",
             SignatureDomain::ApiIdentity => b"me2b/v1/sig/api-identity\0",
+            SignatureDomain::BusinessProfile => b"me2b/v1/sig/business-profile\0",
         }
     }
 
@@ -430,5 +433,86 @@ mod tests {
         assert!("zz".parse::<RequestId>().is_err());
         let digest = Digest::of(b"x");
         assert_eq!(digest.to_string().parse::<Digest>(), Ok(digest));
+    }
+}
+
+/// Which of a node's identities speaks. A business has one, its root key: it is known by it.
+/// A person's root key never leaves the node in a signature or a transport handshake once
+/// pairwise identities are on; toward each business the person is a separate key derived from
+/// the root ([`Persona::Business`]), and each intent is signed by a key of its own
+/// ([`Persona::Intent`]), which is also the person's identity toward the businesses that
+/// answer that intent. Derivation is deterministic, so the root secret (or its recovery
+/// phrase) brings every identity back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Persona {
+    /// The node's root key.
+    Root,
+    /// The person's identity toward the business with this key.
+    Business(PublicKey),
+    /// The one-time identity of this intent (and of what follows from answers to it).
+    Intent(IntentId),
+}
+
+/// A node's keys: the root and, for a person, the identities derived from it.
+pub struct Identities {
+    root: Keypair,
+    pairwise: bool,
+}
+
+impl Identities {
+    /// The identities of `root`. With `pairwise` off every persona is the root key: one key
+    /// everywhere, which lets businesses link a person (for tests that show the difference).
+    pub fn new(root: Keypair, pairwise: bool) -> Self {
+        Identities { root, pairwise }
+    }
+
+    /// The root key.
+    pub fn root(&self) -> &Keypair {
+        &self.root
+    }
+
+    /// Whether personas other than the root have keys of their own.
+    pub fn pairwise(&self) -> bool {
+        self.pairwise
+    }
+
+    /// The 32-byte secret of `persona`: HMAC-SHA256 keyed by the root secret over a label that
+    /// names the persona (`me2b/v1/persona/business\0` + the business key, or
+    /// `me2b/v1/persona/intent\0` + the intent id). The root's secret for [`Persona::Root`], or
+    /// for any persona when pairwise identities are off.
+    pub fn secret(&self, persona: Persona) -> [u8; 32] {
+        use hmac::{KeyInit, Mac};
+        let label: Vec<u8> = match persona {
+            _ if !self.pairwise => return self.root.secret_bytes(),
+            Persona::Root => return self.root.secret_bytes(),
+            Persona::Business(key) => [b"me2b/v1/persona/business\0".as_slice(), key.as_bytes()].concat(),
+            Persona::Intent(id) => [b"me2b/v1/persona/intent\0".as_slice(), &id.to_bytes()].concat(),
+        };
+        let root = self.root.secret_bytes();
+        let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(&root) else {
+            // HMAC takes a key of any length; this branch cannot run.
+            return root;
+        };
+        mac.update(&label);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The signing key of `persona`.
+    pub fn keypair(&self, persona: Persona) -> Keypair {
+        match persona {
+            Persona::Root => Keypair::from_secret_bytes(&self.root.secret_bytes()),
+            persona => Keypair::from_secret_bytes(&self.secret(persona)),
+        }
+    }
+
+    /// The public key of `persona`.
+    pub fn public(&self, persona: Persona) -> PublicKey {
+        self.keypair(persona).public()
+    }
+}
+
+impl fmt::Debug for Identities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identities").field("root", &self.root).field("pairwise", &self.pairwise).finish()
     }
 }

@@ -85,6 +85,7 @@ pub mod messages;
 pub mod negotiation;
 pub mod policy;
 pub mod predicate;
+pub mod profile;
 pub mod terms;
 pub mod text;
 pub mod time;

@@ -83,3 +83,7 @@ pub const MAX_OFFERS_KEPT: usize = 32;
 
 /// Most live requests or intents of one topic handed to a peer when it subscribes to it.
 pub const MAX_ANNOUNCED_ON_SUBSCRIBE: usize = 32;
+
+/// Most businesses a person's node remembers (profiles, pins, petnames); pinned ones are never
+/// dropped for room.
+pub const MAX_KNOWN_BUSINESSES: usize = 4_096;

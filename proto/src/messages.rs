@@ -49,6 +49,8 @@ impl From<&DataRequest> for wire::DataRequest {
             business_name: request.business_name.clone(),
             description: request.description.clone(),
             terms: Some((&request.terms).into()),
+            // The engine attaches the business's signed profile (see `crate::profile`).
+            profile: None,
         }
     }
 }
@@ -361,6 +363,7 @@ impl From<&NegotiationMessage> for wire::NegotiationMessage {
                 terms: Some(terms.into()),
                 deadline_ms: deadline.as_millis(),
                 offer: offer.as_ref().map(Into::into),
+                profile: None,
             }),
             NegotiationBody::Counter { terms } => Body::Counter(wire::CounterOffer { terms: Some(terms.into()) }),
             NegotiationBody::Agree { agreement, signature } => {

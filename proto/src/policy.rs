@@ -265,6 +265,11 @@ impl fmt::Display for AskReason {
             AskReason::CompensationNotComparable => {
                 f.write_str("the compensation cannot be compared with your minimum: you judge it")
             }
+            AskReason::Impersonation { name, pinned } => write!(
+                f,
+                "WARNING: this is not the {name} you agreed with (that one's key is {}): it may be an impersonator",
+                pinned.fingerprint()
+            ),
         }
     }
 }
@@ -309,6 +314,14 @@ pub enum AskReason {
     /// The compensation offered cannot be compared with the owner's floor (another kind,
     /// another currency, a service): the owner judges it.
     CompensationNotComparable,
+    /// The business claims the name of one the owner agreed with under another key: it may
+    /// be an impersonator.
+    Impersonation {
+        /// The name claimed.
+        name: String,
+        /// The key the owner agreed with under that name.
+        pinned: crate::identity::PublicKey,
+    },
 }
 
 /// What an agent does with terms.

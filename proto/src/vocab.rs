@@ -121,34 +121,45 @@ impl Category {
     pub fn intent_topic(&self) -> Topic {
         Topic::Intents(self.clone())
     }
+
+    /// The gossip topic for businesses' answers to intents in this category.
+    pub fn answer_topic(&self) -> Topic {
+        Topic::Answers(self.clone())
+    }
 }
 
 /// A gossip topic: `me2b/v1/requests/<category>` carries businesses' data requests,
-/// `me2b/v1/intents/<category>` people's intents.
+/// `me2b/v1/intents/<category>` people's intents, `me2b/v1/answers/<category>` businesses'
+/// answers to them (a proposal addressed to the intent's one-time key, which no one can dial:
+/// the person hears it on gossip and answers from that identity's own connection).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Topic {
     /// Businesses' data requests in a category.
     Requests(Category),
     /// People's intents in a category.
     Intents(Category),
+    /// Businesses' answers to intents in a category.
+    Answers(Category),
 }
 
 impl Topic {
     const REQUESTS: &'static str = "me2b/v1/requests/";
     const INTENTS: &'static str = "me2b/v1/intents/";
+    const ANSWERS: &'static str = "me2b/v1/answers/";
 
     /// The kind of message the topic carries.
     pub fn kind(&self) -> MessageKind {
         match self {
             Topic::Requests(_) => MessageKind::DataRequest,
             Topic::Intents(_) => MessageKind::Intent,
+            Topic::Answers(_) => MessageKind::Negotiation,
         }
     }
 
     /// The category.
     pub fn category(&self) -> &Category {
         match self {
-            Topic::Requests(category) | Topic::Intents(category) => category,
+            Topic::Requests(category) | Topic::Intents(category) | Topic::Answers(category) => category,
         }
     }
 }
@@ -158,6 +169,7 @@ impl fmt::Display for Topic {
         match self {
             Topic::Requests(category) => write!(f, "{}{category}", Topic::REQUESTS),
             Topic::Intents(category) => write!(f, "{}{category}", Topic::INTENTS),
+            Topic::Answers(category) => write!(f, "{}{category}", Topic::ANSWERS),
         }
     }
 }
@@ -171,6 +183,9 @@ impl FromStr for Topic {
         }
         if let Some(category) = text.strip_prefix(Topic::INTENTS) {
             return Ok(Topic::Intents(category.parse().map_err(|_| invalid())?));
+        }
+        if let Some(category) = text.strip_prefix(Topic::ANSWERS) {
+            return Ok(Topic::Answers(category.parse().map_err(|_| invalid())?));
         }
         Err(invalid())
     }

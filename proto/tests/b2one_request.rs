@@ -37,10 +37,15 @@ fn request_within_policy_is_agreed_and_exactly_the_agreed_fields_flow() {
     }
     assert!(!held.contains_key(&path("profile.email")), "nothing the agreement does not name");
 
-    // Both agreements carry both signatures over the same bytes.
+    // Both agreements carry both signatures over the same bytes; the person signed as its
+    // persona toward the shoe maker, never with its root key.
     let record = &w.net.peer(&w.shoes).engine.state().agreements[&id];
     assert_eq!(record.bytes, w.net.peer(&w.person).engine.state().agreements[&id].bytes);
-    assert!(me2b_proto::agreement::verify(&w.person, &record.bytes, &record.person_signature));
+    let persona = persona_key(&w.net, w.person, w.shoes).public();
+    assert_eq!(record.agreement.person, persona);
+    assert_ne!(persona, w.person);
+    assert!(me2b_proto::agreement::verify(&persona, &record.bytes, &record.person_signature));
+    assert!(!me2b_proto::agreement::verify(&w.person, &record.bytes, &record.person_signature));
     assert!(me2b_proto::agreement::verify(&w.shoes, &record.bytes, &record.business_signature));
 
     assert!(w.net.peer(&w.person).events.iter().any(|e| matches!(e, Event::DataSent { .. })));

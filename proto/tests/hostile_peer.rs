@@ -78,7 +78,8 @@ fn a_replayed_direct_message_is_rejected_without_penalty() {
             _ => None,
         })
         .unwrap();
-    let replayed = rejection(w.net.input(w.shoes, Input::Direct { from: w.person, kind, bytes }));
+    let from = persona_key(&w.net, w.person, w.shoes).public();
+    let replayed = rejection(w.net.input(w.shoes, Input::Direct { from, to: w.shoes, kind, bytes }));
     assert_eq!(replayed, Rejection::Envelope(EnvelopeError::Replayed));
     assert!(!replayed.penalise());
 }
@@ -98,8 +99,9 @@ fn a_message_claiming_another_sender_than_the_connection_is_rejected() {
             _ => None,
         })
         .unwrap();
-    let wrong =
-        rejection(w.net.input(w.shoes, Input::Direct { from: w.clinic, kind: MessageKind::Negotiation, bytes }));
+    let wrong = rejection(
+        w.net.input(w.shoes, Input::Direct { from: w.clinic, to: w.shoes, kind: MessageKind::Negotiation, bytes }),
+    );
     assert_eq!(wrong, Rejection::Envelope(EnvelopeError::WrongSender));
 }
 
@@ -109,7 +111,7 @@ fn data_outside_the_agreement_is_refused_and_not_stored() {
     publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
     w.net.settle();
     let id = finalized(&w.net.peer(&w.shoes).events)[0];
-    let person_key = Keypair::from_secret_bytes(&[1; 32]);
+    let person_key = persona_key(&w.net, w.person, w.shoes);
     let send = |net: &mut me2b_proto::harness::Network, items: Vec<DataItem>, nonce: u8| {
         let package = DataPackage { agreement_id: id, sequence: 2, items };
         let bytes = envelope::seal(
@@ -123,7 +125,10 @@ fn data_outside_the_agreement_is_refused_and_not_stored() {
             },
             wire::DataPackage::from(&package).encode_to_vec(),
         );
-        net.input(w.shoes, Input::Direct { from: w.person, kind: MessageKind::DataPackage, bytes })
+        net.input(
+            w.shoes,
+            Input::Direct { from: person_key.public(), to: w.shoes, kind: MessageKind::DataPackage, bytes },
+        )
     };
     let email = DataItem {
         path: path("profile.email"),
@@ -145,7 +150,8 @@ fn data_outside_the_agreement_is_refused_and_not_stored() {
 fn an_oversized_direct_message_is_refused_before_decoding() {
     let mut w = world();
     let big = vec![0u8; me2b_proto::limits::MAX_DIRECT_MESSAGE_BYTES + 1];
-    let refused =
-        rejection(w.net.input(w.shoes, Input::Direct { from: w.person, kind: MessageKind::DataPackage, bytes: big }));
+    let refused = rejection(
+        w.net.input(w.shoes, Input::Direct { from: w.person, to: w.shoes, kind: MessageKind::DataPackage, bytes: big }),
+    );
     assert!(matches!(refused, Rejection::Envelope(EnvelopeError::TooLarge { .. })));
 }

@@ -101,14 +101,15 @@ fn negotiation_messages_past_the_round_limit_are_refused() {
         Seal {
             keypair: &Keypair::from_secret_bytes(&[2; 32]),
             kind: MessageKind::Negotiation,
-            recipient: Some(w.person),
+            recipient: Some(persona_key(&w.net, w.person, w.shoes).public()),
             nonce: Nonce::from_bytes([9; 16]),
             issued_at: w.net.now(),
             expires_at: w.net.now().saturating_add(Duration::from_secs(60)),
         },
         wire::NegotiationMessage::from(&message).encode_to_vec(),
     );
-    let refused = w.net.input(w.person, Input::Direct { from: w.shoes, kind: MessageKind::Negotiation, bytes });
+    let to = persona_key(&w.net, w.person, w.shoes).public();
+    let refused = w.net.input(w.person, Input::Direct { from: w.shoes, to, kind: MessageKind::Negotiation, bytes });
     assert_eq!(refused, Err(HandleError::Rejected(Rejection::Protocol("round out of range"))));
 }
 

@@ -112,12 +112,15 @@ fn terms(op: &Op, now: me2b_proto::time::Timestamp) -> Option<Terms> {
     })
 }
 
-fn sent(net: &Network, from: PublicKey) -> Vec<(PublicKey, MessageKind, Vec<u8>)> {
+/// What `from`'s node sent: as whom, to whom, what.
+fn sent(net: &Network, from: PublicKey) -> Vec<(PublicKey, PublicKey, MessageKind, Vec<u8>)> {
     net.peer(&from)
         .outputs
         .iter()
         .filter_map(|o| match o {
-            Output::Send { to, kind, bytes, .. } => Some((*to, *kind, bytes.clone())),
+            Output::Send { from: persona, to, kind, bytes, .. } => {
+                Some((net.peer(&from).engine.identities().public(*persona), *to, *kind, bytes.clone()))
+            }
             _ => None,
         })
         .collect()
@@ -190,14 +193,14 @@ fn run(ops: &[Op], accept_counters: bool) {
                 }
                 let mut all: Vec<(PublicKey, PublicKey, MessageKind, Vec<u8>)> = Vec::new();
                 for from in [person, business] {
-                    all.extend(sent(net, from).into_iter().map(|(to, kind, bytes)| (from, to, kind, bytes)));
+                    all.extend(sent(net, from));
                 }
                 if let Some((from, to, kind, mut bytes)) = all.get(*k as usize % all.len().max(1)).cloned() {
                     if let Op::Tamper(_, index) = op {
                         let at = *index as usize % bytes.len();
                         bytes[at] ^= 0x5a;
                     }
-                    let result = net.input(to, Input::Direct { from, kind, bytes });
+                    let result = net.input(net.node_of(&to), Input::Direct { from, to, kind, bytes });
                     // A replay or a tampered copy is never accepted.
                     assert!(result.is_err(), "a replayed or tampered message was accepted: {op:?}");
                 }

@@ -8,7 +8,7 @@ use common::*;
 use me2b_proto::agreement::Lifecycle;
 use me2b_proto::engine::{Command, Event, HandleError, Input, Rejection};
 use me2b_proto::envelope::{self, MessageKind, Seal};
-use me2b_proto::identity::{Keypair, Nonce};
+use me2b_proto::identity::Nonce;
 use me2b_proto::messages::DeletionCause;
 use me2b_proto::messages::{DataItem, DataPackage, ItemContent};
 use me2b_proto::value::{Personal, Value};
@@ -102,7 +102,7 @@ fn data_sent_after_revocation_is_refused() {
     };
     let bytes = envelope::seal(
         Seal {
-            keypair: &Keypair::from_secret_bytes(&[1; 32]),
+            keypair: &persona_key(&w.net, w.person, w.shoes),
             kind: MessageKind::DataPackage,
             recipient: Some(w.shoes),
             nonce: Nonce::from_bytes([5; 16]),
@@ -111,7 +111,8 @@ fn data_sent_after_revocation_is_refused() {
         },
         wire::DataPackage::from(&package).encode_to_vec(),
     );
-    let refused = w.net.input(w.shoes, Input::Direct { from: w.person, kind: MessageKind::DataPackage, bytes });
+    let from = persona_key(&w.net, w.person, w.shoes).public();
+    let refused = w.net.input(w.shoes, Input::Direct { from, to: w.shoes, kind: MessageKind::DataPackage, bytes });
     assert!(matches!(refused, Err(HandleError::Rejected(Rejection::Stale(_)))), "{refused:?}");
     assert!(!w.net.peer(&w.shoes).engine.state().received.contains_key(&id));
 }

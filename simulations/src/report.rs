@@ -515,6 +515,9 @@ fn describe(
             Event::DeliveryAbandoned { to, kind } => {
                 ("delivery-abandoned", String::new(), key(to), format!("{kind:?}"))
             }
+            Event::Impersonation { name, claimed_by, .. } => {
+                ("impersonation", String::new(), key(claimed_by), name.clone())
+            }
         },
         NodeEvent::Misbehaved { peer, reason } => {
             ("peer-misbehaved", String::new(), peers.get(peer).copied(), reason.clone())

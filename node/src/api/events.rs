@@ -387,6 +387,12 @@ fn describe_engine(event: &Event) -> (&'static str, serde_json::Value) {
         Event::DeletionConfirmed { agreement_id } => {
             ("deletion-receipt", json!({"agreement_id": agreement_id.to_string()}))
         }
+        Event::Impersonation { name, claimed_by, pinned } => (
+            "impersonation",
+            json!({"name": name, "claimed_by": claimed_by.to_string(),
+                   "claimed_by_fingerprint": claimed_by.fingerprint(),
+                   "pinned": pinned.to_string(), "pinned_fingerprint": pinned.fingerprint()}),
+        ),
         Event::RevocationNotConfirmed { agreement_id, reason } => {
             ("revocation-not-confirmed", json!({"agreement_id": agreement_id.to_string(), "reason": reason}))
         }

@@ -30,7 +30,7 @@ use me2b_proto::envelope::MessageKind;
 use prometheus_client::registry::Registry;
 use std::time::Duration;
 
-pub use derived::{Behaviour, BehaviourEvent};
+pub use derived::{Behaviour, BehaviourEvent, Direct, DirectEvent};
 
 mod derived {
     // The derive generates `BehaviourEvent`, whose variants carry no docs.
@@ -52,8 +52,25 @@ mod derived {
         pub identify: identify::Behaviour,
         /// Kademlia on `/me2b/kad/1.0.0` (off only in simulations that fix the topology).
         pub kad: Toggle<kad::Behaviour<kad::store::MemoryStore>>,
-        /// Requests and intents.
+        /// Requests, intents and answers.
         pub gossipsub: gossipsub::Behaviour,
+        /// The direct protocols.
+        pub direct: Direct,
+        /// LAN discovery (off in tests, the simulator, and for a person unless turned on).
+        pub mdns: Toggle<mdns::tokio::Behaviour>,
+        /// Reaching and being reached through relays.
+        pub relay: Toggle<relay::client::Behaviour>,
+        /// Hole punching through relayed connections.
+        pub dcutr: Toggle<dcutr::Behaviour>,
+        /// Learning whether this node is publicly reachable.
+        pub autonat: Toggle<autonat::Behaviour>,
+    }
+
+    /// The direct protocols, one request-response behaviour each: all that a person's
+    /// persona connection speaks (see [`crate::personas`]), and part of every node's
+    /// [`Behaviour`].
+    #[derive(NetworkBehaviour)]
+    pub struct Direct {
         /// `/me2b/negotiate/1.0.0`.
         pub negotiate: request_response::Behaviour<Codec>,
         /// `/me2b/transfer/1.0.0`.
@@ -64,20 +81,45 @@ mod derived {
         pub offer: request_response::Behaviour<Codec>,
         /// `/me2b/announce/1.0.0`.
         pub announce: request_response::Behaviour<Codec>,
-        /// LAN discovery (off in tests and the simulator).
-        pub mdns: Toggle<mdns::tokio::Behaviour>,
-        /// Reaching and being reached through relays.
-        pub relay: Toggle<relay::client::Behaviour>,
-        /// Hole punching through relayed connections.
-        pub dcutr: Toggle<dcutr::Behaviour>,
-        /// Learning whether this node is publicly reachable.
-        pub autonat: Toggle<autonat::Behaviour>,
     }
 }
 
-impl Behaviour {
+/// Which protocol a [`DirectEvent`] is on, and the event.
+pub fn split(event: DirectEvent) -> (StreamProtocol, request_response::Event<super::DirectRequest, super::Answer>) {
+    match event {
+        DirectEvent::Negotiate(event) => (NEGOTIATE, event),
+        DirectEvent::Transfer(event) => (TRANSFER, event),
+        DirectEvent::Revoke(event) => (REVOKE, event),
+        DirectEvent::Offer(event) => (OFFER, event),
+        DirectEvent::Announce(event) => (ANNOUNCE, event),
+    }
+}
+
+impl Direct {
+    /// The direct protocols with `config`'s request timeout.
+    pub fn new(config: &NetConfig) -> Direct {
+        // One behaviour per protocol: a behaviour with several protocols would send every
+        // request on the first one the peer supports.
+        let direct = |protocol: StreamProtocol| {
+            request_response::Behaviour::with_codec(
+                Codec,
+                [(protocol, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(config.request_timeout)
+                    .with_max_concurrent_streams(256),
+            )
+        };
+        Direct {
+            negotiate: direct(NEGOTIATE),
+            transfer: direct(TRANSFER),
+            revoke: direct(REVOKE),
+            offer: direct(OFFER),
+            announce: direct(ANNOUNCE),
+        }
+    }
+
     /// The request-response behaviour that carries `kind`.
-    pub fn direct(&mut self, kind: MessageKind) -> &mut request_response::Behaviour<Codec> {
+    pub fn for_kind(&mut self, kind: MessageKind) -> &mut request_response::Behaviour<Codec> {
         match kind {
             MessageKind::Negotiation => &mut self.negotiate,
             MessageKind::DataPackage => &mut self.transfer,
@@ -97,14 +139,17 @@ pub(super) fn behaviour(
     let peer_id = key.public().to_peer_id();
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validate_messages()
-        .validation_mode(gossipsub::ValidationMode::Strict)
+        .validation_mode(gossipsub::ValidationMode::Anonymous)
         .message_id_fn(message_id)
         .max_transmit_size(MAX_GOSSIP_FRAME_BYTES)
         .max_control_messages_sent(MAX_IWANT_PER_HEARTBEAT)
         .heartbeat_interval(config.heartbeat)
         .build()
         .map_err(build_error)?;
-    let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), gossip_config)
+    // No author, sequence number or libp2p signature on gossip: the me2b envelope inside is
+    // signed by the key that speaks for it (a business's, or an intent's one-time key), and a
+    // node's peer id on its messages would link everything a person publishes.
+    let mut gossipsub = gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Anonymous, gossip_config)
         .map_err(build_error)?
         .with_metrics(registry, gossipsub::MetricsConfig::default());
     gossipsub.with_peer_score(peer_score_params(), peer_score_thresholds()).map_err(build_error)?;
@@ -114,17 +159,6 @@ pub(super) fn behaviour(
         kad.set_mode(Some(kad::Mode::Server));
         kad
     });
-    // One behaviour per protocol: a behaviour with several protocols would send every request
-    // on the first one the peer supports.
-    let direct = |protocol: StreamProtocol| {
-        request_response::Behaviour::with_codec(
-            Codec,
-            [(protocol, request_response::ProtocolSupport::Full)],
-            request_response::Config::default()
-                .with_request_timeout(config.request_timeout)
-                .with_max_concurrent_streams(256),
-        )
-    };
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(config.max_connections))
         .with_max_established_per_peer(Some(config.max_connections_per_peer))
@@ -138,20 +172,24 @@ pub(super) fn behaviour(
     Ok(Behaviour {
         gate: Gate::default(),
         limits: connection_limits::Behaviour::new(limits),
-        identify: identify::Behaviour::new(identify::Config::new(PROTOCOL_VERSION.into(), key.public())),
+        // The protocol version and listen addresses are what peers need; the agent names no
+        // implementation version.
+        identify: identify::Behaviour::new(
+            identify::Config::new(PROTOCOL_VERSION.into(), key.public()).with_agent_version(AGENT.into()),
+        ),
         kad: kad.into(),
         gossipsub,
-        negotiate: direct(NEGOTIATE),
-        transfer: direct(TRANSFER),
-        revoke: direct(REVOKE),
-        offer: direct(OFFER),
-        announce: direct(ANNOUNCE),
+        direct: Direct::new(config),
         mdns: mdns.into(),
         relay: relay.into(),
         dcutr: relayed.then(|| dcutr::Behaviour::new(peer_id)).into(),
         autonat: relayed.then(|| autonat::Behaviour::new(peer_id, autonat::Config::default())).into(),
     })
 }
+
+/// What identify says this node runs: the project, no version (peers need the protocol
+/// version only).
+pub const AGENT: &str = "me2b";
 
 /// The largest gossip RPC frame read: js-libp2p gossipsub's own inbound limit, and more than
 /// the largest legal batch ([`MAX_IWANT_PER_HEARTBEAT`] messages of at most `MAX_GOSSIP_MESSAGE_BYTES`

@@ -11,11 +11,11 @@ pub mod codec;
 pub mod metrics;
 pub mod swarm;
 
-pub use behaviour::{Behaviour, BehaviourEvent, message_id, topic_score_params};
+pub use behaviour::{Behaviour, BehaviourEvent, Direct, DirectEvent, message_id, topic_score_params};
 pub use codec::{Codec, DirectRequest, protocol_for};
 pub use me2b_proto::engine::Answer;
 pub use metrics::{GossipCounts, encode_metrics, gossip_registry};
-pub use swarm::{build_memory_swarm, build_swarm, listen};
+pub use swarm::{build_memory_swarm, build_persona_swarm, build_swarm, listen};
 
 use libp2p::{PeerId, StreamProtocol, identity};
 use me2b_proto::engine::Role;
@@ -72,6 +72,9 @@ pub struct NetConfig {
     /// Kademlia walks by itself when its first peers arrive and every 5 minutes) are dialled
     /// while it has fewer.
     pub target_peers: usize,
+    /// How often a person's personas connect to the businesses whose agreements allow
+    /// contact, so that what waits for them (offers) can come (see [`crate::personas`]).
+    pub check_in: Duration,
 }
 
 impl NetConfig {
@@ -84,7 +87,8 @@ impl NetConfig {
         let default = NetConfig::default();
         match role {
             Role::Business => NetConfig { max_connections: 4096, max_pending_incoming: 1024, ..default },
-            Role::Person => default,
+            // mDNS would announce a person's node to everyone on its LAN.
+            Role::Person => NetConfig { mdns: false, ..default },
         }
     }
 }
@@ -105,6 +109,7 @@ impl Default for NetConfig {
             gossip_window: Duration::from_secs(10),
             direct_per_peer: 1000,
             target_peers: 12,
+            check_in: Duration::from_secs(600),
             link_model: None,
             dht: true,
         }

@@ -1,13 +1,14 @@
 //! Building the swarm: for real networks (TCP, QUIC, Noise, Yamux, DNS, relay) or on libp2p's
 //! in-memory transport with the simulator's link model below Noise (tests, simulator).
 
-use super::behaviour::{Behaviour, behaviour};
+use super::behaviour::{Behaviour, Direct, behaviour};
 use super::{BuildError, NetConfig, build_error};
 use futures::StreamExt;
-use libp2p::core::transport::MemoryTransport;
+use libp2p::core::muxing::StreamMuxerBox;
+use libp2p::core::transport::{Boxed, MemoryTransport};
 use libp2p::core::upgrade::Version;
 use libp2p::swarm::SwarmEvent;
-use libp2p::{Multiaddr, Swarm, Transport as _, identity, noise, tcp, yamux};
+use libp2p::{Multiaddr, PeerId, Swarm, Transport as _, identity, noise, tcp, yamux};
 use prometheus_client::registry::Registry;
 use std::io;
 use std::time::Duration;
@@ -44,38 +45,76 @@ pub fn build_memory_swarm(
     config: &NetConfig,
     registry: &mut Registry,
 ) -> Result<Swarm<Behaviour>, BuildError> {
-    static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
     let link_model = config.link_model.clone();
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
         .with_tokio()
-        .with_other_transport(|key| {
-            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(
-                MemoryTransport::default()
-                    .and_then(move |connection, endpoint| {
-                        let remote = endpoint.get_remote_address().clone();
-                        let link = match &link_model {
-                            Some(model) if endpoint.is_dialer() => model.link(&remote).map(|l| (l, model.clone())),
-                            _ => None,
-                        };
-                        let seed = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        async move {
-                            Ok::<_, io::Error>(match link {
-                                Some((link, model)) => crate::link::modelled(connection, link, model, remote, seed),
-                                None => Box::new(connection) as Box<dyn crate::link::Io>,
-                            })
-                        }
-                    })
-                    .upgrade(Version::V1)
-                    .authenticate(noise::Config::new(key)?)
-                    .multiplex(yamux::Config::default())
-                    .boxed(),
-            )
-        })
+        .with_other_transport(|key| memory_transport(key, link_model))
         .map_err(build_error)?
         .with_behaviour(|key| behaviour(key, None, config, registry).map_err(|e| e.0.into()))
         .map_err(build_error)?
         .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
         .build())
+}
+
+/// A person's persona connection (see [`crate::personas`]): its own key, the direct protocols
+/// only, and it only dials out: TCP and QUIC with Noise and Yamux, or the in-memory transport
+/// like the node's own swarm. No relay, identify, gossip or DHT: nothing that would announce
+/// it or tie it to the node's other identities.
+pub fn build_persona_swarm(
+    key: identity::Keypair,
+    config: &NetConfig,
+    memory: bool,
+) -> Result<Swarm<Direct>, BuildError> {
+    let idle = config.idle_timeout;
+    if memory {
+        let link_model = config.link_model.clone();
+        return Ok(libp2p::SwarmBuilder::with_existing_identity(key)
+            .with_tokio()
+            .with_other_transport(|key| memory_transport(key, link_model))
+            .map_err(build_error)?
+            .with_behaviour(|_| Direct::new(config))
+            .map_err(build_error)?
+            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .build());
+    }
+    Ok(libp2p::SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(tcp::Config::default().nodelay(true), noise::Config::new, yamux::Config::default)
+        .map_err(build_error)?
+        .with_quic()
+        .with_dns()
+        .map_err(build_error)?
+        .with_behaviour(|_| Direct::new(config))
+        .map_err(build_error)?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .build())
+}
+
+/// libp2p's in-memory transport with the simulator's link model below Noise and Yamux.
+fn memory_transport(
+    key: &identity::Keypair,
+    link_model: Option<std::sync::Arc<dyn crate::link::LinkModel>>,
+) -> Result<Boxed<(PeerId, StreamMuxerBox)>, Box<dyn std::error::Error + Send + Sync>> {
+    static CONNECTIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    Ok(MemoryTransport::default()
+        .and_then(move |connection, endpoint| {
+            let remote = endpoint.get_remote_address().clone();
+            let link = match &link_model {
+                Some(model) if endpoint.is_dialer() => model.link(&remote).map(|l| (l, model.clone())),
+                _ => None,
+            };
+            let seed = CONNECTIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async move {
+                Ok::<_, io::Error>(match link {
+                    Some((link, model)) => crate::link::modelled(connection, link, model, remote, seed),
+                    None => Box::new(connection) as Box<dyn crate::link::Io>,
+                })
+            }
+        })
+        .upgrade(Version::V1)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(yamux::Config::default())
+        .boxed())
 }
 
 /// Starts listening on every address and returns once each listener is up, so the caller can

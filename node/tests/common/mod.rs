@@ -14,6 +14,8 @@ use std::time::Duration;
 pub use me2b_node::clock::now;
 pub use me2b_proto::harness::fixtures::{DAY, path, rule};
 use tempfile::TempDir;
+
+pub mod identifiers;
 use tokio::sync::broadcast;
 
 pub const WAIT: Duration = Duration::from_secs(20);
@@ -42,7 +44,19 @@ pub async fn start(role: Role, seed: u8) -> TestNode {
 }
 
 pub async fn start_in(role: Role, secret: [u8; 32], dir: TempDir) -> TestNode {
-    let handle = Node::start(secret, config(role, &dir)).await.unwrap();
+    start_with(role, secret, dir, |_| {}).await
+}
+
+/// Starts a node with the test configuration changed by `edit`.
+pub async fn start_with(role: Role, secret: [u8; 32], dir: TempDir, edit: impl FnOnce(&mut NodeConfig)) -> TestNode {
+    let mut config = config(role, &dir);
+    if role == Role::Business {
+        // Each test business has a name of its own, unless the test gives one.
+        let name = format!("Business {:02x}", secret[0]);
+        config.profile = Some(me2b_proto::profile::BusinessProfile { name, ..Default::default() });
+    }
+    edit(&mut config);
+    let handle = Node::start(secret, config).await.unwrap();
     let events = handle.events();
     TestNode { handle, events, dir, secret, role }
 }
@@ -190,13 +204,15 @@ pub async fn agree(person: &mut TestNode, business: &mut TestNode) -> me2b_proto
     agreement_id
 }
 
-/// A bare libp2p peer with the key from `secret`, dialling `target` (a rogue for the attack
-/// tests: it speaks the protocols, and says what the test makes it say).
+/// A bare libp2p peer with the key from `secret`, listening and dialling `target` (a rogue for
+/// the attack tests: it speaks the protocols, and says what the test makes it say). It listens
+/// because a person's personas reach a business only by dialling it.
 pub fn rogue(secret: [u8; 32], target: libp2p::Multiaddr) -> libp2p::Swarm<me2b_node::net::Behaviour> {
     let config = NetConfig { mdns: false, heartbeat: Duration::from_millis(100), ..NetConfig::default() };
     let keypair = me2b_node::net::libp2p_keypair(secret).unwrap();
     let mut rogue =
         me2b_node::net::build_memory_swarm(keypair, &config, &mut me2b_node::net::gossip_registry()).unwrap();
+    rogue.listen_on("/memory/0".parse().unwrap()).unwrap();
     rogue.dial(target).unwrap();
     rogue
 }

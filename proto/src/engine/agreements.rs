@@ -37,12 +37,13 @@ impl Agreements {
         Ok(record)
     }
 
-    /// The active agreements in which `person` shares something that a change at `path`
-    /// concerns: subscriptions naming the field, triggers watching it.
-    pub(crate) fn concerned_by(&self, person: &PublicKey, path: &FieldPath) -> Vec<(AgreementId, Use)> {
+    /// The active agreements in which a change at `path` concerns what is shared (a person's
+    /// node holds only agreements it is the person in, each under its own persona):
+    /// subscriptions naming the field, triggers watching it.
+    pub(crate) fn concerned_by(&self, path: &FieldPath) -> Vec<(AgreementId, Use)> {
         self.0
             .iter()
-            .filter(|(_, record)| record.is_active() && record.agreement.person == *person)
+            .filter(|(_, record)| record.is_active())
             .filter(|(_, record)| match &record.agreement.terms.usage {
                 Use::Subscription { .. } => record.agreement.terms.field(path).is_some(),
                 Use::Trigger { path: watched, .. } => watched == path,
@@ -113,16 +114,14 @@ mod tests {
     #[test]
     fn a_vault_change_concerns_active_subscriptions_naming_the_field_and_triggers_watching_it() {
         let subscription = Use::Subscription { min_interval: Duration::from_secs(60) };
-        let (subscribed, person, _) = record(subscription);
+        let (subscribed, _, _) = record(subscription);
         let mut table = Agreements::default();
         table.insert(subscribed.clone());
         let size: FieldPath = "body.shoe_size_eu".parse().unwrap();
         let email: FieldPath = "profile.email".parse().unwrap();
-        assert_eq!(table.concerned_by(&person, &size).len(), 1);
-        assert!(table.concerned_by(&person, &email).is_empty());
-        let stranger = Keypair::from_secret_bytes(&[9; 32]).public();
-        assert!(table.concerned_by(&stranger, &size).is_empty());
+        assert_eq!(table.concerned_by(&size).len(), 1);
+        assert!(table.concerned_by(&email).is_empty());
         table.get_mut(&subscribed.id).unwrap().revoke(START).unwrap();
-        assert!(table.concerned_by(&person, &size).is_empty());
+        assert!(table.concerned_by(&size).is_empty());
     }
 }

@@ -5,7 +5,7 @@ use super::{
     Change, CommandError, Engine, Event, KnownRequest, OwnIntent, Rejection, Result, Role, Timer, VaultFacts, describe,
 };
 use crate::envelope::{self, MessageKind, Opened, Seal};
-use crate::identity::{IntentId, PublicKey, RequestId};
+use crate::identity::{IntentId, Persona, PublicKey, RequestId};
 
 use crate::ledger::EventKind;
 use crate::limits::{MAX_ANNOUNCED_ON_SUBSCRIBE, MAX_GOSSIP_VALIDITY_MS, MAX_OWNER_WINDOW_MS, MAX_SEEN_ANNOUNCEMENTS};
@@ -32,10 +32,11 @@ impl Engine {
         let request =
             DataRequest { id: RequestId::from_bytes(self.random()), category, business_name, description, terms };
         // A request built by the owner must be as valid as one received: round-trip it.
-        let wire_request = wire::DataRequest::from(&request);
+        let mut wire_request = wire::DataRequest::from(&request);
         DataRequest::try_from(wire_request.clone()).map_err(|e| CommandError::Invalid(e.to_string()))?;
+        wire_request.profile = self.profile.as_ref().map(Into::into);
         let payload = wire_request.encode_to_vec();
-        let bytes = self.seal_gossip(MessageKind::DataRequest, payload, request.terms.expires_at, now);
+        let bytes = self.seal_gossip(Persona::Root, MessageKind::DataRequest, payload, request.terms.expires_at, now);
         if bytes.len() > MessageKind::DataRequest.max_bytes() {
             return Err(CommandError::Invalid("request too large for gossip".into()).into());
         }
@@ -55,7 +56,10 @@ impl Engine {
         check_expiry(intent.expires_at, now)?;
         let wire_intent = wire::Intent::from(&intent);
         Intent::try_from(wire_intent.clone()).map_err(|e| CommandError::Invalid(e.to_string()))?;
-        let bytes = self.seal_gossip(MessageKind::Intent, wire_intent.encode_to_vec(), intent.expires_at, now);
+        // Signed by the intent's own key: nothing in it links it to the person's other intents
+        // or relationships.
+        let persona = Persona::Intent(intent.id);
+        let bytes = self.seal_gossip(persona, MessageKind::Intent, wire_intent.encode_to_vec(), intent.expires_at, now);
         if bytes.len() > MessageKind::Intent.max_bytes() {
             return Err(CommandError::Invalid("intent too large for gossip".into()).into());
         }
@@ -70,17 +74,24 @@ impl Engine {
         Ok(id)
     }
 
-    fn seal_gossip(&mut self, kind: MessageKind, payload: Vec<u8>, expires_at: Timestamp, now: Timestamp) -> Vec<u8> {
+    fn seal_gossip(
+        &mut self,
+        persona: Persona,
+        kind: MessageKind,
+        payload: Vec<u8>,
+        expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Vec<u8> {
         let nonce = self.nonce();
-        envelope::seal(
-            Seal { keypair: &self.keypair, kind, recipient: None, nonce, issued_at: now, expires_at },
-            payload,
-        )
+        let keypair = self.identities.keypair(persona);
+        envelope::seal(Seal { keypair: &keypair, kind, recipient: None, nonce, issued_at: now, expires_at }, payload)
     }
 
     /// A person's agent meets a business's request.
     pub(super) fn on_request(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
-        let request: DataRequest = super::parse::<wire::DataRequest, _>(opened)?;
+        let mut wire_request = opened.decode::<wire::DataRequest>().map_err(Rejection::from)?;
+        let profile = wire_request.profile.take();
+        let request = DataRequest::try_from(wire_request).map_err(Rejection::from)?;
         let business = opened.header().sender;
         if self.config.role != Role::Person {
             return Err(Rejection::Ignored("requests are for people").into());
@@ -101,10 +112,12 @@ impl Engine {
         self.forget_old_requests(now);
         let id = request.id;
         let category = request.category.clone();
+        self.meet_business(business, &request.business_name, profile, now)?;
         // No ledger entry for a request merely seen: the ledger records what was exchanged
         // (terms, agreements, data), so a flood of requests cannot grow it.
         let asker = Asker { business: &business, category: &request.category };
         let decision = policy::evaluate(&request.terms, &self.state.policy, &VaultFacts(&self.state.vault), asker, now);
+        let decision = self.state.guarded(&business, &request.terms, decision);
         let terms = request.terms.clone();
         self.state.requests.insert(id, KnownRequest { request, business, at: now, envelope: Vec::new() });
         self.persist(Change::Request(id));
@@ -161,7 +174,8 @@ impl Engine {
                 .map(|known| {
                     let expires = known.request.terms.expires_at;
                     let (kind, bytes) = (MessageKind::DataRequest, known.envelope.clone());
-                    Live { at: known.at, expires, kind, bytes, id: known.request.id.to_bytes() }
+                    let from = Persona::Root;
+                    Live { at: known.at, expires, kind, bytes, id: known.request.id.to_bytes(), from }
                 })
                 .collect(),
             Role::Person => self
@@ -177,14 +191,16 @@ impl Engine {
                 .map(|own| {
                     let expires = own.intent.expires_at;
                     let (kind, bytes) = (MessageKind::Intent, own.envelope.clone());
-                    Live { at: expires, expires, kind, bytes, id: own.intent.id.to_bytes() }
+                    // Handed over from the intent's own connection, not the node's.
+                    let from = Persona::Intent(own.intent.id);
+                    Live { at: expires, expires, kind, bytes, id: own.intent.id.to_bytes(), from }
                 })
                 .collect(),
         };
         live.sort_by_key(|item| std::cmp::Reverse(item.at));
-        for Live { expires, kind, bytes, id, .. } in live.into_iter().take(MAX_ANNOUNCED_ON_SUBSCRIBE) {
+        for Live { expires, kind, bytes, id, from, .. } in live.into_iter().take(MAX_ANNOUNCED_ON_SUBSCRIBE) {
             if self.state.seen.announce_due(peer, id, expires, now) {
-                self.emit(super::Output::Send { to: peer, kind, bytes, delivery: None });
+                self.emit(super::Output::Send { from, to: peer, kind, bytes, delivery: None });
             }
         }
     }
@@ -264,6 +280,17 @@ impl Engine {
         Ok(())
     }
 
+    /// Another person's intent, met on gossip: checked (signature, validity, schema) so that
+    /// only valid ones travel on; nothing is kept.
+    pub(super) fn relay_intent(&mut self, bytes: &[u8], now: Timestamp) -> Result<()> {
+        let opened = envelope::open(bytes, MessageKind::Intent, None, now).map_err(Rejection::from)?;
+        let intent: Intent = super::parse::<wire::Intent, _>(&opened)?;
+        if intent.expires_at != opened.header().expires_at {
+            return Err(Rejection::Protocol("intent expiry differs from its envelope's").into());
+        }
+        Ok(())
+    }
+
     fn count_demand(&mut self, intent: &Intent) {
         let mut keys = vec![(intent.category.clone(), String::new())];
         keys.extend(intent.spec.iter().map(|(key, value)| (intent.category.clone(), format!("{key}={value}"))));
@@ -306,4 +333,5 @@ struct Live {
     kind: MessageKind,
     bytes: Vec<u8>,
     id: [u8; 16],
+    from: Persona,
 }

@@ -33,7 +33,7 @@ impl Engine {
 
     /// A vault value changed: subscriptions owe an update, triggers may fire.
     pub(super) fn vault_changed(&mut self, path: &FieldPath, now: Timestamp) {
-        for (id, usage) in self.state.agreements.concerned_by(&self.keypair.public(), path) {
+        for (id, usage) in self.state.agreements.concerned_by(path) {
             match usage {
                 Use::Subscription { min_interval } => {
                     let Some(record) = self.state.agreements.get_mut(&id) else {
@@ -145,7 +145,7 @@ impl Engine {
         let package: DataPackage = parse::<wire::DataPackage, _>(opened)?;
         let from = opened.header().sender;
         let id = package.agreement_id;
-        let record = self.agreement_with(&id, &from)?;
+        let record = self.agreement_with(&id, opened)?;
         if !record.is_active() {
             return Err(Rejection::Stale("agreement no longer active").into());
         }
@@ -225,7 +225,7 @@ impl Engine {
         let offer: PersonalOffer = parse::<wire::PersonalOffer, _>(opened)?;
         let from = opened.header().sender;
         let id = offer.agreement_id;
-        let record = self.agreement_with(&id, &from)?;
+        let record = self.agreement_with(&id, opened)?;
         if !record.is_active() {
             return Err(Rejection::Protocol("offer under an agreement that is not active").into());
         }
@@ -355,7 +355,7 @@ impl Engine {
         let from = opened.header().sender;
         let id = revocation.agreement_id;
         let held = self.state.held_receipts.contains(&id);
-        let record = self.agreement_with(&id, &from)?;
+        let record = self.agreement_with(&id, opened)?;
         match (&record.lifecycle, &record.receipt) {
             // Deleted here, but the business's own systems have not confirmed yet: the person's
             // revocation is received (acknowledged) and the receipt follows when they do.
@@ -445,7 +445,7 @@ impl Engine {
         let receipt: DeletionReceipt = parse::<wire::DeletionReceipt, _>(opened)?;
         let from: PublicKey = opened.header().sender;
         let id = receipt.agreement_id;
-        let record = self.agreement_with(&id, &from)?;
+        let record = self.agreement_with(&id, opened)?;
         if matches!(record.lifecycle, Lifecycle::Deleted { .. }) {
             return Err(Rejection::Stale("receipt already received").into());
         }

@@ -29,10 +29,19 @@ pub(super) enum Countersigned {
 }
 
 impl Engine {
+    /// The key this node signs with in negotiation `id` (its persona toward the peer).
+    pub(super) fn negotiation_key(&self, id: &NegotiationId) -> Option<crate::identity::Keypair> {
+        let negotiation = self.state.negotiations.get(id)?;
+        Some(self.keypair_for(&negotiation.peer, Some(&negotiation.context)))
+    }
+
     /// Signs the agreement on the peer's terms on the table.
     pub(super) fn sign_and_agree(&mut self, id: NegotiationId, now: Timestamp) {
-        let me = self.public_key();
         let nonce = self.nonce();
+        let Some(key) = self.negotiation_key(&id) else {
+            return;
+        };
+        let me = key.public();
         let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
             return;
         };
@@ -52,7 +61,7 @@ impl Engine {
             nonce,
         };
         let bytes = agreement.encode();
-        let signature = agreement::sign(&self.keypair, &bytes);
+        let signature = agreement::sign(&key, &bytes);
         negotiation.agreement = Some(bytes.clone());
         let finalize_by = agreement.finalize_by;
         self.send_negotiation(id, NegotiationBody::Agree { agreement: bytes, signature }, now);
@@ -67,7 +76,10 @@ impl Engine {
         signature: Signature,
         now: Timestamp,
     ) -> Result<()> {
-        let me = self.public_key();
+        let Some(key) = self.negotiation_key(&id) else {
+            return Ok(());
+        };
+        let me = key.public();
         let Some(negotiation) = self.state.negotiations.get(&id) else {
             return Ok(());
         };
@@ -88,7 +100,7 @@ impl Engine {
         if now >= negotiation.deadline {
             return Err(Rejection::Stale("agreement arrived after the deadline").into());
         }
-        let countersignature = agreement::sign(&self.keypair, &bytes);
+        let countersignature = agreement::sign(&key, &bytes);
         let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
             return Ok(());
         };
@@ -136,12 +148,15 @@ impl Engine {
         if now > agreement.finalize_by {
             return Err(Rejection::Stale("countersignature arrived too late").into());
         }
+        let Some(key) = self.negotiation_key(&id) else {
+            return Ok(());
+        };
         let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
             return Ok(());
         };
         negotiation.apply(&Step::Finalize { by: Party::Remote }).map_err(Rejection::from)?;
         negotiation.round = round;
-        let mine = agreement::sign(&self.keypair, &bytes);
+        let mine = agreement::sign(&key, &bytes);
         let (person_signature, business_signature) =
             if negotiation.local_is_person { (mine, signature) } else { (signature, mine) };
         let agreement_id = self.finalized(id, agreement, bytes, (person_signature, business_signature), now);
@@ -169,6 +184,8 @@ impl Engine {
         let subject = agreement_id.as_bytes();
         self.record(now, EventKind::AgreementFinalized, Some(peer), subject, fields, Some(agreement_id));
         self.event(Event::Finalized { negotiation_id: id, agreement_id, peer });
+        // Trust on first use: the business's key is pinned to its name.
+        self.pin_business(peer, now);
         self.set_timer(retention_ends, Timer::RetentionEnd(agreement_id));
         agreement_id
     }

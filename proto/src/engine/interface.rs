@@ -7,7 +7,7 @@ use super::state::{CatalogItem, DemandKey, Provenance};
 use crate::agreement::LifecycleError;
 use crate::decode::DecodeError;
 use crate::envelope::{EnvelopeError, MessageKind};
-use crate::identity::{AgreementId, IntentId, NegotiationId, OfferId, PublicKey, RequestId};
+use crate::identity::{AgreementId, IntentId, NegotiationId, OfferId, Persona, PublicKey, RequestId};
 use crate::limits::MAX_ANSWER_REASON_BYTES;
 use crate::messages::{ProductOffer, TerminationCode};
 use crate::negotiation::TransitionError;
@@ -35,6 +35,9 @@ pub enum Input {
     Direct {
         /// The peer (from the transport's authentication).
         from: PublicKey,
+        /// The identity of this node the peer reached (from the transport's authentication):
+        /// the root key, or for a person the persona whose connection carried the message.
+        to: PublicKey,
         /// Which kind the protocol carries.
         kind: MessageKind,
         /// The signed envelope.
@@ -140,6 +143,13 @@ pub enum Command {
     /// under the agreement (its `deletion-due` webhook was acknowledged): the signed deletion
     /// receipt the engine held back now goes to the person. Does nothing if none is held.
     ConfirmDeletion(AgreementId),
+    /// The person names a business they met in their own words (`None` forgets the name).
+    SetPetname {
+        /// The business's key.
+        business: PublicKey,
+        /// The person's name for it.
+        petname: Option<String>,
+    },
     /// The business pushes a personal offer under an agreement.
     SendOffer {
         /// The agreement giving permission.
@@ -190,6 +200,8 @@ pub enum Change {
     Outbox(OutboxId),
     /// Whether a deletion receipt is held (see `State::held_receipts`).
     HeldReceipt(AgreementId),
+    /// A business a person's node met (see `State::businesses`).
+    Business(PublicKey),
     /// A new ledger entry, and the new head in [`State::ledger`](super::State::ledger).
     LedgerEntry {
         /// Its sequence.
@@ -309,6 +321,16 @@ pub enum Event {
         /// Why.
         cause: crate::messages::DeletionCause,
     },
+    /// A key claims the name of a business whose key the person pinned when they agreed with
+    /// it: it may be an impersonator. Nothing is agreed with it without the owner.
+    Impersonation {
+        /// The name claimed.
+        name: String,
+        /// The key claiming it.
+        claimed_by: PublicKey,
+        /// The key the person agreed with under that name.
+        pinned: PublicKey,
+    },
     /// The business's signed deletion receipt arrived.
     DeletionConfirmed {
         /// The agreement.
@@ -367,6 +389,9 @@ pub enum Output {
     /// Send a signed envelope to one peer on the protocol for `kind`. With `delivery`, report
     /// the outcome back as [`Input::Answered`] or [`Input::Undelivered`].
     Send {
+        /// The identity it goes out as: for a person, the connection of that persona (never the
+        /// root's, which would link the personas).
+        from: Persona,
         /// The peer.
         to: PublicKey,
         /// The message kind (and so the protocol).

@@ -16,6 +16,7 @@
 
 mod agreements;
 mod announce;
+mod businesses;
 mod data;
 mod finalize;
 mod import;
@@ -30,7 +31,7 @@ mod table;
 use crate::agreement::AgreementRecord;
 use crate::decode::DecodeError;
 use crate::envelope::{self, EnvelopeError, MessageKind, Opened};
-use crate::identity::{AgreementId, Digest, IntentId, Keypair, Nonce, PublicKey};
+use crate::identity::{AgreementId, Digest, Identities, IntentId, Keypair, Nonce, Persona, PublicKey};
 use crate::ledger;
 use crate::limits::MAX_PENDING_OUTPUTS;
 use crate::messages::Intent;
@@ -87,6 +88,12 @@ pub struct Config {
     /// deletion's signed receipt is held until [`Command::ConfirmDeletion`], so that it covers
     /// the copies downstream. When unset, held receipts are sent at start.
     pub confirm_deletions_downstream: bool,
+    /// A person acts toward each business under its own key and signs each intent with a key
+    /// of its own ([`Persona`]). On by default; off only to show in tests what it prevents.
+    pub pairwise_identities: bool,
+    /// A business's profile, signed at start and carried with its requests and answers
+    /// (its `key` and `issued_at` are filled in then).
+    pub profile: Option<crate::profile::BusinessProfile>,
 }
 
 impl Config {
@@ -100,6 +107,8 @@ impl Config {
             owner_window: Duration::from_millis(crate::limits::MAX_OWNER_WINDOW_MS),
             message_validity: Duration::from_secs(300),
             confirm_deletions_downstream: false,
+            pairwise_identities: true,
+            profile: None,
         }
     }
 }
@@ -113,7 +122,9 @@ const OUTPUT_HEADROOM: usize = 4_096;
 /// One node's protocol engine. See the module docs for how to drive it.
 #[derive(Debug)]
 pub struct Engine {
-    keypair: Keypair,
+    identities: Identities,
+    /// A business's signed profile (see [`Config::profile`]).
+    profile: Option<crate::profile::SignedProfile>,
     config: Config,
     rng: ChaCha20Rng,
     state: State,
@@ -130,14 +141,45 @@ impl Engine {
     /// sets again every timer its state needs and retries its outbox.
     pub fn new(keypair: Keypair, config: Config, state: State, now: Timestamp) -> Engine {
         let rng = ChaCha20Rng::from_seed(config.seed);
-        let mut engine = Engine { keypair, config, rng, state, outputs: VecDeque::new(), next_sweep: now };
+        // A business is known by its one key; only a person has personas.
+        let pairwise = config.pairwise_identities && config.role == Role::Person;
+        let profile = match (config.role, &config.profile) {
+            (Role::Business, Some(profile)) => {
+                Some(crate::profile::BusinessProfile { issued_at: now, ..profile.clone() }.sign(&keypair))
+            }
+            _ => None,
+        };
+        let identities = Identities::new(keypair, pairwise);
+        let mut engine = Engine { identities, profile, config, rng, state, outputs: VecDeque::new(), next_sweep: now };
         engine.resume(now);
         engine
     }
 
-    /// This node's public key.
+    /// This node's root public key: a business's identity; a person's node key, which with
+    /// pairwise identities signs only its own ledger and never reaches a business.
     pub fn public_key(&self) -> PublicKey {
-        self.keypair.public()
+        self.identities.root().public()
+    }
+
+    /// The node's identities: the root and the personas derived from it.
+    pub fn identities(&self) -> &Identities {
+        &self.identities
+    }
+
+    /// The persona this node speaks as toward `peer` about something in `context`: a
+    /// business is always its root; a person is its intent's key for what answers an intent,
+    /// and its key for that business otherwise.
+    pub fn persona(&self, peer: &PublicKey, context: Option<&crate::messages::Context>) -> Persona {
+        match (self.config.role, context) {
+            (Role::Business, _) => Persona::Root,
+            (Role::Person, Some(crate::messages::Context::Intent(id))) => Persona::Intent(*id),
+            (Role::Person, _) => Persona::Business(*peer),
+        }
+    }
+
+    /// The key this node signs with toward `peer` about `context` (see [`Engine::persona`]).
+    fn keypair_for(&self, peer: &PublicKey, context: Option<&crate::messages::Context>) -> Keypair {
+        self.identities.keypair(self.persona(peer, context))
     }
 
     /// Person or business.
@@ -146,13 +188,26 @@ impl Engine {
     }
 
     /// The gossip topics this node follows: a person hears requests, a business hears
-    /// intents, in the categories it subscribed to.
+    /// intents, in the categories it subscribed to; a person also relays intents and answers
+    /// to them in those categories, and hears the answers in the categories of its undecided
+    /// intents.
     pub fn topics(&self) -> std::collections::BTreeSet<crate::vocab::Topic> {
         let topic = |category: &crate::vocab::Category| match self.config.role {
             Role::Person => category.request_topic(),
             Role::Business => category.intent_topic(),
         };
-        self.state.subscriptions.iter().map(topic).collect()
+        let mut topics: std::collections::BTreeSet<_> = self.state.subscriptions.iter().map(topic).collect();
+        // A person hears the answers to its undecided intents, and relays intents and answers
+        // in the categories it follows, so that their meshes are as dense as the requests':
+        // a person's intent enters gossip through whoever its node is connected to, most
+        // often another person. Subscribing reveals no more than the request topic does.
+        if self.config.role == Role::Person {
+            topics.extend(self.state.subscriptions.iter().map(|category| category.answer_topic()));
+            topics.extend(self.state.subscriptions.iter().map(|category| category.intent_topic()));
+            let undecided = self.state.intents.values().filter(|own| !own.decided);
+            topics.extend(undecided.map(|own| own.intent.category.answer_topic()));
+        }
+        topics
     }
 
     /// Everything the engine knows.
@@ -167,7 +222,9 @@ impl Engine {
         }
         match input {
             Input::Gossip { kind, bytes } => self.on_gossip(kind, &bytes, now).map(|()| Handled::Done),
-            Input::Direct { from, kind, bytes } => self.on_direct(from, kind, &bytes, now).map(|()| Handled::Done),
+            Input::Direct { from, to, kind, bytes } => {
+                self.on_direct(from, to, kind, &bytes, now).map(|()| Handled::Done)
+            }
             Input::Answered(id, answer) => {
                 self.answered(id, answer, now);
                 Ok(Handled::Done)
@@ -198,24 +255,40 @@ impl Engine {
     }
 
     fn on_gossip(&mut self, kind: MessageKind, bytes: &[u8], now: Timestamp) -> Result<()> {
-        if !kind.is_gossip() {
-            return Err(Rejection::Protocol("direct message kind on gossip").into());
-        }
-        let opened = self.open(bytes, kind, None, now)?;
         match kind {
-            MessageKind::DataRequest => self.on_request(&opened, now),
-            _ => self.on_intent(&opened, now),
+            MessageKind::DataRequest => {
+                let opened = self.open(bytes, kind, None, now)?;
+                self.on_request(&opened, now)
+            }
+            MessageKind::Intent if self.config.role == Role::Person => self.relay_intent(bytes, now),
+            MessageKind::Intent => {
+                let opened = self.open(bytes, kind, None, now)?;
+                self.on_intent(&opened, now)
+            }
+            MessageKind::Negotiation => self.on_answer(bytes, now),
+            _ => Err(Rejection::Protocol("direct message kind on gossip").into()),
         }
     }
 
-    fn on_direct(&mut self, from: PublicKey, kind: MessageKind, bytes: &[u8], now: Timestamp) -> Result<()> {
+    fn on_direct(
+        &mut self,
+        from: PublicKey,
+        to: PublicKey,
+        kind: MessageKind,
+        bytes: &[u8],
+        now: Timestamp,
+    ) -> Result<()> {
         if kind.is_gossip() {
             // A live request or intent handed over directly to a peer that joined after it was
             // published: the same checks as on gossip; `from` need not be its signer.
             return self.on_gossip(kind, bytes, now);
         }
-        let me = self.public_key();
-        let opened = self.open(bytes, kind, Some(&me), now)?;
+        // `to` is the identity the transport authenticated this node as; each handler checks
+        // that it is the one this node uses toward `from` for what the message is about.
+        if self.config.role == Role::Business && to != self.public_key() {
+            return Err(Rejection::Envelope(EnvelopeError::WrongRecipient).into());
+        }
+        let opened = self.open(bytes, kind, Some(&to), now)?;
         if opened.header().sender != from {
             return Err(Rejection::Envelope(EnvelopeError::WrongSender).into());
         }
@@ -235,14 +308,21 @@ impl Engine {
         Ok(opened)
     }
 
-    /// The agreement `id` between this node and `peer`, in the roles the node's role implies.
-    fn agreement_with(&mut self, id: &AgreementId, peer: &PublicKey) -> Result<&mut AgreementRecord, Rejection> {
-        let me = self.keypair.public();
+    /// The agreement `id` between the sender of `opened` and the identity it was sent to, in
+    /// the roles the node's role implies.
+    fn agreement_with(&mut self, id: &AgreementId, opened: &Opened) -> Result<&mut AgreementRecord, Rejection> {
+        let header = opened.header();
+        let me = header.recipient.ok_or(Rejection::Envelope(EnvelopeError::WrongRecipient))?;
         let (person, business) = match self.config.role {
-            Role::Person => (me, *peer),
-            Role::Business => (*peer, me),
+            Role::Person => (me, header.sender),
+            Role::Business => (header.sender, me),
         };
-        self.state.agreements.between(id, person, business)
+        let context = self.state.agreements.between(id, person, business)?.agreement.context;
+        // A person answers for an agreement only under the persona that made it.
+        if self.identities.public(self.persona(&business, Some(&context))) != me {
+            return Err(Rejection::Protocol("not a party to this agreement"));
+        }
+        self.state.agreements.get_mut(id).ok_or(Rejection::Stale("unknown agreement"))
     }
 
     fn on_timer(&mut self, timer: Timer, now: Timestamp) {
@@ -311,6 +391,7 @@ impl Engine {
                 }
                 self.release_receipt(agreement_id, now);
             }
+            Command::SetPetname { business, petname } => self.set_petname(business, petname)?,
             Command::SendOffer { agreement_id, offer } => {
                 return self.send_offer(agreement_id, offer, now).map(Handled::Offer);
             }
@@ -403,7 +484,7 @@ impl Engine {
     ) {
         let event = ledger::Event { kind, peer, subject: subject.to_vec(), fields, digest };
         let sequence = self.state.ledger.next_sequence;
-        let bytes = ledger::append(&self.keypair, &mut self.state.ledger, now, &event);
+        let bytes = ledger::append(self.identities.root(), &mut self.state.ledger, now, &event);
         self.persist(Change::LedgerEntry { sequence, bytes });
     }
 

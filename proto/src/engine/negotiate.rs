@@ -9,10 +9,10 @@
 
 use super::negotiations::grace_after;
 use super::{Change, CommandError, Engine, Event, OutboxId, Rejection, Result, Role, Timer, VaultFacts};
-use crate::envelope::{MessageKind, Opened};
-use crate::identity::{Digest, NegotiationId, PublicKey};
+use crate::envelope::{self, EnvelopeError, MessageKind, Opened, Seal};
+use crate::identity::{Digest, NegotiationId, Persona, PublicKey};
 use crate::ledger::EventKind;
-use crate::limits::{MAX_NEGOTIATION_MS, MAX_ROUNDS};
+use crate::limits::{MAX_GOSSIP_MESSAGE_BYTES, MAX_NEGOTIATION_MS, MAX_ROUNDS};
 use crate::messages::{Context, NegotiationBody, NegotiationMessage, ProductOffer, TerminationCode};
 use crate::negotiation::{self, Negotiation, Party, State, Step};
 use crate::policy::{self, AskReason, Asker, Decision, Reason};
@@ -91,14 +91,99 @@ impl Engine {
         let Some(negotiation) = self.state.negotiations.get(&id) else {
             return;
         };
+        let context = negotiation.context;
         let body = NegotiationBody::Propose {
-            context: negotiation.context,
+            context,
             terms: negotiation.terms.clone(),
             deadline: negotiation.deadline,
             offer: negotiation.offer.clone(),
         };
-        self.send_negotiation(id, body, now);
+        match (self.config.role, context) {
+            // An intent's key belongs to no one a business can dial: the answer goes on
+            // gossip, and the person answers from that identity's own connection.
+            (Role::Business, Context::Intent(_)) => {
+                if !self.publish_answer(id, body, now) {
+                    return;
+                }
+            }
+            _ => {
+                self.send_negotiation(id, body, now);
+            }
+        }
         self.terms_exchanged(id, true, now);
+    }
+
+    /// Publishes a business's answer to an intent: the proposal, sealed to the intent's key,
+    /// on the category's answer topic. Once: gossip does the spreading; a person who missed
+    /// it simply does not see this candidate. `false` if the answer is too large for gossip
+    /// (the negotiation ends).
+    fn publish_answer(&mut self, id: NegotiationId, body: NegotiationBody, now: Timestamp) -> bool {
+        let nonce = self.nonce();
+        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+            return false;
+        };
+        negotiation.round += 1;
+        let message = NegotiationMessage { id, round: negotiation.round, body };
+        let (intent_key, topic) = (negotiation.peer, negotiation.category.answer_topic());
+        let expires_at = now.saturating_add(self.config.message_validity).min(negotiation.deadline);
+        self.persist(Change::Negotiation(id));
+        let mut wire_message = wire::NegotiationMessage::from(&message);
+        if let Some(wire::negotiation_message::Body::Propose(propose)) = wire_message.body.as_mut() {
+            propose.profile = self.profile.as_ref().map(Into::into);
+        }
+        let payload = wire_message.encode_to_vec();
+        let keypair = self.identities.keypair(Persona::Root);
+        let seal = Seal {
+            keypair: &keypair,
+            kind: MessageKind::Negotiation,
+            recipient: Some(intent_key),
+            nonce,
+            issued_at: now,
+            expires_at,
+        };
+        let bytes = envelope::seal(seal, payload);
+        if bytes.len() > MAX_GOSSIP_MESSAGE_BYTES {
+            if let Some(negotiation) = self.state.negotiations.get_mut(&id) {
+                negotiation.peer_knows = false;
+            }
+            self.end(id, TerminationCode::Policy, "answer too large for gossip".into(), false, now);
+            return false;
+        }
+        self.emit(super::Output::Publish { topic, bytes });
+        true
+    }
+
+    /// An answer to an intent, on gossip. Every node checks what it can (size, signature,
+    /// validity, that it is a proposal answering an intent) before it travels on; only the
+    /// person whose intent key it is sealed to takes it up.
+    pub(super) fn on_answer(&mut self, bytes: &[u8], now: Timestamp) -> Result<()> {
+        if bytes.len() > MAX_GOSSIP_MESSAGE_BYTES {
+            let error = EnvelopeError::TooLarge { max: MAX_GOSSIP_MESSAGE_BYTES, actual: bytes.len() };
+            return Err(Rejection::Envelope(error).into());
+        }
+        let verified = envelope::verify(bytes, MessageKind::Negotiation).map_err(Rejection::from)?;
+        let Some(recipient) = verified.header().recipient else {
+            return Err(Rejection::Protocol("an answer is sealed to the intent it answers").into());
+        };
+        let opened = envelope::open(bytes, MessageKind::Negotiation, Some(&recipient), now).map_err(Rejection::from)?;
+        let message: NegotiationMessage = super::parse::<wire::NegotiationMessage, _>(&opened)?;
+        let intent_id = match message.body {
+            NegotiationBody::Propose { context: Context::Intent(intent_id), .. } if message.round == 1 => intent_id,
+            _ => return Err(Rejection::Protocol("only a proposal answering an intent travels on gossip").into()),
+        };
+        let mine = self.config.role == Role::Person
+            && self.state.intents.get(&intent_id).is_some_and(|own| !own.decided)
+            && self.identities.public(Persona::Intent(intent_id)) == recipient;
+        if !mine {
+            return Ok(()); // valid, for someone else: it travels on
+        }
+        let opened = self.open(bytes, MessageKind::Negotiation, Some(&recipient), now)?;
+        let profile = match opened.decode::<wire::NegotiationMessage>().map_err(Rejection::from)?.body {
+            Some(wire::negotiation_message::Body::Propose(propose)) => propose.profile,
+            _ => None,
+        };
+        self.meet_business(opened.header().sender, "", profile, now)?;
+        self.on_negotiation(&opened, now)
     }
 
     /// Holds a negotiation for the owner before the peer hears of it.
@@ -176,12 +261,18 @@ impl Engine {
             if message.round != 1 {
                 return Err(Rejection::Protocol("a proposal opens a negotiation").into());
             }
+            // A proposal reaches the identity this node has toward the proposer about it: a
+            // business's root, a person's intent key.
+            if opened.header().recipient != Some(self.identities.public(self.persona(&from, Some(&context)))) {
+                return Err(Rejection::Envelope(EnvelopeError::WrongRecipient).into());
+            }
             return self.on_propose(message.id, from, context, terms, deadline, offer, now);
         }
         let Some(negotiation) = self.state.negotiations.get(&message.id) else {
             return Err(Rejection::Stale("unknown negotiation").into());
         };
-        if negotiation.peer != from {
+        let me = self.identities.public(self.persona(&negotiation.peer, Some(&negotiation.context)));
+        if negotiation.peer != from || opened.header().recipient != Some(me) {
             return Err(Rejection::Protocol("not a party to this negotiation").into());
         }
         if negotiation.state.is_final() {
@@ -546,7 +637,8 @@ impl super::State {
     pub fn decision(&self, negotiation: &Negotiation, now: Timestamp) -> Decision {
         if negotiation.local_is_person {
             let asker = Asker { business: &negotiation.peer, category: &negotiation.category };
-            policy::evaluate(&negotiation.terms, &self.policy, &VaultFacts(&self.vault), asker, now)
+            let decision = policy::evaluate(&negotiation.terms, &self.policy, &VaultFacts(&self.vault), asker, now);
+            self.guarded(&negotiation.peer, &negotiation.terms, decision)
         } else {
             policy::evaluate_counter(&negotiation.requested, &negotiation.terms, &self.business_policy)
         }

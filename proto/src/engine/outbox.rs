@@ -16,13 +16,15 @@
 
 use super::{Answer, Change, Engine, Event, Output, Timer};
 use crate::envelope::{self, MessageKind, Seal};
-use crate::identity::{AgreementId, PublicKey};
+use crate::identity::{AgreementId, Persona, PublicKey};
 use crate::limits::{
     MAX_ANSWER_REASON_BYTES, MAX_OUTBOX, MAX_OUTBOX_AGE_MS, MAX_OUTBOX_PER_PEER, MAX_RECEIPT_RECHECK_MS,
     MAX_RETRY_BACKOFF_MS,
 };
 use crate::text::printable;
 use crate::time::Timestamp;
+use crate::wire;
+use prost::Message as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -244,10 +246,12 @@ impl Engine {
             return;
         };
         let (to, kind, payload) = (item.to, item.kind, item.payload.clone());
+        let from = self.item_persona(item);
+        let keypair = self.identities.keypair(from);
         let nonce = self.nonce();
         let bytes = envelope::seal(
             Seal {
-                keypair: &self.keypair,
+                keypair: &keypair,
                 kind,
                 recipient: Some(to),
                 nonce,
@@ -256,7 +260,22 @@ impl Engine {
             },
             payload,
         );
-        self.emit(Output::Send { to, kind, bytes, delivery: Some(id) });
+        self.emit(Output::Send { from, to, kind, bytes, delivery: Some(id) });
+    }
+
+    /// The persona an outbox item speaks as: the one of the agreement or negotiation it is
+    /// about.
+    fn item_persona(&self, item: &OutboxItem) -> Persona {
+        let context = match (item.about, item.kind) {
+            (Some(agreement), _) => self.state.agreements.get(&agreement).map(|record| record.agreement.context),
+            (None, MessageKind::Negotiation) => wire::NegotiationMessage::decode(item.payload.as_slice())
+                .ok()
+                .and_then(|message| crate::messages::NegotiationMessage::try_from(message).ok())
+                .and_then(|message| self.state.negotiations.get(&message.id))
+                .map(|negotiation| negotiation.context),
+            (None, _) => None,
+        };
+        self.persona(&item.to, context.as_ref())
     }
 
     /// The peer answered. A revocation stays until its receipt, whatever the answer; anything

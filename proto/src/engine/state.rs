@@ -177,4 +177,7 @@ pub struct State {
     /// A business's deletion receipts written but held until its own systems confirm deleting
     /// their copies (see `Config::confirm_deletions_downstream`).
     pub held_receipts: BTreeSet<AgreementId>,
+    /// The businesses a person's node met: their newest signed profiles, pinned keys and the
+    /// person's petnames (see [`crate::profile`]).
+    pub businesses: BTreeMap<PublicKey, crate::profile::KnownBusiness>,
 }

@@ -200,16 +200,23 @@ pub fn counter_from_shoes(
     use prost::Message as _;
     let shoes = crate::identity::Keypair::from_secret_bytes(&[2; 32]);
     let counter = NegotiationMessage { id, round: 2, body: NegotiationBody::Counter { terms } };
+    // The person's identity toward the shoe maker.
+    let persona = net.peer(&to).engine.identities().public(crate::identity::Persona::Business(shoes.public()));
     let bytes = envelope::seal(
         Seal {
             keypair: &shoes,
             kind: MessageKind::Negotiation,
-            recipient: Some(to),
+            recipient: Some(persona),
             nonce: crate::identity::Nonce::from_bytes([77; 16]),
             issued_at: net.now(),
             expires_at: net.now().saturating_add(Duration::from_secs(60)),
         },
         crate::wire::NegotiationMessage::from(&counter).encode_to_vec(),
     );
-    net.input(to, Input::Direct { from: shoes.public(), kind: MessageKind::Negotiation, bytes })
+    net.input(to, Input::Direct { from: shoes.public(), to: persona, kind: MessageKind::Negotiation, bytes })
+}
+
+/// The key `person`'s node speaks with toward `business` (its pairwise persona).
+pub fn persona_key(net: &Network, person: PublicKey, business: PublicKey) -> crate::identity::Keypair {
+    net.peer(&person).engine.identities().keypair(crate::identity::Persona::Business(business))
 }

@@ -34,8 +34,22 @@ pub struct Peer {
 
 #[derive(Debug)]
 enum Delivery {
-    Direct { from: PublicKey, to: PublicKey, kind: MessageKind, bytes: Vec<u8>, id: Option<crate::engine::OutboxId> },
-    Gossip { from: PublicKey, kind: MessageKind, bytes: Vec<u8> },
+    Direct {
+        /// The sending node (its root key).
+        node: PublicKey,
+        /// The identity it sent as.
+        from: PublicKey,
+        /// The identity it sent to.
+        to: PublicKey,
+        kind: MessageKind,
+        bytes: Vec<u8>,
+        id: Option<crate::engine::OutboxId>,
+    },
+    Gossip {
+        from: PublicKey,
+        kind: MessageKind,
+        bytes: Vec<u8>,
+    },
 }
 
 /// Engines wired together in virtual time.
@@ -44,6 +58,9 @@ pub struct Network {
     now: Timestamp,
     latency: Duration,
     peers: BTreeMap<PublicKey, Peer>,
+    /// The node (root key) behind each persona key that has spoken: as with a real person's
+    /// node, a persona can be reached only once it made contact.
+    personas: BTreeMap<PublicKey, PublicKey>,
     offline: BTreeSet<PublicKey>,
     timers: BTreeSet<(Timestamp, PublicKey, Timer)>,
     in_flight: VecDeque<(Timestamp, Delivery)>,
@@ -56,6 +73,7 @@ impl Network {
             now: start,
             latency,
             peers: BTreeMap::new(),
+            personas: BTreeMap::new(),
             offline: BTreeSet::new(),
             timers: BTreeSet::new(),
             in_flight: VecDeque::new(),
@@ -95,6 +113,16 @@ impl Network {
         &self.peers[key]
     }
 
+    /// The node (its root key) that `key` belongs to: itself, or the node whose persona it is.
+    pub fn node_of(&self, key: &PublicKey) -> PublicKey {
+        self.personas.get(key).copied().unwrap_or(*key)
+    }
+
+    /// The keys `node` has spoken as, besides its root.
+    pub fn personas_of(&self, node: &PublicKey) -> Vec<PublicKey> {
+        self.personas.iter().filter(|(_, owner)| *owner == node).map(|(persona, _)| *persona).collect()
+    }
+
     /// Takes a node off the network (messages to it fail) or brings it back (and tells every
     /// other node it is reachable again).
     pub fn set_online(&mut self, key: PublicKey, online: bool) {
@@ -102,8 +130,12 @@ impl Network {
             self.offline.remove(&key);
             let others: Vec<PublicKey> = self.peers.keys().filter(|k| **k != key).copied().collect();
             let topics = self.peers.get(&key).map(|peer| peer.engine.topics()).unwrap_or_default();
+            let mut identities = vec![key];
+            identities.extend(self.personas_of(&key));
             for other in others {
-                let _ = self.input(other, Input::PeerConnected(key));
+                for identity in &identities {
+                    let _ = self.input(other, Input::PeerConnected(*identity));
+                }
                 for topic in &topics {
                     let _ = self.input(other, Input::PeerSubscribed { peer: key, topic: topic.clone() });
                 }
@@ -135,8 +167,13 @@ impl Network {
         while let Some(output) = peer.engine.poll() {
             peer.outputs.push(output.clone());
             match output {
-                Output::Send { to, kind, bytes, delivery } => {
-                    self.in_flight.push_back((at, Delivery::Direct { from: key, to, kind, bytes, id: delivery }));
+                Output::Send { from, to, kind, bytes, delivery } => {
+                    let from = peer.engine.identities().public(from);
+                    if from != key {
+                        self.personas.insert(from, key);
+                    }
+                    let delivery = Delivery::Direct { node: key, from, to, kind, bytes, id: delivery };
+                    self.in_flight.push_back((at, delivery));
                 }
                 Output::Publish { bytes, topic } => {
                     let kind = topic.kind();
@@ -167,17 +204,20 @@ impl Network {
                     let _ = self.input(to, Input::Gossip { kind, bytes: bytes.clone() });
                 }
             }
-            Delivery::Direct { from, to, kind, bytes, id } => {
-                let reachable =
-                    self.peers.contains_key(&to) && !self.offline.contains(&to) && !self.offline.contains(&from);
+            Delivery::Direct { node, from, to, kind, bytes, id } => {
+                let receiver = self.node_of(&to);
+                let reachable = self.peers.contains_key(&receiver)
+                    && !self.offline.contains(&receiver)
+                    && !self.offline.contains(&node);
                 // The receiver's real answer goes back, as a node's would.
-                let answer = reachable.then(|| Answer::of(&self.input(to, Input::Direct { from, kind, bytes })));
+                let answer =
+                    reachable.then(|| Answer::of(&self.input(receiver, Input::Direct { from, to, kind, bytes })));
                 if let Some(id) = id {
                     let report = match answer {
                         Some(answer) => Input::Answered(id, answer),
                         None => Input::Undelivered(id),
                     };
-                    let _ = self.input(from, report);
+                    let _ = self.input(node, report);
                 }
             }
         }

@@ -94,7 +94,7 @@ pub(super) async fn malformed_peer(
             event = swarm.select_next_some() => match event {
                 SwarmEvent::ConnectionEstablished { peer_id, .. } => {
                     let garbage = DirectRequest::new(me2b_proto::envelope::MessageKind::Negotiation, vec![0x0a, 0xff, 0xff, 0x01]);
-                    swarm.behaviour_mut().negotiate.send_request(&peer_id, garbage);
+                    swarm.behaviour_mut().direct.negotiate.send_request(&peer_id, garbage);
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }))
                     if topics.insert(topic.clone()) =>

@@ -18,9 +18,9 @@
 //
 // Usage: node --import ./node20.mjs peer.mjs SCHEMA_DIR LISTEN_IP [OPTIONS_JSON], where the
 // options are `meshless` (a mesh of no peers: it forwards nothing itself and only gossips IHAVE,
-// so what its peers fetch from it is what they ask for with IWANT), `defaultIds` (js-libp2p's
-// own message ids instead of docs/PROTOCOL.md's: the control for the duplicates test) and
-// `heartbeats`.
+// so what its peers fetch from it is what they ask for with IWANT), `otherIds` (another message
+// id rule than docs/PROTOCOL.md's: the control for the duplicates test; js-libp2p's own default
+// for unsigned messages is the same SHA-256 of the data, so it cannot serve) and `heartbeats`.
 
 import { createHash, randomBytes } from 'node:crypto'
 import { createInterface } from 'node:readline'
@@ -52,6 +52,7 @@ const DOMAIN_DATA_REQUEST = Buffer.from('me2b/v1/sig/data-request\0', 'utf8')
 
 // The message id of docs/PROTOCOL.md: SHA-256 of the message's data.
 const messageId = (msg) => new Uint8Array(createHash('sha256').update(msg.data).digest())
+const otherId = (msg) => new Uint8Array(createHash('sha256').update('other').update(msg.data).digest())
 
 // The me2b signing key: ed25519, separate from the libp2p key as any business may do.
 const signer = await generateKeyPair('Ed25519')
@@ -64,9 +65,10 @@ const node = await createLibp2p({
   services: {
     identify: identify(),
     pubsub: gossipsub({
-      ...(options.defaultIds ? {} : { msgIdFn: messageId }),
+      msgIdFn: options.otherIds ? otherId : messageId,
       ...(options.meshless ? { D: 0, Dlo: 0, Dhi: 0, Dout: 0, Dlazy: 6 } : {}),
-      globalSignaturePolicy: 'StrictSign',
+      // me2b gossip carries no author: the me2b envelope inside is what is signed.
+      globalSignaturePolicy: 'StrictNoSign',
       allowPublishToZeroTopicPeers: true,
       emitSelf: false,
       heartbeatInterval: 200

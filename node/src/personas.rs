@@ -1,0 +1,261 @@
+//! A person's personas on the network: one small swarm per identity it speaks as.
+//!
+//! ## Design
+//!
+//! A person's node has one root key and, derived from it, a key per business it deals with
+//! and a one-time key per intent (`me2b_proto::identity::Persona`). The engine signs as the
+//! persona; this module makes the transport say the same thing. Each persona that talks to a
+//! business gets its own libp2p swarm ([`crate::net::build_persona_swarm`]) whose Noise
+//! identity, and so whose peer id, is that persona's key. It speaks only the direct protocols
+//! (no identify, gossip, DHT or relay), and it never listens: it dials the business, and
+//! the business answers on that connection. So a business sees a peer id, a public key and
+//! signatures that it never sees anywhere else, and two businesses that compare notes find no
+//! identifier in common.
+//!
+//! The node's own swarm (root key) carries only gossip and the DHT. With anonymous gossipsub
+//! ([`crate::net::behaviour`]) and intents signed by their one-time keys, nothing it publishes
+//! names it; a first-hop peer still sees that a message first came over its connection, and
+//! the connection's IP address. Hiding the address is out of scope: a relay or Tor in front of
+//! the node is the answer.
+//!
+//! What a business sends a persona (an agreement's countersignature, a receipt, an offer)
+//! travels on the connection the persona opened. While none is open the business's outbox
+//! keeps it and retries when the persona connects again ([`me2b_proto::engine::Input::PeerConnected`]):
+//! a person's node reconnects what still waits for an answer (a pending revocation retries by
+//! itself until its receipt) and checks in with every business whose agreement allows contact
+//! every [`crate::net::NetConfig::check_in`].
+//!
+//! ## Cost
+//!
+//! One persona swarm per live relationship: the swarm and its five request-response behaviours,
+//! and a connection only while there is something to say (closed after the idle timeout).
+//! Measured by `personas_cost` in the node's tests; the figures are in the README. At most
+//! [`MAX_PERSONAS`] swarms exist at once; the least recently used without a connection makes
+//! room, and is rebuilt from the root key when needed again.
+
+use crate::net::{self, BuildError, DirectEvent, DirectRequest, NetConfig};
+use futures::StreamExt;
+use libp2p::request_response::{OutboundRequestId, ResponseChannel};
+use libp2p::swarm::SwarmEvent;
+use libp2p::swarm::dial_opts::DialOpts;
+use libp2p::{Multiaddr, PeerId, Swarm};
+use me2b_proto::engine::Answer;
+use me2b_proto::envelope::MessageKind;
+use me2b_proto::identity::{Keypair, Persona, PublicKey};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::task::Poll;
+use std::time::Instant;
+
+/// Most persona swarms at once.
+pub const MAX_PERSONAS: usize = 4096;
+/// Most peers whose addresses are remembered, and addresses per peer.
+const MAX_ADDRESS_PEERS: usize = 4096;
+const MAX_ADDRESSES_PER_PEER: usize = 8;
+
+/// One persona's swarm.
+struct Link {
+    swarm: Swarm<net::Direct>,
+    used: Instant,
+}
+
+/// A person's persona swarms, and where the businesses they talk to can be reached.
+pub struct Personas {
+    links: BTreeMap<PublicKey, Link>,
+    addresses: AddressBook,
+    config: NetConfig,
+    memory: bool,
+    /// Where the next poll starts, so a busy persona cannot starve the others.
+    start: usize,
+}
+
+impl Personas {
+    /// No personas yet; their swarms will use `config` and the memory transport if `memory`.
+    pub fn new(config: NetConfig, memory: bool) -> Self {
+        Personas { links: BTreeMap::new(), addresses: AddressBook::default(), config, memory, start: 0 }
+    }
+
+    /// Remembers that `peer` can be reached at `address`; `true` if it was not known.
+    pub fn learn_address(&mut self, peer: PeerId, address: Multiaddr) -> bool {
+        self.addresses.add(peer, address)
+    }
+
+    /// Sends `kind` with `bytes` to `to` as `persona` (whose key is `keypair`), building the
+    /// persona's swarm if it has none. The persona dials the peer at its known addresses.
+    pub fn send(
+        &mut self,
+        keypair: &Keypair,
+        to: PeerId,
+        kind: MessageKind,
+        bytes: Vec<u8>,
+    ) -> Result<OutboundRequestId, BuildError> {
+        let addresses = self.addresses.get(&to);
+        let link = self.link(keypair)?;
+        link.used = Instant::now();
+        let request = DirectRequest::new(kind, bytes);
+        Ok(link.swarm.behaviour_mut().for_kind(kind).send_request_with_addresses(&to, request, addresses))
+    }
+
+    /// Opens a connection from `persona` (key `keypair`) to `to` if it has none, so that what
+    /// the peer holds for the persona can come.
+    pub fn check_in(&mut self, keypair: &Keypair, to: PeerId) -> Result<(), BuildError> {
+        let addresses = self.addresses.get(&to);
+        let link = self.link(keypair)?;
+        if !link.swarm.is_connected(&to) && !addresses.is_empty() {
+            link.used = Instant::now();
+            let _ = link.swarm.dial(DialOpts::peer_id(to).addresses(addresses).build());
+        }
+        Ok(())
+    }
+
+    /// Answers a request that came in on `persona`'s connection.
+    pub fn respond(
+        &mut self,
+        persona: &PublicKey,
+        kind: MessageKind,
+        channel: ResponseChannel<Answer>,
+        answer: Answer,
+    ) {
+        if let Some(link) = self.links.get_mut(persona) {
+            let _ = link.swarm.behaviour_mut().for_kind(kind).send_response(channel, answer);
+        }
+    }
+
+    /// How many persona swarms exist, and how many connections they hold.
+    pub fn counts(&self) -> (usize, usize) {
+        let connections = self.links.values().map(|link| link.swarm.network_info().num_peers()).sum();
+        (self.links.len(), connections)
+    }
+
+    /// The next event of any persona's swarm, with the persona's key.
+    pub async fn next(&mut self) -> (PublicKey, SwarmEvent<DirectEvent>) {
+        std::future::poll_fn(|cx| self.poll_next(cx)).await
+    }
+
+    /// An event that is ready now, if any.
+    pub fn ready(&mut self) -> Option<(PublicKey, SwarmEvent<DirectEvent>)> {
+        let waker = futures::task::noop_waker();
+        match self.poll_next(&mut std::task::Context::from_waker(&waker)) {
+            Poll::Ready(event) => Some(event),
+            Poll::Pending => None,
+        }
+    }
+
+    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<(PublicKey, SwarmEvent<DirectEvent>)> {
+        let count = self.links.len();
+        if count == 0 {
+            return Poll::Pending;
+        }
+        self.start = (self.start + 1) % count;
+        let start = self.start;
+        let keys: Vec<PublicKey> =
+            self.links.keys().skip(start).chain(self.links.keys().take(start)).copied().collect();
+        for key in keys {
+            if let Some(link) = self.links.get_mut(&key)
+                && let Poll::Ready(Some(event)) = link.swarm.poll_next_unpin(cx)
+            {
+                return Poll::Ready((key, event));
+            }
+        }
+        Poll::Pending
+    }
+
+    /// The swarm of the persona whose key is `keypair`, built if needed (making room first).
+    fn link(&mut self, keypair: &Keypair) -> Result<&mut Link, BuildError> {
+        let public = keypair.public();
+        if !self.links.contains_key(&public) {
+            if self.links.len() >= MAX_PERSONAS {
+                self.evict();
+            }
+            let key = net::libp2p_keypair(keypair.secret_bytes())?;
+            let swarm = net::build_persona_swarm(key, &self.config, self.memory)?;
+            self.links.insert(public, Link { swarm, used: Instant::now() });
+        }
+        self.links.get_mut(&public).ok_or_else(|| net::build_error("persona swarm vanished"))
+    }
+
+    /// Drops the least recently used persona swarm without a connection (or, if all have
+    /// one, the least recently used).
+    fn evict(&mut self) {
+        let idle = self
+            .links
+            .iter()
+            .filter(|(_, link)| link.swarm.network_info().num_peers() == 0)
+            .min_by_key(|(_, link)| link.used)
+            .map(|(key, _)| *key);
+        let victim = idle.or_else(|| self.links.iter().min_by_key(|(_, link)| link.used).map(|(key, _)| *key));
+        if let Some(key) = victim {
+            self.links.remove(&key);
+        }
+    }
+
+    /// Drops persona swarms with no connection that were not used for `after`: their keys
+    /// come back from the root whenever they are needed.
+    pub fn prune(&mut self, after: std::time::Duration) {
+        self.links.retain(|_, link| link.swarm.network_info().num_peers() > 0 || link.used.elapsed() < after);
+    }
+}
+
+/// The persona a key speaks as, when the node's identities are pairwise; `None` when the
+/// message goes out on the node's own swarm.
+pub fn routed(persona: Persona, pairwise: bool) -> Option<Persona> {
+    match persona {
+        Persona::Root => None,
+        _ if !pairwise => None,
+        persona => Some(persona),
+    }
+}
+
+/// Bounded: at most [`MAX_ADDRESS_PEERS`] peers with [`MAX_ADDRESSES_PER_PEER`] addresses each
+/// (the newest kept).
+#[derive(Default)]
+struct AddressBook {
+    peers: HashMap<PeerId, VecDeque<Multiaddr>>,
+    order: VecDeque<PeerId>,
+}
+
+impl AddressBook {
+    fn add(&mut self, peer: PeerId, address: Multiaddr) -> bool {
+        if !self.peers.contains_key(&peer) {
+            while self.peers.len() >= MAX_ADDRESS_PEERS {
+                let Some(oldest) = self.order.pop_front() else { break };
+                self.peers.remove(&oldest);
+            }
+            self.order.push_back(peer);
+        }
+        let known = self.peers.entry(peer).or_default();
+        if known.contains(&address) {
+            return false;
+        }
+        if known.len() >= MAX_ADDRESSES_PER_PEER {
+            known.pop_front();
+        }
+        known.push_back(address);
+        true
+    }
+
+    fn get(&self, peer: &PeerId) -> Vec<Multiaddr> {
+        self.peers.get(peer).map(|known| known.iter().rev().cloned().collect()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_address_book_keeps_the_newest_addresses_of_a_bounded_number_of_peers() {
+        let mut book = AddressBook::default();
+        let peer = PeerId::random();
+        for port in 0..20u16 {
+            book.add(peer, format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap());
+        }
+        let known = book.get(&peer);
+        assert_eq!(known.len(), MAX_ADDRESSES_PER_PEER);
+        assert_eq!(known[0], "/ip4/127.0.0.1/tcp/19".parse::<Multiaddr>().unwrap());
+        for _ in 0..MAX_ADDRESS_PEERS {
+            book.add(PeerId::random(), "/ip4/127.0.0.1/tcp/1".parse().unwrap());
+        }
+        assert_eq!(book.peers.len(), MAX_ADDRESS_PEERS);
+        assert!(book.get(&peer).is_empty(), "the oldest peer made room");
+    }
+}
