@@ -153,6 +153,9 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
     node_config.bootstrap = addresses("bootstrap address", &config.bootstrap)?;
     node_config.transport = Transport::Network;
     node_config.net.mdns = config.mdns();
+    if config.role == me2b_node::config::RoleName::Business {
+        node_config.profile = Some(config.profile());
+    }
     node_config.owner_window = config.owner_window().map_err(|reason| anyhow::anyhow!("owner_window: {reason}"))?;
     let webhook = match (&config.webhook_url, config.role) {
         (None, _) => None,

@@ -43,6 +43,16 @@ enum Command {
     Id,
     /// The peers connected now.
     Peers,
+    /// The businesses you met: name, your petname, fingerprint, whether you agreed with that
+    /// key (pinned), and a warning for a key claiming a pinned business's name (person).
+    Businesses,
+    /// Give a business your own name (an empty NAME forgets it) (person).
+    Petname {
+        /// The business's key (see `me2b businesses`).
+        key: String,
+        /// Your name for it.
+        name: Option<String>,
+    },
     /// Connect to a peer, e.g. /ip4/192.0.2.7/tcp/6428/p2p/12D3KooW...
     Connect {
         /// Its address, ending in /p2p/PEER_ID.

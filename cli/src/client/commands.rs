@@ -26,6 +26,7 @@ pub(super) async fn execute(daemon: &Daemon, json: bool, command: Command) -> Re
     match command {
         Command::Status => status(daemon, out).await,
         Command::Id | Command::Peers | Command::Connect { .. } => network(daemon, out, command).await,
+        Command::Businesses | Command::Petname { .. } => businesses(daemon, out, command).await,
         Command::Data(data) => data_command(daemon, out, data).await,
         Command::Policy(_) | Command::Catalog(_) | Command::Subscribe { .. } | Command::Unsubscribe { .. } => {
             settings(daemon, out, command).await
@@ -109,6 +110,37 @@ async fn network(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
         Command::Connect { address } => {
             let peer = daemon.post("/v1/peers", json!({"address": address})).await?;
             out.show(&peer, &|p| say!("connected to {}", text(p, "peer_id")))
+        }
+        _ => unreachable!("dispatched by execute"),
+    }
+}
+
+/// `businesses` and `petname`: whom the person met, and their own names for them.
+async fn businesses(daemon: &Daemon, out: Printer, command: Command) -> Result<()> {
+    let show = |b: &Json| {
+        let name = match (b["petname"].as_str(), text(b, "name")) {
+            (Some(petname), name) => format!("{petname} ({name})"),
+            (None, name) => name,
+        };
+        let pinned = if b["pinned"] == true { "agreed" } else { "" };
+        let warning = match b["impersonates"].as_str() {
+            Some(pinned) => format!("WARNING: claims the name of the business you agreed with ({pinned})"),
+            None => String::new(),
+        };
+        vec![name, text(b, "fingerprint"), pinned.to_owned(), warning, text(b, "key")]
+    };
+    match command {
+        Command::Businesses => {
+            let businesses = daemon.get_all("/v1/businesses").await?;
+            out.show(&businesses, &|list| {
+                let rows = list.as_array().into_iter().flatten().map(show).collect();
+                table(&["name", "fingerprint", "pinned", "warning", "key"], rows);
+            })
+        }
+        Command::Petname { key, name } => {
+            let path = format!("/v1/businesses/{key}/petname");
+            let business = daemon.post(&path, json!({"petname": name.unwrap_or_default()})).await?;
+            out.show(&business, &|b| table(&["name", "fingerprint", "pinned", "warning", "key"], vec![show(b)]))
         }
         _ => unreachable!("dispatched by execute"),
     }

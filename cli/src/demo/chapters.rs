@@ -284,7 +284,7 @@ impl Story {
         let outbox = self.state(ada).await?.outbox.len();
         self.say(format!("Stride's node is down; the revocation waits in Ada's outbox ({outbox} message(s))"));
         let member = self.members.get_mut(&stride).context("Stride")?;
-        member.node = start_node(member.role, member.secret, &member.dir).await?;
+        member.node = start_node(member.name, member.role, member.secret, &member.dir).await?;
         member.subscribed.clear();
         let held = holdings(&member.node.state().await?, &ada_stride);
         self.listen(stride, &self.member(&stride).node);

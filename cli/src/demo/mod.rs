@@ -49,8 +49,11 @@ struct Story {
     step: u32,
 }
 
-async fn start_node(role: Role, secret: [u8; 32], dir: &TempDir) -> Result<NodeHandle> {
+async fn start_node(name: &str, role: Role, secret: [u8; 32], dir: &TempDir) -> Result<NodeHandle> {
     let mut config = NodeConfig::new(role, dir.path().join("store"));
+    if role == Role::Business {
+        config.profile = Some(me2b_proto::profile::BusinessProfile { name: name.into(), ..Default::default() });
+    }
     config.transport = Transport::Network;
     config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
     config.net.mdns = false;
@@ -69,7 +72,7 @@ impl Story {
     async fn join(&mut self, name: &'static str, role: Role, seed: u8) -> Result<PublicKey> {
         let dir = tempfile::tempdir()?;
         let secret = [seed; 32];
-        let node = start_node(role, secret, &dir).await?;
+        let node = start_node(name, role, secret, &dir).await?;
         let key = node.public_key();
         self.listen(key, &node);
         let member = Member { name, role, secret, dir, node, log: Vec::new(), subscribed: Vec::new() };

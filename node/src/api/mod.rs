@@ -18,6 +18,7 @@
 //! (campaigns, catalog, received data, demand).
 
 mod business;
+mod businesses;
 pub mod console;
 mod dealings;
 pub mod events;
@@ -40,6 +41,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use business::*;
+use businesses::*;
 use dealings::*;
 use events::EventLog;
 use me2b_proto::document::{BusinessPolicyDoc, PolicyDoc, RuleDoc};
@@ -186,6 +188,8 @@ fn documented() -> (Router<Arc<Api>>, Router<Arc<Api>>, utoipa::openapi::OpenApi
         .routes(routes!(agreement))
         .routes(routes!(revoke))
         .routes(routes!(agreement_signed))
+        .routes(routes!(businesses))
+        .routes(routes!(petname))
         .routes(routes!(offers, offer_send))
         .routes(routes!(ledger_entries))
         .routes(routes!(ledger_verify))

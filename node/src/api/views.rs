@@ -285,7 +285,11 @@ impl NegotiationView {
     /// The view with the business's name and, when it awaits the owner, why the agent asks.
     pub fn in_context(n: &Negotiation, state: &State, now: Timestamp) -> Self {
         let mut view = NegotiationView::from(n);
-        view.business_name = business_name(state, &n.context);
+        // The person's own name for the business first, then the name it claims.
+        let known = state.businesses.get(&n.peer);
+        let petname = known.and_then(|known| known.petname.clone());
+        let claimed = known.map(|known| known.name.clone()).filter(|name| !name.is_empty());
+        view.business_name = petname.or(claimed).or_else(|| business_name(state, &n.context));
         if n.awaiting().is_some()
             && let Decision::AskOwner { reasons, .. } = state.decision(n, now)
         {

@@ -188,6 +188,11 @@ impl Runner {
         config.transport = Transport::Memory;
         config.listen = vec![Multiaddr::empty().with(libp2p::multiaddr::Protocol::Memory(0))];
         config.small_store = true;
+        if node.role == Role::Business {
+            // Where people's personas dial it, and under which name.
+            let name = format!("business {index}");
+            config.profile = Some(me2b_proto::profile::BusinessProfile { name, ..Default::default() });
+        }
         config.intent_window = Duration::from_secs(3).mul_f64(scale);
         config.negotiation_timeout = config.negotiation_timeout.mul_f64(scale);
         // The node's own defaults for its role, with every interval dilated by the time scale.
