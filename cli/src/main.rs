@@ -43,6 +43,23 @@ enum Command {
     Id,
     /// The peers connected now.
     Peers,
+    /// Write an encrypted backup of everything the node holds (vault, policy, agreements,
+    /// ledger) to FILE; only this node's recovery phrase opens it (`me2b restore`).
+    Backup {
+        /// Where to write it (readable by you only).
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Show the 24 words that bring this node's identities back on a new machine (`me2b
+    /// restore`). Write them on paper; whoever has them can act as you.
+    RecoveryPhrase {
+        /// Read the passphrase from this file (else ME2B_PASSPHRASE, else a prompt).
+        #[arg(long, value_name = "FILE")]
+        passphrase_file: Option<PathBuf>,
+    },
+    /// Make a new data directory from a recovery phrase, and restore a backup into it: every
+    /// identity, agreement and ledger entry (and the vault) comes back.
+    Restore(RestoreArgs),
     /// The businesses you met: name, your petname, fingerprint, whether you agreed with that
     /// key (pinned), and a warning for a key claiming a pinned business's name (person).
     Businesses,
@@ -200,11 +217,36 @@ struct InitArgs {
     no_passphrase: bool,
 }
 
+#[derive(Debug, Args)]
+struct RestoreArgs {
+    /// A file holding the 24 words (`-` reads them from standard input).
+    #[arg(long, value_name = "FILE")]
+    phrase_file: PathBuf,
+    /// A backup written by `me2b backup`; without one, the identities come back but not what
+    /// they agreed to.
+    #[arg(long, value_name = "FILE")]
+    backup: Option<PathBuf>,
+    /// `person` or `business`.
+    #[arg(long, default_value = "person")]
+    role: RoleName,
+    /// Your name (or the business's).
+    #[arg(long, default_value = "me")]
+    name: String,
+    /// Read the new passphrase from this file (else ME2B_PASSPHRASE, else a prompt).
+    #[arg(long, value_name = "FILE", conflicts_with = "no_passphrase")]
+    passphrase_file: Option<PathBuf>,
+    /// Keep the key and store without a passphrase (tests and throw-away nodes only).
+    #[arg(long)]
+    no_passphrase: bool,
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let json = cli.json;
     let result = match cli.command {
         Command::Init(args) => init(cli.data_dir, args, json),
+        Command::RecoveryPhrase { passphrase_file } => recovery_phrase(cli.data_dir, passphrase_file, json),
+        Command::Restore(args) => restore(cli.data_dir, args, json),
         Command::Config(command) => config(cli.data_dir, command, json),
         Command::Doctor => doctor::run(cli.data_dir, json),
         Command::Man => {
@@ -267,6 +309,83 @@ fn config(data_dir: Option<PathBuf>, command: ConfigCommand, json: bool) -> anyh
                 client::write_out(format_args!("{key} = {now} (the daemon reads it at its next start)\n"));
             }
         }
+    }
+    Ok(())
+}
+
+/// `recovery-phrase`: the root secret as 24 words, read from the key file.
+fn recovery_phrase(data_dir: Option<PathBuf>, passphrase_file: Option<PathBuf>, json: bool) -> anyhow::Result<()> {
+    let dir = DataDir::locate(data_dir)?;
+    let config = dir.config()?;
+    let passphrase =
+        if config.passphrase { Some(daemon::passphrase(passphrase_file.as_deref(), false)?) } else { None };
+    if !dir.key_file().exists() {
+        anyhow::bail!("no key file in {}; run `me2b init` first", dir.root().display());
+    }
+    let secret = me2b_node::key_file::load_or_create(&dir.key_file(), passphrase.as_deref().map(|p| p.as_slice()))?;
+    let words = me2b_node::recovery::phrase(&secret);
+    if json {
+        client::write_out(format_args!("{}\n", serde_json::json!({"words": words.as_str()})));
+    } else {
+        client::write_out(format_args!(
+            "{}\n\nWrite these 24 words on paper and keep them safe: with them, `me2b restore` brings back\nevery identity of this node on a new machine, and opens its backups. Whoever has them can act as you.\n",
+            words.as_str()
+        ));
+    }
+    Ok(())
+}
+
+/// `restore`: a new data directory whose key comes from the phrase, with the backup's state.
+fn restore(data_dir: Option<PathBuf>, args: RestoreArgs, json: bool) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let words = if args.phrase_file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read the phrase from standard input")?
+    } else {
+        std::fs::read_to_string(&args.phrase_file)
+            .with_context(|| format!("cannot read {}", args.phrase_file.display()))?
+    };
+    let words = zeroize::Zeroizing::new(words);
+    let secret = me2b_node::recovery::secret_from_phrase(&words)?;
+    // Opened before anything is written: a wrong phrase or file leaves no half-made directory.
+    let restored = match &args.backup {
+        Some(path) => {
+            let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some(me2b_node::recovery::open_backup(&secret, &bytes)?)
+        }
+        None => None,
+    };
+    let dir = DataDir::locate(data_dir)?;
+    let passphrase =
+        if args.no_passphrase { None } else { Some(daemon::passphrase(args.passphrase_file.as_deref(), true)?) };
+    let config = Config::new(args.role, args.name, passphrase.is_some());
+    dir.init(&config)?;
+    let passphrase = passphrase.as_deref().map(|p| p.as_slice());
+    me2b_node::key_file::create(&dir.key_file(), &secret, passphrase)?;
+    let store = me2b_node::store::Store::open(&dir.store(), passphrase, true)?;
+    let (agreements, entries) = match &restored {
+        Some((state, ledger)) => {
+            store.restore(state, ledger)?;
+            (state.agreements.len(), ledger.len())
+        }
+        None if args.role == RoleName::Person => {
+            let state = me2b_proto::engine::State { policy: Policy::ask_first(), ..Default::default() };
+            store.apply_blocking(&state, &[me2b_proto::engine::Change::Settings])?;
+            (0, 0)
+        }
+        None => (0, 0),
+    };
+    drop(store);
+    let peer_id = me2b_node::net::libp2p_keypair(*secret)?.public().to_peer_id();
+    if json {
+        let body = serde_json::json!({"data_dir": dir.root(), "peer_id": peer_id.to_string(),
+                                      "agreements": agreements, "ledger_entries": entries});
+        client::write_out(format_args!("{body}\n"));
+    } else {
+        client::write_out(format_args!(
+            "restored {} (peer id {peer_id}): {agreements} agreements, {entries} ledger entries\nstart it with: me2b --data-dir {} daemon\n",
+            dir.root().display(),
+            dir.root().display()
+        ));
     }
     Ok(())
 }

@@ -44,16 +44,24 @@ pub fn load_or_create(path: &Path, passphrase: Option<&[u8]>) -> Result<Zeroizin
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let mut secret = Zeroizing::new([0u8; 32]);
             random(secret.as_mut())?;
-            let wrapped = Wrapped::wrap(secret.as_ref(), passphrase, "me2b identity key")?;
-            let mut bytes = MAGIC.to_vec();
-            bytes.extend(
-                postcard::to_stdvec(&wrapped).map_err(|_| KeyFileError::Malformed(path.display().to_string()))?,
-            );
-            write_private(path, &bytes).map_err(io)?;
+            create(path, &secret, passphrase)?;
             Ok(secret)
         }
         Err(error) => Err(io(error)),
     }
+}
+
+/// Writes `secret` (one brought back from a recovery phrase) as a new key file at `path`;
+/// refuses to overwrite one.
+pub fn create(path: &Path, secret: &[u8; 32], passphrase: Option<&[u8]>) -> Result<(), KeyFileError> {
+    let io = |source| KeyFileError::Io { path: path.display().to_string(), source };
+    if path.exists() {
+        return Err(io(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "a key file is already there")));
+    }
+    let wrapped = Wrapped::wrap(secret, passphrase, "me2b identity key")?;
+    let mut bytes = MAGIC.to_vec();
+    bytes.extend(postcard::to_stdvec(&wrapped).map_err(|_| KeyFileError::Malformed(path.display().to_string()))?);
+    write_private(path, &bytes).map_err(io)
 }
 
 /// Writes `bytes` to `path` readable by the owner only, atomically.

@@ -34,6 +34,7 @@ pub mod link;
 pub mod net;
 mod node;
 pub mod personas;
+pub mod recovery;
 pub mod store;
 
 pub use handle::{NodeConfig, NodeError, NodeEvent, NodeHandle, NodeInfo, Tapped, Transport};

@@ -279,6 +279,29 @@ impl Store {
         Ok(batch)
     }
 
+    /// Writes a whole state and its ledger (a restored backup) into this store, flushed, in
+    /// one batch. For a new store: what it held before stays only where not overwritten.
+    pub fn restore(&self, state: &State, ledger: &[Vec<u8>]) -> Result<(), StoreError> {
+        let mut changes = vec![Change::Settings];
+        changes.extend(state.vault.keys().cloned().map(Change::Vault));
+        changes.extend(state.requests.keys().copied().map(Change::Request));
+        changes.extend(state.intents.keys().copied().map(Change::Intent));
+        changes.extend(state.negotiations.keys().copied().map(Change::Negotiation));
+        changes.extend(state.agreements.keys().copied().map(Change::Agreement));
+        changes.extend(state.received.keys().copied().map(Change::Received));
+        changes.extend(state.demand.keys().cloned().map(Change::Demand));
+        changes.extend(state.outbox.keys().copied().map(Change::Outbox));
+        changes.extend(state.held_receipts.iter().copied().map(Change::HeldReceipt));
+        changes.extend(state.businesses.keys().copied().map(Change::Business));
+        changes.extend(
+            ledger
+                .iter()
+                .enumerate()
+                .map(|(sequence, bytes)| Change::LedgerEntry { sequence: sequence as u64, bytes: bytes.clone() }),
+        );
+        self.apply_blocking(state, &changes)
+    }
+
     /// Reads the whole state back.
     pub fn load(&self) -> Result<State, StoreError> {
         let mut state = State::default();

@@ -98,6 +98,23 @@ impl Node {
         node
     }
 
+    /// `me2b restore --no-passphrase` into a fresh directory, from the 24 words `phrase` and,
+    /// if given, a backup file.
+    pub fn restore(ip: &str, phrase: &str, backup: Option<&Path>) -> Node {
+        let dir = tempfile::tempdir().unwrap();
+        let node = Node { dir, ip: ip.to_owned(), daemon: None, events: None, logs: Arc::default() };
+        let mut phrase_file = tempfile::NamedTempFile::new().unwrap();
+        phrase_file.write_all(phrase.as_bytes()).unwrap();
+        let phrase_path = phrase_file.path().display().to_string();
+        let mut args = vec!["restore", "--phrase-file", &phrase_path, "--no-passphrase"];
+        let backup = backup.map(|path| path.display().to_string());
+        if let Some(backup) = &backup {
+            args.extend(["--backup", backup]);
+        }
+        node.ok(&args);
+        node
+    }
+
     /// Starts `me2b daemon` on this node's address (ports chosen by the system), bootstrapping
     /// from `bootstrap`, and waits for its ready line.
     pub fn start(&mut self, bootstrap: &[String]) {

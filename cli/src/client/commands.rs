@@ -27,6 +27,7 @@ pub(super) async fn execute(daemon: &Daemon, json: bool, command: Command) -> Re
         Command::Status => status(daemon, out).await,
         Command::Id | Command::Peers | Command::Connect { .. } => network(daemon, out, command).await,
         Command::Businesses | Command::Petname { .. } => businesses(daemon, out, command).await,
+        Command::Backup { out: path } => backup(daemon, out, &path).await,
         Command::Data(data) => data_command(daemon, out, data).await,
         Command::Policy(_) | Command::Catalog(_) | Command::Subscribe { .. } | Command::Unsubscribe { .. } => {
             settings(daemon, out, command).await
@@ -52,6 +53,8 @@ pub(super) async fn execute(daemon: &Daemon, json: bool, command: Command) -> Re
         | Command::Completions { .. }
         | Command::Man
         | Command::Config(_)
+        | Command::RecoveryPhrase { .. }
+        | Command::Restore(_)
         | Command::Doctor => unreachable!("handled in main"),
     }
 }
@@ -113,6 +116,18 @@ async fn network(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
         }
         _ => unreachable!("dispatched by execute"),
     }
+}
+
+/// `backup`: the sealed backup, written readable by the owner only.
+async fn backup(daemon: &Daemon, out: Printer, path: &std::path::Path) -> Result<()> {
+    let sealed = daemon.get_bytes("/v1/backup").await?;
+    me2b_node::key_file::write_private(path, &sealed)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+    let written = json!({"file": path.display().to_string(), "bytes": sealed.len()});
+    out.show(&written, &|_| {
+        say!("backup written to {} ({} bytes)", path.display(), sealed.len());
+        say!("it opens only with this node's recovery phrase (`me2b recovery-phrase`)");
+    })
 }
 
 /// `businesses` and `petname`: whom the person met, and their own names for them.

@@ -335,23 +335,23 @@ impl Daemon {
         Ok(answer?.0)
     }
 
+    /// The raw bytes `path` answers (a backup), or the daemon's problem.
+    async fn get_bytes(&self, path: &str) -> Result<Vec<u8>> {
+        let response = self.respond(self.http.get(format!("{}{path}", self.base))).await?;
+        let status = response.status();
+        let bytes =
+            response.bytes().await.map_err(|e| fail(ExitKind::Network, format!("the answer broke off: {e}")))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let body: Json = serde_json::from_slice(&bytes).unwrap_or(Json::Null);
+        Err(problem_error(status, &body))
+    }
+
     /// Sends `request` with the token and reads the JSON answer and the next page's path (from
     /// a `Link` header), or the daemon's problem as a [`crate::exit::Failure`].
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<(Json, Option<String>)> {
-        let response = request.bearer_auth(&self.token).send().await.map_err(|error| {
-            if error.is_connect() {
-                fail(
-                    ExitKind::NotRunning,
-                    format!(
-                        "the daemon is not running (its address file {} is stale); start it with `me2b --data-dir {} daemon`",
-                        self.dir.api_file().display(),
-                        self.dir.root().display()
-                    ),
-                )
-            } else {
-                fail(ExitKind::Network, format!("the daemon did not answer: {error}"))
-            }
-        })?;
+        let response = self.respond(request).await?;
         let status = response.status();
         let next = response
             .headers()
@@ -365,6 +365,24 @@ impl Daemon {
             return Ok((body, next));
         }
         Err(problem_error(status, &body))
+    }
+
+    /// Sends `request` with the token; a daemon that cannot be reached is said as such.
+    async fn respond(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response> {
+        request.bearer_auth(&self.token).send().await.map_err(|error| {
+            if error.is_connect() {
+                fail(
+                    ExitKind::NotRunning,
+                    format!(
+                        "the daemon is not running (its address file {} is stale); start it with `me2b --data-dir {} daemon`",
+                        self.dir.api_file().display(),
+                        self.dir.root().display()
+                    ),
+                )
+            } else {
+                fail(ExitKind::Network, format!("the daemon did not answer: {error}"))
+            }
+        })
     }
 
     async fn get(&self, path: &str) -> Result<Json> {

@@ -100,9 +100,7 @@ pub(super) async fn petname(
         ApiError::new(StatusCode::BAD_REQUEST, format!("`{key}` is not a business key; see `me2b businesses`"))
     })?;
     api.node.command(Command::SetPetname { business, petname: body.petname }).await?;
-    let found = api
-        .node
-        .read(move |state| state.businesses.get(&business).map(|known| view(state, &business, known)))
-        .await?;
+    let found =
+        api.node.read(move |state| state.businesses.get(&business).map(|known| view(state, &business, known))).await?;
     found.map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no business {key} was met")))
 }

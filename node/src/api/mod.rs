@@ -168,6 +168,7 @@ fn documented() -> (Router<Arc<Api>>, Router<Arc<Api>>, utoipa::openapi::OpenApi
         .routes(routes!(metrics))
         .routes(routes!(status))
         .routes(routes!(peers))
+        .routes(routes!(backup))
         .routes(routes!(connect))
         .routes(routes!(vocabulary))
         .routes(routes!(events_stream))

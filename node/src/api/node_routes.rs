@@ -279,3 +279,21 @@ pub(super) async fn webhook_retry(
         Err(ApiError::of(Problem::NotFound, format!("no dead letter `{id}` (see GET /v1/webhooks)")))
     }
 }
+
+/// An encrypted backup of everything the node holds (vault, policy, agreements, ledger, the
+/// businesses met), sealed under a key derived from the node's root secret: only its recovery
+/// phrase opens it (`me2b restore`).
+#[utoipa::path(get, path = "/v1/backup", responses((status = 200, description = "The sealed backup", content_type = "application/octet-stream", body = Vec<u8>)))]
+pub(super) async fn backup(State(api): State<Arc<Api>>) -> Result<Response, ApiError> {
+    let (state, ledger, secret) = api
+        .node
+        .query(|engine, store| {
+            let secret = zeroize::Zeroizing::new(engine.identities().root().secret_bytes());
+            (engine.state().clone(), store.ledger(), secret)
+        })
+        .await?;
+    let ledger = ledger.map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let sealed = crate::recovery::seal_backup(&secret, &state, &ledger)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], sealed).into_response())
+}
