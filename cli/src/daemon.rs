@@ -184,6 +184,15 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
         .with_context(|| format!("cannot start the node in {}", dir.root().display()))?;
     // At once: the node may already handle a peer's message (a revocation waiting for it).
     let events = node.events();
+    if config.role == me2b_node::config::RoleName::Person {
+        // Checks the domains businesses claim, where this machine reaches them.
+        let ca = config
+            .domain_ca
+            .as_deref()
+            .map(|path| std::fs::read(path).with_context(|| format!("domain_ca: cannot read {path}")))
+            .transpose()?;
+        me2b_node::domains::spawn(node.clone(), ca.as_deref()).context("domain_ca")?;
+    }
 
     if !config.api.ip().is_loopback() {
         if !args.allow_remote_api {

@@ -63,6 +63,13 @@ enum Command {
     /// The businesses you met: name, your petname, fingerprint, whether you agreed with that
     /// key (pinned), and a warning for a key claiming a pinned business's name (person).
     Businesses,
+    /// Print the statement to serve at https://DOMAIN/.well-known/me2b.json, so that people see
+    /// this business as verified for DOMAIN; DOMAIN defaults to the configured website's host
+    /// (business).
+    DomainProof {
+        /// The domain: host, and :port if not 443.
+        domain: Option<String>,
+    },
     /// Give a business your own name (an empty NAME forgets it) (person).
     Petname {
         /// The business's key (see `me2b businesses`).

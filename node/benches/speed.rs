@@ -50,6 +50,7 @@ const TOPIC: &str = "me2b/v1/requests/apparel.shoes";
 const PAYLOAD: usize = 1024;
 
 struct Plan {
+    personas: usize,
     gossip_nodes: usize,
     latency_rounds: usize,
     bare_exchanges: usize,
@@ -61,6 +62,7 @@ impl Plan {
     fn new(quick: bool) -> Plan {
         if quick {
             Plan {
+                personas: 100,
                 gossip_nodes: 200,
                 latency_rounds: 40,
                 bare_exchanges: 200,
@@ -69,6 +71,7 @@ impl Plan {
             }
         } else {
             Plan {
+                personas: 100,
                 gossip_nodes: 1000,
                 latency_rounds: 300,
                 bare_exchanges: 2_000,
@@ -88,7 +91,15 @@ fn loopback() -> libp2p::Multiaddr {
 }
 
 async fn start(role: Role, seed: u32, dir: &tempfile::TempDir, listen: bool) -> NodeHandle {
+    start_with(role, seed, dir, listen, true).await
+}
+
+async fn start_with(role: Role, seed: u32, dir: &tempfile::TempDir, listen: bool, pairwise: bool) -> NodeHandle {
     let mut config = NodeConfig::new(role, dir.path().join(format!("store-{seed}")));
+    config.pairwise_identities = pairwise;
+    if role == Role::Business {
+        config.profile = Some(me2b_proto::profile::BusinessProfile { name: "Bench".into(), ..Default::default() });
+    }
     config.transport = Transport::Network;
     config.listen = if listen { vec![loopback()] } else { Vec::new() };
     // A business runs as the daemon does; people, many to a process, without sled's flusher
@@ -121,8 +132,16 @@ fn policy() -> Policy {
     Policy { rules: vec![rule("body", Share::Raw), rule("activity", Share::DerivedOnly)], ..Policy::default() }
 }
 
+/// `--one-key`: the throughput people without pairwise identities (to compare).
+static ONE_KEY: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 async fn person(seed: u32, dir: &tempfile::TempDir, business: &libp2p::Multiaddr) -> NodeHandle {
-    let person = start(Role::Person, seed, dir, false).await;
+    let pairwise = !ONE_KEY.load(std::sync::atomic::Ordering::Relaxed);
+    person_with(seed, dir, business, pairwise).await
+}
+
+async fn person_with(seed: u32, dir: &tempfile::TempDir, business: &libp2p::Multiaddr, pairwise: bool) -> NodeHandle {
+    let person = start_with(Role::Person, seed, dir, false, pairwise).await;
     person.command(Command::SetPolicy(policy())).await.unwrap();
     person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await.unwrap();
     let set =
@@ -214,11 +233,13 @@ struct Latency {
     business_flushes_per_cycle: f64,
 }
 
-async fn latency(rounds: usize) -> Latency {
+/// One person and one business, `rounds` cycles; the person with its persona toward the
+/// business (`pairwise`), or as one key everywhere (the comparison for the identities' cost).
+async fn latency(rounds: usize, pairwise: bool) -> Latency {
     let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
     let business = start(Role::Business, 0, &dir, true).await;
     let mut business_events = tap(&business);
-    let person = person(1, &dir, &business_address(&business).await).await;
+    let person = person_with(1, &dir, &business_address(&business).await, pairwise).await;
     let mut person_events = tap(&person);
     subscribed(&mut business_events, 1).await;
     let before = business.info().await.unwrap().commits;
@@ -557,6 +578,46 @@ fn delivery(times: &[Option<Duration>]) -> (f64, Duration, Duration) {
     (share, at(0.5), at(0.99))
 }
 
+struct PersonasCost {
+    kib_per_persona: f64,
+    connections: usize,
+}
+
+/// What a person's relationships cost in memory and connections: `count` persona swarms (as a
+/// person with that many businesses holds), each connected to a business, against the
+/// process's resident memory before them.
+async fn personas_cost(count: usize) -> PersonasCost {
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    let business = start(Role::Business, 0, &dir, true).await;
+    let address = business_address(&business).await;
+    let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() else { panic!("no peer id") };
+    let mut personas = me2b_node::personas::Personas::new(net_config(Role::Person), false);
+    personas.learn_address(peer, address.clone());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before = rss_mib();
+    let root = Keypair::from_secret_bytes(&[9; 32]);
+    let identities = me2b_proto::identity::Identities::new(root, true);
+    for i in 0..count {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+        let persona = me2b_proto::identity::Persona::Intent(me2b_proto::identity::IntentId::from_bytes(id));
+        personas.check_in(&identities.keypair(persona), peer).unwrap();
+    }
+    let mut connected = 0;
+    while connected < count {
+        let (_, event) =
+            tokio::time::timeout(Duration::from_secs(60), personas.next()).await.expect("personas connect");
+        if let SwarmEvent::ConnectionEstablished { .. } = event {
+            connected += 1;
+        }
+    }
+    let after = rss_mib();
+    let (_, connections) = personas.counts();
+    drop(personas);
+    business.shutdown().await;
+    PersonasCost { kib_per_persona: (after - before).max(0.0) * 1024.0 / count as f64, connections }
+}
+
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kib: f64 = status
@@ -595,6 +656,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|arg| arg == "--quick");
     let mut plan = Plan::new(quick);
+    ONE_KEY.store(args.iter().any(|arg| arg == "--one-key"), std::sync::atomic::Ordering::Relaxed);
     // `--people N`: only the throughput point for N people (profiling).
     if let Some(people) = args.iter().position(|arg| arg == "--people").and_then(|i| args.get(i + 1)) {
         let people: usize = people.parse().expect("--people N");
@@ -610,9 +672,14 @@ fn main() {
         let mut bare = bare_exchanges(plan.bare_exchanges).await;
         bare.sort();
         eprintln!("one person, {} cycles...", plan.latency_rounds);
-        let mut latency = latency(plan.latency_rounds).await;
+        let mut latency = latency(plan.latency_rounds, true).await;
         latency.cycles.sort();
         latency.hops.sort();
+        eprintln!("one person without pairwise identities, {} cycles...", plan.latency_rounds);
+        let mut one_key = self::latency(plan.latency_rounds, false).await;
+        one_key.cycles.sort();
+        eprintln!("{} personas connected to one business...", plan.personas);
+        let personas = personas_cost(plan.personas).await;
         let mut curve = Vec::new();
         for &(people, rounds) in &plan.curve {
             eprintln!("{people} people, {rounds} requests...");
@@ -639,6 +706,16 @@ fn main() {
         for (name, p, goal) in [("cycle latency p50", 0.5, "<= 2x"), ("cycle latency p99", 0.99, "<= 3x")] {
             ratio_row(name, percentile(&latency.cycles, p), percentile(&bare, p), 3, goal);
         }
+        for (name, p) in [("cycle p50, personas vs one key", 0.5), ("cycle p99, personas vs one key", 0.99)] {
+            ratio_row(name, percentile(&latency.cycles, p), percentile(&one_key.cycles, p), 3, "<= 1.1x");
+        }
+        row(
+            &format!("memory per persona, {} connected", plan.personas),
+            format!("{:.0} KiB", personas.kib_per_persona),
+            format!("{} conns", personas.connections),
+            String::new(),
+            "",
+        );
         row(
             "gossip hop p50 / p99 (publish->seen)",
             format!("{:.3} ms", ms(percentile(&latency.hops, 0.5))),

@@ -114,6 +114,10 @@ pub struct Config {
     /// The business's privacy policy's URL, for its profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub privacy_policy: Option<String>,
+    /// A PEM file of certificate authorities to trust, besides the system's, when a person's
+    /// node checks a business's domain (`/.well-known/me2b.json`) on a private network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain_ca: Option<String>,
 }
 
 /// A role as written in the config file and on the command line.
@@ -211,6 +215,7 @@ impl Config {
             contact: None,
             website: None,
             privacy_policy: None,
+            domain_ca: None,
         }
     }
 
@@ -261,7 +266,7 @@ impl Config {
 
     /// The settings `me2b config get|set` reads and writes (`role` and `passphrase` are fixed
     /// at init).
-    pub const KEYS: [&'static str; 14] = [
+    pub const KEYS: [&'static str; 15] = [
         "name",
         "listen",
         "api",
@@ -276,6 +281,7 @@ impl Config {
         "contact",
         "website",
         "privacy_policy",
+        "domain_ca",
     ];
 
     /// The value of setting `key` as text (lists comma-separated).
@@ -297,6 +303,7 @@ impl Config {
             "contact" => self.contact.clone().unwrap_or_default(),
             "website" => self.website.clone().unwrap_or_default(),
             "privacy_policy" => self.privacy_policy.clone().unwrap_or_default(),
+            "domain_ca" => self.domain_ca.clone().unwrap_or_default(),
             other => return Err(unknown_key(other)),
         })
     }
@@ -321,6 +328,10 @@ impl Config {
             "webhook_url" => Some("ME2B_WEBHOOK_URL"),
             "webhook_attempts" => Some("ME2B_WEBHOOK_ATTEMPTS"),
             "webhook_ca" => Some("ME2B_WEBHOOK_CA"),
+            "domain_ca" => {
+                changed.domain_ca = (!value.trim().is_empty()).then(|| value.trim().to_owned());
+                None
+            }
             "legal_name" | "contact" | "website" | "privacy_policy" => {
                 let text = profile_text(key, value)?;
                 let field = match key {

@@ -25,6 +25,7 @@ pub mod api;
 pub mod at_rest;
 pub mod clock;
 pub mod config;
+pub mod domains;
 pub mod fuzz;
 mod gossip;
 pub mod handle;

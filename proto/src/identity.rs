@@ -61,6 +61,8 @@ pub enum SignatureDomain {
     ApiIdentity,
     /// A business's profile (see the `profile` module).
     BusinessProfile,
+    /// A business's statement that it controls a web domain (see the `profile` module).
+    DomainProof,
 }
 
 impl SignatureDomain {
@@ -78,6 +80,7 @@ impl SignatureDomain {
             SignatureDomain::LedgerEntry => b"me2b/v1/sig/ledger-entry\0",
             SignatureDomain::ApiIdentity => b"me2b/v1/sig/api-identity\0",
             SignatureDomain::BusinessProfile => b"me2b/v1/sig/business-profile\0",
+            SignatureDomain::DomainProof => b"me2b/v1/sig/domain-proof\0",
         }
     }
 

@@ -163,6 +163,76 @@ pub struct KnownBusiness {
     pub petname: Option<String>,
     /// When it was last heard from.
     pub seen_at: Timestamp,
+    /// The last check of the domain its website names (see [`DomainStatement`]).
+    pub domain: Option<DomainCheck>,
+}
+
+/// What a person's node found when it checked a business's domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DomainCheck {
+    /// The domain (host, and port if not 443) the website names.
+    pub domain: String,
+    /// Whether the domain serves a statement signed by the business's key for that domain.
+    pub verified: bool,
+    /// When it was checked.
+    pub checked_at: Timestamp,
+    /// Why not, when not verified (no internet, no statement, another key), in words.
+    pub note: String,
+}
+
+/// A business's proof that it controls a domain: served at
+/// `https://DOMAIN/.well-known/me2b.json`, signed by its key in the domain
+/// `me2b/v1/sig/domain-proof` over the domain's text, a zero byte and the key's 32 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DomainStatement {
+    /// The statement's version: 1.
+    pub me2b: u32,
+    /// The domain, lower case: host, and `:port` if not 443.
+    pub domain: String,
+    /// The business's key, hex.
+    pub key: String,
+    /// The signature, hex.
+    pub signature: String,
+}
+
+impl DomainStatement {
+    /// `keypair`'s statement that it controls `domain`.
+    pub fn sign(keypair: &Keypair, domain: &str) -> DomainStatement {
+        let domain = domain.to_lowercase();
+        let key = keypair.public();
+        let signature = keypair.sign(SignatureDomain::DomainProof, &statement_bytes(&domain, &key));
+        DomainStatement {
+            me2b: 1,
+            domain,
+            key: key.to_string(),
+            signature: crate::identity::hex(&signature.to_bytes()),
+        }
+    }
+
+    /// Whether this is `key`'s statement for `domain`; if not, why.
+    pub fn verify(&self, domain: &str, key: &PublicKey) -> Result<(), &'static str> {
+        if self.me2b != 1 {
+            return Err("the statement's version is not 1");
+        }
+        if self.domain != domain.to_lowercase() {
+            return Err("the statement is for another domain");
+        }
+        if self.key != key.to_string() {
+            return Err("the domain names another key");
+        }
+        let signature = crate::identity::unhex(&self.signature)
+            .and_then(|bytes| Signature::try_from(bytes.as_slice()).ok())
+            .ok_or("the statement's signature is malformed")?;
+        if !key.verify(SignatureDomain::DomainProof, &statement_bytes(&self.domain, key), &signature) {
+            return Err("the statement's signature does not verify");
+        }
+        Ok(())
+    }
+}
+
+fn statement_bytes(domain: &str, key: &PublicKey) -> Vec<u8> {
+    [domain.as_bytes(), &[0], key.as_bytes()].concat()
 }
 
 /// A name as compared for impersonation: trimmed, case and inner spacing ignored.
@@ -206,6 +276,18 @@ mod tests {
         let key = Keypair::from_secret_bytes(&[2; 32]);
         let many = BusinessProfile { addresses: vec!["/ip4/127.0.0.1/tcp/1".into(); 9], ..stride() };
         assert!(matches!(many.sign(&key).open(&key.public()), Err(ProfileError::Decode(_))));
+    }
+
+    #[test]
+    fn a_domain_statement_verifies_for_its_key_and_domain_only() {
+        let key = Keypair::from_secret_bytes(&[2; 32]);
+        let other = Keypair::from_secret_bytes(&[3; 32]);
+        let statement = DomainStatement::sign(&key, "Stride.example");
+        assert_eq!(statement.verify("stride.example", &key.public()), Ok(()));
+        assert!(statement.verify("stride.example", &other.public()).is_err());
+        assert!(statement.verify("evil.example", &key.public()).is_err());
+        let forged = DomainStatement { key: other.public().to_string(), ..statement };
+        assert_eq!(forged.verify("stride.example", &other.public()), Err("the statement's signature does not verify"));
     }
 
     #[test]

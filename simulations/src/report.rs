@@ -515,6 +515,9 @@ fn describe(
             Event::DeliveryAbandoned { to, kind } => {
                 ("delivery-abandoned", String::new(), key(to), format!("{kind:?}"))
             }
+            Event::DomainChecked { business, domain, verified } => {
+                ("domain-checked", domain.clone(), key(business), verified.to_string())
+            }
             Event::Impersonation { name, claimed_by, .. } => {
                 ("impersonation", String::new(), key(claimed_by), name.clone())
             }

@@ -4,6 +4,7 @@
 //! retrying it, acknowledged, releases the receipt.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
+mod tls;
 use me2b_tests::*;
 use serde_json::Value as Json;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,6 +12,7 @@ use std::net::TcpListener;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
+use tls::authority;
 
 /// One request the receiver got.
 #[derive(Debug)]
@@ -83,25 +85,6 @@ fn answer(stream: &mut (impl Read + Write), refuse: &AtomicBool) -> Option<Deliv
     let status = if refused { "500 Internal Server Error" } else { "200 OK" };
     write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
     Some(Delivery { signature, id, body, acknowledged: !refused })
-}
-
-/// A certificate authority of the test's own, and a server certificate it signed for `ip`.
-fn authority(ip: &str) -> (String, Arc<rustls::ServerConfig>) {
-    let ca_key = rcgen::KeyPair::generate().unwrap();
-    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let ca = ca.self_signed(&ca_key).unwrap();
-    let server_key = rcgen::KeyPair::generate().unwrap();
-    let server =
-        rcgen::CertificateParams::new(vec![ip.to_owned()]).unwrap().signed_by(&server_key, &ca, &ca_key).unwrap();
-    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(server_key.serialize_der());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![server.der().clone()], key.into())
-        .unwrap();
-    (ca.pem(), Arc::new(config))
 }
 
 fn next_of(deliveries: &Receiver<Delivery>, kind: &str, seen: &Mutex<Vec<Delivery>>) -> Delivery {

@@ -28,6 +28,7 @@ pub(super) async fn execute(daemon: &Daemon, json: bool, command: Command) -> Re
         Command::Id | Command::Peers | Command::Connect { .. } => network(daemon, out, command).await,
         Command::Businesses | Command::Petname { .. } => businesses(daemon, out, command).await,
         Command::Backup { out: path } => backup(daemon, out, &path).await,
+        Command::DomainProof { domain } => domain_proof(daemon, domain).await,
         Command::Data(data) => data_command(daemon, out, data).await,
         Command::Policy(_) | Command::Catalog(_) | Command::Subscribe { .. } | Command::Unsubscribe { .. } => {
             settings(daemon, out, command).await
@@ -116,6 +117,26 @@ async fn network(daemon: &Daemon, out: Printer, command: Command) -> Result<()> 
         }
         _ => unreachable!("dispatched by execute"),
     }
+}
+
+/// `domain-proof`: the statement for a domain, as the file to serve (JSON, whatever `--json`).
+async fn domain_proof(daemon: &Daemon, domain: Option<String>) -> Result<()> {
+    let domain = match domain {
+        Some(domain) => domain,
+        None => {
+            let website = daemon.dir.config()?.website.unwrap_or_default();
+            me2b_node::domains::domain_of(&website).ok_or_else(|| {
+                fail(
+                    ExitKind::Usage,
+                    "name the domain, or set the website first: `me2b config set website https://...`".to_owned(),
+                )
+            })?
+        }
+    };
+    let statement = daemon.get(&format!("/v1/domain-proof?domain={domain}")).await?;
+    say!("{}", serde_json::to_string_pretty(&statement)?);
+    eprintln!("serve this as https://{domain}/.well-known/me2b.json");
+    Ok(())
 }
 
 /// `backup`: the sealed backup, written readable by the owner only.

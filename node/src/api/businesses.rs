@@ -43,11 +43,21 @@ pub struct BusinessView {
     pub impersonates: Option<String>,
     /// When it was last heard from (ms since the epoch).
     pub seen_at_ms: u64,
+    /// The domain its website names, if any.
+    pub domain: Option<String>,
+    /// Whether that domain serves a statement signed by this key (`/.well-known/me2b.json`);
+    /// false until checked, and where the node could not check.
+    pub domain_verified: bool,
+    /// Why the domain is not verified, in words.
+    pub domain_note: Option<String>,
 }
 
 fn view(state: &me2b_proto::engine::State, key: &PublicKey, known: &KnownBusiness) -> BusinessView {
     let profile = known.profile.as_ref();
     let some = |text: &str| (!text.is_empty()).then(|| text.to_owned());
+    // Only a check of the domain the website names now counts.
+    let domain = profile.and_then(|p| crate::domains::domain_of(&p.website));
+    let check = known.domain.as_ref().filter(|check| Some(&check.domain) == domain.as_ref());
     BusinessView {
         key: key.to_string(),
         fingerprint: key.fingerprint(),
@@ -61,6 +71,9 @@ fn view(state: &me2b_proto::engine::State, key: &PublicKey, known: &KnownBusines
         pinned: known.pinned,
         impersonates: state.impersonated(key).map(|(_, pinned)| pinned.fingerprint()),
         seen_at_ms: known.seen_at.as_millis(),
+        domain_verified: check.is_some_and(|check| check.verified),
+        domain_note: check.and_then(|check| some(&check.note)),
+        domain,
     }
 }
 
@@ -103,4 +116,49 @@ pub(super) async fn petname(
     let found =
         api.node.read(move |state| state.businesses.get(&business).map(|known| view(state, &business, known))).await?;
     found.map(Json).ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no business {key} was met")))
+}
+
+/// Which domain to vouch for.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct DomainQuery {
+    /// The domain: host, and `:port` if not 443 (e.g. `stride.example`).
+    pub domain: String,
+}
+
+/// A statement, signed by this business's key, that it controls a domain.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DomainProofView {
+    /// Its version: 1.
+    pub me2b: u32,
+    /// The domain.
+    pub domain: String,
+    /// This business's key.
+    pub key: String,
+    /// The signature.
+    pub signature: String,
+}
+
+/// What to serve at `https://DOMAIN/.well-known/me2b.json` so that people's nodes show this
+/// business as verified for DOMAIN (business).
+#[utoipa::path(get, path = "/v1/domain-proof", params(DomainQuery), responses((status = 200, body = DomainProofView), (status = 400, body = ProblemDoc)))]
+pub(super) async fn domain_proof(
+    State(api): State<Arc<Api>>,
+    axum::extract::Query(query): axum::extract::Query<DomainQuery>,
+) -> Answer<DomainProofView> {
+    require(&api, Role::Business)?;
+    let domain = query.domain.trim().to_lowercase();
+    let valid = !domain.is_empty()
+        && domain.len() <= 253
+        && domain.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !valid {
+        let detail = format!("`{domain}` is not a domain (host, and :port if not 443)");
+        return Err(ApiError::new(StatusCode::BAD_REQUEST, detail));
+    }
+    let statement = api
+        .node
+        .query(move |engine, _| me2b_proto::profile::DomainStatement::sign(engine.identities().root(), &domain))
+        .await?;
+    let me2b_proto::profile::DomainStatement { me2b, domain, key, signature } = statement;
+    Ok(Json(DomainProofView { me2b, domain, key, signature }))
 }

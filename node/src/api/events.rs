@@ -387,6 +387,9 @@ fn describe_engine(event: &Event) -> (&'static str, serde_json::Value) {
         Event::DeletionConfirmed { agreement_id } => {
             ("deletion-receipt", json!({"agreement_id": agreement_id.to_string()}))
         }
+        Event::DomainChecked { business, domain, verified } => {
+            ("domain-checked", json!({"business": business.to_string(), "domain": domain, "verified": verified}))
+        }
         Event::Impersonation { name, claimed_by, pinned } => (
             "impersonation",
             json!({"name": name, "claimed_by": claimed_by.to_string(),

@@ -191,6 +191,7 @@ fn documented() -> (Router<Arc<Api>>, Router<Arc<Api>>, utoipa::openapi::OpenApi
         .routes(routes!(agreement_signed))
         .routes(routes!(businesses))
         .routes(routes!(petname))
+        .routes(routes!(domain_proof))
         .routes(routes!(offers, offer_send))
         .routes(routes!(ledger_entries))
         .routes(routes!(ledger_verify))

@@ -7,7 +7,7 @@ use super::{Change, CommandError, Engine, Event, Rejection, Result, Role};
 use crate::identity::PublicKey;
 use crate::limits::MAX_KNOWN_BUSINESSES;
 use crate::policy::{AskReason, Decision};
-use crate::profile::{KnownBusiness, MAX_PETNAME_BYTES, SignedProfile, normalised};
+use crate::profile::{DomainCheck, KnownBusiness, MAX_PETNAME_BYTES, SignedProfile, normalised};
 use crate::terms::Terms;
 use crate::time::Timestamp;
 use crate::wire;
@@ -40,7 +40,7 @@ impl Engine {
             self.make_room_for_a_business();
         }
         let Some(known) = self.state.businesses.get_mut(&key) else {
-            let known = KnownBusiness { profile, name, pinned: false, petname: None, seen_at: now };
+            let known = KnownBusiness { profile, name, seen_at: now, ..KnownBusiness::default() };
             self.state.businesses.insert(key, known);
             self.persist(Change::Business(key));
             self.flag_impersonation(key);
@@ -123,6 +123,22 @@ impl Engine {
             .ok_or_else(|| CommandError::Invalid(format!("no business {business} was met")))?;
         known.petname = petname.filter(|name| !name.trim().is_empty());
         self.persist(Change::Business(business));
+        Ok(())
+    }
+}
+
+impl Engine {
+    pub(super) fn domain_checked(&mut self, business: PublicKey, check: DomainCheck) -> Result<()> {
+        self.require(Role::Person)?;
+        let note = crate::text::printable(&check.note, crate::limits::MAX_ANSWER_REASON_BYTES);
+        let domain = crate::text::printable(&check.domain, MAX_PETNAME_BYTES * 4);
+        let Some(known) = self.state.businesses.get_mut(&business) else {
+            return Err(CommandError::Invalid(format!("no business {business} was met")).into());
+        };
+        let verified = check.verified;
+        known.domain = Some(DomainCheck { domain: domain.clone(), note, ..check });
+        self.persist(Change::Business(business));
+        self.event(Event::DomainChecked { business, domain, verified });
         Ok(())
     }
 }

@@ -150,6 +150,14 @@ pub enum Command {
         /// The person's name for it.
         petname: Option<String>,
     },
+    /// The node checked the domain a business's profile names (see
+    /// [`crate::profile::DomainStatement`]): the driver fetches, the engine keeps the result.
+    DomainChecked {
+        /// The business.
+        business: PublicKey,
+        /// What was found.
+        check: crate::profile::DomainCheck,
+    },
     /// The business pushes a personal offer under an agreement.
     SendOffer {
         /// The agreement giving permission.
@@ -330,6 +338,15 @@ pub enum Event {
         claimed_by: PublicKey,
         /// The key the person agreed with under that name.
         pinned: PublicKey,
+    },
+    /// A business's domain was checked (verified or not).
+    DomainChecked {
+        /// The business.
+        business: PublicKey,
+        /// The domain.
+        domain: String,
+        /// Whether it proved the business's key.
+        verified: bool,
     },
     /// The business's signed deletion receipt arrived.
     DeletionConfirmed {

@@ -392,6 +392,7 @@ impl Engine {
                 self.release_receipt(agreement_id, now);
             }
             Command::SetPetname { business, petname } => self.set_petname(business, petname)?,
+            Command::DomainChecked { business, check } => self.domain_checked(business, check)?,
             Command::SendOffer { agreement_id, offer } => {
                 return self.send_offer(agreement_id, offer, now).map(Handled::Offer);
             }
