@@ -645,6 +645,18 @@ mod tests {
     }
 
     #[test]
+    fn lan_discovery_is_off_for_a_person_unless_turned_on_and_on_for_a_business() {
+        let mut person = Config::new(RoleName::Person, "Ada".into(), true);
+        assert!(!person.mdns());
+        person.set("mdns", "true").unwrap();
+        assert!(person.mdns());
+        assert!(Config::new(RoleName::Business, "Stride".into(), true).mdns());
+        // Written without the setting, read back with the role's default.
+        let text = toml::to_string(&Config::new(RoleName::Person, "Ada".into(), true)).unwrap();
+        assert!(!text.contains("mdns"), "{text}");
+    }
+
+    #[test]
     fn the_environment_overrides_the_file_and_bad_values_are_named() {
         let mut config = Config::new(RoleName::Business, "Stride".into(), true);
         let env = |name: &str| match name {

@@ -55,6 +55,8 @@ fn vectors() -> String {
         ("agreement", SignatureDomain::Agreement),
         ("ledger-entry", SignatureDomain::LedgerEntry),
         ("api-identity", SignatureDomain::ApiIdentity),
+        ("business-profile", SignatureDomain::BusinessProfile),
+        ("domain-proof", SignatureDomain::DomainProof),
     ];
     for (name, domain) in domains {
         let signature = alice.sign(domain, message);
@@ -64,6 +66,21 @@ fn vectors() -> String {
     line(String::new());
 
     let nonce = Nonce::from_bytes(std::array::from_fn(|i| 0xa0 + i as u8));
+    // A person's personas (see "Identities"): A as a person, toward business B and for the
+    // intent whose id is the nonce's bytes.
+    let identities = me2b_proto::identity::Identities::new(Keypair::from_secret_bytes(&secret(0x01)), true);
+    let intent_id = me2b_proto::identity::IntentId::from_bytes(nonce.to_bytes());
+    for (name, persona) in [
+        ("toward B", me2b_proto::identity::Persona::Business(bob.public())),
+        ("for intent a0..af", me2b_proto::identity::Persona::Intent(intent_id)),
+    ] {
+        let secret = identities.secret(persona);
+        line(format!("A's persona {name}: secret {}", hex(&secret)));
+        line(format!("  public key {}", identities.public(persona)));
+        line(format!("  peer id    {}", libp2p_keypair(secret).unwrap().public().to_peer_id()));
+    }
+    line(String::new());
+
     let intent = envelope::seal(
         Seal {
             keypair: &alice,

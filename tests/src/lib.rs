@@ -348,8 +348,10 @@ pub fn try_http(
     request.push_str("\r\n");
     request.push_str(body);
     stream.write_all(request.as_bytes())?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer)?;
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes)?;
+    // A binary body (a backup) is kept as text with its invalid bytes replaced.
+    let answer = String::from_utf8_lossy(&bytes);
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let mut lines = head.lines();
     let status = lines.next().and_then(|l| l.split_whitespace().nth(1)).and_then(|s| s.parse().ok()).unwrap_or(0);

@@ -46,7 +46,11 @@ fn request_example(document: &Json, operation: &Json) -> Option<Json> {
 
 #[test]
 fn every_documented_route_answers_and_every_example_is_accepted() {
-    let (person, business) = person_and_shoe_maker("127.0.0.61", "127.0.0.62");
+    let (mut person, business) = person_and_shoe_maker("127.0.0.61", "127.0.0.62");
+    // The person meets the shoe maker, so that the routes about a business have one.
+    business.ok(SHOE_CAMPAIGN);
+    person.wait_event("request-seen", |_| true);
+    let business_key = business.json(&["id"])["public_key"].as_str().unwrap().to_owned();
     let document: Json = serde_json::from_str(&http(person.api(), "GET", "/v1/openapi.json", &[]).body).unwrap();
     let paths = document["paths"].as_object().expect("paths");
     let operations: usize = paths.values().map(|item| item.as_object().unwrap().len()).sum();
@@ -64,7 +68,8 @@ fn every_documented_route_answers_and_every_example_is_accepted() {
             }
             // A well-formed id of the right length (16-byte negotiations, 32-byte agreements).
             let id = if path.starts_with("/v1/agreements") { AGREEMENT } else { NEGOTIATION };
-            let concrete = path.replace("{id}", id).replace("{path}", "body.shoe_size_eu");
+            let concrete =
+                path.replace("{id}", id).replace("{path}", "body.shoe_size_eu").replace("{key}", &business_key);
             let example = request_example(&document, operation);
             let body = example
                 .clone()

@@ -10,7 +10,7 @@ use me2b_tests::*;
 
 #[test]
 fn a_person_restored_from_the_phrase_revokes_an_agreement_made_before_and_gets_the_receipt() {
-    let (mut person, mut business) = person_and_shoe_maker("127.0.0.61", "127.0.0.62");
+    let (mut person, mut business) = person_and_shoe_maker("127.0.0.91", "127.0.0.92");
     let agreement = agree_on_shoes(&mut person, &mut business);
     let words = person.json(&["recovery-phrase"])["words"].as_str().unwrap().to_owned();
     assert_eq!(words.split(' ').count(), 24);
@@ -25,7 +25,7 @@ fn a_person_restored_from_the_phrase_revokes_an_agreement_made_before_and_gets_t
     drop(person);
 
     // The control: another node's phrase does not open this backup, and leaves nothing behind.
-    let mut other = Node::init("person", "Bo", "127.0.0.63");
+    let mut other = Node::init("person", "Bo", "127.0.0.93");
     let other_words = other.json(&["recovery-phrase"])["words"].as_str().unwrap().to_owned();
     let other_phrase = kept.path().join("other-phrase.txt");
     std::fs::write(&other_phrase, &other_words).unwrap();
@@ -41,7 +41,7 @@ fn a_person_restored_from_the_phrase_revokes_an_agreement_made_before_and_gets_t
     let said = String::from_utf8_lossy(&refused.stderr);
     assert!(said.contains("does not open with this recovery phrase"), "{said}");
     assert!(!nowhere.exists(), "a refused restore leaves no data directory");
-    let mut phrase_only = Node::restore("127.0.0.64", &other_words, None);
+    let mut phrase_only = Node::restore("127.0.0.94", &other_words, None);
     phrase_only.start(&[]);
     let bo = phrase_only.json(&["id"])["peer_id"].clone();
     assert!(phrase_only.json(&["agreements"]).as_array().unwrap().is_empty());
@@ -50,7 +50,7 @@ fn a_person_restored_from_the_phrase_revokes_an_agreement_made_before_and_gets_t
     assert_eq!(other.json(&["id"])["peer_id"], bo, "the phrase alone brings the identity back");
     other.kill();
 
-    let mut restored = Node::restore("127.0.0.61", &words, Some(&backup));
+    let mut restored = Node::restore("127.0.0.91", &words, Some(&backup));
     restored.start(&[business.address()]);
     assert_eq!(restored.json(&["id"])["peer_id"], peer_before, "the same identity");
     assert_eq!(restored.json(&["agreements", "show", &agreement])["state"], "ACTIVE");
