@@ -90,14 +90,15 @@ impl Story {
         );
         let marks = self.mark(&[ada, ben, stride]);
         self.publish(stride, "apparel.shoes", "Shoes fitted to how you run", request).await?;
+        let (ada_at_stride, ben_at_stride) = (self.persona(ada, stride), self.persona(ben, stride));
         self.settle("Stride's request", |states| {
             [ada, ben].iter().all(|p| !states[p].requests.is_empty())
-                && agreement_between(&states[&stride], ada).is_some()
+                && agreement_between(&states[&stride], ada_at_stride).is_some()
         })
         .await?;
         self.narrate(&marks);
         let stride_state = self.state(stride).await?;
-        let ada_stride = agreement_between(&stride_state, ada).context("Ada and Stride did not agree")?;
+        let ada_stride = agreement_between(&stride_state, ada_at_stride).context("Ada and Stride did not agree")?;
         let agreed = &stride_state.agreements[&ada_stride].agreement.terms;
         self.say(format!(
             "Ada's counter-offer was signed: {} days retention (asked 365), onward sharing {}, fields: {}",
@@ -106,7 +107,7 @@ impl Story {
             paths(&agreed.fields.iter().map(|f| f.path.clone()).collect::<Vec<_>>())
         ));
         self.say(format!("Stride learned from Ada: {}", holdings(&stride_state, &ada_stride).join("; ")));
-        if let Some(ben_stride) = agreement_between(&stride_state, ben) {
+        if let Some(ben_stride) = agreement_between(&stride_state, ben_at_stride) {
             self.say(format!("Stride learned from Ben: {}", holdings(&stride_state, &ben_stride).join("; ")));
         }
         Ok(ada_stride)
@@ -144,13 +145,15 @@ impl Story {
                 self.command(who, if approve { Command::Approve(id) } else { Command::Decline(id) }).await?;
             }
         }
-        self.settle("the owners' decisions", |states| agreement_between(&states[&clinic], ada).is_some()).await?;
+        let (ada_at_clinic, ben_at_clinic) = (self.persona(ada, clinic), self.persona(ben, clinic));
+        self.settle("the owners' decisions", |states| agreement_between(&states[&clinic], ada_at_clinic).is_some())
+            .await?;
         self.narrate(&marks);
         let clinic_state = self.state(clinic).await?;
         let ada_clinic =
-            agreement_between(&clinic_state, ada).context("Ada's approval did not lead to an agreement")?;
+            agreement_between(&clinic_state, ada_at_clinic).context("Ada's approval did not lead to an agreement")?;
         self.say(format!("Northwind learned from Ada: {}", holdings(&clinic_state, &ada_clinic).join("; ")));
-        ensure!(agreement_between(&clinic_state, ben).is_none(), "Ben declined, yet an agreement exists");
+        ensure!(agreement_between(&clinic_state, ben_at_clinic).is_none(), "Ben declined, yet an agreement exists");
         self.say("Northwind learned nothing about Ben: his agent never contacted it.");
         Ok(())
     }
@@ -183,17 +186,19 @@ impl Story {
         self.wait_subscribed(ada, "me2b/v1/intents/apparel.shoes", &[stride, pace]).await?;
         let marks = self.mark(&[stride, pace, ada]);
         let before = self.state(ada).await?.agreements.len();
-        self.command(
-            ada,
-            Command::PublishIntent {
-                category: "apparel.shoes".parse()?,
-                spec: BTreeMap::from([("size_eu".into(), "44".into()), ("kind".into(), "running".into())]),
-                max_price: Some(eur(120)?),
-                shares: vec![],
-                expires_at: now().saturating_add(14 * DAY),
-            },
-        )
-        .await?;
+        let published = self
+            .command(
+                ada,
+                Command::PublishIntent {
+                    category: "apparel.shoes".parse()?,
+                    spec: BTreeMap::from([("size_eu".into(), "44".into()), ("kind".into(), "running".into())]),
+                    max_price: Some(eur(120)?),
+                    shares: vec![],
+                    expires_at: now().saturating_add(14 * DAY),
+                },
+            )
+            .await?;
+        self.intent_published(ada, published);
         self.say("Ada's agent collects answers for two seconds, then takes the best one");
         self.settle("Ada's intent", |states| states[&ada].agreements.len() > before).await?;
         self.narrate(&marks);
@@ -227,11 +232,12 @@ impl Story {
             expires_at: now().saturating_add(7 * DAY),
         };
         self.publish(stride, "apparel.shoes", "We tell you when your shoes are worn out", trigger).await?;
+        let ada_at_stride = self.persona(ada, stride);
         let trigger_of = |state: &State| {
             state
                 .agreements
                 .values()
-                .find(|a| a.agreement.person == ada && matches!(a.agreement.terms.usage, Use::Trigger { .. }))
+                .find(|a| a.agreement.person == ada_at_stride && matches!(a.agreement.terms.usage, Use::Trigger { .. }))
                 .map(|a| a.id)
         };
         self.settle("the trigger request", |states| trigger_of(&states[&stride]).is_some()).await?;
@@ -346,14 +352,16 @@ impl Story {
                 let person = self.name(&record.agreement.person);
                 let held = holdings(&state, &record.id);
                 println!(
-                    "  {:<16} from {:<4} [{}] {}",
+                    "  {:<16} from {:<4} (known as {}) [{}] {}",
                     self.name(&business),
                     person,
+                    record.agreement.person.short(),
                     record.lifecycle.name(),
                     if held.is_empty() { "holds nothing".to_owned() } else { held.join("; ") }
                 );
             }
         }
+        println!("Each business knows a person under a key of its own (an intent's for Pace): they cannot link her.");
         println!("Nothing else left the people's nodes. Demo complete.");
         Ok(())
     }

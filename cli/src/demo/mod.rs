@@ -9,7 +9,7 @@ use me2b_node::clock::now;
 use me2b_node::{Node, NodeConfig, NodeEvent, NodeHandle, Transport};
 use me2b_proto::agreement::Lifecycle;
 use me2b_proto::engine::{CatalogItem, Command, Event, Handled, Provenance, Role, State};
-use me2b_proto::identity::{AgreementId, PublicKey};
+use me2b_proto::identity::{AgreementId, Identities, Keypair, Persona, PublicKey};
 use me2b_proto::messages::{ItemContent, ProductOffer};
 use me2b_proto::policy::{BusinessPolicy, FieldRule, Policy, Share};
 use me2b_proto::predicate::Predicate;
@@ -47,6 +47,9 @@ struct Story {
     /// Print the outcome as JSON (and nothing else on stdout).
     json: bool,
     step: u32,
+    /// Whose persona each key a business sees is (the story knows every secret; the
+    /// businesses do not).
+    personas: BTreeMap<PublicKey, PublicKey>,
 }
 
 async fn start_node(name: &str, role: Role, secret: [u8; 32], dir: &TempDir) -> Result<NodeHandle> {
@@ -77,6 +80,16 @@ impl Story {
         self.listen(key, &node);
         let member = Member { name, role, secret, dir, node, log: Vec::new(), subscribed: Vec::new() };
         self.members.insert(key, member);
+        // Every person's persona toward every business, whichever joined first.
+        let members: Vec<(PublicKey, Role)> = self.members.iter().map(|(k, m)| (*k, m.role)).collect();
+        for (a, a_role) in &members {
+            for (b, b_role) in &members {
+                if *a_role == Role::Person && *b_role == Role::Business {
+                    let persona = self.persona(*a, *b);
+                    self.personas.insert(persona, *a);
+                }
+            }
+        }
         Ok(key)
     }
 
@@ -118,7 +131,25 @@ impl Story {
     }
 
     fn name(&self, key: &PublicKey) -> &'static str {
-        self.members.get(key).map(|m| m.name).unwrap_or("someone")
+        let member = self.personas.get(key).unwrap_or(key);
+        self.members.get(member).map(|m| m.name).unwrap_or("someone")
+    }
+
+    /// The identity `person` has toward `business`.
+    fn persona(&self, person: PublicKey, business: PublicKey) -> PublicKey {
+        self.identities(person).public(Persona::Business(business))
+    }
+
+    fn identities(&self, person: PublicKey) -> Identities {
+        Identities::new(Keypair::from_secret_bytes(&self.member(&person).secret), true)
+    }
+
+    /// Remembers the persona of a person's intent, to name it when a business shows it.
+    fn intent_published(&mut self, person: PublicKey, handled: Handled) {
+        if let Handled::Intent(id) = handled {
+            let persona = self.identities(person).public(Persona::Intent(id));
+            self.personas.insert(persona, person);
+        }
     }
 
     async fn command(&self, who: PublicKey, command: Command) -> Result<Handled> {
@@ -336,8 +367,9 @@ fn eur(amount: u64) -> Result<Money> {
     Ok(Money::new(amount * 100, "EUR")?)
 }
 
-fn agreement_between(business: &State, person: PublicKey) -> Option<AgreementId> {
-    business.agreements.values().filter(|a| a.agreement.person == person && a.is_active()).map(|a| a.id).next_back()
+/// The newest active agreement `business` holds with `persona` (a person's identity toward it).
+fn agreement_between(business: &State, persona: PublicKey) -> Option<AgreementId> {
+    business.agreements.values().filter(|a| a.agreement.person == persona && a.is_active()).map(|a| a.id).next_back()
 }
 
 pub fn run(quiet: bool, json: bool) -> Result<()> {
@@ -357,7 +389,8 @@ struct Cast {
 
 async fn story(quiet: bool, json: bool) -> Result<()> {
     let (inbox_tx, inbox) = mpsc::channel(4096);
-    let mut story = Story { members: BTreeMap::new(), inbox, inbox_tx, quiet, json, step: 0 };
+    let mut story =
+        Story { members: BTreeMap::new(), inbox, inbox_tx, quiet, json, step: 0, personas: BTreeMap::new() };
     let cast = Cast {
         ada: story.join("Ada", Role::Person, 1).await?,
         ben: story.join("Ben", Role::Person, 2).await?,
