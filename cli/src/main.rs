@@ -361,11 +361,8 @@ fn restore(data_dir: Option<PathBuf>, args: RestoreArgs, json: bool) -> anyhow::
         }
         None => None,
     };
-    let dir = DataDir::locate(data_dir)?;
-    let passphrase =
-        if args.no_passphrase { None } else { Some(daemon::passphrase(args.passphrase_file.as_deref(), true)?) };
-    let config = Config::new(args.role, args.name, passphrase.is_some());
-    dir.init(&config)?;
+    let (dir, _, passphrase) =
+        new_data_dir(data_dir, args.role, args.name, args.passphrase_file.as_deref(), args.no_passphrase)?;
     let passphrase = passphrase.as_deref().map(|p| p.as_slice());
     me2b_node::key_file::create(&dir.key_file(), &secret, passphrase)?;
     let store = me2b_node::store::Store::open(&dir.store(), passphrase, true)?;
@@ -375,8 +372,7 @@ fn restore(data_dir: Option<PathBuf>, args: RestoreArgs, json: bool) -> anyhow::
             (state.agreements.len(), ledger.len())
         }
         None if args.role == RoleName::Person => {
-            let state = me2b_proto::engine::State { policy: Policy::ask_first(), ..Default::default() };
-            store.apply_blocking(&state, &[me2b_proto::engine::Change::Settings])?;
+            ask_first(&store)?;
             (0, 0)
         }
         None => (0, 0),
@@ -397,19 +393,36 @@ fn restore(data_dir: Option<PathBuf>, args: RestoreArgs, json: bool) -> anyhow::
     Ok(())
 }
 
-fn init(data_dir: Option<PathBuf>, args: InitArgs, json: bool) -> anyhow::Result<()> {
+/// A new data directory for `role` and `name` (refused if one is there), and the passphrase
+/// its key and store are sealed with (asked for, read from a file, or none by choice).
+fn new_data_dir(
+    data_dir: Option<PathBuf>,
+    role: RoleName,
+    name: String,
+    passphrase_file: Option<&std::path::Path>,
+    no_passphrase: bool,
+) -> anyhow::Result<(DataDir, Config, Option<zeroize::Zeroizing<Vec<u8>>>)> {
     let dir = DataDir::locate(data_dir)?;
-    let passphrase =
-        if args.no_passphrase { None } else { Some(daemon::passphrase(args.passphrase_file.as_deref(), true)?) };
-    let config = Config::new(args.role, args.name, passphrase.is_some());
+    let passphrase = if no_passphrase { None } else { Some(daemon::passphrase(passphrase_file, true)?) };
+    let config = Config::new(role, name, passphrase.is_some());
     dir.init(&config)?;
+    Ok((dir, config, passphrase))
+}
+
+/// A new person's agent asks before sharing anything: see `me2b policy show`.
+fn ask_first(store: &me2b_node::store::Store) -> anyhow::Result<()> {
+    let state = me2b_proto::engine::State { policy: Policy::ask_first(), ..Default::default() };
+    store.apply_blocking(&state, &[me2b_proto::engine::Change::Settings])?;
+    Ok(())
+}
+
+fn init(data_dir: Option<PathBuf>, args: InitArgs, json: bool) -> anyhow::Result<()> {
+    let (dir, config, passphrase) =
+        new_data_dir(data_dir, args.role, args.name, args.passphrase_file.as_deref(), args.no_passphrase)?;
     let passphrase = passphrase.as_deref().map(|p| p.as_slice());
     let secret = me2b_node::key_file::load_or_create(&dir.key_file(), passphrase)?;
     if args.role == RoleName::Person {
-        // A new person's agent asks before sharing anything: see `me2b policy show`.
-        let store = me2b_node::store::Store::open(&dir.store(), passphrase, true)?;
-        let state = me2b_proto::engine::State { policy: Policy::ask_first(), ..Default::default() };
-        store.apply_blocking(&state, &[me2b_proto::engine::Change::Settings])?;
+        ask_first(&me2b_node::store::Store::open(&dir.store(), passphrase, true)?)?;
     }
     let peer_id = me2b_node::net::libp2p_keypair(*secret)?.public().to_peer_id();
     if json {
