@@ -393,6 +393,9 @@ fn restore(data_dir: Option<PathBuf>, args: RestoreArgs, json: bool) -> anyhow::
     Ok(())
 }
 
+/// A passphrase, wiped from memory when dropped.
+type Passphrase = zeroize::Zeroizing<Vec<u8>>;
+
 /// A new data directory for `role` and `name` (refused if one is there), and the passphrase
 /// its key and store are sealed with (asked for, read from a file, or none by choice).
 fn new_data_dir(
@@ -401,7 +404,7 @@ fn new_data_dir(
     name: String,
     passphrase_file: Option<&std::path::Path>,
     no_passphrase: bool,
-) -> anyhow::Result<(DataDir, Config, Option<zeroize::Zeroizing<Vec<u8>>>)> {
+) -> anyhow::Result<(DataDir, Config, Option<Passphrase>)> {
     let dir = DataDir::locate(data_dir)?;
     let passphrase = if no_passphrase { None } else { Some(daemon::passphrase(passphrase_file, true)?) };
     let config = Config::new(role, name, passphrase.is_some());
