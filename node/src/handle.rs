@@ -189,6 +189,8 @@ pub enum NodeEvent {
         /// The topic.
         topic: String,
     },
+    /// A business's signed profile reached the DHT (a put was stored by a peer).
+    ProfilePublished,
     /// A peer acknowledged a direct message; if it waited in the outbox, it has left it.
     Delivered {
         /// The peer.

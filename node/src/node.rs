@@ -30,7 +30,7 @@ use futures::{FutureExt, StreamExt};
 use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{Multiaddr, PeerId, StreamProtocol, Swarm, gossipsub, identify, kad, mdns};
-use me2b_proto::engine::{Change, Config, Engine, HandleError, Handled, Input, OutboxId, Output, Role, Timer};
+use me2b_proto::engine::{Change, Command, Config, Engine, HandleError, Handled, Input, OutboxId, Output, Role, Timer};
 use me2b_proto::envelope::MessageKind;
 use me2b_proto::identity::{Keypair, Persona, PublicKey};
 use me2b_proto::time::Timestamp;
@@ -46,6 +46,13 @@ use tracing::{debug, info, warn};
 const COMMAND_QUEUE: usize = 256;
 /// How many events a slow subscriber may fall behind before it misses some.
 const EVENT_BUFFER: usize = 1024;
+
+/// How long a business waits before putting its profile in the DHT again, until one put worked.
+const PROFILE_RETRY: Duration = Duration::from_secs(10);
+/// How often, at most, one business's profile is looked up.
+const PROFILE_LOOKUP_EVERY: Duration = Duration::from_secs(60);
+/// Most businesses whose last lookup is remembered.
+const MAX_PROFILE_LOOKUPS: usize = 1024;
 
 /// Most inputs one commit covers: bounds the batch's memory and the wait of its first input.
 pub const BATCH: usize = 256;
@@ -93,6 +100,12 @@ pub struct Node {
     check_in: Duration,
     /// Where copies of what peers send go (tests; see [`NodeConfig::tap`]).
     tap: Option<mpsc::Sender<Tapped>>,
+    /// A business's profile is in the DHT (a put reached a peer); until then it is put again
+    /// every [`PROFILE_RETRY`].
+    profile_published: bool,
+    profile_put_at: Option<Instant>,
+    /// When each business's profile was last looked up in the DHT (at most once a minute each).
+    profile_lookups: HashMap<PublicKey, Instant>,
     waiting: gossip::Waiting,
     subscribed: BTreeSet<Topic>,
     gossip_limit: gossip::Limit,
@@ -161,6 +174,9 @@ impl Node {
             next_check_in: Instant::now() + config.net.check_in,
             check_in: config.net.check_in,
             tap: config.tap.clone(),
+            profile_published: false,
+            profile_put_at: None,
+            profile_lookups: HashMap::new(),
             waiting: gossip::Waiting::default(),
             subscribed: BTreeSet::new(),
             target_peers: config.net.target_peers,
@@ -175,6 +191,7 @@ impl Node {
             node.dial(address)?;
         }
         node.sync_subscriptions();
+        node.publish_profile();
         node.collect();
         node.commit().await?;
         tokio::spawn(node.run());
@@ -209,6 +226,7 @@ impl Node {
                     self.retry_publications();
                     self.review_scores();
                     self.check_in();
+                    self.publish_profile();
                     Ok(())
                 }
             };
@@ -594,6 +612,79 @@ impl Node {
         }
     }
 
+    /// A business puts its signed profile in the DHT (at start, and every [`PROFILE_RETRY`]
+    /// until a put reached a peer; Kademlia republishes it from then on).
+    fn publish_profile(&mut self) {
+        if self.profile_published || self.profile_put_at.is_some_and(|at| at.elapsed() < PROFILE_RETRY) {
+            return;
+        }
+        let Some(signed) = self.engine.profile() else {
+            return;
+        };
+        let record = net::profile_as_record(&self.engine.public_key(), signed);
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            self.profile_put_at = Some(Instant::now());
+            if let Err(error) = kad.put_record(record, kad::Quorum::One) {
+                warn!(%error, "cannot put the profile in the DHT");
+            }
+        }
+    }
+
+    /// A peer offers a record for this node's part of the DHT: only a business's own signed
+    /// profile, newer than the one held, is kept; anything else is an offence.
+    fn offered_record(&mut self, source: PeerId, record: kad::Record) {
+        let Some((business, signed)) = net::profile_record(&record) else {
+            self.misbehaved(source, "a record that is not a business's own signed profile".into());
+            return;
+        };
+        use libp2p::kad::store::RecordStore as _;
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            return;
+        };
+        let issued = |signed: &me2b_proto::profile::SignedProfile| {
+            signed.open(&business).map(|profile| profile.issued_at).unwrap_or(Timestamp::EPOCH)
+        };
+        let held = kad.store_mut().get(&record.key).and_then(|held| net::profile_record(&held));
+        if held.is_none_or(|(_, held)| issued(&held) < issued(&signed)) {
+            let _ = kad.store_mut().put(record);
+        }
+    }
+
+    /// Looks a business's profile up in the DHT, at most once a minute per business. Only when a
+    /// persona could not reach it: the lookup goes out from the node's own identity.
+    fn lookup_profile(&mut self, peer: PeerId) {
+        let Some(business) = net::public_key(&peer) else {
+            return;
+        };
+        if self.profile_lookups.get(&business).is_some_and(|at| at.elapsed() < PROFILE_LOOKUP_EVERY) {
+            return;
+        }
+        if self.profile_lookups.len() >= MAX_PROFILE_LOOKUPS {
+            self.profile_lookups.retain(|_, at| at.elapsed() < PROFILE_LOOKUP_EVERY);
+        }
+        if self.profile_lookups.len() < MAX_PROFILE_LOOKUPS
+            && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+        {
+            self.profile_lookups.insert(business, Instant::now());
+            kad.get_record(net::profile_key(&business));
+        }
+    }
+
+    /// A profile the DHT answered with: the engine keeps it if newer; the business is tried
+    /// again where it says.
+    async fn found_profile(&mut self, record: kad::Record) -> Result<(), StoreError> {
+        let Some((business, profile)) = net::profile_record(&record) else {
+            return Ok(());
+        };
+        if self.engine.state().businesses.contains_key(&business) {
+            let _ = self.feed(Input::Command(Command::ProfileFound { business, profile }));
+            if let Some(peer) = net::peer_id(&business) {
+                self.peer_reachable(peer).await?;
+            }
+        }
+        Ok(())
+    }
+
     /// Copies what a peer sent to the tap, if the node has one (tests).
     fn copy(&self, tapped: impl FnOnce() -> Tapped) {
         if let Some(tap) = &self.tap {
@@ -686,7 +777,26 @@ impl Node {
                 let (protocol, event) = net::behaviour::split(event);
                 self.on_direct(None, protocol, event).await?
             }
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::PutRecord(Ok(_)),
+                ..
+            }) => {
+                self.profile_published = true;
+                self.announce(NodeEvent::ProfilePublished);
+            }
+            BehaviourEvent::Kad(kad::Event::InboundRequest {
+                request: kad::InboundRequest::PutRecord { source, record: Some(record), .. },
+            }) => self.offered_record(source, record),
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
+                result: kad::QueryResult::GetRecord(Ok(kad::GetRecordOk::FoundRecord(found))),
+                ..
+            }) => self.found_profile(found.record).await?,
             BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, addresses, .. }) => {
+                // A business's first DHT peer: its profile goes there now.
+                if !self.profile_published {
+                    self.profile_put_at = None;
+                    self.publish_profile();
+                }
                 self.learn_addresses(peer, addresses.into_vec()).await?;
                 self.dht_found(peer);
             }
@@ -824,6 +934,11 @@ impl Node {
             },
             request_response::Event::OutboundFailure { request_id, peer, error, .. } => {
                 debug!(%peer, %error, "direct message not delivered");
+                // A persona could not dial the business where its profile says: it may have
+                // moved; its newest profile is in the DHT.
+                if route.is_some() && matches!(error, request_response::OutboundFailure::DialFailure) {
+                    self.lookup_profile(peer);
+                }
                 if let Some(delivery) = self.in_flight.remove(&(route, protocol, request_id)) {
                     let _ = self.feed(Input::Undelivered(delivery));
                 }

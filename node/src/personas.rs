@@ -18,6 +18,12 @@
 //! the connection's IP address. Hiding the address is out of scope: a relay or Tor in front of
 //! the node is the answer.
 //!
+//! A persona dials a business where its signed profile says (kept in the engine's
+//! `State::businesses`, from its requests and answers); if that fails, the node looks the
+//! newest profile up in the DHT. It never looks a business up before contacting it: a lookup
+//! goes out from the node's own identity, and would tie the node to each business it is about
+//! to contact.
+//!
 //! What a business sends a persona (an agreement's countersignature, a receipt, an offer)
 //! travels on the connection the persona opened. While none is open the business's outbox
 //! keeps it and retries when the persona connects again ([`me2b_proto::engine::Input::PeerConnected`]):
@@ -29,7 +35,9 @@
 //!
 //! One persona swarm per live relationship: the swarm and its five request-response behaviours,
 //! and a connection only while there is something to say (closed after the idle timeout).
-//! Measured by `personas_cost` in the node's tests; the figures are in the README. At most
+//! `cargo bench -p me2b-node --bench speed` measures it (`personas_cost`: 100 personas, each
+//! connected to a business, added 82 to 138 KiB of resident memory each, one connection each);
+//! the cycle with personas was no slower than with one key in the same run. At most
 //! [`MAX_PERSONAS`] swarms exist at once; the least recently used without a connection makes
 //! room, and is rebuilt from the root key when needed again.
 

@@ -535,6 +535,7 @@ fn describe(
         NodeEvent::RateLimited { peer } => {
             ("peer-rate-limited", String::new(), peers.get(peer).copied(), String::new())
         }
+        NodeEvent::ProfilePublished => ("profile-published", String::new(), None, String::new()),
         NodeEvent::Published { topic } => ("published", topic.clone(), None, String::new()),
         NodeEvent::PublishDropped { topic } => ("publish-dropped", topic.clone(), None, String::new()),
         NodeEvent::Delivered { peer } => ("delivered", String::new(), peers.get(peer).copied(), String::new()),

@@ -328,6 +328,7 @@ fn describe(event: &NodeEvent) -> (&'static str, serde_json::Value) {
         NodeEvent::Published { topic } => ("published", json!({"topic": topic})),
         NodeEvent::PublishDropped { topic } => ("publish-dropped", json!({"topic": topic})),
         NodeEvent::Delivered { peer } => ("delivered", json!({"peer": peer.to_string()})),
+        NodeEvent::ProfilePublished => ("profile-published", json!({})),
     }
 }
 

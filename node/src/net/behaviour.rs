@@ -154,8 +154,11 @@ pub(super) fn behaviour(
         .with_metrics(registry, gossipsub::MetricsConfig::default());
     gossipsub.with_peer_score(peer_score_params(), peer_score_thresholds()).map_err(build_error)?;
     let kad = config.dht.then(|| {
-        let mut kad =
-            kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad::Config::new(KAD_PROTOCOL));
+        // Records others put here are checked by the node before they are stored (the only
+        // records are businesses' signed profiles: see `super::profile_record`).
+        let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+        kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
+        let mut kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
         kad.set_mode(Some(kad::Mode::Server));
         kad
     });

@@ -131,6 +131,31 @@ pub fn libp2p_keypair(secret: [u8; 32]) -> Result<identity::Keypair, BuildError>
     identity::Keypair::ed25519_from_bytes(secret).map_err(build_error)
 }
 
+/// Where a business's signed profile lives in the DHT: `me2b/v1/profile/` and its 32-byte key.
+pub fn profile_key(business: &PublicKey) -> libp2p::kad::RecordKey {
+    libp2p::kad::RecordKey::new(&[PROFILE_RECORD.as_bytes(), business.as_bytes()].concat())
+}
+
+const PROFILE_RECORD: &str = "me2b/v1/profile/";
+
+/// The business and its profile, if `record` is a business's profile under its own key, signed
+/// by that key (an encoded `SignedProfile`); `None` for anything else, which no node stores.
+pub fn profile_record(record: &libp2p::kad::Record) -> Option<(PublicKey, me2b_proto::profile::SignedProfile)> {
+    use prost::Message as _;
+    let key = record.key.as_ref().strip_prefix(PROFILE_RECORD.as_bytes())?;
+    let business = PublicKey::try_from(key).ok()?;
+    let wire = me2b_proto::wire::SignedProfile::decode(record.value.as_slice()).ok()?;
+    let signed = me2b_proto::profile::SignedProfile::try_from(wire).ok()?;
+    signed.open(&business).ok()?;
+    Some((business, signed))
+}
+
+/// The DHT record of a business's signed profile.
+pub fn profile_as_record(business: &PublicKey, signed: &me2b_proto::profile::SignedProfile) -> libp2p::kad::Record {
+    use prost::Message as _;
+    libp2p::kad::Record::new(profile_key(business), me2b_proto::wire::SignedProfile::from(signed).encode_to_vec())
+}
+
 /// The peer id of a protocol key.
 pub fn peer_id(key: &PublicKey) -> Option<PeerId> {
     let public = identity::ed25519::PublicKey::try_from_bytes(key.as_bytes()).ok()?;
@@ -151,6 +176,22 @@ pub fn public_key(peer: &PeerId) -> Option<PublicKey> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_business_own_signed_profile_is_a_profile_record() {
+        let stride = me2b_proto::identity::Keypair::from_secret_bytes(&[2; 32]);
+        let rogue = me2b_proto::identity::Keypair::from_secret_bytes(&[6; 32]);
+        let profile = || me2b_proto::profile::BusinessProfile { name: "Stride".into(), ..Default::default() };
+        let signed = profile().sign(&stride);
+        let record = profile_as_record(&stride.public(), &signed);
+        assert_eq!(profile_record(&record).map(|(key, _)| key), Some(stride.public()));
+        // The rogue's own profile, put under Stride's key: refused.
+        let forged = profile_as_record(&stride.public(), &profile().sign(&rogue));
+        assert!(profile_record(&forged).is_none());
+        // Anything else under any key: refused.
+        let other = libp2p::kad::Record::new(libp2p::kad::RecordKey::new(b"something"), signed.bytes.clone());
+        assert!(profile_record(&other).is_none());
+    }
 
     #[test]
     fn peer_ids_and_protocol_keys_convert_both_ways() {

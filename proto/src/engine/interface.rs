@@ -158,6 +158,14 @@ pub enum Command {
         /// What was found.
         check: crate::profile::DomainCheck,
     },
+    /// The node found a business's signed profile (in the DHT): kept if it is newer than the
+    /// one the node has, for a business it met.
+    ProfileFound {
+        /// The business.
+        business: PublicKey,
+        /// Its profile.
+        profile: crate::profile::SignedProfile,
+    },
     /// The business pushes a personal offer under an agreement.
     SendOffer {
         /// The agreement giving permission.

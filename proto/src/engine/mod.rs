@@ -210,6 +210,11 @@ impl Engine {
         topics
     }
 
+    /// A business's signed profile (see [`Config::profile`]).
+    pub fn profile(&self) -> Option<&crate::profile::SignedProfile> {
+        self.profile.as_ref()
+    }
+
     /// Everything the engine knows.
     pub fn state(&self) -> &State {
         &self.state
@@ -393,6 +398,15 @@ impl Engine {
             }
             Command::SetPetname { business, petname } => self.set_petname(business, petname)?,
             Command::DomainChecked { business, check } => self.domain_checked(business, check)?,
+            Command::ProfileFound { business, profile } => {
+                self.require(Role::Person)?;
+                if !self.state.businesses.contains_key(&business) {
+                    return Err(CommandError::Invalid(format!("no business {business} was met")).into());
+                }
+                let profile = crate::wire::SignedProfile::from(&profile);
+                self.meet_business(business, "", Some(profile), now)
+                    .map_err(|e| CommandError::Invalid(e.to_string()))?;
+            }
             Command::SendOffer { agreement_id, offer } => {
                 return self.send_offer(agreement_id, offer, now).map(Handled::Offer);
             }

@@ -1,0 +1,47 @@
+//! A business moves: it comes back at another address after an agreement was made, and puts
+//! its new signed profile in the DHT (through another node, the hub). The person revokes: its
+//! persona cannot reach the business where the profile it holds says, and finds where it is now
+//! through the DHT (the new profile, or the routing table, whichever answers first), and the
+//! receipt comes back. A record that is not a business's own profile is never stored
+//! (`net::profile_record`'s test is the control for forgeries).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+use common::*;
+use me2b_proto::engine::{Command, Event, Role};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_business_that_moved_is_found_through_its_profile_in_the_dht() {
+    let hub = start(Role::Person, 9).await;
+    let mut business = start(Role::Business, 2).await;
+    business.handle.dial(hub.address().await).await.unwrap();
+    let mut person = start(Role::Person, 1).await;
+    person.command(Command::SetPolicy(person_policy())).await;
+    person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
+    person.set("body.shoe_size_eu", me2b_proto::value::Value::Number(44.0)).await;
+    person.set("activity.running_km", me2b_proto::value::Value::Series(vec![])).await;
+    person.handle.dial(business.address().await).await.unwrap();
+    person.handle.dial(hub.address().await).await.unwrap();
+    let agreement_id = agree(&mut person, &mut business).await;
+    let old_address = business.address().await;
+
+    // The business moves: same key and store, another address; it puts its new profile in
+    // the DHT through the hub.
+    business.handle.shutdown().await;
+    let TestNode { dir, secret, .. } = business;
+    let mut business = start_in(Role::Business, secret, dir).await;
+    assert_ne!(business.address().await, old_address);
+    business.handle.dial(hub.address().await).await.unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match tokio::time::timeout_at(deadline, business.events.recv()).await.expect("the profile reaches the DHT") {
+            Ok(me2b_node::NodeEvent::ProfilePublished) => break,
+            Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+            Err(error) => panic!("{error}"),
+        }
+    }
+
+    person.command(Command::Revoke { agreement_id, reason: "moving on".into() }).await;
+    business.wait_for("the revocation", |e| matches!(e, Event::DataDeleted { .. })).await;
+    person.wait_for("the receipt", |e| matches!(e, Event::DeletionConfirmed { .. })).await;
+}
