@@ -131,7 +131,10 @@ struct Graph {
 
 impl Graph {
     fn of(outcome: &Outcome) -> Graph {
-        let index_of_key = outcome.keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        let mut index_of_key: HashMap<PublicKey, usize> =
+            outcome.keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+        // A business's events name people by their personas.
+        index_of_key.extend(outcome.personas.iter().copied());
         let index_of_peer: HashMap<libp2p::PeerId, usize> =
             outcome.keys.iter().enumerate().filter_map(|(i, k)| me2b_node::net::peer_id(k).map(|p| (p, i))).collect();
         let mut edges: BTreeMap<usize, BTreeSet<usize>> = BTreeMap::new();

@@ -7,7 +7,7 @@ use me2b_proto::agreement::{AgreementRecord, Lifecycle, RevocationAnswer, Revoca
 use me2b_proto::decode::TextError;
 use me2b_proto::document::DocumentError;
 use me2b_proto::engine::{KnownRequest, ReceivedItem, Record, State};
-use me2b_proto::identity::{AgreementId, hex};
+use me2b_proto::identity::{AgreementId, PublicKey, hex};
 use me2b_proto::ledger;
 use me2b_proto::messages::Context;
 use me2b_proto::messages::ItemContent;
@@ -285,11 +285,7 @@ impl NegotiationView {
     /// The view with the business's name and, when it awaits the owner, why the agent asks.
     pub fn in_context(n: &Negotiation, state: &State, now: Timestamp) -> Self {
         let mut view = NegotiationView::from(n);
-        // The person's own name for the business first, then the name it claims.
-        let known = state.businesses.get(&n.peer);
-        let petname = known.and_then(|known| known.petname.clone());
-        let claimed = known.map(|known| known.name.clone()).filter(|name| !name.is_empty());
-        view.business_name = petname.or(claimed).or_else(|| business_name(state, &n.context));
+        view.business_name = business_name(state, &n.peer, &n.context);
         if n.awaiting().is_some()
             && let Decision::AskOwner { reasons, .. } = state.decision(n, now)
         {
@@ -299,19 +295,23 @@ impl NegotiationView {
     }
 }
 
-/// The name a business gave in the request `context` answers, if this node saw it.
-pub fn business_name(state: &State, context: &Context) -> Option<String> {
-    match context {
+/// What to call `business`: the person's own name for it first, then the name it claims (its
+/// signed profile's, or the request's that `context` answers).
+pub fn business_name(state: &State, business: &PublicKey, context: &Context) -> Option<String> {
+    let known = state.businesses.get(business);
+    let petname = known.and_then(|known| known.petname.clone());
+    let claimed = known.map(|known| known.name.clone()).filter(|name| !name.is_empty());
+    petname.or(claimed).or_else(|| match context {
         Context::Request(id) => state.requests.get(id).map(|known| known.request.business_name.clone()),
         Context::Intent(_) => None,
-    }
+    })
 }
 
 impl AgreementView {
     /// The view with the business's name.
     pub fn in_context(record: &AgreementRecord, state: &State) -> Self {
         let mut view = AgreementView::from(record);
-        view.business_name = business_name(state, &record.agreement.context);
+        view.business_name = business_name(state, &record.agreement.business, &record.agreement.context);
         view
     }
 }

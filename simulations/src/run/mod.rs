@@ -107,6 +107,10 @@ pub struct Outcome {
     pub wire_bytes: Vec<u64>,
     /// Node keys, by index.
     pub keys: Vec<PublicKey>,
+    /// The keys people's personas showed to businesses (one toward each business, one per
+    /// intent), with the person's index: the simulator knows every secret, the businesses do
+    /// not.
+    pub personas: Vec<(PublicKey, usize)>,
     /// Roles, by index.
     pub roles: Vec<Role>,
     /// Events the recorder could not keep up with.
@@ -386,8 +390,9 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
     progress.phase("collecting results");
     let (states, tallies, wire_bytes) = runner.collect().await?;
     let monitor = monitor.stop().await;
-    let keys = runner.nodes.iter().map(|n| n.key).collect();
+    let keys: Vec<PublicKey> = runner.nodes.iter().map(|n| n.key).collect();
     let roles = runner.nodes.iter().map(|n| n.role).collect();
+    let personas = personas(&runner.nodes, &played.intents);
     drop(runner);
     drop(decisions);
     let (records, events_lost) = recorded(recorder.await?, started);
@@ -402,6 +407,7 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
         tallies,
         wire_bytes,
         keys,
+        personas,
         roles,
         events_lost,
         wall,
@@ -425,4 +431,25 @@ fn recorded(kept: Vec<(Instant, usize, Heard)>, started: Instant) -> (Vec<Record
         })
         .collect();
     (records, events_lost)
+}
+
+/// Every persona key people may have shown: toward each business, and for each intent.
+fn personas(
+    nodes: &[SimNode],
+    intents: &[(me2b_proto::identity::IntentId, usize, Duration)],
+) -> Vec<(PublicKey, usize)> {
+    use me2b_proto::identity::{Identities, Keypair, Persona};
+    let identities = |node: &SimNode| Identities::new(Keypair::from_secret_bytes(&node.secret), true);
+    let businesses: Vec<PublicKey> = nodes.iter().filter(|n| n.role == Role::Business).map(|n| n.key).collect();
+    let mut personas = Vec::new();
+    for (index, node) in nodes.iter().enumerate().filter(|(_, n)| n.role == Role::Person) {
+        let identities = identities(node);
+        personas.extend(businesses.iter().map(|b| (identities.public(Persona::Business(*b)), index)));
+    }
+    for (intent, index, _) in intents {
+        if let Some(node) = nodes.get(*index) {
+            personas.push((identities(node).public(Persona::Intent(*intent)), *index));
+        }
+    }
+    personas
 }
