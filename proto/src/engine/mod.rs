@@ -441,6 +441,7 @@ impl Engine {
         for (at, timer) in timers {
             self.set_timer(at, timer);
         }
+        self.republish_answers(now);
         if !self.config.confirm_deletions_downstream {
             // Nothing downstream to wait for (any more): held receipts go now.
             let held: Vec<AgreementId> = self.state.held_receipts.iter().copied().collect();

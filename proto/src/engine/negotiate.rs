@@ -102,7 +102,7 @@ impl Engine {
             // An intent's key belongs to no one a business can dial: the answer goes on
             // gossip, and the person answers from that identity's own connection.
             (Role::Business, Context::Intent(_)) => {
-                if !self.publish_answer(id, body, now) {
+                if !self.publish_answer(id, now) {
                     return;
                 }
             }
@@ -114,24 +114,45 @@ impl Engine {
     }
 
     /// Publishes a business's answer to an intent: the proposal, sealed to the intent's key,
-    /// on the category's answer topic. Once: gossip does the spreading; a person who missed
-    /// it simply does not see this candidate. `false` if the answer is too large for gossip
-    /// (the negotiation ends).
-    fn publish_answer(&mut self, id: NegotiationId, body: NegotiationBody, now: Timestamp) -> bool {
-        let nonce = self.nonce();
+    /// on the category's answer topic. Gossip does the spreading, and the engine publishes it
+    /// again when it restarts (`republish_answers`): a person who missed it simply does not see
+    /// this candidate. `false` if the answer is too large for gossip (the negotiation ends).
+    fn publish_answer(&mut self, id: NegotiationId, now: Timestamp) -> bool {
         let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
             return false;
         };
         negotiation.round += 1;
+        self.persist(Change::Negotiation(id));
+        if self.emit_answer(id, now) {
+            return true;
+        }
+        if let Some(negotiation) = self.state.negotiations.get_mut(&id) {
+            negotiation.peer_knows = false;
+        }
+        self.end(id, TerminationCode::Policy, "answer too large for gossip".into(), false, now);
+        false
+    }
+
+    /// Seals the opening proposal of a business's negotiation answering an intent, as it
+    /// stands, and publishes it; `false` if it is too large for gossip.
+    fn emit_answer(&mut self, id: NegotiationId, now: Timestamp) -> bool {
+        let nonce = self.nonce();
+        let Some(negotiation) = self.state.negotiations.get(&id) else {
+            return false;
+        };
+        let body = NegotiationBody::Propose {
+            context: negotiation.context,
+            terms: negotiation.terms.clone(),
+            deadline: negotiation.deadline,
+            offer: negotiation.offer.clone(),
+        };
         let message = NegotiationMessage { id, round: negotiation.round, body };
         let (intent_key, topic) = (negotiation.peer, negotiation.category.answer_topic());
         let expires_at = now.saturating_add(self.config.message_validity).min(negotiation.deadline);
-        self.persist(Change::Negotiation(id));
         let mut wire_message = wire::NegotiationMessage::from(&message);
         if let Some(wire::negotiation_message::Body::Propose(propose)) = wire_message.body.as_mut() {
             propose.profile = self.profile.as_ref().map(Into::into);
         }
-        let payload = wire_message.encode_to_vec();
         let keypair = self.identities.keypair(Persona::Root);
         let seal = Seal {
             keypair: &keypair,
@@ -141,16 +162,36 @@ impl Engine {
             issued_at: now,
             expires_at,
         };
-        let bytes = envelope::seal(seal, payload);
+        let bytes = envelope::seal(seal, wire_message.encode_to_vec());
         if bytes.len() > MAX_GOSSIP_MESSAGE_BYTES {
-            if let Some(negotiation) = self.state.negotiations.get_mut(&id) {
-                negotiation.peer_knows = false;
-            }
-            self.end(id, TerminationCode::Policy, "answer too large for gossip".into(), false, now);
             return false;
         }
         self.emit(super::Output::Publish { topic, bytes });
         true
+    }
+
+    /// At start: a business's answers to intents still waiting for the person go out again
+    /// (a publication waiting for a subscriber does not survive a restart; a person who has
+    /// the answer already ignores it as a duplicate).
+    pub(super) fn republish_answers(&mut self, now: Timestamp) {
+        if self.config.role != Role::Business {
+            return;
+        }
+        let waiting: Vec<NegotiationId> = self
+            .state
+            .negotiations
+            .values()
+            .filter(|n| {
+                matches!(n.context, Context::Intent(_))
+                    && n.state == (State::Requested { by: Party::Local })
+                    && n.round == 1
+                    && n.deadline > now
+            })
+            .map(|n| n.id)
+            .collect();
+        for id in waiting {
+            self.emit_answer(id, now);
+        }
     }
 
     /// An answer to an intent, on gossip. Every node checks what it can (size, signature,
