@@ -593,7 +593,6 @@ async fn personas_cost(count: usize) -> PersonasCost {
     let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() else { panic!("no peer id") };
     let mut personas = me2b_node::personas::Personas::new(net_config(Role::Person), false);
     personas.learn_address(peer, address.clone());
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let before = rss_mib();
     let root = Keypair::from_secret_bytes(&[9; 32]);
     let identities = me2b_proto::identity::Identities::new(root, true);

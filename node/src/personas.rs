@@ -64,22 +64,32 @@ const MAX_ADDRESSES_PER_PEER: usize = 8;
 struct Link {
     swarm: Swarm<net::Direct>,
     used: Instant,
+    /// When it was last used, in order (instants may tie).
+    turn: u64,
 }
 
 /// A person's persona swarms, and where the businesses they talk to can be reached.
 pub struct Personas {
     links: BTreeMap<PublicKey, Link>,
+    /// Most swarms at once ([`MAX_PERSONAS`]).
+    cap: usize,
     addresses: AddressBook,
     config: NetConfig,
     memory: bool,
     /// Where the next poll starts, so a busy persona cannot starve the others.
     start: usize,
+    /// Counts uses, to order them.
+    turns: u64,
 }
 
 impl Personas {
     /// No personas yet; their swarms will use `config` and the memory transport if `memory`.
     pub fn new(config: NetConfig, memory: bool) -> Self {
-        Personas { links: BTreeMap::new(), addresses: AddressBook::default(), config, memory, start: 0 }
+        Personas::with_cap(config, memory, MAX_PERSONAS)
+    }
+
+    fn with_cap(config: NetConfig, memory: bool, cap: usize) -> Self {
+        Personas { links: BTreeMap::new(), cap, addresses: AddressBook::default(), config, memory, start: 0, turns: 0 }
     }
 
     /// Remembers that `peer` can be reached at `address`; `true` if it was not known.
@@ -171,14 +181,18 @@ impl Personas {
     fn link(&mut self, keypair: &Keypair) -> Result<&mut Link, BuildError> {
         let public = keypair.public();
         if !self.links.contains_key(&public) {
-            if self.links.len() >= MAX_PERSONAS {
+            if self.links.len() >= self.cap {
                 self.evict();
             }
             let key = net::libp2p_keypair(keypair.secret_bytes())?;
             let swarm = net::build_persona_swarm(key, &self.config, self.memory)?;
-            self.links.insert(public, Link { swarm, used: Instant::now() });
+            self.links.insert(public, Link { swarm, used: Instant::now(), turn: 0 });
         }
-        self.links.get_mut(&public).ok_or_else(|| net::build_error("persona swarm vanished"))
+        self.turns += 1;
+        let turn = self.turns;
+        let link = self.links.get_mut(&public).ok_or_else(|| net::build_error("persona swarm vanished"))?;
+        link.turn = turn;
+        Ok(link)
     }
 
     /// Drops the least recently used persona swarm without a connection (or, if all have
@@ -188,9 +202,9 @@ impl Personas {
             .links
             .iter()
             .filter(|(_, link)| link.swarm.network_info().num_peers() == 0)
-            .min_by_key(|(_, link)| link.used)
+            .min_by_key(|(_, link)| link.turn)
             .map(|(key, _)| *key);
-        let victim = idle.or_else(|| self.links.iter().min_by_key(|(_, link)| link.used).map(|(key, _)| *key));
+        let victim = idle.or_else(|| self.links.iter().min_by_key(|(_, link)| link.turn).map(|(key, _)| *key));
         if let Some(key) = victim {
             self.links.remove(&key);
         }
@@ -249,6 +263,20 @@ impl AddressBook {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn persona_swarms_are_bounded_and_the_least_recently_used_makes_room() {
+        let mut personas = Personas::with_cap(NetConfig::default(), true, 3);
+        let peer = PeerId::random();
+        let keys: Vec<Keypair> = (1..=5u8).map(|i| Keypair::from_secret_bytes(&[i; 32])).collect();
+        for key in &keys {
+            personas.check_in(key, peer).unwrap();
+        }
+        assert_eq!(personas.counts().0, 3, "never more swarms than the cap");
+        let kept: Vec<PublicKey> = personas.links.keys().copied().collect();
+        assert!(!kept.contains(&keys[0].public()) && !kept.contains(&keys[1].public()), "the oldest made room");
+        assert!(kept.contains(&keys[4].public()));
+    }
 
     #[test]
     fn the_address_book_keeps_the_newest_addresses_of_a_bounded_number_of_peers() {

@@ -176,3 +176,36 @@ impl super::State {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::{Config, Engine, Role, State};
+    use crate::identity::Keypair;
+    use crate::limits::MAX_KNOWN_BUSINESSES;
+    use crate::time::Timestamp;
+
+    fn key(n: u32) -> crate::identity::PublicKey {
+        let mut secret = [0u8; 32];
+        secret[..4].copy_from_slice(&n.to_le_bytes());
+        secret[31] = 7;
+        Keypair::from_secret_bytes(&secret).public()
+    }
+
+    #[test]
+    fn the_businesses_met_are_bounded_and_pinned_ones_stay() {
+        let start = Timestamp::from_millis(1_790_000_000_000);
+        let person = Keypair::from_secret_bytes(&[1; 32]);
+        let mut engine = Engine::new(person, Config::new(Role::Person, [1; 32]), State::default(), start);
+        engine.meet_business(key(0), "Stride", None, start).unwrap();
+        engine.pin_business(key(0), start);
+        for n in 1..=MAX_KNOWN_BUSINESSES as u32 + 10 {
+            let at = Timestamp::from_millis(start.as_millis() + u64::from(n));
+            engine.meet_business(key(n), "Somebody", None, at).unwrap();
+        }
+        let met = &engine.state().businesses;
+        assert_eq!(met.len(), MAX_KNOWN_BUSINESSES);
+        assert!(met[&key(0)].pinned, "the pinned business stays");
+        assert!(!met.contains_key(&key(1)), "the one heard from least recently made room");
+        assert!(met.contains_key(&key(MAX_KNOWN_BUSINESSES as u32 + 10)));
+    }
+}
