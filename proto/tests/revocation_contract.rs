@@ -315,3 +315,42 @@ fn without_copies_downstream_the_receipt_goes_at_once_and_held_ones_are_released
     w.net.advance(Duration::from_secs(600));
     assert!(matches!(person_lifecycle(&w, id), Lifecycle::Deleted { .. }), "released at start");
 }
+
+#[test]
+fn a_receipt_that_comes_twice_is_accepted_once_and_changes_nothing() {
+    let mut w = world();
+    let id = agreed(&mut w, Use::OneTime);
+    revoke(&mut w, id);
+    w.net.settle();
+    assert!(matches!(w.net.peer(&w.person).engine.state().agreements[&id].lifecycle, Lifecycle::Deleted { .. }));
+    let entries = w.net.peer(&w.person).ledger.len();
+    // The person's revocation goes again (a new connection, a retry): the business sends the
+    // same receipt again, and the person accepts it without a second entry or event.
+    revoke_again(&mut w, id);
+    w.net.settle();
+    let refused = w.net.peer(&w.shoes).events.iter().any(|e| matches!(e, Event::DeliveryRefused { .. }));
+    assert!(!refused, "the business does not take the copy for a refusal");
+    assert_eq!(w.net.peer(&w.person).ledger.len(), entries);
+    let confirmed =
+        w.net.peer(&w.person).events.iter().filter(|e| matches!(e, Event::DeletionConfirmed { .. })).count();
+    assert_eq!(confirmed, 1);
+}
+
+/// The person's revocation of `id` once more, sealed anew as its outbox would.
+fn revoke_again(w: &mut World, id: AgreementId) {
+    use me2b_proto::envelope::{self, Seal};
+    use prost::Message as _;
+    let persona = persona_key(&w.net, w.person, w.shoes);
+    let revocation = me2b_proto::messages::Revocation { agreement_id: id, reason: String::new() };
+    let seal = Seal {
+        keypair: &persona,
+        kind: MessageKind::Revocation,
+        recipient: Some(w.shoes),
+        nonce: me2b_proto::identity::Nonce::from_bytes([42; 16]),
+        issued_at: w.net.now(),
+        expires_at: w.net.now().saturating_add(Duration::from_secs(60)),
+    };
+    let bytes = envelope::seal(seal, me2b_proto::wire::Revocation::from(&revocation).encode_to_vec());
+    let input = Input::Direct { from: persona.public(), to: w.shoes, kind: MessageKind::Revocation, bytes };
+    w.net.input(w.shoes, input).unwrap();
+}
