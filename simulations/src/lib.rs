@@ -13,6 +13,7 @@
 //! delivery is compared with the shortest-path latency over the connection graph the nodes
 //! actually formed.
 
+pub mod experiment;
 pub mod links;
 pub mod monitor;
 pub mod report;

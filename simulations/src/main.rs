@@ -2,10 +2,11 @@
 
 use anyhow::{Context as _, Result};
 use clap::{Parser, Subcommand};
+use me2b_sim::experiment::{Experiment, Manifest, Planned};
 use me2b_sim::run::Progress;
 use me2b_sim::scenario::Scenario;
 use std::io::{IsTerminal as _, Write as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -24,15 +25,48 @@ enum Command {
     Run {
         /// The scenario file, e.g. simulations/scenarios/smoke.toml.
         scenario: PathBuf,
-        /// Where to write metrics.csv, summary.json and the plots.
+        /// Where to write metrics.csv, summary.json, manifest.json and the plots.
         #[arg(long, default_value = "sim-out")]
         out: PathBuf,
         /// The seed (default: the scenario's).
         #[arg(long)]
         seed: Option<u64>,
+        /// Changes a field of the scenario for this run, e.g. `--set people.count=2000` or
+        /// `--set network.latency_ms.median=80` (dotted path into the file; the value is TOML,
+        /// or a string). Repeatable; applied in order.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
         /// Where the nodes' stores go (a fresh directory inside it; default /dev/shm when it
         /// exists, since every node flushes its store before acknowledging, else the system's
         /// temporary directory).
+        #[arg(long, value_name = "DIR")]
+        stores: Option<PathBuf>,
+    },
+    /// Run an experiment: every combination of its grid of overrides, with each seed, each
+    /// run its own process writing to OUT/runs/ID; then OUT/sweep.csv (per point and metric:
+    /// n, mean, stddev, 95 % confidence interval) and OUT/runs.csv (every run's numbers).
+    Sweep {
+        /// The experiment file (see `me2b_sim::experiment::Experiment`).
+        experiment: PathBuf,
+        /// Where to write (default sweep-out/NAME).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Runs at once (default: the experiment's `parallel`).
+        #[arg(long)]
+        parallel: Option<usize>,
+        /// Where the nodes' stores go (as for `run`).
+        #[arg(long, value_name = "DIR")]
+        stores: Option<PathBuf>,
+    },
+    /// Run a recorded run again from its manifest.json, and compare: the workload digest must
+    /// match exactly, the counts within the documented tolerance.
+    Replay {
+        /// The recorded run's directory (holding manifest.json and summary.json).
+        dir: PathBuf,
+        /// Where to write the replay (default DIR/replay).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Where the nodes' stores go (as for `run`).
         #[arg(long, value_name = "DIR")]
         stores: Option<PathBuf>,
     },
@@ -82,23 +116,161 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    let Command::Run { scenario, out, seed, stores } = cli.command;
-    let scenario = Scenario::load(&scenario)?;
-    let seed = seed.unwrap_or(scenario.seed);
+    match cli.command {
+        Command::Run { scenario: file, out, seed, overrides, stores } => {
+            let (scenario, document) = Scenario::load_with(&file, &overrides)?;
+            let seed = seed.unwrap_or(scenario.seed);
+            let manifest = Manifest::begin(&file, &overrides, &document, seed);
+            let summary = run_one(scenario, manifest, seed, &out, stores)?;
+            print_summary(&summary, &out);
+            Ok(())
+        }
+        Command::Sweep { experiment, out, parallel, stores } => sweep(&experiment, out, parallel, stores),
+        Command::Replay { dir, out, stores } => replay(&dir, out, stores),
+    }
+}
+
+/// Runs one scenario and writes its report and manifest to `out`; returns the summary.
+fn run_one(
+    scenario: Scenario,
+    mut manifest: Manifest,
+    seed: u64,
+    out: &Path,
+    stores: Option<PathBuf>,
+) -> Result<serde_json::Value> {
     let shm = PathBuf::from("/dev/shm");
     let parent = stores.unwrap_or_else(|| if shm.is_dir() { shm } else { std::env::temp_dir() });
     let stores = tempfile::Builder::new()
         .prefix("me2b-sim-")
         .tempdir_in(&parent)
         .with_context(|| format!("cannot create a directory for the node stores in {}", parent.display()))?;
+    // The manifest is written first, so a run that dies still says what it was.
+    manifest.write(out)?;
     let mut progress = Terminal { tty: std::io::stderr().is_terminal(), started: Instant::now() };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    let name = scenario.name.clone();
     let outcome = runtime.block_on(me2b_sim::run::run(scenario, seed, stores.path().to_path_buf(), &mut progress))?;
     progress.phase("writing the report");
     let report = me2b_sim::report::report(&outcome, seed)?;
-    me2b_sim::report::write(&report, &out)?;
-    let s = &report.summary;
+    me2b_sim::report::write(&report, out)?;
+    manifest.finish(&report.summary);
+    manifest.write(out)?;
+    Ok(report.summary)
+}
+
+fn sweep(file: &Path, out: Option<PathBuf>, parallel: Option<usize>, stores: Option<PathBuf>) -> Result<()> {
+    let experiment = Experiment::load(file)?;
+    let runs = experiment.plan()?;
+    let out = out.unwrap_or_else(|| PathBuf::from("sweep-out").join(&experiment.name));
+    std::fs::create_dir_all(out.join("runs")).with_context(|| format!("cannot create {}", out.display()))?;
+    std::fs::copy(file, out.join("experiment.toml")).with_context(|| format!("cannot copy {}", file.display()))?;
+    let parallel = parallel.unwrap_or(experiment.parallel).max(1);
+    let exe = std::env::current_exe().context("cannot find this program's own path")?;
+    eprintln!("{}: {} runs, {} at a time, into {}", experiment.name, runs.len(), parallel, out.display());
+    let queue = std::sync::Mutex::new(runs.iter().collect::<std::collections::VecDeque<_>>());
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..parallel {
+            scope.spawn(|| {
+                loop {
+                    let Some(run) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
+                    let dir = out.join("runs").join(&run.id);
+                    let status = run_child(&exe, &experiment.scenario, run, &dir, stores.as_deref());
+                    eprintln!(
+                        "[{:>7.1}s] {} ({}): {}",
+                        started.elapsed().as_secs_f64(),
+                        run.id,
+                        run.overrides.join(" "),
+                        match status {
+                            Ok(()) => "done".to_owned(),
+                            Err(error) => format!("FAILED: {error:#} (see {}/log.txt)", dir.display()),
+                        }
+                    );
+                }
+            });
+        }
+    });
+    let failed = me2b_sim::experiment::aggregate(&experiment, &runs, &out)?;
+    println!(
+        "{}: {} runs in {:.0} s, written to {}",
+        experiment.name,
+        runs.len(),
+        started.elapsed().as_secs_f64(),
+        out.display()
+    );
+    println!("  sweep.csv: per grid point and metric, n, mean, stddev, 95 % CI; runs.csv: every run");
+    if !failed.is_empty() {
+        anyhow::bail!("{} of the sweep failed: {}", failed.len(), failed.join(", "));
+    }
+    Ok(())
+}
+
+/// Runs one planned run as a child process of this same binary, its output in `dir/log.txt`.
+fn run_child(exe: &Path, scenario: &Path, run: &Planned, dir: &Path, stores: Option<&Path>) -> Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let log = std::fs::File::create(dir.join("log.txt"))?;
+    let mut command = std::process::Command::new(exe);
+    command.arg("run").arg(scenario).arg("--out").arg(dir).arg("--seed").arg(run.seed.to_string());
+    for assignment in &run.overrides {
+        command.arg("--set").arg(assignment);
+    }
+    if let Some(stores) = stores {
+        command.arg("--stores").arg(stores);
+    }
+    let status = command.stdout(log.try_clone()?).stderr(log).status()?;
+    if !status.success() {
+        anyhow::bail!("exited with {status}");
+    }
+    Ok(())
+}
+
+fn replay(dir: &Path, out: Option<PathBuf>, stores: Option<PathBuf>) -> Result<()> {
+    let recorded = Manifest::read(dir)?;
+    let summary_path = dir.join("summary.json");
+    let before: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(&summary_path).with_context(|| format!("cannot read {}", summary_path.display()))?,
+    )?;
+    let (scenario, document, seed) = recorded.scenario()?;
+    let out = out.unwrap_or_else(|| dir.join("replay"));
+    let file = PathBuf::from(recorded.0["scenario_file"].as_str().unwrap_or("(manifest)"));
+    let overrides: Vec<String> = serde_json::from_value(recorded.0["overrides"].clone()).unwrap_or_default();
+    let manifest = Manifest::begin(&file, &overrides, &document, seed);
+    let same_binary = manifest.0["binary"]["sha256"] == recorded.0["binary"]["sha256"];
+    let after = run_one(scenario, manifest, seed, &out, stores)?;
+    let (digest, counts) = me2b_sim::experiment::compare(&before, &after);
+    println!("replay of {} (seed {seed}) into {}", dir.display(), out.display());
+    if !same_binary {
+        println!("  note: another binary than the recorded run's (its SHA-256 differs)");
+    }
+    println!("  workload digest: {}", if digest { "same" } else { "DIFFERENT" });
+    println!("  {:<48} {:>10} {:>10}  {}", "count", "recorded", "replayed", "");
+    for c in &counts {
+        let verdict = match (c.ok, c.deterministic) {
+            (true, true) => "exact",
+            (true, false) => "within tolerance",
+            (false, true) => "DIFFERS (must be exact)",
+            (false, false) => "OUTSIDE TOLERANCE",
+        };
+        println!("  {:<48} {:>10} {:>10}  {verdict}", c.count, c.recorded, c.replayed);
+    }
+    let verdict = serde_json::json!({
+        "workload_digest_matches": digest,
+        "same_binary": same_binary,
+        "tolerance": {"relative": me2b_sim::experiment::TOLERANCE, "absolute": me2b_sim::experiment::TOLERANCE_ABSOLUTE,
+                      "exact": me2b_sim::experiment::DETERMINISTIC_COUNTS},
+        "counts": counts.iter().map(|c| serde_json::json!({"count": c.count, "recorded": c.recorded,
+            "replayed": c.replayed, "deterministic": c.deterministic, "ok": c.ok})).collect::<Vec<_>>(),
+    });
+    std::fs::write(out.join("replay.json"), serde_json::to_vec_pretty(&verdict)?)?;
+    if !digest || counts.iter().any(|c| !c.ok) {
+        anyhow::bail!("the replay does not reproduce the run (see {}/replay.json)", out.display());
+    }
+    println!("  reproduced");
+    Ok(())
+}
+
+fn print_summary(s: &serde_json::Value, out: &Path) {
+    let name = s["scenario"].as_str().unwrap_or("");
+    let seed = &s["seed"];
     let n = |v: &serde_json::Value| match v.as_f64() {
         Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{x:.0}"),
         Some(x) => format!("{x:.2}"),
@@ -144,5 +316,4 @@ fn run(cli: Cli) -> Result<()> {
         }
     );
     println!("  written to {}", out.display());
-    Ok(())
 }

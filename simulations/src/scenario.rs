@@ -293,10 +293,33 @@ pub struct Adversaries {
 impl Scenario {
     /// Reads and checks a scenario file.
     pub fn load(path: &Path) -> Result<Scenario> {
+        Ok(Scenario::load_with(path, &[])?.0)
+    }
+
+    /// Reads a scenario file, applies `overrides` (each `KEY=VALUE`, see [`set`]) in order and
+    /// checks the result. Also returns the document after the overrides, which is what a run
+    /// records in its manifest and what `replay` runs again.
+    pub fn load_with(path: &Path, overrides: &[String]) -> Result<(Scenario, toml::Table)> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let scenario: Scenario =
+        let mut document: toml::Table =
             toml::from_str(&text).with_context(|| format!("{} is not a valid scenario", path.display()))?;
-        scenario.check().with_context(|| format!("{} is not a valid scenario", path.display()))?;
+        for assignment in overrides {
+            set(&mut document, assignment)?;
+        }
+        let scenario = Scenario::from_document(&document).with_context(|| {
+            if overrides.is_empty() {
+                format!("{} is not a valid scenario", path.display())
+            } else {
+                format!("{} with {} is not a valid scenario", path.display(), overrides.join(" "))
+            }
+        })?;
+        Ok((scenario, document))
+    }
+
+    /// A scenario from its document (a file's table after overrides), checked.
+    pub fn from_document(document: &toml::Table) -> Result<Scenario> {
+        let scenario: Scenario = toml::Value::Table(document.clone()).try_into()?;
+        scenario.check()?;
         Ok(scenario)
     }
 
@@ -334,5 +357,61 @@ impl Scenario {
     /// How many nodes, people first, then businesses, then adversaries.
     pub fn nodes(&self) -> usize {
         self.people.count + self.businesses.count + self.adversaries.flooders
+    }
+}
+
+/// Applies one override, `KEY=VALUE`, to a scenario document. `KEY` is a dotted path into the
+/// file's tables (`people.count`, `network.latency_ms.median`); a number selects an element of
+/// an array (`businesses.campaigns.0.at`). `VALUE` is read as a TOML value (`2000`, `0.1`,
+/// `true`, `"30s"`, `["a", "b"]`, `{ kind = "fixed", value = 20 }`), or taken as a string when
+/// it is not one (`--set duration=90s`). Tables on the way are created when missing (for the
+/// sections with defaults, like `churn`); whether the key exists is then checked by the
+/// scenario's own reader, which names the valid keys.
+pub fn set(document: &mut toml::Table, assignment: &str) -> Result<()> {
+    let Some((key, text)) = assignment.split_once('=') else {
+        bail!("--set {assignment}: expected KEY=VALUE, e.g. people.count=2000");
+    };
+    let (key, text) = (key.trim(), text.trim());
+    let value = match toml::from_str::<toml::Table>(&format!("value = {text}")) {
+        Ok(mut table) => table.remove("value").unwrap_or_else(|| toml::Value::String(text.to_owned())),
+        Err(_) => toml::Value::String(text.to_owned()),
+    };
+    let path: Vec<&str> = key.split('.').collect();
+    if path.iter().any(|segment| segment.is_empty()) {
+        bail!("--set {assignment}: the key has an empty part");
+    }
+    let mut root = toml::Value::Table(std::mem::take(document));
+    let result = set_path(&mut root, &path, 0, value).with_context(|| format!("--set {assignment}"));
+    if let toml::Value::Table(table) = root {
+        *document = table;
+    }
+    result
+}
+
+/// Sets `path[at..]` inside `here` to `value`.
+fn set_path(here: &mut toml::Value, path: &[&str], at: usize, value: toml::Value) -> Result<()> {
+    let Some(segment) = path.get(at) else {
+        *here = value;
+        return Ok(());
+    };
+    let walked = path[..at].join(".");
+    match here {
+        toml::Value::Table(table) => {
+            let next = if at + 1 == path.len() {
+                table.entry(segment.to_string()).or_insert(toml::Value::Boolean(false))
+            } else {
+                table.entry(segment.to_string()).or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            };
+            set_path(next, path, at + 1, value)
+        }
+        toml::Value::Array(items) => {
+            let len = items.len();
+            let index: usize =
+                segment.parse().with_context(|| format!("{walked} is a list: the next part must be an index"))?;
+            let item =
+                items.get_mut(index).with_context(|| format!("{walked} has {len} elements, there is no {index}"))?;
+            set_path(item, path, at + 1, value)
+        }
+        _ => bail!("{walked} is a value, not a section"),
     }
 }
