@@ -171,8 +171,7 @@ fn sweep(file: &Path, out: Option<PathBuf>, parallel: Option<usize>, stores: Opt
     std::thread::scope(|scope| {
         for _ in 0..parallel {
             scope.spawn(|| {
-                loop {
-                    let Some(run) = queue.lock().ok().and_then(|mut q| q.pop_front()) else { break };
+                while let Some(run) = queue.lock().ok().and_then(|mut q| q.pop_front()) {
                     let dir = out.join("runs").join(&run.id);
                     let status = run_child(&exe, &experiment.scenario, run, &dir, stores.as_deref());
                     eprintln!(
@@ -242,7 +241,7 @@ fn replay(dir: &Path, out: Option<PathBuf>, stores: Option<PathBuf>) -> Result<(
         println!("  note: another binary than the recorded run's (its SHA-256 differs)");
     }
     println!("  workload digest: {}", if digest { "same" } else { "DIFFERENT" });
-    println!("  {:<48} {:>10} {:>10}  {}", "count", "recorded", "replayed", "");
+    println!("  {:<48} {:>10} {:>10}", "count", "recorded", "replayed");
     for c in &counts {
         let verdict = match (c.ok, c.deterministic) {
             (true, true) => "exact",
