@@ -36,7 +36,18 @@ pub trait LinkModel: fmt::Debug + Send + Sync {
     fn carried(&self, remote: &Multiaddr, outgoing: bool, bytes: u64) {
         let _ = (remote, outgoing, bytes);
     }
+
+    /// Whether the link to `remote` is cut right now (a partition): what is due on it is held
+    /// until it is not, as a real partition holds a TCP connection's segments. Asked for every
+    /// chunk, so it must be cheap.
+    fn cut(&self, remote: &Multiaddr) -> bool {
+        let _ = remote;
+        false
+    }
 }
+
+/// How often a held chunk checks whether its link was restored.
+const CUT_POLL: Duration = Duration::from_millis(20);
 
 /// Reports the bytes crossing one direction of a modelled connection.
 type Tally = Box<dyn Fn(u64) + Send + Sync>;
@@ -65,11 +76,18 @@ pub fn modelled<C: Io + 'static>(
     let (conn_read, conn_write) = tokio::io::split(connection.compat());
     let (out_model, out_remote) = (model.clone(), remote.clone());
     let outgoing: Tally = Box::new(move |bytes| out_model.carried(&out_remote, true, bytes));
-    let incoming: Tally = Box::new(move |bytes| model.carried(&remote, false, bytes));
-    tokio::spawn(carry(far_read, conn_write, link, seed, outgoing));
-    tokio::spawn(carry(conn_read, far_write, link, seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15, incoming));
+    let (in_model, in_remote) = (model.clone(), remote.clone());
+    let incoming: Tally = Box::new(move |bytes| in_model.carried(&in_remote, false, bytes));
+    let (cut_model, cut_remote) = (model.clone(), remote.clone());
+    let cut_out: Cut = Box::new(move || cut_model.cut(&cut_remote));
+    let cut_in: Cut = Box::new(move || model.cut(&remote));
+    tokio::spawn(carry(far_read, conn_write, link, seed, outgoing, cut_out));
+    tokio::spawn(carry(conn_read, far_write, link, seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15, incoming, cut_in));
     Box::new(near.compat())
 }
+
+/// Whether one direction of a modelled connection is cut now.
+type Cut = Box<dyn Fn() -> bool + Send + Sync>;
 
 /// Moves bytes from `from` to `to`, each chunk arriving when the link says.
 async fn carry(
@@ -78,11 +96,15 @@ async fn carry(
     link: Link,
     seed: u64,
     tally: Tally,
+    cut: Cut,
 ) {
     let (queue, mut arrivals) = tokio::sync::mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
     let writer = tokio::spawn(async move {
         while let Some((due, chunk)) = arrivals.recv().await {
             tokio::time::sleep_until(due).await;
+            while cut() {
+                tokio::time::sleep(CUT_POLL).await;
+            }
             if to.write_all(&chunk).await.is_err() || to.flush().await.is_err() {
                 break;
             }

@@ -7,7 +7,7 @@ use libp2p::Multiaddr;
 use libp2p::multiaddr::Protocol;
 use me2b_node::link::{Link, LinkModel};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// Which node listens on which memory port, and the bytes each node put on the wire.
@@ -16,12 +16,22 @@ pub struct Registry {
     ports: RwLock<HashMap<u64, usize>>,
     /// Wire bytes sent, by node (Noise, Yamux and protocol framing included).
     pub wire_bytes: Vec<AtomicU64>,
+    /// Whether the partition is in force now.
+    pub partitioned: AtomicBool,
+    /// Nodes below this index are on the cut-off side of the partition.
+    cut_off: usize,
 }
 
 impl Registry {
-    /// A registry for `nodes` nodes.
-    pub fn new(nodes: usize) -> Arc<Registry> {
-        Arc::new(Registry { ports: RwLock::default(), wire_bytes: (0..nodes).map(|_| AtomicU64::new(0)).collect() })
+    /// A registry for `nodes` nodes, of which the first `cut_off` are cut off from the others
+    /// while [`Registry::partitioned`] is set.
+    pub fn new(nodes: usize, cut_off: usize) -> Arc<Registry> {
+        Arc::new(Registry {
+            ports: RwLock::default(),
+            wire_bytes: (0..nodes).map(|_| AtomicU64::new(0)).collect(),
+            partitioned: AtomicBool::new(false),
+            cut_off,
+        })
     }
 
     /// Records that `node` listens on `address`.
@@ -70,6 +80,14 @@ impl LinkModel for Links {
             loss: self.scenario.network.loss,
             bandwidth: (bandwidth > 0).then(|| ((bandwidth * 1024) as f64 / scale) as u64),
         })
+    }
+
+    fn cut(&self, remote: &Multiaddr) -> bool {
+        if !self.registry.partitioned.load(Ordering::Relaxed) {
+            return false;
+        }
+        let cut_off = |node: usize| node < self.registry.cut_off;
+        self.registry.node_at(remote).is_some_and(|other| cut_off(other) != cut_off(self.me))
     }
 
     fn carried(&self, remote: &Multiaddr, outgoing: bool, bytes: u64) {

@@ -118,6 +118,16 @@ pub struct Network {
     /// more connections).
     #[serde(default = "four")]
     pub degree: usize,
+    /// A partition, if any.
+    #[serde(default)]
+    pub partition: Option<Partition>,
+    /// A person node's connection budget (default: the node's own, 512).
+    #[serde(default)]
+    pub max_connections: Option<u32>,
+    /// How much of a person's budget only its own dials may use (default: the node's own,
+    /// 128; a quarter of `max_connections` when that is set). 0 turns the reserve off.
+    #[serde(default)]
+    pub outbound_reserve: Option<u32>,
 }
 
 fn yes() -> bool {
@@ -141,6 +151,9 @@ impl Default for Network {
             gossip_per_peer: 1000,
             dht: true,
             degree: 4,
+            partition: None,
+            max_connections: None,
+            outbound_reserve: None,
         }
     }
 }
@@ -233,6 +246,13 @@ pub struct Campaign {
     /// Which business publishes it (index, modulo the count; default 0).
     #[serde(default)]
     pub business: usize,
+    /// Published again this often until the workload ends, e.g. `5s` (default: once). Each
+    /// publication is a new request with the same terms.
+    #[serde(default)]
+    pub every: Option<String>,
+    /// With `every`: each publication by the next business in turn, from `business` on.
+    #[serde(default)]
+    pub rotate: bool,
     /// What it asks for: fields, purpose, retention, use, compensation, contact.
     #[serde(flatten)]
     pub terms: TermsDoc,
@@ -288,6 +308,62 @@ pub struct Adversaries {
     /// Businesses that go silent after their agreements and never answer revocations.
     #[serde(default)]
     pub ignore_revocations: usize,
+    /// Sybils: bare libp2p peers with the node's own network stack and fresh identities, which
+    /// join every gossip topic they see and then forward nothing (they never validate what
+    /// they receive, so gossipsub neither forwards nor advertises it). They start with the
+    /// network (a cold boot: they are among everyone's first peers).
+    #[serde(default)]
+    pub sybils: usize,
+    /// What the Sybils do (default `black-hole`).
+    #[serde(default)]
+    pub sybil_attack: SybilAttack,
+    /// How many honest nodes each Sybil dials (default 4; for `eclipse`, they all dial the
+    /// target).
+    #[serde(default = "four")]
+    pub sybil_degree: usize,
+    /// `covert-flash`: when the Sybils stop forwarding (scenario time); before, they forward
+    /// like honest peers, earning their place in the meshes.
+    #[serde(default)]
+    pub flash_at: Option<String>,
+    /// `eclipse`: the node every Sybil dials (default: the middle person).
+    #[serde(default)]
+    pub eclipse_target: Option<usize>,
+    /// Demand poisoning: person nodes that publish fake intents in `people.intent_category`
+    /// (real nodes, real signatures, each intent from a fresh one-time key, as honest intents
+    /// are), inflating the demand businesses count.
+    #[serde(default)]
+    pub poisoners: usize,
+    /// Fake intents each poisoner publishes per second (scenario time).
+    #[serde(default)]
+    pub fake_intents_per_s: f64,
+}
+
+/// What Sybils do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SybilAttack {
+    /// Forward nothing from the start.
+    #[default]
+    BlackHole,
+    /// Forward honestly until `flash_at`, then nothing, all at once.
+    CovertFlash,
+    /// All dial one node (`eclipse_target`) and forward nothing to it.
+    Eclipse,
+}
+
+/// A network partition: for a while, the nodes on one side cannot reach the other. Bytes on
+/// connections across it are held (as a real partition holds TCP segments) and delivered when
+/// it heals; new connections across it wait too.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Partition {
+    /// When it starts (scenario time), e.g. `15s`.
+    pub at: String,
+    /// When it heals.
+    pub heal: String,
+    /// The fraction of people cut off from everyone else (the first ones by index; the
+    /// businesses stay with the others).
+    pub fraction: f64,
 }
 
 impl Scenario {
@@ -337,8 +413,56 @@ impl Scenario {
         self.drain()?;
         for campaign in &self.businesses.campaigns {
             parse_duration(&campaign.at).map_err(|e| anyhow::anyhow!("campaign at: {e}"))?;
+            if let Some(every) = &campaign.every {
+                let every = parse_duration(every).map_err(|e| anyhow::anyhow!("campaign every: {e}"))?;
+                if every < Duration::from_millis(100) {
+                    bail!("campaign every: at least 100ms");
+                }
+            }
+        }
+        if let Some(partition) = &self.network.partition {
+            let (at, heal) = self.partition_window().context("network.partition")?.unwrap_or_default();
+            if heal <= at || !(0.0..=1.0).contains(&partition.fraction) {
+                bail!("network.partition: heal must come after at, and fraction be between 0 and 1");
+            }
+        }
+        let adversaries = &self.adversaries;
+        if adversaries.sybil_attack == SybilAttack::CovertFlash && adversaries.sybils > 0 {
+            self.flash_at()?.context("adversaries.flash_at is needed for a covert flash")?;
+        }
+        if adversaries.eclipse_target.is_some_and(|t| t >= self.people.count) {
+            bail!("adversaries.eclipse_target must be a person's index (below people.count)");
+        }
+        if adversaries.poisoners > 0 && self.people.intent_category.is_none() {
+            bail!("adversaries.poisoners need people.intent_category: the category of their fake intents");
         }
         Ok(())
+    }
+
+    /// When the partition starts and heals (scenario time), if there is one.
+    pub fn partition_window(&self) -> Result<Option<(Duration, Duration)>> {
+        let Some(partition) = &self.network.partition else { return Ok(None) };
+        let at = parse_duration(&partition.at).map_err(|e| anyhow::anyhow!("at: {e}"))?;
+        let heal = parse_duration(&partition.heal).map_err(|e| anyhow::anyhow!("heal: {e}"))?;
+        Ok(Some((at, heal)))
+    }
+
+    /// When covert Sybils stop forwarding (scenario time).
+    pub fn flash_at(&self) -> Result<Option<Duration>> {
+        match &self.adversaries.flash_at {
+            Some(text) => Ok(Some(parse_duration(text).map_err(|e| anyhow::anyhow!("adversaries.flash_at: {e}"))?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The person the eclipse aims at.
+    pub fn eclipse_target(&self) -> usize {
+        self.adversaries.eclipse_target.unwrap_or(self.people.count / 2)
+    }
+
+    /// How many people are cut off by the partition (the first ones by index).
+    pub fn cut_off(&self) -> usize {
+        self.network.partition.as_ref().map_or(0, |p| (p.fraction * self.people.count as f64).round() as usize)
     }
 
     /// The workload's length in scenario time.
@@ -354,8 +478,14 @@ impl Scenario {
         }
     }
 
-    /// How many nodes, people first, then businesses, then adversaries.
+    /// How many nodes: people first, then businesses, then the adversaries that run real
+    /// nodes (flooders, a business's; then poisoners, a person's). Sybils are not nodes.
     pub fn nodes(&self) -> usize {
+        self.people.count + self.businesses.count + self.adversaries.flooders + self.adversaries.poisoners
+    }
+
+    /// The index of the first poisoner.
+    pub fn first_poisoner(&self) -> usize {
         self.people.count + self.businesses.count + self.adversaries.flooders
     }
 }

@@ -114,6 +114,17 @@ pub enum Action {
         /// The flooder (node index).
         node: usize,
     },
+    /// A poisoner publishes a fake intent.
+    FakeIntent {
+        /// The poisoner (node index).
+        node: usize,
+    },
+    /// Covert Sybils stop forwarding, all at once.
+    Flash,
+    /// The partition starts.
+    Partition,
+    /// The partition heals.
+    Heal,
 }
 
 /// A timed action.
@@ -173,6 +184,7 @@ impl Workload {
             "activities": count(&|a| matches!(a, Action::Activity { .. })),
             "departures": count(&|a| matches!(a, Action::Leave { .. })),
             "flood_messages": count(&|a| matches!(a, Action::Flood { .. })),
+            "fake_intents": count(&|a| matches!(a, Action::FakeIntent { .. })),
             "people_sharing_without_asking": self.people.iter().filter(|p| p.shares_without_asking).count(),
             "people_with_health_records": self.people.iter().filter(|p| p.health_record).count(),
             "people_churning": self.people.iter().filter(|p| p.churns).count(),
@@ -218,8 +230,21 @@ fn timeline(scenario: &Scenario, seed: u64, people: &[PersonPlan]) -> anyhow::Re
     let mut timeline = Vec::new();
     for (index, campaign) in scenario.businesses.campaigns.iter().enumerate() {
         let at = me2b_proto::time::parse_duration(&campaign.at).map_err(|e| anyhow::anyhow!("{e}"))?;
-        let business = scenario.people.count + campaign.business % scenario.businesses.count;
-        timeline.push(Timed { at_ms: at.as_millis() as u64, action: Action::Campaign { business, campaign: index } });
+        let mut turn = campaign.business;
+        let every = match &campaign.every {
+            Some(every) => Some(me2b_proto::time::parse_duration(every).map_err(|e| anyhow::anyhow!("{e}"))?),
+            None => None,
+        };
+        let mut at_ms = at.as_millis() as u64;
+        loop {
+            let business = scenario.people.count + turn % scenario.businesses.count;
+            timeline.push(Timed { at_ms, action: Action::Campaign { business, campaign: index } });
+            turn += usize::from(campaign.rotate);
+            match every {
+                Some(every) if at_ms + (every.as_millis() as u64) < end_ms => at_ms += every.as_millis() as u64,
+                _ => break,
+            }
+        }
     }
     for person in 0..scenario.people.count {
         let mut rng = rng(seed, "intents", person as u64);
@@ -259,6 +284,26 @@ fn timeline(scenario: &Scenario, seed: u64, people: &[PersonPlan]) -> anyhow::Re
                 at += gap_ms;
             }
         }
+    }
+    if scenario.adversaries.fake_intents_per_s > 0.0 {
+        let gap_ms = 1000.0 / scenario.adversaries.fake_intents_per_s;
+        for k in 0..scenario.adversaries.poisoners {
+            let node = scenario.first_poisoner() + k;
+            let mut at = 1000.0 + gap_ms * k as f64 / scenario.adversaries.poisoners as f64;
+            while (at as u64) < end_ms {
+                timeline.push(Timed { at_ms: at as u64, action: Action::FakeIntent { node } });
+                at += gap_ms;
+            }
+        }
+    }
+    if scenario.adversaries.sybils > 0
+        && let Some(at) = scenario.flash_at()?
+    {
+        timeline.push(Timed { at_ms: at.as_millis() as u64, action: Action::Flash });
+    }
+    if let Some((at, heal)) = scenario.partition_window()? {
+        timeline.push(Timed { at_ms: at.as_millis() as u64, action: Action::Partition });
+        timeline.push(Timed { at_ms: heal.as_millis() as u64, action: Action::Heal });
     }
     timeline
         .sort_by(|a, b| a.at_ms.cmp(&b.at_ms).then_with(|| format!("{:?}", a.action).cmp(&format!("{:?}", b.action))));

@@ -164,6 +164,7 @@ pub(super) fn behaviour(
     });
     let limits = connection_limits::ConnectionLimits::default()
         .with_max_established(Some(config.max_connections))
+        .with_max_established_incoming(Some(config.max_connections.saturating_sub(config.outbound_reserve)))
         .with_max_established_per_peer(Some(config.max_connections_per_peer))
         .with_max_pending_incoming(Some(config.max_pending_incoming));
     let mdns = if config.mdns {

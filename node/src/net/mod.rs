@@ -49,6 +49,11 @@ pub struct NetConfig {
     pub idle_timeout: Duration,
     /// Most established connections.
     pub max_connections: u32,
+    /// Of [`NetConfig::max_connections`], how many only the node's own dials may use: at most
+    /// `max_connections - outbound_reserve` connections may be incoming. Peers that dial in,
+    /// however many (Sybils trying to eclipse the node), cannot take the places of the peers
+    /// the node chose itself, and gossipsub's outbound mesh quota keeps those in its meshes.
+    pub outbound_reserve: u32,
     /// Most connections per peer.
     pub max_connections_per_peer: u32,
     /// Most incoming connections still in their handshake.
@@ -86,7 +91,9 @@ impl NetConfig {
     pub fn for_role(role: Role) -> Self {
         let default = NetConfig::default();
         match role {
-            Role::Business => NetConfig { max_connections: 4096, max_pending_incoming: 1024, ..default },
+            Role::Business => {
+                NetConfig { max_connections: 4096, outbound_reserve: 512, max_pending_incoming: 1024, ..default }
+            }
             // mDNS would announce a person's node to everyone on its LAN.
             Role::Person => NetConfig { mdns: false, ..default },
         }
@@ -102,6 +109,7 @@ impl Default for NetConfig {
             // transfer) are closed after this long unused, which frees a business's budget.
             idle_timeout: Duration::from_secs(30),
             max_connections: 512,
+            outbound_reserve: 128,
             max_connections_per_peer: 4,
             max_pending_incoming: 128,
             heartbeat: Duration::from_secs(1),

@@ -111,3 +111,75 @@ pub(super) async fn malformed_peer(
         }
     }
 }
+
+/// What the Sybils did, counted across all of them.
+#[derive(Debug, Default)]
+pub struct SybilStats {
+    /// Connections they established with honest nodes.
+    pub connections: std::sync::atomic::AtomicU64,
+    /// Gossip messages they received (first copies).
+    pub received: std::sync::atomic::AtomicU64,
+    /// Of those, how many they let gossipsub forward.
+    pub forwarded: std::sync::atomic::AtomicU64,
+}
+
+/// The switches shared by every Sybil.
+#[derive(Debug, Clone, Default)]
+pub struct SybilSwitches {
+    /// Whether they forward what they receive now (covert Sybils do until the flash).
+    pub forwarding: Arc<std::sync::atomic::AtomicBool>,
+    /// Stops them.
+    pub stop: Arc<std::sync::atomic::AtomicBool>,
+    /// What they did.
+    pub stats: Arc<SybilStats>,
+}
+
+/// A Sybil: a bare libp2p peer with the node's own network stack (gossipsub with the same
+/// parameters, identify, the direct protocols; no DHT) and a fresh identity. It dials
+/// `targets`, joins every topic a peer announces, and, when `forwarding` is off, never
+/// validates what it receives (so gossipsub neither forwards nor advertises it): a black hole
+/// in the mesh. When `forwarding` is on, it accepts everything at once, like an honest relay.
+pub(super) async fn sybil(secret: [u8; 32], targets: Vec<Multiaddr>, switches: SybilSwitches) {
+    use futures::StreamExt as _;
+    use libp2p::gossipsub;
+    use libp2p::swarm::SwarmEvent;
+    use me2b_node::net::{self, BehaviourEvent};
+    use std::sync::atomic::Ordering::Relaxed;
+    let config = NetConfig { mdns: false, dht: false, ..NetConfig::default() };
+    let Ok(key) = net::libp2p_keypair(secret) else { return };
+    let Ok(mut swarm) = net::build_memory_swarm(key, &config, &mut net::gossip_registry()) else { return };
+    for target in targets {
+        let _ = swarm.dial(target);
+    }
+    let mut topics = std::collections::BTreeSet::new();
+    let mut check = tokio::time::interval(Duration::from_millis(100));
+    while !switches.stop.load(Relaxed) {
+        tokio::select! {
+            event = swarm.select_next_some() => match event {
+                SwarmEvent::ConnectionEstablished { .. } => {
+                    switches.stats.connections.fetch_add(1, Relaxed);
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }))
+                    if topics.insert(topic.clone()) =>
+                {
+                    let _ = swarm.behaviour_mut().gossipsub.subscribe(&gossipsub::IdentTopic::new(topic.into_string()));
+                }
+                SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Message {
+                    propagation_source, message_id, ..
+                })) => {
+                    switches.stats.received.fetch_add(1, Relaxed);
+                    if switches.forwarding.load(Relaxed) {
+                        switches.stats.forwarded.fetch_add(1, Relaxed);
+                        let _ = swarm.behaviour_mut().gossipsub.report_message_validation_result(
+                            &message_id, &propagation_source, gossipsub::MessageAcceptance::Accept,
+                        );
+                    }
+                    // Otherwise left unvalidated: gossipsub holds it until its validation
+                    // times out, never forwarding or advertising it.
+                }
+                _ => {}
+            },
+            _ = check.tick() => {}
+        }
+    }
+}

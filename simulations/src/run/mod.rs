@@ -2,14 +2,15 @@
 //! modelled links, drives the workload, and records what every node reports.
 
 mod actors;
+pub use actors::SybilStats;
 mod phases;
 
-use actors::{malformed_peer, spam, spawn_owner};
+use actors::{SybilSwitches, malformed_peer, spam, spawn_owner, sybil};
 use phases::Played;
 
 use crate::links::{Links, Registry};
 use crate::monitor::Monitor;
-use crate::scenario::Scenario;
+use crate::scenario::{Scenario, SybilAttack};
 use crate::workload::{Action, Workload, rng};
 use anyhow::{Context as _, Result};
 use libp2p::Multiaddr;
@@ -99,6 +100,10 @@ pub struct Outcome {
     pub published: Vec<(RequestId, usize, Duration, Option<usize>)>,
     /// Intents published: id, by which node, when.
     pub intents: Vec<(me2b_proto::identity::IntentId, usize, Duration)>,
+    /// Fake intents the poisoners published.
+    pub fake_intents: Vec<me2b_proto::identity::IntentId>,
+    /// What the Sybils did.
+    pub sybils: Arc<SybilStats>,
     /// Final states of the nodes that were running at the end.
     pub states: BTreeMap<usize, State>,
     /// What each node counted over all its sessions.
@@ -182,6 +187,8 @@ struct Runner {
     seed: u64,
     /// Each person's running total, as their devices report it.
     running_km: Vec<f64>,
+    /// The Sybils' switches and counts.
+    sybils: SybilSwitches,
 }
 
 impl Runner {
@@ -201,6 +208,7 @@ impl Runner {
         config.negotiation_timeout = config.negotiation_timeout.mul_f64(scale);
         // The node's own defaults for its role, with every interval dilated by the time scale.
         let base = config.net.clone();
+        let network = &self.scenario.network;
         config.net = NetConfig {
             mdns: false,
             heartbeat: base.heartbeat.mul_f64(scale),
@@ -209,6 +217,15 @@ impl Runner {
             dht: self.scenario.network.dht,
             idle_timeout: base.idle_timeout.mul_f64(scale),
             gossip_window: base.gossip_window.mul_f64(scale),
+            max_connections: match (node.role, network.max_connections) {
+                (Role::Person, Some(budget)) => budget,
+                _ => base.max_connections,
+            },
+            outbound_reserve: match (node.role, network.outbound_reserve, network.max_connections) {
+                (Role::Person, Some(reserve), _) => reserve,
+                (Role::Person, None, Some(budget)) => budget / 4,
+                _ => base.outbound_reserve,
+            },
             link_model: Some(Arc::new(Links {
                 me: index,
                 scenario: self.scenario.clone(),
@@ -362,7 +379,7 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
         kept
     });
     let setup_started = Instant::now();
-    let stop_adversaries = runner.set_up_all(progress).await?;
+    runner.set_up_all(progress).await?;
     let setup = setup_started.elapsed();
 
     progress.phase("running the workload");
@@ -385,7 +402,9 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
         }
     }
     let wall = started.elapsed();
-    stop_adversaries.store(true, std::sync::atomic::Ordering::Relaxed);
+    runner.registry.partitioned.store(false, std::sync::atomic::Ordering::Relaxed);
+    runner.sybils.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let sybils = runner.sybils.stats.clone();
 
     progress.phase("collecting results");
     let (states, tallies, wire_bytes) = runner.collect().await?;
@@ -396,13 +415,15 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
     drop(runner);
     drop(decisions);
     let (records, events_lost) = recorded(recorder.await?, started);
-    let Played { published, intents } = played;
+    let Played { published, intents, fake_intents } = played;
     Ok(Outcome {
         scenario,
         workload,
         records,
         published,
         intents,
+        fake_intents,
+        sybils,
         states,
         tallies,
         wire_bytes,

@@ -7,6 +7,7 @@ use super::*;
 pub(super) struct Played {
     pub(super) published: Vec<(RequestId, usize, Duration, Option<usize>)>,
     pub(super) intents: Vec<(me2b_proto::identity::IntentId, usize, Duration)>,
+    pub(super) fake_intents: Vec<me2b_proto::identity::IntentId>,
 }
 
 impl Runner {
@@ -21,7 +22,8 @@ impl Runner {
         let running_km = workload.people.iter().map(|p| p.running_km).collect();
         let nodes = (0..total)
             .map(|index| {
-                let role = if index < scenario.people.count { Role::Person } else { Role::Business };
+                let person = index < scenario.people.count || index >= scenario.first_poisoner();
+                let role = if person { Role::Person } else { Role::Business };
                 let mut secret = [0u8; 32];
                 rng(seed, "identity", index as u64).fill_bytes(&mut secret);
                 let key = me2b_proto::identity::Keypair::from_secret_bytes(&secret).public();
@@ -29,15 +31,14 @@ impl Runner {
                 SimNode { role, secret, store, handle: None, key, address: None, tally: Tally::default() }
             })
             .collect();
-        Runner { scenario, workload, registry: Registry::new(total), nodes, events, seed, running_km }
+        let registry = Registry::new(total, scenario.cut_off());
+        Runner { scenario, workload, registry, nodes, events, seed, running_km, sybils: SybilSwitches::default() }
     }
 
-    /// Starts and sets up every node, connects the topology, starts the malformed peers and
-    /// warms up the gossip mesh. Returns the switch that stops the malformed peers.
-    pub(super) async fn set_up_all(
-        &mut self,
-        progress: &mut dyn Progress,
-    ) -> Result<Arc<std::sync::atomic::AtomicBool>> {
+    /// Starts and sets up every node, lets the Sybils connect (a cold boot: before the honest
+    /// topology), connects the topology, starts the malformed peers and warms up the gossip
+    /// mesh. The Sybils' switch (in `self.sybils`) also stops the malformed peers.
+    pub(super) async fn set_up_all(&mut self, progress: &mut dyn Progress) -> Result<()> {
         let total = self.nodes.len();
         progress.phase(&format!("starting {total} nodes"));
         for index in 0..total {
@@ -50,11 +51,12 @@ impl Runner {
         if !self.scenario.network.dht {
             self.address_book().await;
         }
+        self.start_sybils(progress).await;
         progress.phase("connecting the bootstrap topology");
         for index in 0..total {
             self.dial_topology(index).await;
         }
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = self.sybils.stop.clone();
         for k in 0..self.scenario.adversaries.malformed {
             let targets: Vec<Multiaddr> = {
                 let mut pick = rng(self.seed, "malformed", k as u64);
@@ -66,7 +68,45 @@ impl Runner {
         }
         progress.phase("warming up the gossip mesh");
         tokio::time::sleep(Duration::from_secs(3).mul_f64(self.scenario.time_scale)).await;
-        Ok(stop)
+        Ok(())
+    }
+
+    /// Starts the Sybils, each dialling `sybil_degree` honest people drawn from the seed (or
+    /// all the eclipse's target), and waits until their connections are up (at most 10 s of
+    /// scenario time), so that they are everyone's first peers.
+    async fn start_sybils(&mut self, progress: &mut dyn Progress) {
+        let adversaries = &self.scenario.adversaries;
+        if adversaries.sybils == 0 {
+            return;
+        }
+        progress.phase(&format!("starting {} Sybils", adversaries.sybils));
+        let covert = adversaries.sybil_attack == SybilAttack::CovertFlash;
+        self.sybils.forwarding.store(covert, std::sync::atomic::Ordering::Relaxed);
+        let people = self.scenario.people.count;
+        let target = self.scenario.eclipse_target();
+        let mut expected = 0u64;
+        for k in 0..adversaries.sybils {
+            let targets: Vec<Multiaddr> = if adversaries.sybil_attack == SybilAttack::Eclipse {
+                self.nodes[target].address.clone().into_iter().collect()
+            } else {
+                let mut pick = rng(self.seed, "sybil", k as u64);
+                let mut chosen = std::collections::BTreeSet::new();
+                while chosen.len() < adversaries.sybil_degree.min(people) {
+                    chosen.insert((pick.next_u64() % people as u64) as usize);
+                }
+                chosen.into_iter().filter_map(|i| self.nodes[i].address.clone()).collect()
+            };
+            expected += targets.len() as u64;
+            let mut secret = [0u8; 32];
+            rng(self.seed, "sybil-identity", k as u64).fill_bytes(&mut secret);
+            tokio::spawn(sybil(secret, targets, self.sybils.clone()));
+        }
+        let deadline = Instant::now() + Duration::from_secs(10).mul_f64(self.scenario.time_scale);
+        while self.sybils.stats.connections.load(std::sync::atomic::Ordering::Relaxed) < expected
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Plays the workload's timeline from `started`, passing owners' decisions on as they come.
@@ -80,7 +120,7 @@ impl Runner {
         let scale = self.scenario.time_scale;
         let duration = self.scenario.duration()?;
         let expires = (duration + self.scenario.drain()?).mul_f64(scale) + Duration::from_secs(3600);
-        let mut played = Played { published: Vec::new(), intents: Vec::new() };
+        let mut played = Played { published: Vec::new(), intents: Vec::new(), fake_intents: Vec::new() };
         let workload = self.workload.clone();
         let mut timeline = workload.timeline.iter().peekable();
         let end = started + duration.mul_f64(scale);
@@ -159,6 +199,22 @@ impl Runner {
                     spawn_owner(self, *node, decisions.clone());
                 }
             }
+            Action::FakeIntent { node } => {
+                let Some(category) = &self.scenario.people.intent_category else { return Ok(()) };
+                let command = Command::PublishIntent {
+                    category: category.parse()?,
+                    spec: BTreeMap::from([("size_eu".to_string(), "44".to_string())]),
+                    max_price: Some(Money::new(12_000, "EUR")?),
+                    shares: vec![],
+                    expires_at: now().saturating_add(expires),
+                };
+                if let Some(Handled::Intent(id)) = self.command(*node, command).await {
+                    played.fake_intents.push(id);
+                }
+            }
+            Action::Flash => self.sybils.forwarding.store(false, std::sync::atomic::Ordering::Relaxed),
+            Action::Partition => self.registry.partitioned.store(true, std::sync::atomic::Ordering::Relaxed),
+            Action::Heal => self.registry.partitioned.store(false, std::sync::atomic::Ordering::Relaxed),
             Action::Flood { node } => {
                 // Fire and forget: a flooder does not wait for its own store.
                 if let (Some(handle), Some(command)) = (self.nodes[*node].handle.clone(), spam(expires)) {

@@ -14,6 +14,8 @@
 //! | `floor_ms` | for those: the shortest-path latency over the connection graph |
 //! | `detail` | the outcome, reason or field list |
 
+mod attacks;
+
 use crate::run::{Outcome, Record};
 use crate::workload::link_latency;
 use anyhow::Result;
@@ -118,6 +120,9 @@ struct Timeline {
     /// Revocation to receipt (scenario ms), sorted.
     receipt_latencies: Vec<f64>,
     terminated: BTreeMap<String, u64>,
+    /// Each person's revocations, by (person, agreement): when revoked, and when the
+    /// business's receipt confirmed the deletion (wall, since the workload's start).
+    revocations: BTreeMap<(usize, String), (Duration, Option<Duration>)>,
     by_kind: BTreeMap<&'static str, u64>,
     defence: BTreeMap<&'static str, u64>,
 }
@@ -169,6 +174,7 @@ impl Timeline {
             finalized_at: HashMap::new(),
             receipt_latencies: Vec::new(),
             terminated: BTreeMap::new(),
+            revocations: BTreeMap::new(),
             by_kind: BTreeMap::new(),
             defence: BTreeMap::new(),
         };
@@ -226,12 +232,17 @@ impl Timeline {
                 self.finalized_at.insert((*node, agreement_id.to_string()), *at);
             }
             Event::Terminated { code, .. } => *self.terminated.entry(format!("{code:?}")).or_default() += 1,
-            Event::Revoked { agreement_id } => {
+            // A person's own revocation (a business reports the revocation it received too).
+            Event::Revoked { agreement_id } if outcome.roles[*node] == Role::Person => {
                 revoked_at.insert(agreement_id.to_string(), *at);
+                self.revocations.entry((*node, agreement_id.to_string())).or_insert((*at, None));
             }
             Event::DeletionConfirmed { agreement_id } => {
                 if let Some(revoked) = revoked_at.get(&agreement_id.to_string()) {
                     self.receipt_latencies.push(scenario_ms(scale, at.saturating_sub(*revoked)));
+                }
+                if let Some((_, confirmed)) = self.revocations.get_mut(&(*node, agreement_id.to_string())) {
+                    confirmed.get_or_insert(*at);
                 }
             }
             _ => {}
@@ -398,6 +409,7 @@ fn summary(outcome: &Outcome, seed: u64, timeline: &Timeline, finals: &Finals) -
         "revocation_to_receipt_ms": quantiles(&timeline.receipt_latencies),
         "bytes": bytes_summary(outcome),
         "machine": machine_summary(outcome, timeline)?,
+        "attack": attacks::summary(outcome, timeline)?,
         "fields_disclosed_per_agreement": if agreements_held > 0 { Some(finals.fields_disclosed as f64 / agreements_held as f64) } else { None },
     }))
 }
