@@ -191,6 +191,21 @@ pub enum NodeEvent {
     },
     /// A business's signed profile reached the DHT (a put was stored by a peer).
     ProfilePublished,
+    /// A DHT query of this node ended.
+    DhtQuery {
+        /// `profile` (a business's profile looked up), `peer` (a peer's addresses looked up),
+        /// `bootstrap` (the routing table's own walk) or `put` (a profile put).
+        kind: &'static str,
+        /// Whether it found what it looked for (for `peer`: the peer itself among the closest;
+        /// for `put`: a peer stored it).
+        found: bool,
+        /// Peers asked.
+        asked: u32,
+        /// Peers that answered.
+        answered: u32,
+        /// How long it took.
+        duration: std::time::Duration,
+    },
     /// A peer acknowledged a direct message; if it waited in the outbox, it has left it.
     Delivered {
         /// The peer.
@@ -231,6 +246,7 @@ pub(crate) enum Request {
     Query(Query),
     Dial(Multiaddr, oneshot::Sender<Result<(), NodeError>>),
     Remember(PeerId, Multiaddr),
+    LookUpProfile(PublicKey),
     Info(oneshot::Sender<NodeInfo>),
     Metrics(oneshot::Sender<String>),
     Shutdown(oneshot::Sender<()>),
@@ -318,6 +334,14 @@ impl NodeHandle {
     /// for when the DHT is off).
     pub async fn remember(&self, peer: PeerId, address: Multiaddr) -> Result<(), NodeError> {
         self.requests.send(Request::Remember(peer, address)).await.map_err(|_| NodeError::Stopped)
+    }
+
+    /// Looks `business`'s signed profile up in the DHT now (the node does this by itself
+    /// when a business cannot be reached; the simulator asks, to measure lookups). The
+    /// outcome comes as a [`NodeEvent::DhtQuery`] of kind `profile`, and a newer profile is
+    /// kept as one found by the node itself.
+    pub async fn look_up_profile(&self, business: PublicKey) -> Result<(), NodeError> {
+        self.requests.send(Request::LookUpProfile(business)).await.map_err(|_| NodeError::Stopped)
     }
 
     /// libp2p's own metrics (gossipsub's counters), in the OpenMetrics text format.

@@ -104,6 +104,8 @@ pub struct Node {
     /// every [`PROFILE_RETRY`].
     profile_published: bool,
     profile_put_at: Option<Instant>,
+    /// A put of the profile is under way.
+    profile_put_running: bool,
     /// When each business's profile was last looked up in the DHT (at most once a minute each).
     profile_lookups: HashMap<PublicKey, Instant>,
     waiting: gossip::Waiting,
@@ -176,6 +178,7 @@ impl Node {
             tap: config.tap.clone(),
             profile_published: false,
             profile_put_at: None,
+            profile_put_running: false,
             profile_lookups: HashMap::new(),
             waiting: gossip::Waiting::default(),
             subscribed: BTreeSet::new(),
@@ -386,6 +389,11 @@ impl Node {
             }
             Request::Remember(peer, address) => {
                 self.learn_address(peer, address);
+            }
+            Request::LookUpProfile(business) => {
+                if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                    kad.get_record(net::profile_key(&business));
+                }
             }
             Request::Info(reply) => {
                 let _ = reply.send(self.info());
@@ -624,8 +632,9 @@ impl Node {
         let record = net::profile_as_record(&self.engine.public_key(), signed);
         if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
             self.profile_put_at = Some(Instant::now());
-            if let Err(error) = kad.put_record(record, kad::Quorum::One) {
-                warn!(%error, "cannot put the profile in the DHT");
+            match kad.put_record(record, kad::Quorum::One) {
+                Ok(_) => self.profile_put_running = true,
+                Err(error) => warn!(%error, "cannot put the profile in the DHT"),
             }
         }
     }
@@ -777,23 +786,17 @@ impl Node {
                 let (protocol, event) = net::behaviour::split(event);
                 self.on_direct(None, protocol, event).await?
             }
-            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
-                result: kad::QueryResult::PutRecord(Ok(_)),
-                ..
-            }) => {
-                self.profile_published = true;
-                self.announce(NodeEvent::ProfilePublished);
+            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed { result, stats, step, .. }) => {
+                self.query_progressed(result, stats, step).await?
             }
             BehaviourEvent::Kad(kad::Event::InboundRequest {
                 request: kad::InboundRequest::PutRecord { source, record: Some(record), .. },
             }) => self.offered_record(source, record),
-            BehaviourEvent::Kad(kad::Event::OutboundQueryProgressed {
-                result: kad::QueryResult::GetRecord(Ok(kad::GetRecordOk::FoundRecord(found))),
-                ..
-            }) => self.found_profile(found.record).await?,
             BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, addresses, .. }) => {
-                // A business's first DHT peer: its profile goes there now.
-                if !self.profile_published {
+                // A business's profile goes to the DHT as soon as there is a peer to take it:
+                // again now if the last put found none, but never a second put while one is
+                // under way (a bootstrap brings dozens of routing updates).
+                if !self.profile_published && !self.profile_put_running {
                     self.profile_put_at = None;
                     self.publish_profile();
                 }
@@ -801,6 +804,50 @@ impl Node {
                 self.dht_found(peer);
             }
 
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// A DHT query of this node made progress: a profile put reached a peer, a profile was
+    /// found; when it ends, what it cost is reported.
+    async fn query_progressed(
+        &mut self,
+        result: kad::QueryResult,
+        stats: kad::QueryStats,
+        step: kad::ProgressStep,
+    ) -> Result<(), StoreError> {
+        let (kind, found) = match &result {
+            kad::QueryResult::PutRecord(outcome) => ("put", outcome.is_ok()),
+            kad::QueryResult::GetRecord(outcome) => ("profile", outcome.is_ok()),
+            kad::QueryResult::GetClosestPeers(Ok(ok)) => {
+                let wanted = PeerId::from_bytes(&ok.key).ok();
+                ("peer", wanted.is_some_and(|w| ok.peers.iter().any(|p| p.peer_id == w)))
+            }
+            kad::QueryResult::GetClosestPeers(Err(_)) => ("peer", false),
+            kad::QueryResult::Bootstrap(outcome) => ("bootstrap", outcome.is_ok()),
+            _ => ("other", false),
+        };
+        if step.last {
+            if kind == "put" {
+                self.profile_put_running = false;
+            }
+            self.announce(NodeEvent::DhtQuery {
+                kind,
+                found,
+                asked: stats.num_requests(),
+                answered: stats.num_successes(),
+                duration: stats.duration().unwrap_or_default(),
+            });
+        }
+        match result {
+            kad::QueryResult::PutRecord(Ok(_)) => {
+                self.profile_published = true;
+                self.announce(NodeEvent::ProfilePublished);
+            }
+            kad::QueryResult::GetRecord(Ok(kad::GetRecordOk::FoundRecord(found))) => {
+                self.found_profile(found.record).await?
+            }
             _ => {}
         }
         Ok(())

@@ -121,6 +121,11 @@ pub struct Network {
     /// A partition, if any.
     #[serde(default)]
     pub partition: Option<Partition>,
+    /// Profile lookups in the DHT per second (scenario time), in all: each by a person drawn
+    /// from the seed, of a business drawn from the seed (with `dht`; the figures are in
+    /// `summary.json`'s `dht` section).
+    #[serde(default)]
+    pub lookups_per_s: f64,
     /// A person node's connection budget (default: the node's own, 512).
     #[serde(default)]
     pub max_connections: Option<u32>,
@@ -152,6 +157,7 @@ impl Default for Network {
             dht: true,
             degree: 4,
             partition: None,
+            lookups_per_s: 0.0,
             max_connections: None,
             outbound_reserve: None,
         }

@@ -119,6 +119,13 @@ pub enum Action {
         /// The poisoner (node index).
         node: usize,
     },
+    /// A person looks a business's profile up in the DHT.
+    LookUp {
+        /// The person.
+        person: usize,
+        /// The business (node index).
+        business: usize,
+    },
     /// Covert Sybils stop forwarding, all at once.
     Flash,
     /// The partition starts.
@@ -185,6 +192,7 @@ impl Workload {
             "departures": count(&|a| matches!(a, Action::Leave { .. })),
             "flood_messages": count(&|a| matches!(a, Action::Flood { .. })),
             "fake_intents": count(&|a| matches!(a, Action::FakeIntent { .. })),
+            "dht_lookups": count(&|a| matches!(a, Action::LookUp { .. })),
             "people_sharing_without_asking": self.people.iter().filter(|p| p.shares_without_asking).count(),
             "people_with_health_records": self.people.iter().filter(|p| p.health_record).count(),
             "people_churning": self.people.iter().filter(|p| p.churns).count(),
@@ -294,6 +302,15 @@ fn timeline(scenario: &Scenario, seed: u64, people: &[PersonPlan]) -> anyhow::Re
                 timeline.push(Timed { at_ms: at as u64, action: Action::FakeIntent { node } });
                 at += gap_ms;
             }
+        }
+    }
+    if scenario.network.dht && scenario.network.lookups_per_s > 0.0 {
+        let mut rng = rng(seed, "lookups", 0);
+        let per_hour = scenario.network.lookups_per_s * 3600.0;
+        for at_ms in poisson(&mut rng, per_hour, end_ms) {
+            let person = (rng.next_u64() % scenario.people.count as u64) as usize;
+            let business = scenario.people.count + (rng.next_u64() % scenario.businesses.count as u64) as usize;
+            timeline.push(Timed { at_ms, action: Action::LookUp { person, business } });
         }
     }
     if scenario.adversaries.sybils > 0

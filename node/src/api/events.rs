@@ -329,6 +329,11 @@ fn describe(event: &NodeEvent) -> (&'static str, serde_json::Value) {
         NodeEvent::PublishDropped { topic } => ("publish-dropped", json!({"topic": topic})),
         NodeEvent::Delivered { peer } => ("delivered", json!({"peer": peer.to_string()})),
         NodeEvent::ProfilePublished => ("profile-published", json!({})),
+        NodeEvent::DhtQuery { kind, found, asked, answered, duration } => (
+            "dht-query",
+            json!({"kind": kind, "found": found, "asked": asked, "answered": answered,
+                   "millis": duration.as_millis() as u64}),
+        ),
     }
 }
 

@@ -410,6 +410,8 @@ fn summary(outcome: &Outcome, seed: u64, timeline: &Timeline, finals: &Finals) -
         "bytes": bytes_summary(outcome),
         "machine": machine_summary(outcome, timeline)?,
         "attack": attacks::summary(outcome, timeline)?,
+        "connections": connections_summary(outcome),
+        "dht": dht_summary(outcome),
         "fields_disclosed_per_agreement": if agreements_held > 0 { Some(finals.fields_disclosed as f64 / agreements_held as f64) } else { None },
     }))
 }
@@ -432,6 +434,64 @@ fn gossip_summary(outcome: &Outcome, timeline: &Timeline, expected: usize) -> se
         },
         "duplicates_per_first_copy": if first_copies > 0 { Some(duplicate_total as f64 / first_copies as f64) } else { None },
     })
+}
+
+/// How many peers each node connected to over the run (distinct), and was connected to at
+/// the end: what the connection limits and idle policy bound.
+fn connections_summary(outcome: &Outcome) -> serde_json::Value {
+    let mut peers: HashMap<usize, BTreeSet<libp2p::PeerId>> = HashMap::new();
+    for record in &outcome.records {
+        if let NodeEvent::Connected { peer } = &record.event {
+            peers.entry(record.node).or_default().insert(*peer);
+        }
+    }
+    let mut distinct: Vec<f64> =
+        (0..outcome.keys.len()).map(|n| peers.get(&n).map_or(0, BTreeSet::len) as f64).collect();
+    distinct.sort_by(f64::total_cmp);
+    let mut at_end: Vec<f64> = outcome.tallies.iter().map(|t| t.connected_at_end as f64).collect();
+    at_end.sort_by(f64::total_cmp);
+    json!({"distinct_peers_per_node": quantiles(&distinct), "connected_at_end_per_node": quantiles(&at_end)})
+}
+
+/// The DHT queries the nodes made, by kind: how many, how many found what they looked for,
+/// peers asked and answering per query, and how long they took (scenario ms).
+fn dht_summary(outcome: &Outcome) -> serde_json::Value {
+    #[derive(Default)]
+    struct Queries {
+        count: u64,
+        found: u64,
+        asked: Vec<f64>,
+        answered: Vec<f64>,
+        took: Vec<f64>,
+    }
+    let mut kinds: BTreeMap<&str, Queries> = BTreeMap::new();
+    for record in &outcome.records {
+        if let NodeEvent::DhtQuery { kind, found, asked, answered, duration } = &record.event {
+            let entry = kinds.entry(kind).or_default();
+            entry.count += 1;
+            entry.found += u64::from(*found);
+            entry.asked.push(f64::from(*asked));
+            entry.answered.push(f64::from(*answered));
+            entry.took.push(scenario_ms(outcome.scenario.time_scale, *duration));
+        }
+    }
+    let by_kind: serde_json::Map<String, serde_json::Value> = kinds
+        .into_iter()
+        .map(|(kind, mut q)| {
+            for values in [&mut q.asked, &mut q.answered, &mut q.took] {
+                values.sort_by(f64::total_cmp);
+            }
+            let value = json!({
+                "queries": q.count,
+                "success_rate": q.found as f64 / q.count.max(1) as f64,
+                "peers_asked": quantiles(&q.asked),
+                "peers_answered": quantiles(&q.answered),
+                "duration_ms": quantiles(&q.took),
+            });
+            (kind.to_owned(), value)
+        })
+        .collect();
+    json!({"enabled": outcome.scenario.network.dht, "by_kind": by_kind})
 }
 
 fn bytes_summary(outcome: &Outcome) -> serde_json::Value {
@@ -551,6 +611,12 @@ fn describe(
             ("peer-rate-limited", String::new(), peers.get(peer).copied(), String::new())
         }
         NodeEvent::ProfilePublished => ("profile-published", String::new(), None, String::new()),
+        NodeEvent::DhtQuery { kind, found, asked, answered, duration } => (
+            "dht-query",
+            kind.to_string(),
+            None,
+            format!("found={found} asked={asked} answered={answered} ms={}", duration.as_millis()),
+        ),
         NodeEvent::Published { topic } => ("published", topic.clone(), None, String::new()),
         NodeEvent::PublishDropped { topic } => ("publish-dropped", topic.clone(), None, String::new()),
         NodeEvent::Delivered { peer } => ("delivered", String::new(), peers.get(peer).copied(), String::new()),

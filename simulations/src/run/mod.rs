@@ -60,6 +60,8 @@ pub struct Tally {
     pub payload_bytes_out: u64,
     /// Gossip messages that arrived, first copies and duplicates.
     pub gossip: GossipCounts,
+    /// Peers connected when the run ended (0 for a node that was not running).
+    pub connected_at_end: usize,
 }
 
 impl Tally {

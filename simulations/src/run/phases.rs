@@ -212,6 +212,11 @@ impl Runner {
                     played.fake_intents.push(id);
                 }
             }
+            Action::LookUp { person, business } => {
+                if let Some(handle) = &self.nodes[*person].handle {
+                    let _ = handle.look_up_profile(self.nodes[*business].key).await;
+                }
+            }
             Action::Flash => self.sybils.forwarding.store(false, std::sync::atomic::Ordering::Relaxed),
             Action::Partition => self.registry.partitioned.store(true, std::sync::atomic::Ordering::Relaxed),
             Action::Heal => self.registry.partitioned.store(false, std::sync::atomic::Ordering::Relaxed),
@@ -231,7 +236,9 @@ impl Runner {
         for (index, node) in self.nodes.iter_mut().enumerate() {
             if let Some(handle) = &node.handle {
                 states.insert(index, handle.state().await?);
-                node.tally.add(&handle.info().await?);
+                let info = handle.info().await?;
+                node.tally.connected_at_end = info.connected_peers;
+                node.tally.add(&info);
             }
         }
         let tallies = self.nodes.iter().map(|n| n.tally).collect();
