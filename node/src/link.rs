@@ -59,7 +59,7 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 /// Chunks in flight per direction of a modelled connection; a full queue holds the writer back.
 const IN_FLIGHT: usize = 256;
 /// Largest chunk moved at once.
-const CHUNK: usize = 16 * 1024;
+const CHUNK: usize = 4 * 1024;
 
 /// Wraps `connection` so that both directions go through `link`.
 /// Wraps the connection to `remote` so that both directions go through `link`, and tells

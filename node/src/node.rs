@@ -36,7 +36,7 @@ use me2b_proto::identity::{Keypair, Persona, PublicKey};
 use me2b_proto::time::Timestamp;
 use me2b_proto::vocab::Topic;
 use prometheus_client::registry::Registry;
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
@@ -98,6 +98,12 @@ pub struct Node {
     /// When the personas next check in with the businesses that may contact them.
     next_check_in: Instant,
     check_in: Duration,
+    /// When each connected peer's first connection was established (for trimming).
+    connected_at: HashMap<PeerId, Instant>,
+    trim_above: usize,
+    trim_to: usize,
+    /// Connections younger than this are never trimmed.
+    trim_grace: Duration,
     /// Where copies of what peers send go (tests; see [`NodeConfig::tap`]).
     tap: Option<mpsc::Sender<Tapped>>,
     /// A business's profile is in the DHT (a put reached a peer); until then it is put again
@@ -175,6 +181,10 @@ impl Node {
                 .then(|| Personas::new(config.net.clone(), matches!(config.transport, Transport::Memory))),
             next_check_in: Instant::now() + config.net.check_in,
             check_in: config.net.check_in,
+            connected_at: HashMap::new(),
+            trim_above: config.net.trim_above,
+            trim_to: config.net.trim_to,
+            trim_grace: config.net.trim_grace,
             tap: config.tap.clone(),
             profile_published: false,
             profile_put_at: None,
@@ -230,6 +240,7 @@ impl Node {
                     self.review_scores();
                     self.check_in();
                     self.publish_profile();
+                    self.trim_connections();
                     Ok(())
                 }
             };
@@ -421,10 +432,16 @@ impl Node {
         }
     }
 
-    /// Remembers where `peer` can be reached: in the DHT and the swarm's address book, and
-    /// for the personas. Returns whether the personas did not know the address yet.
+    /// Remembers where `peer` can be reached: in the swarm's address book, for the personas,
+    /// and in the DHT's routing table unless the peer is known not to serve the DHT (a
+    /// person's node, in Kademlia's client mode: walks that asked it would only dial it in
+    /// vain). Returns whether the personas did not know the address yet.
     fn learn_address(&mut self, peer: PeerId, address: Multiaddr) -> bool {
-        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+        self.learn_address_of(peer, address, true)
+    }
+
+    fn learn_address_of(&mut self, peer: PeerId, address: Multiaddr, serves_dht: bool) -> bool {
+        if serves_dht && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
             kad.add_address(&peer, address.clone());
         }
         let new = self.personas.as_mut().is_some_and(|personas| personas.learn_address(peer, address.clone()));
@@ -435,10 +452,15 @@ impl Node {
     /// Learns where `peer` listens. A business found at a new address (just looked up,
     /// restarted, moved) is reachable again for the personas, which reach it only by
     /// dialling: what waits for it goes now.
-    async fn learn_addresses(&mut self, peer: PeerId, addresses: Vec<Multiaddr>) -> Result<(), StoreError> {
+    async fn learn_addresses(
+        &mut self,
+        peer: PeerId,
+        addresses: Vec<Multiaddr>,
+        serves_dht: bool,
+    ) -> Result<(), StoreError> {
         let mut new = false;
         for address in addresses {
-            new |= self.learn_address(peer, address);
+            new |= self.learn_address_of(peer, address, serves_dht);
         }
         let business = net::public_key(&peer).is_some_and(|key| self.engine.state().businesses.contains_key(&key));
         if new && business {
@@ -448,8 +470,9 @@ impl Node {
     }
 
     fn dial(&mut self, address: Multiaddr) -> Result<(), NodeError> {
+        // Into the routing table only once the peer says it serves the DHT (identify).
         if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() {
-            self.learn_address(peer, address.clone());
+            self.learn_address_of(peer, address.clone(), false);
         }
         self.swarm.dial(address).map_err(|e| NodeError::Dial(e.to_string()))
     }
@@ -745,9 +768,13 @@ impl Node {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
+                self.connected_at.entry(peer_id).or_insert_with(Instant::now);
                 self.copy(|| Tapped::Connected { peer: peer_id, address: endpoint.get_remote_address().clone() });
                 self.announce(NodeEvent::Connected { peer: peer_id });
                 self.peer_reachable(peer_id).await?;
+            }
+            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
+                self.connected_at.remove(&peer_id);
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => debug!(?peer_id, %error, "dial failed"),
             SwarmEvent::IncomingConnectionError { error, .. } => debug!(%error, "incoming connection failed"),
@@ -762,7 +789,8 @@ impl Node {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. })
                 if info.protocol_version == net::PROTOCOL_VERSION =>
             {
-                self.learn_addresses(peer_id, info.listen_addrs).await?;
+                let serves_dht = info.protocols.contains(&net::KAD_PROTOCOL);
+                self.learn_addresses(peer_id, info.listen_addrs, serves_dht).await?;
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, address) in found {
@@ -800,7 +828,7 @@ impl Node {
                     self.profile_put_at = None;
                     self.publish_profile();
                 }
-                self.learn_addresses(peer, addresses.into_vec()).await?;
+                self.learn_addresses(peer, addresses.into_vec(), true).await?;
                 self.dht_found(peer);
             }
 
@@ -851,6 +879,31 @@ impl Node {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Closes connections the node does not need once it has more than `trim_above`: gossip
+    /// peers outside every mesh, connected longer than `trim_grace`, the newest first (those a
+    /// DHT walk or lookup made), down to `trim_to` (see [`NetConfig::trim_above`]).
+    fn trim_connections(&mut self) {
+        let connected = self.swarm.connected_peers().count();
+        if connected <= self.trim_above {
+            return;
+        }
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let mesh: HashSet<PeerId> = gossipsub.all_mesh_peers().copied().collect();
+        let mut spare: Vec<(Instant, PeerId)> = gossipsub
+            .all_peers()
+            .map(|(peer, _)| *peer)
+            .filter(|peer| !mesh.contains(peer))
+            .filter_map(|peer| {
+                let at = self.connected_at.get(&peer)?;
+                (at.elapsed() >= self.trim_grace).then_some((*at, peer))
+            })
+            .collect();
+        spare.sort_unstable_by_key(|(at, _)| std::cmp::Reverse(*at));
+        for (_, peer) in spare.into_iter().take(connected.saturating_sub(self.trim_to)) {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
     }
 
     /// A peer connected or subscribed: the engine retries what waits for it and hands it this

@@ -12,7 +12,8 @@ use me2b_proto::engine::{Command, Event, Role};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_that_moved_is_found_through_its_profile_in_the_dht() {
-    let hub = start(Role::Person, 9).await;
+    // A person's node that serves the DHT (a hub; people only ask it by default).
+    let hub = start_with(Role::Person, [9; 32], tempfile::tempdir().unwrap(), |c| c.net.dht_server = true).await;
     let mut business = start(Role::Business, 2).await;
     business.handle.dial(hub.address().await).await.unwrap();
     let mut person = start(Role::Person, 1).await;

@@ -85,10 +85,19 @@ fn cpu_seconds() -> f64 {
 
 /// Peak resident memory (Linux `VmHWM`; 0 elsewhere).
 pub fn peak_memory_mib() -> f64 {
+    status_mib("VmHWM:")
+}
+
+/// Resident memory now (Linux `VmRSS`; 0 elsewhere).
+pub fn resident_memory_mib() -> f64 {
+    status_mib("VmRSS:")
+}
+
+fn status_mib(field: &str) -> f64 {
     let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0.0 };
     status
         .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .find_map(|line| line.strip_prefix(field))
         .and_then(|v| v.split_whitespace().next())
         .and_then(|kb| kb.parse::<f64>().ok())
         .map(|kb| kb / 1024.0)

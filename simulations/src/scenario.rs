@@ -121,11 +121,19 @@ pub struct Network {
     /// A partition, if any.
     #[serde(default)]
     pub partition: Option<Partition>,
+    /// Which nodes serve the DHT: `businesses` (the node's default: people only ask it) or
+    /// `everyone` (every node a Kademlia server, to study that DHT).
+    #[serde(default)]
+    pub dht_servers: DhtServers,
     /// Profile lookups in the DHT per second (scenario time), in all: each by a person drawn
     /// from the seed, of a business drawn from the seed (with `dht`; the figures are in
     /// `summary.json`'s `dht` section).
     #[serde(default)]
     pub lookups_per_s: f64,
+    /// How long a connection nothing uses stays open, in scenario time, e.g. `10s`
+    /// (default: the node's own, 30 s). Gossip mesh connections stay regardless.
+    #[serde(default)]
+    pub idle_timeout: Option<String>,
     /// A person node's connection budget (default: the node's own, 512).
     #[serde(default)]
     pub max_connections: Option<u32>,
@@ -157,7 +165,9 @@ impl Default for Network {
             dht: true,
             degree: 4,
             partition: None,
+            dht_servers: DhtServers::default(),
             lookups_per_s: 0.0,
+            idle_timeout: None,
             max_connections: None,
             outbound_reserve: None,
         }
@@ -344,6 +354,17 @@ pub struct Adversaries {
     pub fake_intents_per_s: f64,
 }
 
+/// Which nodes serve the DHT.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DhtServers {
+    /// Businesses serve, people ask (the node's default).
+    #[default]
+    Businesses,
+    /// Every node serves.
+    Everyone,
+}
+
 /// What Sybils do.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -426,6 +447,7 @@ impl Scenario {
                 }
             }
         }
+        self.idle_timeout()?;
         if let Some(partition) = &self.network.partition {
             let (at, heal) = self.partition_window().context("network.partition")?.unwrap_or_default();
             if heal <= at || !(0.0..=1.0).contains(&partition.fraction) {
@@ -451,6 +473,14 @@ impl Scenario {
         let at = parse_duration(&partition.at).map_err(|e| anyhow::anyhow!("at: {e}"))?;
         let heal = parse_duration(&partition.heal).map_err(|e| anyhow::anyhow!("heal: {e}"))?;
         Ok(Some((at, heal)))
+    }
+
+    /// The scenario's idle timeout for connections, if it sets one.
+    pub fn idle_timeout(&self) -> Result<Option<Duration>> {
+        match &self.network.idle_timeout {
+            Some(text) => Ok(Some(parse_duration(text).map_err(|e| anyhow::anyhow!("network.idle_timeout: {e}"))?)),
+            None => Ok(None),
+        }
     }
 
     /// When covert Sybils stop forwarding (scenario time).

@@ -158,8 +158,16 @@ pub(super) fn behaviour(
         // records are businesses' signed profiles: see `super::profile_record`).
         let mut kad_config = kad::Config::new(KAD_PROTOCOL);
         kad_config.set_record_filtering(kad::StoreInserts::FilterBoth);
+        kad_config.set_periodic_bootstrap_interval(Some(config.dht_refresh));
+        if !config.dht_server {
+            // Kademlia reserves every bucket's room up front (256 buckets of k entries, about
+            // 1.2 MB at k = 20): a node that only asks keeps smaller buckets. Lookups still
+            // ask and return k peers (the replication factor is unchanged).
+            kad_config.set_kbucket_size(CLIENT_BUCKET);
+        }
+        kad_config.set_query_timeout(config.request_timeout * 2);
         let mut kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);
-        kad.set_mode(Some(kad::Mode::Server));
+        kad.set_mode(Some(if config.dht_server { kad::Mode::Server } else { kad::Mode::Client }));
         kad
     });
     let limits = connection_limits::ConnectionLimits::default()
@@ -190,6 +198,9 @@ pub(super) fn behaviour(
         autonat: relayed.then(|| autonat::Behaviour::new(peer_id, autonat::Config::default())).into(),
     })
 }
+
+/// The k-buckets' size of a node that only asks the DHT (Kademlia's client mode).
+const CLIENT_BUCKET: std::num::NonZeroUsize = std::num::NonZeroUsize::new(4).unwrap();
 
 /// What identify says this node runs: the project, no version (peers need the protocol
 /// version only).

@@ -54,6 +54,19 @@ pub struct NetConfig {
     /// however many (Sybils trying to eclipse the node), cannot take the places of the peers
     /// the node chose itself, and gossipsub's outbound mesh quota keeps those in its meshes.
     pub outbound_reserve: u32,
+    /// Above this many connected peers, the node closes connections it does not need, down
+    /// to [`NetConfig::trim_to`]. Every connection between two me2b nodes also carries
+    /// gossipsub, whose streams keep it open for good: without trimming, each peer a DHT walk
+    /// or a lookup ever touched would stay connected (at 300 nodes in the simulator, nearly
+    /// all of them). Closed first: gossip peers outside every mesh, newest first, connected
+    /// longer than [`NetConfig::trim_grace`] (a walk or an exchange on them has ended). Mesh peers
+    /// and connections without gossip (a persona's, an exchange's) are never closed by it.
+    pub trim_above: usize,
+    /// Where trimming stops.
+    pub trim_to: usize,
+    /// Connections younger than this are not trimmed: a DHT walk or an exchange on them may
+    /// still be under way (DHT queries take about a second).
+    pub trim_grace: Duration,
     /// Most connections per peer.
     pub max_connections_per_peer: u32,
     /// Most incoming connections still in their handshake.
@@ -71,6 +84,18 @@ pub struct NetConfig {
     /// Whether to run the Kademlia DHT (peer discovery beyond the bootstrap peers). Always on
     /// for a real node; a simulation may turn it off to keep the topology it drew.
     pub dht: bool,
+    /// Whether the node serves the DHT (answers queries, stores records) or only asks it
+    /// (Kademlia's client mode). A business serves: its profile lives there and people look
+    /// it up. A person only asks, by default: its node is not dialled for others' lookups and
+    /// keeps no one's records, and the DHT's walks stay among the nodes that serve it, so a
+    /// person's node keeps a handful of connections, not one to most of the network (see the
+    /// simulator's `scale-1000-dht`). A person's node that is publicly reachable and wants to
+    /// help (a hub, a bootstrap node) may serve.
+    pub dht_server: bool,
+    /// How often Kademlia walks the network to refresh its routing table (its own default,
+    /// 5 minutes; the simulator dilates it with the time scale). A DHT query gives up after
+    /// twice [`NetConfig::request_timeout`] (Kademlia's own 60 s by default).
+    pub dht_refresh: Duration,
     /// The modelled links to the peers it dials (memory transport only; the simulator).
     pub link_model: Option<std::sync::Arc<dyn crate::link::LinkModel>>,
     /// How many peers the node tries to stay connected to: peers found through the DHT (which
@@ -91,11 +116,16 @@ impl NetConfig {
     pub fn for_role(role: Role) -> Self {
         let default = NetConfig::default();
         match role {
-            Role::Business => {
-                NetConfig { max_connections: 4096, outbound_reserve: 512, max_pending_incoming: 1024, ..default }
-            }
+            Role::Business => NetConfig {
+                max_connections: 4096,
+                outbound_reserve: 512,
+                max_pending_incoming: 1024,
+                trim_above: 128,
+                trim_to: 96,
+                ..default
+            },
             // mDNS would announce a person's node to everyone on its LAN.
-            Role::Person => NetConfig { mdns: false, ..default },
+            Role::Person => NetConfig { mdns: false, dht_server: false, ..default },
         }
     }
 }
@@ -110,6 +140,9 @@ impl Default for NetConfig {
             idle_timeout: Duration::from_secs(30),
             max_connections: 512,
             outbound_reserve: 128,
+            trim_above: 48,
+            trim_to: 32,
+            trim_grace: Duration::from_secs(5),
             max_connections_per_peer: 4,
             max_pending_incoming: 128,
             heartbeat: Duration::from_secs(1),
@@ -120,6 +153,8 @@ impl Default for NetConfig {
             check_in: Duration::from_secs(600),
             link_model: None,
             dht: true,
+            dht_server: true,
+            dht_refresh: Duration::from_secs(300),
         }
     }
 }

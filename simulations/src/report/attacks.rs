@@ -216,15 +216,17 @@ fn ignored(outcome: &Outcome, timeline: &Timeline) -> Result<Value> {
     let silent_from = scenario.duration()? / 2;
     let business = business_of(outcome);
     let (mut to_silent, mut to_silent_confirmed, mut to_others, mut to_others_confirmed) = (0u64, 0u64, 0u64, 0u64);
+    let (mut before_silence, mut before_silence_confirmed) = (0u64, 0u64);
     for (key, (revoked, confirmed)) in &timeline.revocations {
         let Some(with) = business.get(key) else { continue };
         let revoked_s = scenario_ms(scenario.time_scale, *revoked) / 1000.0;
-        if silent.contains(with) && revoked_s >= silent_from.as_secs_f64() {
-            to_silent += 1;
-            to_silent_confirmed += u64::from(confirmed.is_some());
-        } else {
-            to_others += 1;
-            to_others_confirmed += u64::from(confirmed.is_some());
+        let confirmed = u64::from(confirmed.is_some());
+        match (silent.contains(with), revoked_s >= silent_from.as_secs_f64()) {
+            (true, true) => (to_silent, to_silent_confirmed) = (to_silent + 1, to_silent_confirmed + confirmed),
+            (true, false) => {
+                (before_silence, before_silence_confirmed) = (before_silence + 1, before_silence_confirmed + confirmed)
+            }
+            (false, _) => (to_others, to_others_confirmed) = (to_others + 1, to_others_confirmed + confirmed),
         }
     }
     let deleted_with_silent = outcome
@@ -242,8 +244,10 @@ fn ignored(outcome: &Outcome, timeline: &Timeline) -> Result<Value> {
         "of_those_confirmed": to_silent_confirmed,
         "revocations_to_the_others": to_others,
         "of_those_confirmed_by_receipt": to_others_confirmed,
+        "revocations_to_them_before": before_silence,
+        "of_those_confirmed_before_they_went_silent": before_silence_confirmed,
         "deleted_with_silent_businesses": deleted_with_silent,
-        "note": "a revocation is confirmed only by the business's signed receipt: a silent business leaves it open (REVOKED, retried), never DELETED; deleted_with_silent_businesses counts those revoked before they went silent",
+        "note": "a revocation is confirmed only by the business's signed receipt: a silent business leaves it open (REVOKED, retried), never DELETED; deleted_with_silent_businesses counts those revoked and confirmed before they went silent",
     }))
 }
 

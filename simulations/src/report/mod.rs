@@ -522,6 +522,8 @@ fn machine_summary(outcome: &Outcome, timeline: &Timeline) -> Result<serde_json:
         "wall_s_per_simulated_minute": outcome.wall.as_secs_f64() / simulated_minutes.max(1e-9),
         "peak_memory_mib": outcome.monitor.peak_memory_mib,
         "memory_per_node_mib": outcome.monitor.peak_memory_mib / nodes as f64,
+        "idle_memory_mib": outcome.idle_memory_mib,
+        "idle_memory_per_node_mib": outcome.idle_memory_mib / nodes as f64,
         "event_loop_lag": outcome.monitor,
         "latency_figures_trustworthy": !lagging,
     }))

@@ -35,6 +35,9 @@ use tokio::sync::mpsc;
 /// counted.
 const RECORDER_QUEUE: usize = 1 << 16;
 
+/// How many DHT servers each node's bootstrap list names, with the DHT on.
+const DHT_BOOTSTRAP: usize = 3;
+
 /// One node of the simulation.
 pub struct SimNode {
     /// Person or business.
@@ -126,6 +129,8 @@ pub struct Outcome {
     pub wall: Duration,
     /// Wall time of set-up.
     pub setup: Duration,
+    /// Resident memory after set-up, before the workload: every node up and idle (MiB).
+    pub idle_memory_mib: f64,
     /// Whether the process kept up.
     pub monitor: Monitor,
 }
@@ -216,8 +221,14 @@ impl Runner {
             heartbeat: base.heartbeat.mul_f64(scale),
             request_timeout: base.request_timeout.mul_f64(scale),
             gossip_per_peer: self.scenario.network.gossip_per_peer,
-            dht: self.scenario.network.dht,
-            idle_timeout: base.idle_timeout.mul_f64(scale),
+            dht: network.dht,
+            dht_server: match network.dht_servers {
+                crate::scenario::DhtServers::Everyone => true,
+                crate::scenario::DhtServers::Businesses => base.dht_server,
+            },
+            dht_refresh: base.dht_refresh.mul_f64(scale),
+            trim_grace: base.trim_grace.mul_f64(scale),
+            idle_timeout: self.scenario.idle_timeout().ok().flatten().unwrap_or(base.idle_timeout).mul_f64(scale),
             gossip_window: base.gossip_window.mul_f64(scale),
             max_connections: match (node.role, network.max_connections) {
                 (Role::Person, Some(budget)) => budget,
@@ -290,6 +301,29 @@ impl Runner {
                 if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() {
                     let _ = handle.remember(peer, address.clone()).await;
                 }
+            }
+        }
+    }
+
+    /// With the DHT on, a node's bootstrap list, as a real node's configuration holds one:
+    /// [`DHT_BOOTSTRAP`] nodes that serve the DHT, drawn from the seed, put in its routing
+    /// table (not dialled: Kademlia dials them when it walks).
+    async fn dht_bootstrap(&self, index: usize) {
+        let Some(handle) = &self.nodes[index].handle else { return };
+        let everyone = self.scenario.network.dht_servers == crate::scenario::DhtServers::Everyone;
+        let servers: Vec<usize> = (0..self.nodes.len())
+            .filter(|&i| i != index && (everyone || self.nodes[i].role == Role::Business))
+            .collect();
+        if servers.is_empty() {
+            return;
+        }
+        let mut pick = rng(self.seed, "dht-bootstrap", index as u64);
+        for _ in 0..DHT_BOOTSTRAP.min(servers.len()) {
+            let server = servers[(pick.next_u64() % servers.len() as u64) as usize];
+            if let Some(address) = &self.nodes[server].address
+                && let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last()
+            {
+                let _ = handle.remember(peer, address.clone()).await;
             }
         }
     }
@@ -383,6 +417,8 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
     let setup_started = Instant::now();
     runner.set_up_all(progress).await?;
     let setup = setup_started.elapsed();
+    // Every node is up, connected and in its meshes, and nothing has happened yet.
+    let idle_memory_mib = crate::monitor::resident_memory_mib();
 
     progress.phase("running the workload");
     let (decisions, mut decided) = mpsc::channel::<(usize, Command)>(RECORDER_QUEUE);
@@ -435,6 +471,7 @@ pub async fn run(scenario: Scenario, seed: u64, root: PathBuf, progress: &mut dy
         events_lost,
         wall,
         setup,
+        idle_memory_mib,
         monitor,
     })
 }

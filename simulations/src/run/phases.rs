@@ -48,7 +48,11 @@ impl Runner {
                 progress.advance(0.0, &format!("{} nodes started", index + 1));
             }
         }
-        if !self.scenario.network.dht {
+        if self.scenario.network.dht {
+            for index in 0..total {
+                self.dht_bootstrap(index).await;
+            }
+        } else {
             self.address_book().await;
         }
         self.start_sybils(progress).await;
@@ -193,7 +197,9 @@ impl Runner {
                 if self.nodes[*node].handle.is_none() {
                     self.start(*node).await?;
                     self.dial_topology(*node).await;
-                    if !self.scenario.network.dht {
+                    if self.scenario.network.dht {
+                        self.dht_bootstrap(*node).await;
+                    } else {
                         self.address_book().await;
                     }
                     spawn_owner(self, *node, decisions.clone());
