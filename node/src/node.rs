@@ -98,8 +98,9 @@ pub struct Node {
     /// When the personas next check in with the businesses that may contact them.
     next_check_in: Instant,
     check_in: Duration,
-    /// When each connected peer's first connection was established (for trimming).
-    connected_at: HashMap<PeerId, Instant>,
+    /// When each connected peer's first connection was established, and whether this node
+    /// dialled one of its connections (for trimming).
+    connected_at: HashMap<PeerId, (Instant, bool)>,
     trim_above: usize,
     trim_to: usize,
     /// Connections younger than this are never trimmed.
@@ -768,7 +769,8 @@ impl Node {
         match event {
             SwarmEvent::NewListenAddr { address, .. } => info!(%address, "listening"),
             SwarmEvent::ConnectionEstablished { peer_id, endpoint, .. } => {
-                self.connected_at.entry(peer_id).or_insert_with(Instant::now);
+                let entry = self.connected_at.entry(peer_id).or_insert((Instant::now(), false));
+                entry.1 |= endpoint.is_dialer();
                 self.copy(|| Tapped::Connected { peer: peer_id, address: endpoint.get_remote_address().clone() });
                 self.announce(NodeEvent::Connected { peer: peer_id });
                 self.peer_reachable(peer_id).await?;
@@ -882,8 +884,10 @@ impl Node {
     }
 
     /// Closes connections the node does not need once it has more than `trim_above`: gossip
-    /// peers outside every mesh, connected longer than `trim_grace`, the newest first (those a
-    /// DHT walk or lookup made), down to `trim_to` (see [`NetConfig::trim_above`]).
+    /// peers that dialled in, outside every mesh, connected longer than `trim_grace`, the
+    /// newest first (those a DHT walk or lookup made), down to `trim_to` (see
+    /// [`NetConfig::trim_above`]). Peers this node dialled itself are kept: peers that crowd
+    /// in first (Sybils at a cold boot) must not push them out.
     fn trim_connections(&mut self) {
         let connected = self.swarm.connected_peers().count();
         if connected <= self.trim_above {
@@ -896,8 +900,8 @@ impl Node {
             .map(|(peer, _)| *peer)
             .filter(|peer| !mesh.contains(peer))
             .filter_map(|peer| {
-                let at = self.connected_at.get(&peer)?;
-                (at.elapsed() >= self.trim_grace).then_some((*at, peer))
+                let (at, dialled) = self.connected_at.get(&peer)?;
+                (!dialled && at.elapsed() >= self.trim_grace).then_some((*at, peer))
             })
             .collect();
         spare.sort_unstable_by_key(|(at, _)| std::cmp::Reverse(*at));

@@ -58,9 +58,10 @@ pub struct NetConfig {
     /// to [`NetConfig::trim_to`]. Every connection between two me2b nodes also carries
     /// gossipsub, whose streams keep it open for good: without trimming, each peer a DHT walk
     /// or a lookup ever touched would stay connected (at 300 nodes in the simulator, nearly
-    /// all of them). Closed first: gossip peers outside every mesh, newest first, connected
-    /// longer than [`NetConfig::trim_grace`] (a walk or an exchange on them has ended). Mesh peers
-    /// and connections without gossip (a persona's, an exchange's) are never closed by it.
+    /// all of them). Closed: gossip peers that dialled in, outside every mesh, newest first,
+    /// connected longer than [`NetConfig::trim_grace`] (a walk or an exchange on them has
+    /// ended). Peers the node dialled itself, mesh peers and connections without gossip (a
+    /// persona's, an exchange's) are never closed by it.
     pub trim_above: usize,
     /// Where trimming stops.
     pub trim_to: usize,
