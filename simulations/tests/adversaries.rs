@@ -4,33 +4,17 @@
 //! and wall times are in the README). Runs take turns: they measure delivery on shared cores.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use me2b_sim::run::Progress;
-use me2b_sim::scenario::Scenario;
-use serde_json::Value;
-use std::path::Path;
-use std::sync::Mutex;
+mod common;
 
-struct Quiet;
-impl Progress for Quiet {
-    fn phase(&mut self, _: &str) {}
-    fn advance(&mut self, _: f64, _: &str) {}
-}
+use serde_json::Value;
+use std::sync::Mutex;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 /// Runs scenario `name` with `overrides` and returns its summary.
 fn run(name: &str, overrides: &[&str]) -> Value {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
-    let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    let (scenario, _) = Scenario::load_with(&path, &overrides).unwrap();
-    let seed = scenario.seed;
-    let stores = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let outcome =
-        runtime.block_on(me2b_sim::run::run(scenario, seed, stores.path().to_path_buf(), &mut Quiet)).unwrap();
-    let report = me2b_sim::report::report(&outcome, seed).unwrap();
-    report.summary
+    common::run(name, overrides).summary
 }
 
 fn number(value: &Value) -> f64 {

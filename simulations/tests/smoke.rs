@@ -3,25 +3,12 @@
 //! and the same protocol-level counts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use me2b_sim::run::Progress;
-use me2b_sim::scenario::Scenario;
+mod common;
+
 use std::path::Path;
 
-struct Quiet;
-impl Progress for Quiet {
-    fn phase(&mut self, _: &str) {}
-    fn advance(&mut self, _: f64, _: &str) {}
-}
-
 fn run_smoke(out: &Path) -> serde_json::Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/smoke.toml");
-    let scenario = Scenario::load(&path).unwrap();
-    let seed = scenario.seed;
-    let stores = tempfile::tempdir().unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let outcome =
-        runtime.block_on(me2b_sim::run::run(scenario, seed, stores.path().to_path_buf(), &mut Quiet)).unwrap();
-    let report = me2b_sim::report::report(&outcome, seed).unwrap();
+    let report = common::run("smoke", &[]);
     me2b_sim::report::write(&report, out).unwrap();
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }

@@ -132,6 +132,8 @@ pub struct SybilSwitches {
     pub stop: Arc<std::sync::atomic::AtomicBool>,
     /// What they did.
     pub stats: Arc<SybilStats>,
+    /// Woken at each connection a Sybil makes.
+    pub connected: Arc<tokio::sync::Notify>,
 }
 
 /// A Sybil: a bare libp2p peer with the node's own network stack (gossipsub with the same
@@ -158,6 +160,7 @@ pub(super) async fn sybil(secret: [u8; 32], targets: Vec<Multiaddr>, switches: S
             event = swarm.select_next_some() => match event {
                 SwarmEvent::ConnectionEstablished { .. } => {
                     switches.stats.connections.fetch_add(1, Relaxed);
+                    switches.connected.notify_one();
                 }
                 SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(gossipsub::Event::Subscribed { topic, .. }))
                     if topics.insert(topic.clone()) =>

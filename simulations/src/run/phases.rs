@@ -106,10 +106,11 @@ impl Runner {
             tokio::spawn(sybil(secret, targets, self.sybils.clone()));
         }
         let deadline = Instant::now() + Duration::from_secs(10).mul_f64(self.scenario.time_scale);
-        while self.sybils.stats.connections.load(std::sync::atomic::Ordering::Relaxed) < expected
-            && Instant::now() < deadline
-        {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+        while self.sybils.stats.connections.load(std::sync::atomic::Ordering::Relaxed) < expected {
+            let woken = tokio::time::timeout_at(deadline.into(), self.sybils.connected.notified()).await;
+            if woken.is_err() {
+                break;
+            }
         }
     }
 
