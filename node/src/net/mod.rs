@@ -121,8 +121,10 @@ impl NetConfig {
                 max_connections: 4096,
                 outbound_reserve: 512,
                 max_pending_incoming: 1024,
-                trim_above: 128,
-                trim_to: 96,
+                // A business is the hub of its customers' gossip (a campaign reaches the
+                // people connected to it at once): it trims only far above a person's mark.
+                trim_above: 1024,
+                trim_to: 768,
                 ..default
             },
             // mDNS would announce a person's node to everyone on its LAN.
