@@ -1,6 +1,7 @@
 //! The `smoke` scenario end to end, twice with the same seed: every output file is present and
 //! well-formed, the counts agree with the workload, and the same seed gives the same workload
-//! and the same protocol-level counts.
+//! and protocol-level counts within the replay tolerance (those that follow from the workload
+//! exactly).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -53,5 +54,11 @@ fn smoke_runs_and_the_same_seed_gives_the_same_workload_and_counts() {
     let second_out = tempfile::tempdir().unwrap();
     let second = run_smoke(second_out.path());
     assert_eq!(first["workload"], second["workload"], "the seed fixes the workload");
-    assert_eq!(first["counts"], second["counts"], "the seed fixes the protocol-level counts");
+    // The replay contract (`me2b_sim::experiment`): counts that follow from the workload are
+    // exact; the others come from real timers on shared cores (a negotiation still open when
+    // the run ends under load) and agree within the documented tolerance.
+    let (digest, counts) = me2b_sim::experiment::compare(&first, &second);
+    assert!(digest, "the seed fixes the workload digest");
+    let off: Vec<_> = counts.iter().filter(|c| !c.ok).collect();
+    assert!(off.is_empty(), "counts outside the replay tolerance: {off:?}");
 }
