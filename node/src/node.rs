@@ -56,6 +56,10 @@ const MAX_PROFILE_LOOKUPS: usize = 1024;
 
 /// Most inputs one commit covers: bounds the batch's memory and the wait of its first input.
 pub const BATCH: usize = 256;
+/// Times a direct message goes again at once when the connection under it closed while
+/// another to the peer is up: as many as a peer's connections by default
+/// ([`net::NetConfig::max_connections_per_peer`]), since each try needs a connection to close.
+const MAX_RESENDS: u32 = 4;
 
 /// What the engine answered to one input.
 type Outcome = Result<Handled, HandleError>;
@@ -93,6 +97,9 @@ pub struct Node {
     events: broadcast::Sender<NodeEvent>,
     timers: BTreeSet<(Timestamp, Timer)>,
     in_flight: HashMap<(Route, StreamProtocol, OutboundRequestId), OutboxId>,
+    /// Deliveries sent again at once after their connection closed under them, and how many
+    /// times (at most [`MAX_RESENDS`] each; never more entries than are in flight).
+    resent: HashMap<OutboxId, u32>,
     /// A person's persona swarms (`None` for a business, or with pairwise identities off).
     personas: Option<Personas>,
     /// When the personas next check in with the businesses that may contact them.
@@ -178,6 +185,7 @@ impl Node {
             events: events.clone(),
             timers: BTreeSet::new(),
             in_flight: HashMap::new(),
+            resent: HashMap::new(),
             personas: (config.role == Role::Person && config.pairwise_identities)
                 .then(|| Personas::new(config.net.clone(), matches!(config.transport, Transport::Memory))),
             next_check_in: Instant::now() + config.net.check_in,
@@ -725,6 +733,15 @@ impl Node {
         }
     }
 
+    /// Whether `peer` is connected on `route` (a persona's swarm, or the node's own).
+    fn still_connected(&self, route: Route, peer: &PeerId) -> bool {
+        match (route, &self.personas) {
+            (Some(persona), Some(personas)) => personas.is_connected(&persona, peer),
+            (Some(_), None) => false,
+            (None, _) => self.swarm.is_connected(peer),
+        }
+    }
+
     /// One offence by `peer` (see [`net::bans`] for the policy): its gossip score follows its
     /// penalty points; at the limit it is banned, disconnected, and refused while the ban lasts.
     fn misbehaved(&mut self, peer: PeerId, reason: String) {
@@ -1028,6 +1045,7 @@ impl Node {
                         warn!(%peer, "peer rejected our message");
                     }
                     if let Some(delivery) = self.in_flight.remove(&(route, protocol, request_id)) {
+                        self.resent.remove(&delivery);
                         let accepted = response == Answer::Accepted;
                         let _ = self.feed(Input::Answered(delivery, response));
                         if accepted {
@@ -1044,7 +1062,18 @@ impl Node {
                     self.lookup_profile(peer);
                 }
                 if let Some(delivery) = self.in_flight.remove(&(route, protocol, request_id)) {
-                    let _ = self.feed(Input::Undelivered(delivery));
+                    // The connection under the message closed while another to the peer is up
+                    // (two dials that crossed, a duplicate dropped): send it again at once on
+                    // the one that stays, once, instead of after the outbox's backoff.
+                    let closed = matches!(error, request_response::OutboundFailure::ConnectionClosed);
+                    let resends = self.resent.get(&delivery).copied().unwrap_or(0);
+                    if closed && resends < MAX_RESENDS && self.still_connected(route, &peer) {
+                        self.resent.insert(delivery, resends + 1);
+                        let _ = self.feed(Input::Timer(Timer::Retry(delivery)));
+                    } else {
+                        self.resent.remove(&delivery);
+                        let _ = self.feed(Input::Undelivered(delivery));
+                    }
                 }
             }
             request_response::Event::InboundFailure { peer, error, .. } => match error {

@@ -138,6 +138,11 @@ impl Personas {
         }
     }
 
+    /// Whether `persona`'s swarm has a connection to `peer`.
+    pub fn is_connected(&self, persona: &PublicKey, peer: &PeerId) -> bool {
+        self.links.get(persona).is_some_and(|link| link.swarm.is_connected(peer))
+    }
+
     /// How many persona swarms exist, and how many connections they hold.
     pub fn counts(&self) -> (usize, usize) {
         let connections = self.links.values().map(|link| link.swarm.network_info().num_peers()).sum();
@@ -236,7 +241,14 @@ struct AddressBook {
 }
 
 impl AddressBook {
-    fn add(&mut self, peer: PeerId, address: Multiaddr) -> bool {
+    /// Remembers `address` for `peer`, in one form: without a trailing `/p2p/PEER` (the dial
+    /// names the peer), so that `/ip4/…/tcp/7401` and `/ip4/…/tcp/7401/p2p/PEER` are one
+    /// address, not two dialled at once (one of the two connections is then dropped, and a
+    /// message the peer put on it is lost).
+    fn add(&mut self, peer: PeerId, mut address: Multiaddr) -> bool {
+        if address.iter().last() == Some(libp2p::multiaddr::Protocol::P2p(peer)) {
+            address.pop();
+        }
         if !self.peers.contains_key(&peer) {
             while self.peers.len() >= MAX_ADDRESS_PEERS {
                 let Some(oldest) = self.order.pop_front() else { break };
@@ -293,5 +305,19 @@ mod tests {
         }
         assert_eq!(book.peers.len(), MAX_ADDRESS_PEERS);
         assert!(book.get(&peer).is_empty(), "the oldest peer made room");
+    }
+
+    #[test]
+    fn an_address_with_and_without_the_peer_id_is_one_address() {
+        let mut book = AddressBook::default();
+        let peer = PeerId::random();
+        let bare: Multiaddr = "/ip4/127.0.0.1/tcp/7401".parse().unwrap();
+        assert!(book.add(peer, bare.clone().with(libp2p::multiaddr::Protocol::P2p(peer))));
+        assert!(!book.add(peer, bare.clone()), "the same address");
+        assert_eq!(book.get(&peer), vec![bare.clone()]);
+        // Another peer's id is not this peer's: that address is kept as it is.
+        let other = bare.with(libp2p::multiaddr::Protocol::P2p(PeerId::random()));
+        assert!(book.add(peer, other.clone()));
+        assert_eq!(book.get(&peer).len(), 2);
     }
 }

@@ -513,3 +513,92 @@ mod tests {
         assert!(!compare(&recorded, &other).0);
     }
 }
+
+/// The figures both reports give, the in-process run's and the driver's of real daemons
+/// (JSON pointers into `summary.json`).
+pub const SHARED_FIGURES: &[&str] = &[
+    "/counts/nodes",
+    "/counts/requests_published",
+    "/counts/intents_published",
+    "/counts/gossip_deliveries_expected",
+    "/counts/gossip_deliveries",
+    "/gossip/delivery_ratio",
+    "/gossip/latency_ms/p50",
+    "/gossip/latency_ms/p90",
+    "/gossip/latency_ms/p99",
+    "/counts/agreements_finalized",
+    "/time_to_agreement_ms/p50",
+    "/time_to_agreement_ms/p99",
+    "/counts/deletion_receipts",
+    "/revocation_to_receipt_ms/p50",
+    "/revocation_to_receipt_ms/p99",
+    "/connections/distinct_peers_per_node/p50",
+    "/connections/connected_at_end_per_node/p50",
+    "/counts/events_lost",
+];
+
+/// One shared figure of two runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Side {
+    /// Its JSON pointer.
+    pub figure: &'static str,
+    /// The first run's value.
+    pub a: Option<f64>,
+    /// The second's.
+    pub b: Option<f64>,
+}
+
+/// The [`SHARED_FIGURES`] of two summaries, side by side.
+pub fn side_by_side(a: &serde_json::Value, b: &serde_json::Value) -> Vec<Side> {
+    SHARED_FIGURES
+        .iter()
+        .map(|figure| Side {
+            figure,
+            a: a.pointer(figure).and_then(serde_json::Value::as_f64),
+            b: b.pointer(figure).and_then(serde_json::Value::as_f64),
+        })
+        .collect()
+}
+
+/// How far a driven cluster's figures may be from the in-process run's of the same scenario
+/// and seed, and still count as the same system (`me2b-sim compare`, the namespace test):
+///
+/// - the workload is the same: digest, requests and intents published, deliveries expected;
+/// - gossip delivery ratios within 0.05 of each other;
+/// - agreements finalized and deletion receipts within 25 % or 3: owners decide with the same
+///   draws, but which offer wins an intent, and what lands before the end, is timing;
+/// - gossip latency and time to agreement, p50: within a factor of 4, or 100 ms, of each
+///   other. Real daemons are separate processes sharing the machine's cores, with an event
+///   stream between each and the driver's clock; the bound catches a protocol stall on either
+///   side (a lost message waits at least 2 s for its retry), not scheduling.
+pub fn differences(in_process: &serde_json::Value, cluster: &serde_json::Value) -> Vec<String> {
+    let number =
+        |summary: &serde_json::Value, pointer: &str| summary.pointer(pointer).and_then(serde_json::Value::as_f64);
+    let mut found = Vec::new();
+    if in_process["workload"]["digest"] != cluster["workload"]["digest"] {
+        found.push("not the same workload (digests differ)".to_owned());
+    }
+    for pointer in ["/counts/requests_published", "/counts/intents_published", "/counts/gossip_deliveries_expected"] {
+        if number(in_process, pointer) != number(cluster, pointer) {
+            found.push(format!("{pointer}: {:?} against {:?}", number(in_process, pointer), number(cluster, pointer)));
+        }
+    }
+    let pairs = |pointer: &str| (number(in_process, pointer), number(cluster, pointer));
+    match pairs("/gossip/delivery_ratio") {
+        (Some(a), Some(b)) if (a - b).abs() <= 0.05 => {}
+        (a, b) => found.push(format!("gossip delivery ratio: {a:?} against {b:?}")),
+    }
+    for pointer in ["/counts/agreements_finalized", "/counts/deletion_receipts"] {
+        match pairs(pointer) {
+            (Some(a), Some(b)) if (a - b).abs() <= (0.25 * a.max(b)).max(3.0) => {}
+            (a, b) => found.push(format!("{pointer}: {a:?} against {b:?}")),
+        }
+    }
+    for pointer in ["/gossip/latency_ms/p50", "/time_to_agreement_ms/p50"] {
+        match pairs(pointer) {
+            (Some(a), Some(b)) if a.max(b) <= (4.0 * a.min(b)).max(a.min(b) + 100.0) => {}
+            (a, b) => found.push(format!("{pointer}: {a:?} ms in process against {b:?} ms on the cluster")),
+        }
+    }
+    found
+}

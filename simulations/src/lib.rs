@@ -12,7 +12,12 @@
 //! says when latency figures measure the machine rather than the protocol. Each gossip
 //! delivery is compared with the shortest-path latency over the connection graph the nodes
 //! actually formed.
+//!
+//! `me2b-sim drive SCENARIO.toml --cluster cluster.json` (or `--netns`) plays the same
+//! workload against real `me2b` daemons through their HTTP API ([`drive`]) and writes the
+//! same files, so the two can be compared (`me2b-sim compare`).
 
+pub mod drive;
 pub mod experiment;
 pub mod links;
 pub mod monitor;

@@ -58,6 +58,44 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         stores: Option<PathBuf>,
     },
+    /// Play a scenario against real `me2b` daemons through their HTTP API and write the same
+    /// metrics.csv and summary.json (the part an API shows): daemons listed in a
+    /// cluster.json, or made here with `--netns`, one per network namespace with the
+    /// scenario's link latency and loss by `tc netem` (needs root).
+    Drive {
+        /// The scenario file.
+        scenario: PathBuf,
+        /// The daemons to drive (see `me2b_sim::drive::Cluster`).
+        #[arg(long, value_name = "FILE", conflicts_with = "netns", required_unless_present = "netns")]
+        cluster: Option<PathBuf>,
+        /// Make the daemons here, in network namespaces, for this run (removed after it).
+        #[arg(long)]
+        netns: bool,
+        /// The `me2b` binary for `--netns` (default: the one beside this program, else PATH).
+        #[arg(long, value_name = "PATH")]
+        me2b: Option<PathBuf>,
+        /// Where to write metrics.csv, summary.json, manifest.json, cluster.json and the plots.
+        #[arg(long, default_value = "drive-out")]
+        out: PathBuf,
+        /// The seed (default: the scenario's).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Changes a field of the scenario, as for `run`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        overrides: Vec<String>,
+        /// Where `--netns` puts the daemons' data directories (as for `run`: default /dev/shm
+        /// when it exists, so that the two compare on the same storage).
+        #[arg(long, value_name = "DIR")]
+        stores: Option<PathBuf>,
+    },
+    /// Put the figures two runs both report side by side, e.g. the in-process run and the
+    /// driven daemons of one scenario and seed.
+    Compare {
+        /// One run's directory (holding summary.json).
+        a: PathBuf,
+        /// The other's.
+        b: PathBuf,
+    },
     /// Run a recorded run again from its manifest.json, and compare: the workload digest must
     /// match exactly, the counts within the documented tolerance.
     Replay {
@@ -127,7 +165,92 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Sweep { experiment, out, parallel, stores } => sweep(&experiment, out, parallel, stores),
         Command::Replay { dir, out, stores } => replay(&dir, out, stores),
+        Command::Drive { scenario: file, cluster, netns, me2b, out, seed, overrides, stores } => {
+            let (scenario, document) = Scenario::load_with(&file, &overrides)?;
+            let seed = seed.unwrap_or(scenario.seed);
+            let mut manifest = Manifest::begin(&file, &overrides, &document, seed);
+            manifest.write(&out)?;
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let summary = if netns {
+                let binary = me2b.unwrap_or_else(beside_me);
+                eprintln!("starting {} daemons in network namespaces", scenario.nodes());
+                let made = me2b_sim::drive::netns::Netns::up(&scenario, seed, &binary, &stores_parent(stores))?;
+                eprintln!("links: {}", made.links());
+                write_cluster(&made.cluster, &out)?;
+                runtime.block_on(me2b_sim::drive::drive(scenario, seed, &made.cluster, &out))?
+            } else {
+                let path = cluster.context("--cluster FILE or --netns")?;
+                let cluster = me2b_sim::drive::Cluster::load(&path)?;
+                write_cluster(&cluster, &out)?;
+                runtime.block_on(me2b_sim::drive::drive(scenario, seed, &cluster, &out))?
+            };
+            manifest.finish(&summary);
+            manifest.write(&out)?;
+            print_summary(&summary, &out);
+            Ok(())
+        }
+        Command::Compare { a, b } => compare(&a, &b),
     }
+}
+
+/// Where node stores go: `stores` if given, else /dev/shm when it exists (every node flushes
+/// before acknowledging), else the system's temporary directory.
+fn stores_parent(stores: Option<PathBuf>) -> PathBuf {
+    let shm = PathBuf::from("/dev/shm");
+    stores.unwrap_or_else(|| if shm.is_dir() { shm } else { std::env::temp_dir() })
+}
+
+/// The `me2b` binary beside this program (`target/<profile>/`), else `me2b` on the PATH.
+fn beside_me() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join("me2b")))
+        .filter(|path| path.is_file())
+        .unwrap_or_else(|| PathBuf::from("me2b"))
+}
+
+/// The cluster, for the record, without its API tokens.
+fn write_cluster(cluster: &me2b_sim::drive::Cluster, out: &Path) -> Result<()> {
+    let mut recorded = cluster.clone();
+    for member in &mut recorded.nodes {
+        member.token = "(not recorded)".into();
+    }
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join("cluster.json"), serde_json::to_vec_pretty(&recorded)?)?;
+    Ok(())
+}
+
+fn compare(a: &Path, b: &Path) -> Result<()> {
+    let read = |dir: &Path| -> Result<serde_json::Value> {
+        let path = dir.join("summary.json");
+        let text = std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        Ok(serde_json::from_str(&text)?)
+    };
+    let (first, second) = (read(a)?, read(b)?);
+    let same = first["workload"]["digest"] == second["workload"]["digest"];
+    println!("A: {}\nB: {}", a.display(), b.display());
+    println!("workload digest: {}", if same { "same" } else { "DIFFERENT (not the same workload)" });
+    println!("{:<44} {:>12} {:>12} {:>8}", "figure", "A", "B", "B / A");
+    let n = |v: Option<f64>| {
+        v.map_or("-".to_owned(), |x| if x.fract() == 0.0 { format!("{x:.0}") } else { format!("{x:.3}") })
+    };
+    for side in me2b_sim::experiment::side_by_side(&first, &second) {
+        let ratio = match (side.a, side.b) {
+            (Some(a), Some(b)) if a != 0.0 => format!("{:.2}", b / a),
+            _ => "-".to_owned(),
+        };
+        println!("{:<44} {:>12} {:>12} {:>8}", side.figure, n(side.a), n(side.b), ratio);
+    }
+    let differences = me2b_sim::experiment::differences(&first, &second);
+    if differences.is_empty() {
+        println!("within the tolerance of a driven cluster against the in-process run (A in process, B driven)");
+    } else {
+        println!("outside the tolerance of a driven cluster against the in-process run (A in process, B driven):");
+        for difference in differences {
+            println!("  {difference}");
+        }
+    }
+    Ok(())
 }
 
 /// Runs one scenario and writes its report and manifest to `out`; returns the summary.
@@ -138,8 +261,7 @@ fn run_one(
     out: &Path,
     stores: Option<PathBuf>,
 ) -> Result<serde_json::Value> {
-    let shm = PathBuf::from("/dev/shm");
-    let parent = stores.unwrap_or_else(|| if shm.is_dir() { shm } else { std::env::temp_dir() });
+    let parent = stores_parent(stores);
     let stores = tempfile::Builder::new()
         .prefix("me2b-sim-")
         .tempdir_in(&parent)

@@ -85,16 +85,21 @@ fn cpu_seconds() -> f64 {
 
 /// Peak resident memory (Linux `VmHWM`; 0 elsewhere).
 pub fn peak_memory_mib() -> f64 {
-    status_mib("VmHWM:")
+    status_mib("self", "VmHWM:")
 }
 
 /// Resident memory now (Linux `VmRSS`; 0 elsewhere).
 pub fn resident_memory_mib() -> f64 {
-    status_mib("VmRSS:")
+    status_mib("self", "VmRSS:")
 }
 
-fn status_mib(field: &str) -> f64 {
-    let Ok(status) = std::fs::read_to_string("/proc/self/status") else { return 0.0 };
+/// Resident memory of process `pid` on this machine now (MiB; 0 when it cannot be read).
+pub fn resident_memory_of(pid: u32) -> f64 {
+    status_mib(&pid.to_string(), "VmRSS:")
+}
+
+fn status_mib(process: &str, field: &str) -> f64 {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{process}/status")) else { return 0.0 };
     status
         .lines()
         .find_map(|line| line.strip_prefix(field))

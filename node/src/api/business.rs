@@ -20,7 +20,7 @@ use std::time::Duration;
 use utoipa::ToSchema;
 
 /// A campaign: a data request to publish.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"category": "apparel.shoes", "description": "Shoes that fit", "expires": "7d", "fields": ["body.shoe_size_eu"], "purpose": "personalised-offers", "retention": "30d", "use": "once", "compensation": "10% discount", "contact": "1/30d"}))]
 pub struct Campaign {
     /// E.g. `apparel.shoes`.

@@ -18,7 +18,7 @@ use me2b_proto::ledger;
 use me2b_proto::messages::ProductOffer;
 use me2b_proto::time::parse_duration;
 use me2b_proto::vocab::Category;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,7 +34,7 @@ pub(super) async fn subscriptions(State(api): State<Arc<Api>>, page: Page) -> Li
 }
 
 /// Categories to follow.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"categories": ["apparel.shoes"]}))]
 pub struct Subscribe {
@@ -58,7 +58,7 @@ pub(super) async fn subscribe(State(api): State<Arc<Api>>, Json(body): Json<Subs
 }
 
 /// An intent to publish.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"category": "apparel.shoes", "spec": {"size_eu": "44"}, "max_price": "120 EUR", "shares": ["activity.running.distance_km:optional"], "expires": "14d"}))]
 pub struct IntentBody {

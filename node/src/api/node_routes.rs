@@ -121,14 +121,22 @@ pub(super) async fn peers(State(api): State<Arc<Api>>, page: Page) -> Listing<Pe
 }
 
 /// A peer to connect to.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"address": "/ip4/127.0.0.1/tcp/7401/p2p/12D3KooWJ4cWCbWPDEq4PoVSNWR5FQgtuwuS8eMHhp1iBmXUMBX4"}))]
 pub struct ConnectBody {
     /// A libp2p address, e.g. `/ip4/192.0.2.7/tcp/7401/p2p/PEER_ID`.
     pub address: String,
+    /// Whether to dial it now (default); `false` only remembers where it is, for discovery
+    /// (Kademlia's bootstrap, a business to negotiate with) when it is needed.
+    #[serde(default = "dial_now")]
+    pub dial: bool,
 }
 
-/// Dials a peer (and remembers it for discovery when the address names its peer id).
+fn dial_now() -> bool {
+    true
+}
+
+/// Dials a peer and remembers it for discovery (with `"dial": false`, only remembers it).
 #[utoipa::path(post, path = "/v1/peers", request_body = ConnectBody, responses((status = 200, body = PeerView), (status = 400, body = ProblemDoc), (status = 502, body = ProblemDoc)))]
 pub(super) async fn connect(State(api): State<Arc<Api>>, Json(body): Json<ConnectBody>) -> Answer<PeerView> {
     let address: libp2p::Multiaddr = body
@@ -143,7 +151,9 @@ pub(super) async fn connect(State(api): State<Arc<Api>>, Json(body): Json<Connec
         return Err(ApiError::of(Problem::BadRequest, "the address must end in /p2p/PEER_ID"));
     };
     api.node.remember(peer, address.clone()).await?;
-    api.node.dial(address).await?;
+    if body.dial {
+        api.node.dial(address).await?;
+    }
     Ok(Json(PeerView { peer_id: peer.to_string() }))
 }
 

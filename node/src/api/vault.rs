@@ -99,7 +99,7 @@ pub(super) async fn data_remove(State(api): State<Arc<Api>>, Path(path): Path<St
 }
 
 /// Records to import, by path.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"records": {"body.shoe_size_eu": 44, "profile.birthdate": "1990-05-17"}}))]
 pub struct Import {

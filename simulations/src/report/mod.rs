@@ -38,11 +38,12 @@ pub struct Report {
     pub latencies: Vec<f64>,
     /// Agreements finalized over time: (scenario seconds, cumulative count).
     pub agreements: Vec<(f64, usize)>,
-    /// Wire bytes per node, in node order.
+    /// Wire bytes per node, in node order (empty: not known, no plot).
     pub traffic: Vec<u64>,
 }
 
-fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
+/// The `q` quantile of `sorted` (nearest rank).
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> Option<f64> {
     if sorted.is_empty() {
         return None;
     }
@@ -276,7 +277,7 @@ impl Timeline {
 }
 
 /// A CSV writer into memory with the header of `metrics.csv`.
-fn csv_writer() -> csv::Writer<Vec<u8>> {
+pub(crate) fn csv_writer() -> csv::Writer<Vec<u8>> {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = ["time_ms", "node", "role", "event", "subject", "peer", "latency_ms", "floor_ms", "detail"];
     if let Err(error) = writer.write_record(header) {
@@ -351,26 +352,38 @@ impl Finals {
 /// Who should have heard each request (people following its category while it was live) and
 /// each intent (businesses following its category).
 fn expected_deliveries(outcome: &Outcome) -> usize {
-    let scenario = &outcome.scenario;
+    let campaigns: Vec<Option<usize>> = outcome.published.iter().map(|(_, _, _, campaign)| *campaign).collect();
+    deliveries_expected(&outcome.scenario, &campaigns, outcome.intents.len())
+}
+
+/// The gossip deliveries a workload calls for: every person following the category of each
+/// request published (by campaign index; `None` is the first campaign's category), every
+/// business following the intents' category for each intent.
+pub(crate) fn deliveries_expected(
+    scenario: &crate::scenario::Scenario,
+    campaigns: &[Option<usize>],
+    intents: usize,
+) -> usize {
     let mut expected = 0usize;
-    for (_, _, _, campaign) in &outcome.published {
+    for campaign in campaigns {
         let category = match campaign {
             Some(c) => scenario.businesses.campaigns[*c].category.clone(),
             None => scenario.businesses.campaigns.first().map(|c| c.category.clone()).unwrap_or_default(),
         };
         if scenario.people.follow.contains(&category) {
-            expected += outcome.workload.people.len();
+            expected += scenario.people.count;
         }
     }
     if let Some(category) = &scenario.people.intent_category
         && scenario.businesses.follow.contains(category)
     {
-        expected += outcome.intents.len() * scenario.businesses.count;
+        expected += intents * scenario.businesses.count;
     }
     expected
 }
 
-fn quantiles(sorted: &[f64]) -> serde_json::Value {
+/// p50, p90, p99, max and n of `sorted`, as `summary.json` gives every distribution.
+pub(crate) fn quantiles(sorted: &[f64]) -> serde_json::Value {
     json!({"p50": percentile(sorted, 0.5), "p90": percentile(sorted, 0.9), "p99": percentile(sorted, 0.99),
            "max": sorted.last(), "n": sorted.len()})
 }
@@ -511,11 +524,7 @@ fn machine_summary(outcome: &Outcome, timeline: &Timeline) -> Result<serde_json:
     let scenario = &outcome.scenario;
     let nodes = outcome.keys.len().max(1);
     let simulated_minutes = (scenario.duration()? + scenario.drain()?).as_secs_f64() / 60.0;
-    // Lag adds to every delivery it overlaps: when the 99th percentile lag reaches a quarter
-    // of the median delivery latency, or the cores are saturated, the figures measure the
-    // machine as much as the protocol.
     let median_latency_wall = percentile(&timeline.latencies, 0.5).unwrap_or(f64::INFINITY) * scenario.time_scale;
-    let lagging = outcome.monitor.lag_p99_ms > 0.25 * median_latency_wall || outcome.monitor.cpu_saturation > 0.9;
     Ok(json!({
         "wall_setup_s": outcome.setup.as_secs_f64(),
         "wall_run_s": outcome.wall.as_secs_f64(),
@@ -525,8 +534,15 @@ fn machine_summary(outcome: &Outcome, timeline: &Timeline) -> Result<serde_json:
         "idle_memory_mib": outcome.idle_memory_mib,
         "idle_memory_per_node_mib": outcome.idle_memory_mib / nodes as f64,
         "event_loop_lag": outcome.monitor,
-        "latency_figures_trustworthy": !lagging,
+        "latency_figures_trustworthy": trustworthy(&outcome.monitor, median_latency_wall),
     }))
+}
+
+/// Whether latency figures measure the protocol: lag adds to every delivery it overlaps, so
+/// when the 99th percentile lag reaches a quarter of the median delivery latency (wall ms),
+/// or the cores are saturated, they measure the machine as much.
+pub(crate) fn trustworthy(monitor: &crate::monitor::Monitor, median_latency_wall_ms: f64) -> bool {
+    monitor.lag_p99_ms <= 0.25 * median_latency_wall_ms && monitor.cpu_saturation <= 0.9
 }
 
 /// An event's type, subject, other party and detail, for the CSV.
@@ -645,11 +661,13 @@ pub fn write(report: &Report, out: &Path) -> Result<()> {
         out.join("agreements_over_time.svg"),
         crate::svg::line("Agreements over time", "time (s, scenario time)", "agreements finalized", &agreements),
     )?;
-    let mut traffic: Vec<f64> = report.traffic.iter().map(|b| *b as f64 / 1024.0).collect();
-    traffic.sort_by(|a, b| b.total_cmp(a));
-    std::fs::write(
-        out.join("traffic_per_node.svg"),
-        crate::svg::bars("Traffic per node (sorted)", "node (by traffic)", "KiB sent on the wire", &traffic),
-    )?;
+    if !report.traffic.is_empty() {
+        let mut traffic: Vec<f64> = report.traffic.iter().map(|b| *b as f64 / 1024.0).collect();
+        traffic.sort_by(|a, b| b.total_cmp(a));
+        std::fs::write(
+            out.join("traffic_per_node.svg"),
+            crate::svg::bars("Traffic per node (sorted)", "node (by traffic)", "KiB sent on the wire", &traffic),
+        )?;
+    }
     Ok(())
 }

@@ -25,16 +25,49 @@ pub(super) fn spam(expires: Duration) -> Option<Command> {
     })
 }
 
+/// How a simulated owner decides, drawn per person in the order the questions come, so that
+/// decisions follow from the seed: the in-process run and the driver of real daemons
+/// ([`crate::drive`]) use the same draws.
+pub struct Owner {
+    people: crate::scenario::People,
+    asked: rand_chacha::ChaCha20Rng,
+    revoking: rand_chacha::ChaCha20Rng,
+}
+
+impl Owner {
+    /// The owner of person `index`.
+    pub fn new(scenario: &Scenario, seed: u64, index: usize) -> Owner {
+        Owner {
+            people: scenario.people.clone(),
+            asked: rng(seed, "owner", index as u64),
+            revoking: rng(seed, "revoke", index as u64),
+        }
+    }
+
+    /// The node asks about a negotiation: whether the owner approves, and after how long
+    /// (seconds of scenario time).
+    pub fn asked(&mut self) -> (bool, f64) {
+        let approve = (self.asked.next_u64() as f64 / u64::MAX as f64) < self.people.approve;
+        let think = self.people.think_time_s.sample(&mut self.asked).max(0.0);
+        (approve, think)
+    }
+
+    /// An agreement was made: after how long (seconds of scenario time) the owner revokes
+    /// it, if they do.
+    pub fn finalized(&mut self) -> Option<f64> {
+        let revoke = (self.revoking.next_u64() as f64 / u64::MAX as f64) < self.people.revoke;
+        let after = self.people.revoke_after_s.sample(&mut self.revoking).max(0.0);
+        revoke.then_some(after)
+    }
+}
+
 /// The simulated owner of person `index`: answers questions after a think time (approving
-/// with the scenario's probability) and revokes some agreements after a while. Decisions are
-/// drawn per person in the order the questions come, so they follow from the seed.
+/// with the scenario's probability) and revokes some agreements after a while ([`Owner`]).
 pub(super) fn spawn_owner(runner: &Runner, index: usize, decisions: mpsc::Sender<(usize, Command)>) {
     let Some(handle) = &runner.nodes[index].handle else { return };
     let mut events = handle.events();
-    let people = runner.scenario.people.clone();
     let scale = runner.scenario.time_scale;
-    let mut asked = rng(runner.seed, "owner", index as u64);
-    let mut revoking = rng(runner.seed, "revoke", index as u64);
+    let mut owner = Owner::new(&runner.scenario, runner.seed, index);
     tokio::spawn(async move {
         loop {
             let event = match events.recv().await {
@@ -44,18 +77,13 @@ pub(super) fn spawn_owner(runner: &Runner, index: usize, decisions: mpsc::Sender
             };
             let (wait, command) = match event {
                 Event::AwaitingOwner { negotiation_id, .. } => {
-                    let approve = (asked.next_u64() as f64 / u64::MAX as f64) < people.approve;
-                    let think = people.think_time_s.sample(&mut asked).max(0.0);
+                    let (approve, think) = owner.asked();
                     let command =
                         if approve { Command::Approve(negotiation_id) } else { Command::Decline(negotiation_id) };
                     (think, command)
                 }
                 Event::Finalized { agreement_id, .. } => {
-                    let revoke = (revoking.next_u64() as f64 / u64::MAX as f64) < people.revoke;
-                    let after = people.revoke_after_s.sample(&mut revoking).max(0.0);
-                    if !revoke {
-                        continue;
-                    }
+                    let Some(after) = owner.finalized() else { continue };
                     (after, Command::Revoke { agreement_id, reason: "simulated owner".into() })
                 }
                 _ => continue,

@@ -2,7 +2,7 @@
 //! modelled links, drives the workload, and records what every node reports.
 
 mod actors;
-pub use actors::SybilStats;
+pub use actors::{Owner, SybilStats};
 mod phases;
 
 use actors::{SybilSwitches, malformed_peer, spam, spawn_owner, sybil};
@@ -23,7 +23,7 @@ use me2b_proto::policy::{FieldRule, Policy, Share};
 use me2b_proto::terms::Money;
 use me2b_proto::time::Timestamp;
 use me2b_proto::value::{Point, Value};
-use me2b_proto::vocab::Purpose;
+use me2b_proto::vocab::{Category, FieldPath, Purpose};
 use rand_core::Rng as _;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -173,17 +173,74 @@ fn person_policy(shares_without_asking: bool) -> Result<Policy> {
     })
 }
 
-/// Sets a person's season total of kilometres run (one point, so sums over the season are
-/// the total).
-fn running(total_km: f64) -> Result<Command> {
+/// A person's season total of kilometres run, as their watch reports it: one point, so sums
+/// over the season are the total.
+pub fn running(total_km: f64) -> Result<(FieldPath, Value, Provenance)> {
     let season = Timestamp::from_millis(now().as_millis().saturating_sub(30 * 86_400_000));
     let runs = Value::Series(vec![Point::new(season, total_km)]);
-    Ok(Command::SetRecord {
-        path: "activity.running_km".parse()?,
-        value: runs,
-        provenance: Provenance::Device("watch".into()),
-    })
+    Ok(("activity.running_km".parse()?, runs, Provenance::Device("watch".into())))
 }
+
+/// What node `index` is given before the workload: a person's policy, records and follows, a
+/// business's follows and catalog. The in-process run applies it as engine commands, the
+/// driver of real daemons ([`crate::drive`]) through their API.
+#[derive(Debug, Clone, Default)]
+pub struct SetUp {
+    /// A person's policy.
+    pub policy: Option<Policy>,
+    /// Records to store.
+    pub records: Vec<(FieldPath, Value, Provenance)>,
+    /// Categories to follow.
+    pub follow: Vec<Category>,
+    /// A business's catalog.
+    pub catalog: Vec<CatalogItem>,
+}
+
+impl SetUp {
+    /// The set-up of node `index` in `scenario` with `workload`.
+    pub fn of(scenario: &Scenario, workload: &Workload, index: usize) -> Result<SetUp> {
+        let mut set_up = SetUp::default();
+        if index < scenario.people.count {
+            let plan = &workload.people[index];
+            set_up.policy = Some(person_policy(plan.shares_without_asking)?);
+            set_up.records.push(("body.shoe_size_eu".parse()?, Value::Number(plan.shoe_size), Provenance::Owner));
+            set_up.records.push(running(plan.running_km)?);
+            if plan.health_record {
+                set_up.records.push(("health.acquired.asthma".parse()?, Value::Boolean(true), Provenance::Owner));
+            }
+            set_up.follow = scenario.people.follow.iter().map(|c| c.parse()).collect::<Result<_, _>>()?;
+        } else if index < scenario.people.count + scenario.businesses.count {
+            set_up.follow = scenario.businesses.follow.iter().map(|c| c.parse()).collect::<Result<_, _>>()?;
+            for entry in &scenario.businesses.catalog {
+                set_up.catalog.push(CatalogItem {
+                    category: entry.category.parse()?,
+                    spec: entry.spec.clone(),
+                    description: format!("product of business {index}"),
+                    price: Money::new(entry.price_eur * 100, "EUR")?,
+                    terms: entry.terms.terms(Timestamp::EPOCH).map_err(|e| anyhow::anyhow!("catalog: {e}"))?,
+                });
+            }
+        }
+        Ok(set_up)
+    }
+}
+
+/// The [`DHT_BOOTSTRAP`] DHT servers node `index` has in its bootstrap list, drawn from the
+/// seed: businesses, or every other node when everyone serves.
+pub fn dht_bootstrap_list(scenario: &Scenario, seed: u64, roles: &[Role], index: usize) -> Vec<usize> {
+    let everyone = scenario.network.dht_servers == crate::scenario::DhtServers::Everyone;
+    let servers: Vec<usize> =
+        (0..roles.len()).filter(|&i| i != index && (everyone || roles[i] == Role::Business)).collect();
+    if servers.is_empty() {
+        return Vec::new();
+    }
+    let mut pick = rng(seed, "dht-bootstrap", index as u64);
+    (0..DHT_BOOTSTRAP.min(servers.len())).map(|_| servers[(pick.next_u64() % servers.len() as u64) as usize]).collect()
+}
+
+/// How long the gossip meshes get to form after the topology is connected, before the
+/// workload starts (wall time at time scale 1).
+pub const WARM_UP: Duration = Duration::from_secs(3);
 
 struct Runner {
     scenario: Arc<Scenario>,
@@ -310,16 +367,8 @@ impl Runner {
     /// table (not dialled: Kademlia dials them when it walks).
     async fn dht_bootstrap(&self, index: usize) {
         let Some(handle) = &self.nodes[index].handle else { return };
-        let everyone = self.scenario.network.dht_servers == crate::scenario::DhtServers::Everyone;
-        let servers: Vec<usize> = (0..self.nodes.len())
-            .filter(|&i| i != index && (everyone || self.nodes[i].role == Role::Business))
-            .collect();
-        if servers.is_empty() {
-            return;
-        }
-        let mut pick = rng(self.seed, "dht-bootstrap", index as u64);
-        for _ in 0..DHT_BOOTSTRAP.min(servers.len()) {
-            let server = servers[(pick.next_u64() % servers.len() as u64) as usize];
+        let roles: Vec<Role> = self.nodes.iter().map(|n| n.role).collect();
+        for server in dht_bootstrap_list(&self.scenario, self.seed, &roles, index) {
             if let Some(address) = &self.nodes[server].address
                 && let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last()
             {
@@ -334,46 +383,26 @@ impl Runner {
     }
 
     async fn set_up(&mut self, index: usize) -> Result<()> {
-        let scenario = self.scenario.clone();
-        if index < scenario.people.count {
-            let plan = self.workload.people[index].clone();
-            self.command(index, Command::SetPolicy(person_policy(plan.shares_without_asking)?)).await;
-            let set = |path: &str, value| -> Result<Command> {
-                Ok(Command::SetRecord { path: path.parse()?, value, provenance: Provenance::Owner })
-            };
-            self.command(index, set("body.shoe_size_eu", Value::Number(plan.shoe_size))?).await;
-            self.command(index, running(plan.running_km)?).await;
-            if plan.health_record {
-                self.command(index, set("health.acquired.asthma", Value::Boolean(true))?).await;
-            }
-            for category in &scenario.people.follow {
-                self.command(index, Command::Subscribe(category.parse()?)).await;
-            }
-        } else if index < scenario.people.count + scenario.businesses.count {
-            for category in &scenario.businesses.follow {
-                self.command(index, Command::Subscribe(category.parse()?)).await;
-            }
-            let mut catalog = Vec::new();
-            for entry in &scenario.businesses.catalog {
-                catalog.push(CatalogItem {
-                    category: entry.category.parse()?,
-                    spec: entry.spec.clone(),
-                    description: format!("product of business {index}"),
-                    price: Money::new(entry.price_eur * 100, "EUR")?,
-                    terms: entry.terms.terms(Timestamp::EPOCH).map_err(|e| anyhow::anyhow!("catalog: {e}"))?,
-                });
-            }
-            if !catalog.is_empty() {
-                self.command(index, Command::SetCatalog(catalog)).await;
-            }
+        let SetUp { policy, records, follow, catalog } = SetUp::of(&self.scenario, &self.workload, index)?;
+        if let Some(policy) = policy {
+            self.command(index, Command::SetPolicy(policy)).await;
+        }
+        for (path, value, provenance) in records {
+            self.command(index, Command::SetRecord { path, value, provenance }).await;
+        }
+        for category in follow {
+            self.command(index, Command::Subscribe(category)).await;
+        }
+        if !catalog.is_empty() {
+            self.command(index, Command::SetCatalog(catalog)).await;
         }
         Ok(())
     }
 
     async fn activity(&mut self, person: usize, km: f64) -> Result<()> {
         self.running_km[person] += km;
-        let total = self.running_km[person];
-        self.command(person, running(total)?).await;
+        let (path, value, provenance) = running(self.running_km[person])?;
+        self.command(person, Command::SetRecord { path, value, provenance }).await;
         Ok(())
     }
 

@@ -71,7 +71,7 @@ impl Runner {
             tokio::spawn(malformed_peer(secret, targets, stop.clone()));
         }
         progress.phase("warming up the gossip mesh");
-        tokio::time::sleep(Duration::from_secs(3).mul_f64(self.scenario.time_scale)).await;
+        tokio::time::sleep(WARM_UP.mul_f64(self.scenario.time_scale)).await;
         Ok(())
     }
 
