@@ -60,6 +60,8 @@ pub const BATCH: usize = 256;
 /// another to the peer is up: as many as a peer's connections by default
 /// ([`net::NetConfig::max_connections_per_peer`]), since each try needs a connection to close.
 const MAX_RESENDS: u32 = 4;
+/// Most peers remembered as dialled by choice.
+const MAX_CHOSEN: usize = 4096;
 
 /// What the engine answered to one input.
 type Outcome = Result<Handled, HandleError>;
@@ -108,6 +110,10 @@ pub struct Node {
     /// When each connected peer's first connection was established, and whether this node
     /// dialled one of its connections (for trimming).
     connected_at: HashMap<PeerId, (Instant, bool)>,
+    /// Peers this node dialled by its own choice (its bootstrap, the API, mDNS, a peer the
+    /// DHT found for gossip, a direct message), as opposed to those Kademlia dialled for a
+    /// walk (at most [`MAX_CHOSEN`]; a peer leaves when its last connection closes).
+    chosen: HashSet<PeerId>,
     trim_above: usize,
     trim_to: usize,
     /// Connections younger than this are never trimmed.
@@ -191,6 +197,7 @@ impl Node {
             next_check_in: Instant::now() + config.net.check_in,
             check_in: config.net.check_in,
             connected_at: HashMap::new(),
+            chosen: HashSet::new(),
             trim_above: config.net.trim_above,
             trim_to: config.net.trim_to,
             trim_grace: config.net.trim_grace,
@@ -250,6 +257,7 @@ impl Node {
                     self.check_in();
                     self.publish_profile();
                     self.trim_connections();
+                    self.close_walks();
                     Ok(())
                 }
             };
@@ -482,6 +490,7 @@ impl Node {
         // Into the routing table only once the peer says it serves the DHT (identify).
         if let Some(libp2p::multiaddr::Protocol::P2p(peer)) = address.iter().last() {
             self.learn_address_of(peer, address.clone(), false);
+            self.choose(peer);
         }
         self.swarm.dial(address).map_err(|e| NodeError::Dial(e.to_string()))
     }
@@ -558,6 +567,7 @@ impl Node {
                 }
             }
             _ => {
+                self.choose(peer);
                 if !self.swarm.is_connected(&peer)
                     && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
                 {
@@ -794,6 +804,7 @@ impl Node {
             }
             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                 self.connected_at.remove(&peer_id);
+                self.chosen.remove(&peer_id);
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => debug!(?peer_id, %error, "dial failed"),
             SwarmEvent::IncomingConnectionError { error, .. } => debug!(%error, "incoming connection failed"),
@@ -814,6 +825,7 @@ impl Node {
             BehaviourEvent::Mdns(mdns::Event::Discovered(found)) => {
                 for (peer, address) in found {
                     let _ = self.learn_address(peer, address.clone());
+                    self.choose(peer);
                     let _ = self.swarm.dial(address);
                 }
             }
@@ -927,6 +939,41 @@ impl Node {
         }
     }
 
+    /// Notes that this node dials `peer` by its own choice (see [`Node::close_walks`]).
+    fn choose(&mut self, peer: PeerId) {
+        if self.chosen.len() >= MAX_CHOSEN {
+            let swarm = &self.swarm;
+            self.chosen.retain(|known| swarm.is_connected(known));
+        }
+        if self.chosen.len() < MAX_CHOSEN {
+            self.chosen.insert(peer);
+        }
+    }
+
+    /// Closes the connections Kademlia opened for its walks once no query runs: dialled, but
+    /// not by the node's choice, outside every gossip mesh, older than `trim_grace`. Gossipsub
+    /// keeps every connection alive, so without this a DHT client kept every server a walk
+    /// ever reached (about 10 per person at 1,000 nodes).
+    fn close_walks(&mut self) {
+        let behaviour = self.swarm.behaviour();
+        let Some(kad) = behaviour.kad.as_ref() else { return };
+        if kad.iter_queries().next().is_some() {
+            return;
+        }
+        let mesh: HashSet<PeerId> = behaviour.gossipsub.all_mesh_peers().copied().collect();
+        let walked: Vec<PeerId> = self
+            .connected_at
+            .iter()
+            .filter(|(peer, (at, dialled))| {
+                *dialled && !self.chosen.contains(*peer) && !mesh.contains(*peer) && at.elapsed() >= self.trim_grace
+            })
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in walked {
+            let _ = self.swarm.disconnect_peer_id(peer);
+        }
+    }
+
     /// A peer connected or subscribed: the engine retries what waits for it and hands it this
     /// node's live requests or intents.
     async fn peer_reachable(&mut self, peer: PeerId) -> Result<(), StoreError> {
@@ -943,6 +990,7 @@ impl Node {
         let dialling = self.swarm.network_info().connection_counters().num_pending_outgoing() as usize;
         let wanted = self.swarm.connected_peers().count() + dialling < self.target_peers;
         if wanted && !self.swarm.is_connected(&peer) && peer != *self.swarm.local_peer_id() {
+            self.choose(peer);
             let _ = self.swarm.dial(peer);
         }
     }
