@@ -69,8 +69,10 @@ pub struct Member {
     pub api: String,
     /// Its API token (the `api-token` file of its data directory).
     pub token: String,
-    /// Its libp2p address, ending in `/p2p/PEER_ID`, as the other daemons reach it.
-    pub address: String,
+    /// Its libp2p address, ending in `/p2p/PEER_ID`, as the other daemons reach it (default:
+    /// the listen address the daemon reports on its API's host).
+    #[serde(default)]
+    pub address: Option<String>,
     /// Its process id, when it runs on this machine (for its memory).
     #[serde(default)]
     pub pid: Option<u32>,
@@ -94,10 +96,12 @@ impl Cluster {
             if !member.api.starts_with("http://") && !member.api.starts_with("https://") {
                 bail!("nodes[{i}].api is {:?}: an http:// URL", member.api);
             }
-            let address: libp2p::Multiaddr =
-                member.address.parse().with_context(|| format!("nodes[{i}].address {:?}", member.address))?;
-            if !matches!(address.iter().last(), Some(libp2p::multiaddr::Protocol::P2p(_))) {
-                bail!("nodes[{i}].address {:?} must end in /p2p/PEER_ID", member.address);
+            if let Some(address) = &member.address {
+                let parsed: libp2p::Multiaddr =
+                    address.parse().with_context(|| format!("nodes[{i}].address {address:?}"))?;
+                if !matches!(parsed.iter().last(), Some(libp2p::multiaddr::Protocol::P2p(_))) {
+                    bail!("nodes[{i}].address {address:?} must end in /p2p/PEER_ID");
+                }
             }
         }
         Ok(())
@@ -432,7 +436,7 @@ async fn connect(cluster: &Cluster, members: &[usize]) -> Result<Api> {
             api: member.api.trim_end_matches('/').to_owned(),
             token: member.token.clone(),
             role: if member.role == "person" { Role::Person } else { Role::Business },
-            address: member.address.clone(),
+            address: member.address.clone().unwrap_or_default(),
             peer_id: String::new(),
             key: String::new(),
             pid: member.pid,
@@ -449,10 +453,25 @@ async fn connect(cluster: &Cluster, members: &[usize]) -> Result<Api> {
         }
         let text = |key: &str| status[key].as_str().unwrap_or_default().to_owned();
         let (key, peer_id) = (text("public_key"), text("peer_id"));
+        if api.daemons[node].address.is_empty() {
+            let listening: Vec<String> = serde_json::from_value(status["listen_addrs"].clone()).unwrap_or_default();
+            let address = reachable(&api.daemons[node].api, &listening)
+                .with_context(|| format!("{}: no listen address to give the others", api.daemons[node].api))?;
+            api.daemons[node].address = format!("{address}/p2p/{peer_id}");
+        }
         api.daemons[node].key = key;
         api.daemons[node].peer_id = peer_id;
     }
     Ok(api)
+}
+
+/// Of a daemon's listen addresses, the one on its API's host (where the driver reaches it, so
+/// the others can too), else the first that is not loopback.
+fn reachable(api: &str, listening: &[String]) -> Option<String> {
+    let host = api.split("://").nth(1)?.rsplit_once(':').map(|(host, _)| host.trim_matches(['[', ']']))?;
+    let on_host = listening.iter().find(|a| a.split('/').nth(2) == Some(host));
+    let not_loopback = || listening.iter().find(|a| !a.contains("/127.0.0.1/") && !a.contains("/::1/"));
+    on_host.or_else(not_loopback).cloned()
 }
 
 /// Gives node `node` its set-up through the API.
@@ -640,4 +659,55 @@ async fn collect(api: &Api) -> (Vec<(usize, String, String, String)>, Vec<usize>
         memory.push(daemon.pid.map(crate::monitor::resident_memory_of).unwrap_or(0.0));
     }
     (agreements, connected, memory)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn scenario(name: &str) -> Scenario {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("scenarios/{name}.toml"));
+        Scenario::load_with(&path, &[]).unwrap().0
+    }
+
+    #[test]
+    fn a_scenario_with_what_an_api_cannot_play_is_refused_by_name() {
+        assert!(unsupported(&scenario("cluster")).is_empty());
+        assert_eq!(unsupported(&scenario("churn")), vec!["churn"]);
+        assert!(unsupported(&scenario("sybil-cold-boot")).contains(&"adversaries.sybils"));
+        assert!(unsupported(&scenario("revocation-partition")).contains(&"network.partition"));
+    }
+
+    #[test]
+    fn a_cluster_file_is_checked_member_by_member() {
+        let member = |role: &str, address: Option<&str>| Member {
+            role: role.into(),
+            api: "http://10.0.0.2:7000".into(),
+            token: "t".into(),
+            address: address.map(str::to_owned),
+            pid: None,
+        };
+        let peer = "12D3KooWJ4cWCbWPDEq4PoVSNWR5FQgtuwuS8eMHhp1iBmXUMBX4";
+        let good = Cluster {
+            nodes: vec![member("person", Some(&format!("/ip4/10.0.0.2/tcp/1/p2p/{peer}")))],
+            links: String::new(),
+        };
+        assert!(good.check().is_ok());
+        let wrong_role = Cluster { nodes: vec![member("shop", None)], links: String::new() };
+        assert!(wrong_role.check().unwrap_err().to_string().contains("`person` or `business`"));
+        let no_peer = Cluster { nodes: vec![member("person", Some("/ip4/10.0.0.2/tcp/1"))], links: String::new() };
+        assert!(no_peer.check().unwrap_err().to_string().contains("/p2p/PEER_ID"));
+        let too_few = Cluster { nodes: vec![member("person", None)], links: String::new() };
+        assert!(too_few.assign(&scenario("cluster")).unwrap_err().to_string().contains("12 people and 3 businesses"));
+    }
+
+    #[test]
+    fn the_address_given_to_the_others_is_the_one_on_the_api_host() {
+        let listening = vec!["/ip4/127.0.0.1/tcp/6428".to_owned(), "/ip4/10.1.2.3/tcp/6428".to_owned()];
+        assert_eq!(reachable("http://10.1.2.3:6429", &listening).as_deref(), Some("/ip4/10.1.2.3/tcp/6428"));
+        // A driver reaching the API another way still gets an address that is not loopback.
+        assert_eq!(reachable("http://me2b-0.people:6429", &listening).as_deref(), Some("/ip4/10.1.2.3/tcp/6428"));
+        assert_eq!(reachable("http://10.1.2.3:6429", &["/ip4/127.0.0.1/tcp/1".to_owned()]), None);
+    }
 }

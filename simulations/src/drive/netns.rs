@@ -256,7 +256,7 @@ impl Netns {
             role: role.into(),
             api,
             token: token.trim().to_owned(),
-            address: format!("{listen}/p2p/{peer}"),
+            address: Some(format!("{listen}/p2p/{peer}")),
             pid: Some(pid),
         })
     }
