@@ -4,6 +4,7 @@
     python3 simulations/analysis/figures.py run DIR [DIR ...]   # scale table rows, plots per run
     python3 simulations/analysis/figures.py sweep DIR [--metrics A,B]  # a sweep: table, plot with 95 % CIs
     python3 simulations/analysis/figures.py attacks DIR [...]   # adversary scenarios: their figures
+    python3 simulations/analysis/figures.py compare A B        # in-process run A against driven daemons B
 
 `run` reads each run's metrics.csv (gossip delivery latencies, agreements over time, traffic)
 and summary.json (the machine's figures, which only the run itself can measure), prints one
@@ -65,8 +66,28 @@ def scale_row(run: Path) -> dict:
         "left open": left,
         "lag p99 ms": round(machine["event_loop_lag"]["lag_p99_ms"], 1),
         "trusted": machine["latency_figures_trustworthy"],
+        "idle memory per node MiB": round(machine.get("idle_memory_per_node_mib", float("nan")), 2),
         "DHT": summary.get("dht", {}).get("enabled"),
         "distinct peers p50": summary.get("connections", {}).get("distinct_peers_per_node", {}).get("p50"),
+        "connected at end p50 / p99": "{} / {}".format(
+            summary.get("connections", {}).get("connected_at_end_per_node", {}).get("p50"),
+            summary.get("connections", {}).get("connected_at_end_per_node", {}).get("p99")),
+        **dht_columns(metrics),
+    }
+
+
+def dht_columns(metrics: pd.DataFrame) -> dict:
+    """Profile lookups from the dht-query rows: how many, found, peers asked and duration."""
+    queries = metrics[(metrics["event"] == "dht-query") & (metrics["subject"] == "profile")]
+    if queries.empty:
+        return {}
+    fields = queries["detail"].str.extract(r"found=(\w+) asked=(\d+) answered=(\d+) ms=(\d+)")
+    found = (fields[0] == "true").mean()
+    return {
+        "profile lookups": len(queries),
+        "found": round(float(found), 3),
+        "peers asked p50": nearest_rank(fields[1].astype(int).sort_values().reset_index(drop=True), 0.5),
+        "lookup p50 ms (wall)": nearest_rank(fields[3].astype(int).sort_values().reset_index(drop=True), 0.5),
     }
 
 
@@ -183,7 +204,39 @@ def command_attacks(dirs):
         print(json.dumps(row))
 
 
+def command_compare(first: str, second: str):
+    """The figures both reports give, from each run's metrics.csv where it has them (gossip
+    latencies, agreements) and summary.json otherwise, side by side: the README's table of the
+    in-process run against the same scenario on real daemons."""
+    rows = []
+    runs = [load(Path(first)), load(Path(second))]
+    def figures(metrics, summary):
+        latencies = gossip_latencies(metrics)
+        person_finalized = metrics[(metrics["event"] == "agreement-finalized") & (metrics["role"] == "person")]
+        return {
+            "gossip delivery": summary["gossip"]["delivery_ratio"],
+            "gossip p50 ms": nearest_rank(latencies, 0.5),
+            "gossip p99 ms": nearest_rank(latencies, 0.99),
+            "agreements": len(person_finalized),
+            "time to agreement p50 ms": summary["time_to_agreement_ms"]["p50"],
+            "time to agreement p99 ms": summary["time_to_agreement_ms"]["p99"],
+            "deletion receipts": summary["counts"]["deletion_receipts"],
+            "revocation to receipt p50 ms": summary["revocation_to_receipt_ms"]["p50"],
+            "peers connected at end p50": summary["connections"]["connected_at_end_per_node"]["p50"],
+        }
+    a, b = (figures(*run) for run in runs)
+    for key in a:
+        ratio = (b[key] / a[key]) if isinstance(a[key], (int, float)) and a[key] and b[key] is not None else None
+        rows.append({"figure": key, "A": a[key], "B": b[key], "B / A": None if ratio is None else round(ratio, 2)})
+    table = pd.DataFrame(rows)
+    print(f"A: {first}\nB: {second}")
+    print(table.to_markdown(index=False) if _has_tabulate() else table.to_string(index=False))
+
+
 def main(argv):
+    if len(argv) == 4 and argv[1] == "compare":
+        command_compare(argv[2], argv[3])
+        return 0
     if len(argv) < 3 or argv[1] not in ("run", "sweep", "attacks"):
         print(__doc__)
         return 2
