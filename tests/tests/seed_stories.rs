@@ -14,6 +14,29 @@ use serde_json::json;
 
 const TRIGGER: &str = "trigger:activity.running.distance_km:sum tagged pegasus-41 >= 700:replacement-due";
 
+/// Whether `text` holds `secret` as a value, not by chance inside a longer run of letters and
+/// digits (a peer id or a signature in base58 holds `E11` one time in a few hundred): where
+/// the secret begins or ends with a letter or digit, the text must not continue the run there.
+fn holds(text: &str, secret: &str) -> bool {
+    let alphanumeric = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    text.match_indices(secret).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + secret.len()..].chars().next();
+        let open_left = !alphanumeric(secret.chars().next()) || !alphanumeric(before);
+        let open_right = !alphanumeric(secret.chars().next_back()) || !alphanumeric(after);
+        open_left && open_right
+    })
+}
+
+#[test]
+fn a_value_is_found_whole_and_not_inside_an_identifier() {
+    assert!(holds(r#"{"code": "icd10|E11"}"#, "E11"));
+    assert!(holds("born 1972-05-14", "-05-14"));
+    assert!(holds("7.00 %", "7.00"));
+    assert!(!holds("12D3KooWE11xyz", "E11"), "inside a peer id");
+    assert!(!holds("15.03", "5.0"), "inside another number");
+}
+
 fn ledger_kinds(node: &Node, kind: &str) -> usize {
     node.json(&["ledger"]).as_array().unwrap().iter().filter(|e| e["kind"] == kind).count()
 }
@@ -114,7 +137,7 @@ fn the_run_that_crosses_700_km_tells_the_shop_once_and_nothing_else() {
     assert_eq!(items["activity.running.distance_km"]["event"], "replacement-due");
     let export = shop.ok(&["export"]);
     for secret in ["707.", "690.4", "12.1", "5.0", "Trail", "trail-x", "runs.csv", "long.gpx"] {
-        assert!(!export.contains(secret), "the shop's node holds `{secret}`");
+        assert!(!holds(&export, secret), "the shop's node holds `{secret}`");
     }
 
     // One offer within the contact permission; a second is refused.
@@ -186,7 +209,7 @@ fn a_study_learns_yes_or_no_from_health_records_and_never_the_records() {
     for secret in
         ["6.1", "7.00", "6.3", "53.0", "mmol", "4548-4", "44054006", "E11", "-05-14", "Alex", "rxnorm", "bundle.json"]
     {
-        assert!(!export.contains(secret), "the study's node holds `{secret}`");
+        assert!(!holds(&export, secret), "the study's node holds `{secret}`");
     }
     // The person's node still has every observation.
     let hba1c = person.json(&["data", "get", "health.lab.hba1c_percent"]);
