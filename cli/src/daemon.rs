@@ -157,6 +157,7 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
         node_config.profile = Some(config.profile());
     }
     node_config.owner_window = config.owner_window().map_err(|reason| anyhow::anyhow!("owner_window: {reason}"))?;
+    node_config.intent_window = config.intent_window().map_err(|reason| anyhow::anyhow!("intent_window: {reason}"))?;
     let webhook = match (&config.webhook_url, config.role) {
         (None, _) => None,
         (Some(_), me2b_node::config::RoleName::Person) => {

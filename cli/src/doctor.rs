@@ -154,6 +154,10 @@ fn check_config(config: &Config, report: &mut Report) {
         Ok(_) => report.add("owner-window", Verdict::Ok, config.owner_window.clone()),
         Err(reason) => report.add("owner-window", Verdict::Fail, format!("owner_window: {reason}")),
     }
+    match config.intent_window() {
+        Ok(_) => report.add("intent-window", Verdict::Ok, config.intent_window.clone()),
+        Err(reason) => report.add("intent-window", Verdict::Fail, format!("intent_window: {reason}")),
+    }
     if config.api.ip().is_loopback() {
         report.add("api-address", Verdict::Ok, format!("{} (loopback only)", config.api));
     } else {

@@ -196,12 +196,14 @@ enum Command {
 enum ConfigCommand {
     /// Print one setting, or all of them.
     Get {
-        /// name, listen, api, bootstrap, mdns, log_format, owner_window, role or passphrase.
+        /// name, listen, api, bootstrap, mdns, log_format, owner_window, intent_window, role or
+        /// passphrase (`me2b config get` lists every setting).
         key: Option<String>,
     },
     /// Change one setting; lists (listen, bootstrap) are comma-separated.
     Set {
-        /// name, listen, api, bootstrap, mdns, log_format or owner_window.
+        /// name, listen, api, bootstrap, mdns, log_format, owner_window, intent_window, or any
+        /// other setting `me2b config get` lists.
         key: String,
         /// The new value.
         value: String,

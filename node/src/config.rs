@@ -88,6 +88,10 @@ pub struct Config {
     /// the request expires, at most this (at most `7d`).
     #[serde(default = "default_owner_window")]
     pub owner_window: String,
+    /// How long a person's agent collects businesses' answers to an intent before it takes
+    /// the best, e.g. `10s` (1 s to 1 h).
+    #[serde(default = "default_intent_window")]
+    pub intent_window: String,
     /// A business's webhook: where its node posts what it receives, revocations, expiries
     /// and deletions due, signed with the data directory's `webhook-secret` (HMAC-SHA256).
     /// With one set, a deletion receipt waits until the webhook acknowledged the deletion.
@@ -195,6 +199,10 @@ fn default_owner_window() -> String {
     "7d".into()
 }
 
+fn default_intent_window() -> String {
+    "10s".into()
+}
+
 impl Config {
     /// The settings `me2b init` writes.
     pub fn new(role: RoleName, name: String, passphrase: bool) -> Self {
@@ -208,6 +216,7 @@ impl Config {
             mdns: None,
             log_format: LogFormat::Human,
             owner_window: default_owner_window(),
+            intent_window: default_intent_window(),
             webhook_url: None,
             webhook_attempts: default_webhook_attempts(),
             webhook_ca: None,
@@ -244,6 +253,9 @@ impl Config {
         if let Some(window) = var("ME2B_OWNER_WINDOW") {
             self.owner_window = window;
         }
+        if let Some(window) = var("ME2B_INTENT_WINDOW") {
+            self.intent_window = window;
+        }
         if let Some(url) = var("ME2B_WEBHOOK_URL") {
             self.webhook_url = if url.trim().is_empty() {
                 None
@@ -261,12 +273,13 @@ impl Config {
                 })?;
         }
         self.owner_window().map_err(|reason| bad("owner_window", reason))?;
+        self.intent_window().map_err(|reason| bad("intent_window", reason))?;
         Ok(())
     }
 
     /// The settings `me2b config get|set` reads and writes (`role` and `passphrase` are fixed
     /// at init).
-    pub const KEYS: [&'static str; 15] = [
+    pub const KEYS: [&'static str; 16] = [
         "name",
         "listen",
         "api",
@@ -274,6 +287,7 @@ impl Config {
         "mdns",
         "log_format",
         "owner_window",
+        "intent_window",
         "webhook_url",
         "webhook_attempts",
         "webhook_ca",
@@ -296,6 +310,7 @@ impl Config {
             "mdns" => self.mdns().to_string(),
             "log_format" => if self.log_format == LogFormat::Json { "json" } else { "human" }.to_owned(),
             "owner_window" => self.owner_window.clone(),
+            "intent_window" => self.intent_window.clone(),
             "webhook_url" => self.webhook_url.clone().unwrap_or_default(),
             "webhook_attempts" => self.webhook_attempts.to_string(),
             "webhook_ca" => self.webhook_ca.clone().unwrap_or_default(),
@@ -325,6 +340,7 @@ impl Config {
             "mdns" => Some("ME2B_MDNS"),
             "log_format" => Some("ME2B_LOG_FORMAT"),
             "owner_window" => Some("ME2B_OWNER_WINDOW"),
+            "intent_window" => Some("ME2B_INTENT_WINDOW"),
             "webhook_url" => Some("ME2B_WEBHOOK_URL"),
             "webhook_attempts" => Some("ME2B_WEBHOOK_ATTEMPTS"),
             "webhook_ca" => Some("ME2B_WEBHOOK_CA"),
@@ -385,6 +401,15 @@ impl Config {
         let max = std::time::Duration::from_millis(me2b_proto::limits::MAX_OWNER_WINDOW_MS);
         if window > max || window.is_zero() {
             return Err(format!("`{}` is not between 1s and 7d", self.owner_window));
+        }
+        Ok(window)
+    }
+
+    /// The intent window as a duration: from 1 s to 1 h.
+    pub fn intent_window(&self) -> Result<std::time::Duration, String> {
+        let window = me2b_proto::time::parse_duration(&self.intent_window).map_err(|e| e.to_string())?;
+        if window > std::time::Duration::from_secs(3600) || window < std::time::Duration::from_secs(1) {
+            return Err(format!("`{}` is not between 1s and 1h", self.intent_window));
         }
         Ok(window)
     }

@@ -422,6 +422,20 @@ fn print_summary(s: &serde_json::Value, out: &Path) {
         n(&s["revocation_to_receipt_ms"]["p50"])
     );
     let machine = &s["machine"];
+    let driver = &s["driver"];
+    if driver.is_object() {
+        println!(
+            "  daemons: {} driven through {} API calls ({} failed), {} MiB resident each (p50), {} s wall; links: {}",
+            driver["daemons"],
+            driver["api_calls"],
+            driver["api_failures"],
+            n(&machine["daemon_memory_mib"]["p50"]),
+            n(&machine["wall_run_s"]),
+            driver["links"].as_str().unwrap_or("")
+        );
+        println!("  written to {}", out.display());
+        return;
+    }
     println!(
         "  machine: {} s wall ({} s per simulated minute), {} MiB peak ({} MiB per node), event-loop lag p99 {} ms, CPU {}%{}",
         n(&machine["wall_run_s"]),

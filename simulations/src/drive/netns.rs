@@ -214,6 +214,20 @@ impl Netns {
         if !init.status.success() {
             bail!("`me2b init` for node {i} failed: {}", String::from_utf8_lossy(&init.stderr).trim());
         }
+        // The in-process run's intent window, so that intents are decided alike.
+        let window = format!("{}ms", crate::run::INTENT_WINDOW.as_millis());
+        let set = Command::new(binary)
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["config", "set", "intent_window", &window])
+            .output()
+            .with_context(|| format!("cannot run {}", binary.display()))?;
+        if !set.status.success() {
+            bail!(
+                "`me2b config set intent_window` for node {i} failed: {}",
+                String::from_utf8_lossy(&set.stderr).trim()
+            );
+        }
         let log = std::fs::File::create(dir.join("daemon.log"))?;
         // `ip netns exec` enters the namespace and executes the daemon in its own process, so
         // the child's id is the daemon's.

@@ -238,6 +238,11 @@ pub fn dht_bootstrap_list(scenario: &Scenario, seed: u64, roles: &[Role], index:
     (0..DHT_BOOTSTRAP.min(servers.len())).map(|_| servers[(pick.next_u64() % servers.len() as u64) as usize]).collect()
 }
 
+/// How long a simulated person's agent collects answers to an intent before choosing (the
+/// node's default is 10 s; shorter keeps short scenarios' intents inside the run). The
+/// namespace cluster's daemons are given the same (`intent_window` in their config).
+pub const INTENT_WINDOW: Duration = Duration::from_secs(3);
+
 /// How long the gossip meshes get to form after the topology is connected, before the
 /// workload starts (wall time at time scale 1).
 pub const WARM_UP: Duration = Duration::from_secs(3);
@@ -268,7 +273,7 @@ impl Runner {
             let name = format!("business {index}");
             config.profile = Some(me2b_proto::profile::BusinessProfile { name, ..Default::default() });
         }
-        config.intent_window = Duration::from_secs(3).mul_f64(scale);
+        config.intent_window = INTENT_WINDOW.mul_f64(scale);
         config.negotiation_timeout = config.negotiation_timeout.mul_f64(scale);
         // The node's own defaults for its role, with every interval dilated by the time scale.
         let base = config.net.clone();
