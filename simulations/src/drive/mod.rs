@@ -3,7 +3,7 @@
 //! in-process run plays (drawn from the same scenario and seed), set up, connected and driven
 //! with the API's own request bodies, the simulated owners deciding with the same draws
 //! ([`Owner`]); every daemon's event stream (server-sent events) is recorded, and the same
-//! `metrics.csv` and `summary.json` are written ([`summary`]).
+//! `metrics.csv` and `summary.json` are written (`drive/summary.rs`).
 //!
 //! The daemons are listed in `cluster.json` ([`Cluster`]). The driver plays what an API can
 //! do: campaigns, intents, device activity, the owners' approvals, declines and revocations.

@@ -225,7 +225,7 @@ impl SetUp {
     }
 }
 
-/// The [`DHT_BOOTSTRAP`] DHT servers node `index` has in its bootstrap list, drawn from the
+/// The `DHT_BOOTSTRAP` (3) DHT servers node `index` has in its bootstrap list, drawn from the
 /// seed: businesses, or every other node when everyone serves.
 pub fn dht_bootstrap_list(scenario: &Scenario, seed: u64, roles: &[Role], index: usize) -> Vec<usize> {
     let everyone = scenario.network.dht_servers == crate::scenario::DhtServers::Everyone;
