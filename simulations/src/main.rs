@@ -19,23 +19,30 @@ struct Cli {
     command: Command,
 }
 
+/// A scenario, its seed and its overrides: what `run` and `drive` play.
+#[derive(Debug, clap::Args)]
+struct Chosen {
+    /// The scenario file, e.g. simulations/scenarios/smoke.toml.
+    scenario: PathBuf,
+    /// The seed (default: the scenario's).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Changes a field of the scenario for this run, e.g. `--set people.count=2000` or
+    /// `--set network.latency_ms.median=80` (dotted path into the file; the value is TOML,
+    /// or a string). Repeatable; applied in order.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    overrides: Vec<String>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a scenario.
     Run {
-        /// The scenario file, e.g. simulations/scenarios/smoke.toml.
-        scenario: PathBuf,
+        #[command(flatten)]
+        chosen: Chosen,
         /// Where to write metrics.csv, summary.json, manifest.json and the plots.
         #[arg(long, default_value = "sim-out")]
         out: PathBuf,
-        /// The seed (default: the scenario's).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Changes a field of the scenario for this run, e.g. `--set people.count=2000` or
-        /// `--set network.latency_ms.median=80` (dotted path into the file; the value is TOML,
-        /// or a string). Repeatable; applied in order.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        overrides: Vec<String>,
         /// Where the nodes' stores go (a fresh directory inside it; default /dev/shm when it
         /// exists, since every node flushes its store before acknowledging, else the system's
         /// temporary directory).
@@ -63,8 +70,8 @@ enum Command {
     /// cluster.json, or made here with `--netns`, one per network namespace with the
     /// scenario's link latency and loss by `tc netem` (needs root).
     Drive {
-        /// The scenario file.
-        scenario: PathBuf,
+        #[command(flatten)]
+        chosen: Chosen,
         /// The daemons to drive (see `me2b_sim::drive::Cluster`).
         #[arg(long, value_name = "FILE", conflicts_with = "netns", required_unless_present = "netns")]
         cluster: Option<PathBuf>,
@@ -77,12 +84,6 @@ enum Command {
         /// Where to write metrics.csv, summary.json, manifest.json, cluster.json and the plots.
         #[arg(long, default_value = "drive-out")]
         out: PathBuf,
-        /// The seed (default: the scenario's).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Changes a field of the scenario, as for `run`.
-        #[arg(long = "set", value_name = "KEY=VALUE")]
-        overrides: Vec<String>,
         /// Where `--netns` puts the daemons' data directories (as for `run`: default /dev/shm
         /// when it exists, so that the two compare on the same storage).
         #[arg(long, value_name = "DIR")]
@@ -155,7 +156,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run { scenario: file, out, seed, overrides, stores } => {
+        Command::Run { chosen: Chosen { scenario: file, seed, overrides }, out, stores } => {
             let (scenario, document) = Scenario::load_with(&file, &overrides)?;
             let seed = seed.unwrap_or(scenario.seed);
             let manifest = Manifest::begin(&file, &overrides, &document, seed);
@@ -165,7 +166,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Sweep { experiment, out, parallel, stores } => sweep(&experiment, out, parallel, stores),
         Command::Replay { dir, out, stores } => replay(&dir, out, stores),
-        Command::Drive { scenario: file, cluster, netns, me2b, out, seed, overrides, stores } => {
+        Command::Drive { chosen: Chosen { scenario: file, seed, overrides }, cluster, netns, me2b, out, stores } => {
             let (scenario, document) = Scenario::load_with(&file, &overrides)?;
             let seed = seed.unwrap_or(scenario.seed);
             let mut manifest = Manifest::begin(&file, &overrides, &document, seed);
