@@ -237,6 +237,10 @@ pub struct NodeInfo {
     pub commits: u64,
     /// Inputs handled since it started, each in a committed batch.
     pub committed_inputs: u64,
+    /// Peers in its DHT routing table.
+    pub dht_routing: usize,
+    /// DHT servers it knows that wait for its first walk ([`crate::net::NetConfig::dht_boot_spread`]).
+    pub dht_waiting: usize,
 }
 
 pub(crate) type Query = Box<dyn FnOnce(&Engine, &Store) + Send>;

@@ -114,6 +114,8 @@ pub struct Node {
     /// DHT found for gossip, a direct message), as opposed to those Kademlia dialled for a
     /// walk (at most [`MAX_CHOSEN`]; a peer leaves when its last connection closes).
     chosen: HashSet<PeerId>,
+    /// A DHT client's first walk, held back to its moment ([`NetConfig::dht_boot_spread`]).
+    first_walk: net::FirstWalk,
     trim_above: usize,
     trim_to: usize,
     /// Connections younger than this are never trimmed.
@@ -198,6 +200,12 @@ impl Node {
             check_in: config.net.check_in,
             connected_at: HashMap::new(),
             chosen: HashSet::new(),
+            first_walk: net::FirstWalk::new(
+                &peer_id,
+                config.net.dht_boot_spread,
+                config.net.dht_server,
+                std::time::Instant::now(),
+            ),
             trim_above: config.net.trim_above,
             trim_to: config.net.trim_to,
             trim_grace: config.net.trim_grace,
@@ -258,6 +266,8 @@ impl Node {
                     self.publish_profile();
                     self.trim_connections();
                     self.close_walks();
+                    let alone = self.first_walk.age(std::time::Instant::now()) >= self.trim_grace && self.alone();
+                    self.walk_now(alone);
                     Ok(())
                 }
             };
@@ -419,12 +429,14 @@ impl Node {
                 self.learn_address(peer, address);
             }
             Request::LookUpProfile(business) => {
+                self.walk_now(true);
                 if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
                     kad.get_record(net::profile_key(&business));
                 }
             }
             Request::Info(reply) => {
-                let _ = reply.send(self.info());
+                let info = self.info();
+                let _ = reply.send(info);
             }
             Request::Metrics(reply) => {
                 let _ = reply.send(net::encode_metrics(&self.registry));
@@ -434,8 +446,12 @@ impl Node {
         Ok(())
     }
 
-    fn info(&self) -> NodeInfo {
+    fn info(&mut self) -> NodeInfo {
+        let dht_routing =
+            self.swarm.behaviour_mut().kad.as_mut().map_or(0, |kad| kad.kbuckets().map(|b| b.num_entries()).sum());
         NodeInfo {
+            dht_routing,
+            dht_waiting: self.first_walk.waiting(),
             peer_id: *self.swarm.local_peer_id(),
             public_key: self.engine.public_key(),
             role: self.role,
@@ -458,7 +474,10 @@ impl Node {
     }
 
     fn learn_address_of(&mut self, peer: PeerId, address: Multiaddr, serves_dht: bool) -> bool {
-        if serves_dht && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+        if serves_dht
+            && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
+            && self.first_walk.admit(peer, address.clone())
+        {
             kad.add_address(&peer, address.clone());
         }
         let new = self.personas.as_mut().is_some_and(|personas| personas.learn_address(peer, address.clone()));
@@ -568,10 +587,11 @@ impl Node {
             }
             _ => {
                 self.choose(peer);
-                if !self.swarm.is_connected(&peer)
-                    && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
-                {
-                    kad.get_closest_peers(peer);
+                if !self.swarm.is_connected(&peer) {
+                    self.walk_now(true);
+                    if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                        kad.get_closest_peers(peer);
+                    }
                 }
                 let request = DirectRequest::new(kind, bytes);
                 Some((None, self.swarm.behaviour_mut().direct.for_kind(kind).send_request(&peer, request)))
@@ -713,9 +733,9 @@ impl Node {
         if self.profile_lookups.len() >= MAX_PROFILE_LOOKUPS {
             self.profile_lookups.retain(|_, at| at.elapsed() < PROFILE_LOOKUP_EVERY);
         }
-        if self.profile_lookups.len() < MAX_PROFILE_LOOKUPS
-            && let Some(kad) = self.swarm.behaviour_mut().kad.as_mut()
-        {
+        if self.profile_lookups.len() < MAX_PROFILE_LOOKUPS && self.swarm.behaviour().kad.is_enabled() {
+            self.walk_now(true);
+            let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else { return };
             self.profile_lookups.insert(business, Instant::now());
             kad.get_record(net::profile_key(&business));
         }
@@ -851,6 +871,10 @@ impl Node {
             BehaviourEvent::Kad(kad::Event::InboundRequest {
                 request: kad::InboundRequest::PutRecord { source, record: Some(record), .. },
             }) => self.offered_record(source, record),
+            // A client's Kademlia met a server (it puts none in its routing table by itself).
+            BehaviourEvent::Kad(kad::Event::RoutablePeer { peer, address }) => {
+                self.learn_addresses(peer, vec![address], true).await?;
+            }
             BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, addresses, .. }) => {
                 // A business's profile goes to the DHT as soon as there is a peer to take it:
                 // again now if the last put found none, but never a second put while one is
@@ -954,6 +978,25 @@ impl Node {
     /// not by the node's choice, outside every gossip mesh, older than `trim_grace`. Gossipsub
     /// keeps every connection alive, so without this a DHT client kept every server a walk
     /// ever reached (about 10 per person at 1,000 nodes).
+    /// Puts the servers that waited for the first walk in the routing table, which starts it:
+    /// once its moment has come, or at once when a lookup `needs` it.
+    fn walk_now(&mut self, needs: bool) {
+        let due = self.first_walk.due(needs, std::time::Instant::now());
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            for (peer, address) in due {
+                kad.add_address(&peer, address);
+            }
+        }
+    }
+
+    /// Whether no connected peer follows a topic this node follows: gossip reaches it only
+    /// through peers the DHT finds.
+    fn alone(&self) -> bool {
+        let gossip = &self.swarm.behaviour().gossipsub;
+        let mine: HashSet<&gossipsub::TopicHash> = gossip.topics().collect();
+        !mine.is_empty() && !gossip.all_peers().any(|(_, topics)| topics.iter().any(|topic| mine.contains(topic)))
+    }
+
     fn close_walks(&mut self) {
         let behaviour = self.swarm.behaviour();
         let Some(kad) = behaviour.kad.as_ref() else { return };

@@ -30,7 +30,7 @@ async fn a_dht_client_closes_the_connections_its_walks_opened() {
             c.bootstrap = vec![hub_address];
         })
         .await;
-        wait_node_event(&mut business, "profile put", |e| matches!(e, NodeEvent::ProfilePublished)).await;
+        business.wait_node_event("profile put", |e| matches!(e, NodeEvent::ProfilePublished)).await;
         businesses.push(business);
     }
     let business_peers: BTreeSet<libp2p::PeerId> = businesses.iter().map(|b| b.handle.peer_id()).collect();
@@ -46,13 +46,13 @@ async fn a_dht_client_closes_the_connections_its_walks_opened() {
     let key = me2b_proto::identity::Keypair::from_secret_bytes(&[3; 32]).public();
     person.handle.look_up_profile(key).await.unwrap();
     // The walk reached businesses...
-    wait_node_event(
-        &mut person,
-        "a connection to a business",
-        |e| matches!(e, NodeEvent::Connected { peer } if business_peers.contains(peer)),
-    )
-    .await;
-    wait_node_event(&mut person, "the lookup's end", |e| matches!(e, NodeEvent::DhtQuery { .. })).await;
+    person
+        .wait_node_event(
+            "a connection to a business",
+            |e| matches!(e, NodeEvent::Connected { peer } if business_peers.contains(peer)),
+        )
+        .await;
+    person.wait_node_event("the lookup's end", |e| matches!(e, NodeEvent::DhtQuery { .. })).await;
     // ...and once it ended, the person holds the hub only.
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
@@ -63,18 +63,5 @@ async fn a_dht_client_closes_the_connections_its_walks_opened() {
         }
         assert!(tokio::time::Instant::now() < deadline, "still connected after the walk: {peers:?}");
         tokio::time::sleep(GRACE / 3).await;
-    }
-}
-
-/// Waits for a node event that `matches`.
-async fn wait_node_event(node: &mut TestNode, what: &str, matches: impl Fn(&NodeEvent) -> bool) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        match tokio::time::timeout_at(deadline, node.events.recv()).await {
-            Err(_) => panic!("timed out waiting for {what}"),
-            Ok(Ok(event)) if matches(&event) => return,
-            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
-            Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => panic!("node stopped"),
-        }
     }
 }

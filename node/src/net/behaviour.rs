@@ -161,9 +161,18 @@ pub(super) fn behaviour(
         kad_config.set_periodic_bootstrap_interval(Some(config.dht_refresh));
         if !config.dht_server {
             // Kademlia reserves every bucket's room up front (256 buckets of k entries, about
-            // 1.2 MB at k = 20): a node that only asks keeps smaller buckets. Lookups still
-            // ask and return k peers (the replication factor is unchanged).
+            // 1.2 MB at k = 20): a node that only asks keeps smaller buckets.
             kad_config.set_kbucket_size(CLIENT_BUCKET);
+            // And its walks look for as many closest servers as its buckets hold, not k. A
+            // client stores no record and serves no lookup, so k closest servers would only be
+            // k connections: every person's bootstrap walk reached every server at once (a
+            // connection each way, with its gossip streams), and at 1,000 nodes that was most
+            // of what the DHT cost. A lookup still finds a record the k closest hold: the
+            // closest few of them are among those k.
+            kad_config.set_replication_factor(CLIENT_BUCKET);
+            // Servers go into its routing table when the node says (`super::FirstWalk`), not
+            // when Kademlia meets them: each one in would start a walk.
+            kad_config.set_kbucket_inserts(kad::BucketInserts::Manual);
         }
         kad_config.set_query_timeout(config.request_timeout * 2);
         let mut kad = kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_config);

@@ -8,11 +8,13 @@
 pub mod bans;
 pub mod behaviour;
 pub mod codec;
+pub mod first_walk;
 pub mod metrics;
 pub mod swarm;
 
 pub use behaviour::{Behaviour, BehaviourEvent, Direct, DirectEvent, message_id, topic_score_params};
 pub use codec::{Codec, DirectRequest, protocol_for};
+pub use first_walk::FirstWalk;
 pub use me2b_proto::engine::Answer;
 pub use metrics::{GossipCounts, encode_metrics, gossip_registry};
 pub use swarm::{build_memory_swarm, build_persona_swarm, build_swarm, listen};
@@ -97,6 +99,15 @@ pub struct NetConfig {
     /// 5 minutes; the simulator dilates it with the time scale). A DHT query gives up after
     /// twice [`NetConfig::request_timeout`] (Kademlia's own 60 s by default).
     pub dht_refresh: Duration,
+    /// A DHT client holds its first walk back to a moment of its own within this (drawn from
+    /// its peer id): nodes that start together (many restarted at once, the simulator's
+    /// thousand) would otherwise all walk at the same second, each to every server, and every
+    /// walk's connection costs both ends about 76 KB while it lasts (measured in the README's
+    /// DHT section). A lookup before that moment walks at once, and so does a node that,
+    /// [`NetConfig::trim_grace`] after it started, has no peer following one of its topics
+    /// (only the DHT can find it some). Zero walks as soon as a server is known; a server
+    /// (`dht_server`) never waits.
+    pub dht_boot_spread: Duration,
     /// The modelled links to the peers it dials (memory transport only; the simulator).
     pub link_model: Option<std::sync::Arc<dyn crate::link::LinkModel>>,
     /// How many peers the node tries to stay connected to: peers found through the DHT (which
@@ -128,7 +139,9 @@ impl NetConfig {
                 ..default
             },
             // mDNS would announce a person's node to everyone on its LAN.
-            Role::Person => NetConfig { mdns: false, dht_server: false, ..default },
+            Role::Person => {
+                NetConfig { mdns: false, dht_server: false, dht_boot_spread: Duration::from_secs(30), ..default }
+            }
         }
     }
 }
@@ -158,6 +171,7 @@ impl Default for NetConfig {
             dht: true,
             dht_server: true,
             dht_refresh: Duration::from_secs(300),
+            dht_boot_spread: Duration::ZERO,
         }
     }
 }

@@ -82,6 +82,19 @@ impl TestNode {
         }
     }
 
+    /// Waits for a node event that `matches`, and returns it.
+    pub async fn wait_node_event(&mut self, what: &str, matches: impl Fn(&NodeEvent) -> bool) -> NodeEvent {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.events.recv()).await {
+                Err(_) => panic!("timed out waiting for {what}"),
+                Ok(Ok(event)) if matches(&event) => return event,
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) => panic!("node stopped"),
+            }
+        }
+    }
+
     /// Waits for an engine event that `matches`, and returns it.
     pub async fn wait_for(&mut self, what: &str, matches: impl Fn(&Event) -> bool) -> Event {
         let deadline = tokio::time::Instant::now() + WAIT;

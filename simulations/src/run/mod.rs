@@ -289,6 +289,7 @@ impl Runner {
                 crate::scenario::DhtServers::Businesses => base.dht_server,
             },
             dht_refresh: base.dht_refresh.mul_f64(scale),
+            dht_boot_spread: base.dht_boot_spread.mul_f64(scale),
             trim_grace: base.trim_grace.mul_f64(scale),
             idle_timeout: self.scenario.idle_timeout().ok().flatten().unwrap_or(base.idle_timeout).mul_f64(scale),
             gossip_window: base.gossip_window.mul_f64(scale),
