@@ -25,7 +25,7 @@ async fn network(spread: Duration) -> (TestNode, TestNode, TestNode) {
     })
     .await;
     business.wait_node_event("profile put", |e| matches!(e, NodeEvent::ProfilePublished)).await;
-    let mut person = start_with(Role::Person, [1; 32], tempfile::tempdir().unwrap(), move |c| {
+    let person = start_with(Role::Person, [1; 32], tempfile::tempdir().unwrap(), move |c| {
         c.bootstrap = vec![hub_address];
         c.net.dht_boot_spread = spread;
     })
