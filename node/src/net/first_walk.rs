@@ -35,7 +35,7 @@ impl FirstWalk {
     }
 
     /// Whether the server `peer` at `address` may go into the routing table now; if not, it
-    /// waits for the walk (at most [`MAX_WAITING`] of them; more add nothing a first walk needs).
+    /// waits for the walk (at most `MAX_WAITING` of them; more add nothing a first walk needs).
     pub fn admit(&mut self, peer: PeerId, address: Multiaddr) -> bool {
         if self.at.is_none() {
             return true;
