@@ -296,6 +296,9 @@ pub enum NegotiationBody {
     Finalize {
         /// The sender's signature over the agreement bytes.
         signature: Signature,
+        /// A person's first data under the agreement, an encoded `DataPackage` (kept encoded:
+        /// both ledgers digest these exact bytes).
+        first_package: Option<Vec<u8>>,
     },
     /// The end, without agreement.
     Terminate {
@@ -338,9 +341,10 @@ impl TryFrom<wire::NegotiationMessage> for NegotiationMessage {
                     signature: decode::key("agree.signature", &a.signature)?,
                 }
             }
-            Body::Finalize(f) => {
-                NegotiationBody::Finalize { signature: decode::key("finalize.signature", &f.signature)? }
-            }
+            Body::Finalize(f) => NegotiationBody::Finalize {
+                signature: decode::key("finalize.signature", &f.signature)?,
+                first_package: (!f.first_package.is_empty()).then_some(f.first_package),
+            },
             Body::Terminate(t) => NegotiationBody::Terminate {
                 code: TerminationCode::from_wire(t.code)?,
                 reason: decode::text("terminate.reason", t.reason)?,
@@ -369,9 +373,10 @@ impl From<&NegotiationMessage> for wire::NegotiationMessage {
             NegotiationBody::Agree { agreement, signature } => {
                 Body::Agree(wire::Agree { agreement: agreement.clone(), signature: signature.to_bytes().to_vec() })
             }
-            NegotiationBody::Finalize { signature } => {
-                Body::Finalize(wire::Finalize { signature: signature.to_bytes().to_vec() })
-            }
+            NegotiationBody::Finalize { signature, first_package } => Body::Finalize(wire::Finalize {
+                signature: signature.to_bytes().to_vec(),
+                first_package: first_package.clone().unwrap_or_default(),
+            }),
             NegotiationBody::Terminate { code, reason } => {
                 Body::Terminate(wire::Terminate { code: code.to_wire() as i32, reason: reason.clone() })
             }

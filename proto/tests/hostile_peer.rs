@@ -155,3 +155,57 @@ fn an_oversized_direct_message_is_refused_before_decoding() {
     );
     assert!(matches!(refused, Rejection::Envelope(EnvelopeError::TooLarge { .. })));
 }
+
+#[test]
+fn a_countersignature_carrying_data_outside_the_agreement_is_refused_whole() {
+    use me2b_proto::messages::{NegotiationBody, NegotiationMessage};
+    let mut w = world();
+    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
+    // Up to the person's countersignature, still on its way to the business.
+    let honest = loop {
+        assert!(w.net.deliver_next(), "no countersignature was sent");
+        let outbox = &w.net.peer(&w.person).engine.state().outbox;
+        if let Some(item) = outbox.values().find(|item| item.countersigns.is_some()) {
+            break item.payload.clone();
+        }
+    };
+    let mut message =
+        NegotiationMessage::try_from(wire::NegotiationMessage::decode(honest.as_slice()).unwrap()).unwrap();
+    let NegotiationBody::Finalize { first_package: Some(encoded), .. } = &mut message.body else {
+        panic!("the countersignature carries the first data: {:?}", message.body);
+    };
+    let mut package = DataPackage::try_from(wire::DataPackage::decode(encoded.as_slice()).unwrap()).unwrap();
+    package.items.push(DataItem {
+        path: path("profile.email"),
+        content: ItemContent::Value(Personal::new(Value::Text("x@y.z".into()))),
+    });
+    *encoded = wire::DataPackage::from(&package).encode_to_vec();
+    let person_key = persona_key(&w.net, w.person, w.shoes);
+    let bytes = envelope::seal(
+        Seal {
+            keypair: &person_key,
+            kind: MessageKind::Negotiation,
+            recipient: Some(w.shoes),
+            nonce: Nonce::from_bytes([7; 16]),
+            issued_at: w.net.now(),
+            expires_at: w.net.now().saturating_add(Duration::from_secs(60)),
+        },
+        wire::NegotiationMessage::from(&message).encode_to_vec(),
+    );
+    let refused = rejection(w.net.input(
+        w.shoes,
+        Input::Direct { from: person_key.public(), to: w.shoes, kind: MessageKind::Negotiation, bytes },
+    ));
+    assert!(matches!(refused, Rejection::OutsideAgreement(_)), "{refused:?}");
+    assert!(refused.penalise());
+    let business = w.net.peer(&w.shoes);
+    assert!(finalized(&business.events).is_empty(), "the countersignature is refused with its data");
+    assert!(business.engine.state().received.is_empty(), "nothing of it is kept");
+    // Negative control: the honest countersignature, with the agreed data, lands.
+    w.net.settle();
+    let business = w.net.peer(&w.shoes);
+    let id = finalized(&business.events)[0];
+    let received = &business.engine.state().received[&id];
+    assert!(received.contains_key(&path("body.shoe_size_eu")));
+    assert!(!received.contains_key(&path("profile.email")));
+}

@@ -22,7 +22,7 @@ use me2b_proto::harness::Network;
 use me2b_proto::identity::{AgreementId, NegotiationId, PublicKey};
 use me2b_proto::ledger::{self, EventKind};
 use me2b_proto::messages::Context;
-use me2b_proto::messages::DataPackage;
+use me2b_proto::messages::{DataPackage, NegotiationBody, NegotiationMessage};
 use me2b_proto::negotiation::State;
 use me2b_proto::policy::{Asker, BusinessPolicy};
 use me2b_proto::predicate::Predicate;
@@ -287,16 +287,28 @@ fn check(net: &Network, person: PublicKey, business: PublicKey) {
             _ => {}
         }
     }
-    // Every package that left the node is in the ledger, and names only agreed items.
+    // Every package that left the node, alone or with a countersignature, is in the ledger,
+    // and names only agreed items.
     let mut packages = BTreeSet::new();
     for output in &net.peer(&person).outputs {
-        let Output::Send { kind: MessageKind::DataPackage, bytes, delivery, .. } = output else {
+        let Output::Send { kind, bytes, delivery, .. } = output else {
             continue;
         };
-        packages.insert(*delivery);
         let signed = wire::SignedEnvelope::decode(bytes.as_slice()).unwrap();
-        let envelope = wire::Envelope::decode(signed.envelope.as_slice()).unwrap();
-        let package = DataPackage::try_from(wire::DataPackage::decode(envelope.payload.as_slice()).unwrap()).unwrap();
+        let payload = wire::Envelope::decode(signed.envelope.as_slice()).unwrap().payload;
+        let encoded = match kind {
+            MessageKind::DataPackage => payload,
+            MessageKind::Negotiation => {
+                let message = wire::NegotiationMessage::decode(payload.as_slice()).unwrap();
+                match NegotiationMessage::try_from(message).unwrap().body {
+                    NegotiationBody::Finalize { first_package: Some(encoded), .. } => encoded,
+                    _ => continue,
+                }
+            }
+            _ => continue,
+        };
+        packages.insert(*delivery);
+        let package = DataPackage::try_from(wire::DataPackage::decode(encoded.as_slice()).unwrap()).unwrap();
         let record = &p.agreements[&package.agreement_id];
         check_items(&record.agreement.terms, package.items.iter().map(|i| (&i.path, &i.content))).unwrap();
     }

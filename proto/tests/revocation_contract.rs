@@ -176,44 +176,86 @@ fn data_queued_for_a_revoked_agreement_is_cancelled_with_the_revocation() {
 }
 
 #[test]
-fn a_refused_countersignature_voids_the_agreement_and_releases_nothing() {
+fn a_refused_countersignature_voids_the_agreement_and_releases_nothing_more() {
     for refused in [true, false] {
         let mut w = world();
         // The person counters (retention beyond its policy), the business signs first, and the
-        // person's countersignature is what the business answers.
+        // person's countersignature, carrying the first data, is what the business answers.
         let mut terms = shoe_terms(START.saturating_add(DAY));
         terms.retention = 365 * DAY;
+        terms.usage = Use::Subscription { min_interval: Duration::from_secs(1) };
         terms.fields.push(FieldRequest::raw(path("profile.email")).optional());
         publish(&mut w.net, w.shoes, "apparel.shoes", terms);
         let finalize = loop {
             assert!(w.net.deliver_next(), "no countersignature was sent");
-            let waiting = w.net.peer(&w.person).engine.state().outbox.iter().find(|(_, i)| i.then_deliver.is_some());
+            let waiting = w.net.peer(&w.person).engine.state().outbox.iter().find(|(_, i)| i.countersigns.is_some());
             if let Some((id, _)) = waiting {
                 break *id;
             }
         };
+        let person = w.net.peer(&w.person);
+        let sent = |events: &[Event]| events.iter().filter(|e| matches!(e, Event::DataSent { .. })).count();
+        assert_eq!(sent(&person.events), 1, "the first data rides with the countersignature");
+        assert_eq!(outbox_kinds(&w, w.person), vec![MessageKind::Negotiation], "and nothing goes on its own");
         w.net.set_online(w.shoes, false);
         let answer =
             if refused { Answer::Ignored("stale: countersignature arrived too late".into()) } else { Answer::Accepted };
         w.net.input(w.person, Input::Answered(finalize, answer)).unwrap();
+        let agreement_id = finalized(&w.net.peer(&w.person).events)[0];
+        // A later change owes the subscription an update, if the agreement still stands.
+        set(&mut w.net, w.person, "body.shoe_size_eu", Value::Number(45.0));
+        w.net.advance(Duration::from_secs(2));
         let person = w.net.peer(&w.person);
-        let agreement_id = finalized(&person.events)[0];
         let lifecycle = person.engine.state().agreements[&agreement_id].lifecycle;
-        let sent = person.events.iter().any(|e| matches!(e, Event::DataSent { .. }));
         if refused {
             assert!(matches!(lifecycle, Lifecycle::Void { .. }), "{lifecycle:?}");
-            assert!(!sent, "a refused countersignature releases nothing");
             assert!(person.events.iter().any(|e| matches!(e, Event::AgreementVoid { .. })));
             assert!(ledger_kinds(&w).contains(&EventKind::AgreementVoid));
-            // Nothing can be sent under it later either.
-            set(&mut w.net, w.person, "body.shoe_size_eu", Value::Number(45.0));
-            assert!(!w.net.peer(&w.person).events.iter().any(|e| matches!(e, Event::DataSent { .. })));
+            assert_eq!(sent(&person.events), 1, "nothing is sent under a void agreement");
+            assert!(outbox_kinds(&w, w.person).is_empty());
         } else {
-            // Negative control: an accepted countersignature releases the data.
+            // Negative control: an accepted countersignature leaves the agreement standing,
+            // and the update goes.
             assert!(matches!(lifecycle, Lifecycle::Active));
-            assert!(sent);
+            assert_eq!(sent(&person.events), 2);
         }
     }
+}
+
+#[test]
+fn a_countersignature_sent_again_after_its_answer_was_lost_is_accepted() {
+    use me2b_proto::engine::Output;
+    let mut w = world();
+    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
+    let finalize = loop {
+        assert!(w.net.deliver_next(), "no countersignature was sent");
+        let waiting = w.net.peer(&w.person).engine.state().outbox.iter().find(|(_, i)| i.countersigns.is_some());
+        if let Some((id, _)) = waiting {
+            break *id;
+        }
+    };
+    // The countersignature reaches the business, but the connection closes before its answer
+    // does: the business holds the agreement and its data, the person's outbox does not know.
+    let Some(Output::Send { from, to, kind, bytes, .. }) = w.net.peer(&w.person).outputs.last().cloned() else {
+        panic!("the countersignature is the person's last output");
+    };
+    let from = w.net.peer(&w.person).engine.identities().public(from);
+    w.net.input(w.shoes, Input::Direct { from, to, kind, bytes }).unwrap();
+    w.net.set_online(w.shoes, false);
+    assert!(w.net.deliver_next(), "the first attempt, which the person sees fail");
+    assert!(w.net.peer(&w.person).engine.state().outbox.get(&finalize).is_some(), "kept to be sent again");
+    // The business is reachable again: the outbox sends the countersignature once more.
+    w.net.set_online(w.shoes, true);
+    w.net.settle();
+    let person = w.net.peer(&w.person);
+    let agreement_id = finalized(&person.events)[0];
+    let lifecycle = person.engine.state().agreements[&agreement_id].lifecycle;
+    assert!(matches!(lifecycle, Lifecycle::Active), "the repeat is accepted, not taken for a refusal: {lifecycle:?}");
+    assert!(person.engine.state().outbox.is_empty());
+    let business = w.net.peer(&w.shoes);
+    assert_eq!(finalized(&business.events), vec![agreement_id]);
+    let received = business.events.iter().filter(|e| matches!(e, Event::DataReceived { .. })).count();
+    assert_eq!(received, 1, "the data it carried again is kept once");
 }
 
 #[test]

@@ -11,7 +11,7 @@ use crate::limits::{MAX_ANSWER_REASON_BYTES, MAX_OUTBOX_AGE_MS};
 use crate::messages::{
     DataItem, DataPackage, DeletionCause, DeletionReceipt, ItemContent, PersonalOffer, ProductOffer, Revocation,
 };
-use crate::terms::Use;
+use crate::terms::{Terms, Use};
 use crate::text::printable;
 use crate::time::Timestamp;
 use crate::vocab::FieldPath;
@@ -19,15 +19,29 @@ use crate::wire;
 use prost::Message as _;
 
 impl Engine {
-    /// Right after finalization: one-time and subscription agreements send their fields; a
-    /// trigger fires if its condition already holds.
+    /// Right after finalization, when the business already holds both signatures: the first
+    /// data goes on its own.
     pub(super) fn first_delivery(&mut self, id: AgreementId, now: Timestamp) {
+        let items = self.first_items(id, now);
+        self.send_package(id, items, now);
+    }
+
+    /// The first data of an agreement this person just countersigned, encoded to ride with the
+    /// countersignature (`None` if nothing is due yet).
+    pub(super) fn first_package(&mut self, id: AgreementId, now: Timestamp) -> Option<Vec<u8>> {
+        let items = self.first_items(id, now);
+        self.package(id, items, now).map(|(_, payload)| payload)
+    }
+
+    /// What an agreement owes as soon as it is final: one-time and subscription agreements
+    /// their fields; a trigger its event if its condition already holds.
+    fn first_items(&mut self, id: AgreementId, now: Timestamp) -> Vec<DataItem> {
         let Some(record) = self.state.agreements.get(&id) else {
-            return;
+            return Vec::new();
         };
         match record.agreement.terms.usage.clone() {
-            Use::OneTime | Use::Subscription { .. } => self.send_fields(id, now),
-            Use::Trigger { path, .. } => self.check_trigger(id, &path, now),
+            Use::OneTime | Use::Subscription { .. } => self.field_items(id, now),
+            Use::Trigger { path, .. } => self.trigger_item(id, &path, now).into_iter().collect(),
         }
     }
 
@@ -62,10 +76,16 @@ impl Engine {
 
     /// Sends every agreed field the vault can answer.
     fn send_fields(&mut self, id: AgreementId, now: Timestamp) {
+        let items = self.field_items(id, now);
+        self.send_package(id, items, now);
+    }
+
+    /// Every agreed field the vault can answer, as the agreement discloses it.
+    fn field_items(&self, id: AgreementId, now: Timestamp) -> Vec<DataItem> {
         let Some(record) = self.state.agreements.get(&id) else {
-            return;
+            return Vec::new();
         };
-        let items: Vec<DataItem> = record
+        record
             .agreement
             .terms
             .fields
@@ -75,19 +95,24 @@ impl Engine {
                 let content = ItemContent::disclose(&field.disclosure, value, now)?;
                 Some(DataItem { path: field.path.clone(), content })
             })
-            .collect();
-        self.send_package(id, items, now);
+            .collect()
     }
 
     /// Fires a trigger when its condition turns true, once; re-arms it only when its `rearm`
     /// condition holds (and the condition does not), so a value hovering at the threshold
     /// fires once, not at every change.
     fn check_trigger(&mut self, id: AgreementId, path: &FieldPath, now: Timestamp) {
-        let Some(record) = self.state.agreements.get(&id) else {
-            return;
-        };
+        if let Some(item) = self.trigger_item(id, path, now) {
+            self.send_package(id, vec![item], now);
+        }
+    }
+
+    /// The trigger's event if it fires now (disarming it), re-arming it when its `rearm`
+    /// condition holds.
+    fn trigger_item(&mut self, id: AgreementId, path: &FieldPath, now: Timestamp) -> Option<DataItem> {
+        let record = self.state.agreements.get(&id)?;
         let Use::Trigger { predicate, event, rearm, .. } = &record.agreement.terms.usage else {
-            return;
+            return None;
         };
         let value = self.state.vault.get(path).map(|r| r.value.expose());
         let answer = |p: &crate::predicate::Predicate| value.and_then(|v| p.evaluate(v, now).ok()).unwrap_or(false);
@@ -98,27 +123,41 @@ impl Engine {
             if let Some(record) = self.state.agreements.get_mut(&id) {
                 record.trigger_armed = false;
             }
-            let item = DataItem { path: path.clone(), content: ItemContent::TriggerEvent(event) };
-            self.send_package(id, vec![item], now);
-        } else if rearms && !armed {
+            return Some(DataItem { path: path.clone(), content: ItemContent::TriggerEvent(event) });
+        }
+        if rearms && !armed {
             if let Some(record) = self.state.agreements.get_mut(&id) {
                 record.trigger_armed = true;
             }
             self.persist(Change::Agreement(id));
         }
+        None
     }
 
     /// Sends `items` under an active agreement, after checking them against it.
     fn send_package(&mut self, id: AgreementId, items: Vec<DataItem>, now: Timestamp) {
-        let Some(record) = self.state.agreements.get_mut(&id) else {
-            return;
-        };
+        if let Some((business, payload)) = self.package(id, items, now) {
+            self.send(
+                business,
+                MessageKind::DataPackage,
+                payload,
+                Delivery { about: Some(id), ..Delivery::default() },
+                now,
+            );
+        }
+    }
+
+    /// Makes the next package of `items` under an active agreement, after checking them
+    /// against it, and records it as sent: the business and the encoded package, for the
+    /// caller to send (`None` if nothing may or needs to go).
+    fn package(&mut self, id: AgreementId, items: Vec<DataItem>, now: Timestamp) -> Option<(PublicKey, Vec<u8>)> {
+        let record = self.state.agreements.get_mut(&id)?;
         if !record.is_active() || items.is_empty() {
-            return;
+            return None;
         }
         // The one rule of what may leave the node, checked before anything is sent.
         if agreement::check_items(&record.agreement.terms, items.iter().map(|i| (&i.path, &i.content))).is_err() {
-            return;
+            return None;
         }
         record.last_package += 1;
         record.last_package_at = Some(now);
@@ -129,31 +168,30 @@ impl Engine {
         let payload = wire::DataPackage::from(&package).encode_to_vec();
         let digest = Digest::of(&payload);
         self.persist(Change::Agreement(id));
-        self.send(
-            business,
-            MessageKind::DataPackage,
-            payload,
-            Delivery { about: Some(id), ..Delivery::default() },
-            now,
-        );
         self.record(now, EventKind::DataSent, Some(business), id.as_bytes(), fields.clone(), Some(digest));
         self.event(Event::DataSent { agreement_id: id, fields });
+        Some((business, payload))
     }
 
     /// A business receives data: only under an active agreement, only what it names.
     pub(super) fn on_package(&mut self, opened: &Opened, now: Timestamp) -> Result<()> {
         let package: DataPackage = parse::<wire::DataPackage, _>(opened)?;
-        let from = opened.header().sender;
-        let id = package.agreement_id;
-        let record = self.agreement_with(&id, opened)?;
+        let record = self.agreement_with(&package.agreement_id, opened)?;
         if !record.is_active() {
             return Err(Rejection::Stale("agreement no longer active").into());
         }
-        if package.sequence <= record.last_package {
-            return Err(Rejection::Stale("package already received").into());
-        }
-        agreement::check_items(&record.agreement.terms, package.items.iter().map(|i| (&i.path, &i.content)))
-            .map_err(Rejection::from)?;
+        package_fits(&record.agreement.terms, record.last_package, &package)?;
+        self.take_package(opened.header().sender, package, Digest::of(opened.payload()), now);
+        Ok(())
+    }
+
+    /// Keeps a package already checked against its agreement ([`package_fits`]); `digest` is
+    /// that of its encoded bytes, for the ledger.
+    pub(super) fn take_package(&mut self, from: PublicKey, package: DataPackage, digest: Digest, now: Timestamp) {
+        let id = package.agreement_id;
+        let Some(record) = self.state.agreements.get_mut(&id) else {
+            return;
+        };
         record.last_package = package.sequence;
         record.last_package_at = Some(now);
         let held = self.state.received.entry(id).or_default();
@@ -163,16 +201,8 @@ impl Engine {
         }
         self.persist(Change::Agreement(id));
         self.persist(Change::Received(id));
-        self.record(
-            now,
-            EventKind::DataReceived,
-            Some(from),
-            id.as_bytes(),
-            fields.clone(),
-            Some(Digest::of(opened.payload())),
-        );
+        self.record(now, EventKind::DataReceived, Some(from), id.as_bytes(), fields.clone(), Some(digest));
         self.event(Event::DataReceived { agreement_id: id, fields });
-        Ok(())
     }
 
     pub(super) fn send_offer(&mut self, id: AgreementId, offer: ProductOffer, now: Timestamp) -> Result<OfferId> {
@@ -280,7 +310,7 @@ impl Engine {
         for cancelled in self.state.outbox.cancel(id, &[MessageKind::DataPackage]) {
             self.persist(Change::Outbox(cancelled));
         }
-        let delivery = Delivery { give_up_at: Some(give_up_at), about: Some(id) };
+        let delivery = Delivery { give_up_at: Some(give_up_at), about: Some(id), ..Delivery::default() };
         self.send(business, MessageKind::Revocation, wire_revocation.encode_to_vec(), delivery, now);
         if first {
             self.record(now, EventKind::Revoked, Some(business), id.as_bytes(), Vec::new(), None);
@@ -498,4 +528,13 @@ impl Engine {
             }
         }
     }
+}
+
+/// Whether `package` may be kept under an agreement on `terms` whose last package was
+/// `last_package`: a newer sequence, and only what the terms name, as they disclose it.
+pub(super) fn package_fits(terms: &Terms, last_package: u64, package: &DataPackage) -> Result<(), Rejection> {
+    if package.sequence <= last_package {
+        return Err(Rejection::Stale("package already received"));
+    }
+    agreement::check_items(terms, package.items.iter().map(|i| (&i.path, &i.content))).map_err(Rejection::from)
 }

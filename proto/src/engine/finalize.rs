@@ -1,32 +1,22 @@
 //! Signatures and what follows them: whoever finds the terms on the table acceptable signs
 //! the agreement's exact bytes (`Agree`); the other side checks them against the negotiated
-//! terms and countersigns (`Finalize`); both record the agreement, and [`Engine::after_final`]
-//! is the one rule of what happens next.
+//! terms and countersigns (`Finalize`); both record the agreement. The first data goes as soon
+//! as the business holds both signatures: with a person's countersignature, in the same
+//! message (so a cycle is three messages); after a business's, on its own.
 
+use super::data::package_fits;
 use super::negotiations::grace_after;
-use super::{Change, Engine, Event, OutboxId, Rejection, Result, Role, Timer};
+use super::{Change, Engine, Event, Rejection, Result, Role, Timer};
 use crate::agreement::{self, Agreement, AgreementRecord};
-use crate::identity::{AgreementId, NegotiationId, Signature};
+use crate::decode::DecodeError;
+use crate::envelope::MessageKind;
+use crate::identity::{AgreementId, Digest, NegotiationId, Signature};
 use crate::ledger::EventKind;
-use crate::messages::NegotiationBody;
+use crate::messages::{DataPackage, NegotiationBody};
 use crate::negotiation::{self, Party, Step};
 use crate::time::Timestamp;
-
-/// How the countersignature of a final agreement stands, for [`Engine::after_final`].
-pub(super) enum Countersigned {
-    /// The peer countersigned: both signatures are on both sides.
-    ByPeer(AgreementId),
-    /// This node countersigned; the countersignature waits in the outbox (`None`: the outbox
-    /// could not take it).
-    InFlight {
-        /// The agreement.
-        agreement_id: AgreementId,
-        /// The outbox item carrying the countersignature.
-        finalize: Option<OutboxId>,
-    },
-    /// This node's countersignature was acknowledged by the peer.
-    Delivered(AgreementId),
-}
+use crate::wire;
+use prost::Message as _;
 
 impl Engine {
     /// The key this node signs with in negotiation `id` (its persona toward the peer).
@@ -108,35 +98,48 @@ impl Engine {
         negotiation.round = round;
         negotiation.apply(&Step::Finalize { by: Party::Local }).map_err(Rejection::from)?;
         negotiation.agreement = Some(bytes.clone());
+        let peer = negotiation.peer;
         let (person_signature, business_signature) =
             if negotiation.local_is_person { (countersignature, signature) } else { (signature, countersignature) };
-        let finalize = self.send_negotiation(id, NegotiationBody::Finalize { signature: countersignature }, now);
         let agreement_id = self.finalized(id, agreement, bytes, (person_signature, business_signature), now);
-        // The peer holds one signature until our countersignature reaches it.
-        self.after_final(Countersigned::InFlight { agreement_id, finalize }, now);
+        if self.config.role != Role::Person {
+            // A business's countersignature: the person sends the data when it arrives.
+            self.send_negotiation(
+                id,
+                NegotiationBody::Finalize { signature: countersignature, first_package: None },
+                now,
+            );
+            return Ok(());
+        }
+        // The person's countersignature carries the first data: the business signed first,
+        // so the data travels under terms both have signed. If the outbox cannot take the
+        // message, nothing is packaged and the agreement is void.
+        let first_package = match self.state.outbox.has_room(&peer, MessageKind::Negotiation) {
+            Ok(()) => self.first_package(agreement_id, now),
+            Err(_) => None,
+        };
+        let body = NegotiationBody::Finalize { signature: countersignature, first_package };
+        if self.send_negotiation_about(id, body, Some(agreement_id), now).is_none() {
+            // The business never holds both signatures, so nothing is sent.
+            self.void(agreement_id, "the countersignature could not be queued".to_string(), now);
+        }
         Ok(())
     }
 
+    /// The peer countersigned. A person's countersignature may carry the first data: it is
+    /// checked against the agreement before anything changes, and a package that does not fit
+    /// refuses the countersignature with it (the person then voids the agreement too).
     pub(super) fn on_finalize(
         &mut self,
         id: NegotiationId,
         round: u32,
         signature: Signature,
+        first_package: Option<Vec<u8>>,
         now: Timestamp,
     ) -> Result<()> {
         let Some(negotiation) = self.state.negotiations.get(&id) else {
             return Ok(());
         };
-        // The same countersignature again (our answer to the first was lost, and the peer's
-        // outbox retried): accepted, so that the peer does not take it for a refusal.
-        if negotiation.state == negotiation::State::Finalized
-            && negotiation
-                .agreement
-                .as_ref()
-                .is_some_and(|bytes| agreement::verify(&negotiation.peer, bytes, &signature))
-        {
-            return Ok(());
-        }
         negotiation::next(Some(&negotiation.state), &Step::Finalize { by: Party::Remote }).map_err(Rejection::from)?;
         let Some(bytes) = negotiation.agreement.clone() else {
             return Err(Rejection::Protocol("nothing to countersign").into());
@@ -148,6 +151,10 @@ impl Engine {
         if now > agreement.finalize_by {
             return Err(Rejection::Stale("countersignature arrived too late").into());
         }
+        let package = match first_package {
+            Some(encoded) => Some(self.first_package_fits(&agreement, &bytes, encoded)?),
+            None => None,
+        };
         let Some(key) = self.negotiation_key(&id) else {
             return Ok(());
         };
@@ -156,13 +163,39 @@ impl Engine {
         };
         negotiation.apply(&Step::Finalize { by: Party::Remote }).map_err(Rejection::from)?;
         negotiation.round = round;
+        let peer = negotiation.peer;
         let mine = agreement::sign(&key, &bytes);
         let (person_signature, business_signature) =
             if negotiation.local_is_person { (mine, signature) } else { (signature, mine) };
         let agreement_id = self.finalized(id, agreement, bytes, (person_signature, business_signature), now);
-        // We signed first: the peer's countersignature means it holds both signatures.
-        self.after_final(Countersigned::ByPeer(agreement_id), now);
+        match package {
+            Some((package, digest)) => self.take_package(peer, package, digest, now),
+            // We signed first: the peer's countersignature means it holds both signatures.
+            None if self.config.role == Role::Person => self.first_delivery(agreement_id, now),
+            None => {}
+        }
         Ok(())
+    }
+
+    /// The first data a person's countersignature carries, decoded and checked against the
+    /// agreement it countersigns, with the digest of its bytes.
+    fn first_package_fits(
+        &self,
+        agreement: &Agreement,
+        bytes: &[u8],
+        encoded: Vec<u8>,
+    ) -> Result<(DataPackage, Digest), Rejection> {
+        if self.config.role != Role::Business {
+            return Err(Rejection::Protocol("only a person sends data"));
+        }
+        let digest = Digest::of(&encoded);
+        let wire_package = wire::DataPackage::decode(encoded.as_slice()).map_err(DecodeError::from)?;
+        let package = DataPackage::try_from(wire_package)?;
+        if package.agreement_id != Agreement::id_of(bytes) {
+            return Err(Rejection::Protocol("data for another agreement"));
+        }
+        package_fits(&agreement.terms, 0, &package)?;
+        Ok((package, digest))
     }
 
     /// Records a finalized agreement; `signatures` are the person's and the business's.
@@ -188,31 +221,5 @@ impl Engine {
         self.pin_business(peer, now);
         self.set_timer(retention_ends, Timer::RetentionEnd(agreement_id));
         agreement_id
-    }
-
-    /// The one rule of what follows an agreement becoming final: a business waits for the
-    /// data; a person sends it once the business holds both signatures. That is now if the
-    /// business countersigned; if the person countersigned, once the person's countersignature
-    /// is delivered (direct streams do not keep their order, so the data could overtake it).
-    pub(super) fn after_final(&mut self, countersigned: Countersigned, now: Timestamp) {
-        if self.config.role != Role::Person {
-            return;
-        }
-        match countersigned {
-            Countersigned::ByPeer(agreement_id) | Countersigned::Delivered(agreement_id) => {
-                self.first_delivery(agreement_id, now);
-            }
-            Countersigned::InFlight { agreement_id, finalize: Some(finalize) } => {
-                if let Some(item) = self.state.outbox.get_mut(&finalize) {
-                    item.then_deliver = Some(agreement_id);
-                    self.persist(Change::Outbox(finalize));
-                }
-            }
-            // The outbox could not take the countersignature: the business never holds both
-            // signatures, so nothing is sent.
-            Countersigned::InFlight { agreement_id, finalize: None } => {
-                self.void(agreement_id, "the countersignature could not be queued".to_string(), now);
-            }
-        }
     }
 }

@@ -10,7 +10,7 @@
 use super::negotiations::grace_after;
 use super::{Change, CommandError, Engine, Event, OutboxId, Rejection, Result, Role, Timer, VaultFacts};
 use crate::envelope::{self, EnvelopeError, MessageKind, Opened, Seal};
-use crate::identity::{Digest, NegotiationId, Persona, PublicKey};
+use crate::identity::{AgreementId, Digest, NegotiationId, Persona, PublicKey};
 use crate::ledger::EventKind;
 use crate::limits::{MAX_GOSSIP_MESSAGE_BYTES, MAX_NEGOTIATION_MS, MAX_ROUNDS};
 use crate::messages::{Context, NegotiationBody, NegotiationMessage, ProductOffer, TerminationCode};
@@ -271,13 +271,25 @@ impl Engine {
         body: NegotiationBody,
         now: Timestamp,
     ) -> Option<OutboxId> {
+        self.send_negotiation_about(id, body, None, now)
+    }
+
+    /// Sends a negotiation message; `countersigns` names the agreement a `Finalize` makes
+    /// final (the outbox voids it if the message is refused or never delivered).
+    pub(super) fn send_negotiation_about(
+        &mut self,
+        id: NegotiationId,
+        body: NegotiationBody,
+        countersigns: Option<AgreementId>,
+        now: Timestamp,
+    ) -> Option<OutboxId> {
         let negotiation = self.state.negotiations.get_mut(&id)?;
         negotiation.round += 1;
         let message = NegotiationMessage { id, round: negotiation.round, body };
         let (peer, give_up_at) = (negotiation.peer, grace_after(negotiation.deadline));
         self.persist(Change::Negotiation(id));
         let payload = wire::NegotiationMessage::from(&message).encode_to_vec();
-        let delivery = super::outbox::Delivery { give_up_at: Some(give_up_at), about: None };
+        let delivery = super::outbox::Delivery { give_up_at: Some(give_up_at), about: None, countersigns };
         self.send(peer, MessageKind::Negotiation, payload, delivery, now)
     }
 
@@ -317,6 +329,18 @@ impl Engine {
             return Err(Rejection::Protocol("not a party to this negotiation").into());
         }
         if negotiation.state.is_final() {
+            // The same countersignature again (our answer to the first was lost, and the
+            // peer's outbox retried): accepted, so that the peer does not take the answer for
+            // a refusal and void an agreement this node holds.
+            if let NegotiationBody::Finalize { signature, .. } = &message.body
+                && negotiation.state == State::Finalized
+                && negotiation
+                    .agreement
+                    .as_ref()
+                    .is_some_and(|bytes| crate::agreement::verify(&negotiation.peer, bytes, signature))
+            {
+                return Ok(());
+            }
             return Err(Rejection::Stale("negotiation already ended").into());
         }
         let is_terminate = matches!(message.body, NegotiationBody::Terminate { .. });
@@ -333,7 +357,9 @@ impl Engine {
             NegotiationBody::Agree { agreement, signature } => {
                 self.on_agree(id, message.round, agreement, signature, now)
             }
-            NegotiationBody::Finalize { signature } => self.on_finalize(id, message.round, signature, now),
+            NegotiationBody::Finalize { signature, first_package } => {
+                self.on_finalize(id, message.round, signature, first_package, now)
+            }
             NegotiationBody::Terminate { code, reason } => {
                 self.end(id, code, reason, true, now);
                 Ok(())

@@ -52,11 +52,10 @@ pub struct OutboxItem {
     pub attempts: u32,
     /// When the outbox gives up.
     pub give_up_at: Timestamp,
-    /// Data to send under this agreement once the message is delivered: a person's
-    /// countersignature must reach the business before the data, since direct streams do not
-    /// keep their order.
+    /// The agreement this message countersigns (a person's `Finalize`, carrying the first
+    /// data): refused by the business or never delivered, the agreement is void.
     #[serde(default)]
-    pub then_deliver: Option<AgreementId>,
+    pub countersigns: Option<AgreementId>,
     /// The agreement the message is about (data, offers, revocations, receipts): what a
     /// revocation cancels, and what a receipt settles.
     #[serde(default)]
@@ -215,6 +214,8 @@ pub(super) struct Delivery {
     pub give_up_at: Option<Timestamp>,
     /// The agreement the message is about.
     pub about: Option<AgreementId>,
+    /// The agreement the message countersigns.
+    pub countersigns: Option<AgreementId>,
 }
 
 impl Engine {
@@ -231,7 +232,15 @@ impl Engine {
     ) -> Option<OutboxId> {
         let give_up_at =
             delivery.give_up_at.unwrap_or(Timestamp::from_millis(now.as_millis().saturating_add(MAX_OUTBOX_AGE_MS)));
-        let item = OutboxItem { to, kind, payload, attempts: 0, give_up_at, then_deliver: None, about: delivery.about };
+        let item = OutboxItem {
+            to,
+            kind,
+            payload,
+            attempts: 0,
+            give_up_at,
+            countersigns: delivery.countersigns,
+            about: delivery.about,
+        };
         let Ok(id) = self.state.outbox.push(item) else {
             self.event(Event::OutboxFull { to, kind });
             return None;
@@ -284,7 +293,7 @@ impl Engine {
         let Some(item) = self.state.outbox.get(&id) else {
             return;
         };
-        let (to, kind, about, then_deliver) = (item.to, item.kind, item.about, item.then_deliver);
+        let (to, kind, about, countersigns) = (item.to, item.kind, item.about, item.countersigns);
         if kind == MessageKind::Revocation {
             if let Some(agreement) = about {
                 self.revocation_answered(agreement, &answer, now);
@@ -295,11 +304,8 @@ impl Engine {
         self.state.outbox.remove(&id);
         self.persist(Change::Outbox(id));
         let reason = answer.reason().map(|reason| printable(reason, MAX_ANSWER_REASON_BYTES));
-        match (reason, then_deliver) {
-            (None, Some(agreement)) => {
-                self.after_final(super::finalize::Countersigned::Delivered(agreement), now);
-            }
-            (None, None) => {}
+        match (reason, countersigns) {
+            (None, _) => {}
             (Some(reason), Some(agreement)) => self.void(agreement, reason, now),
             (Some(reason), None) => self.event(Event::DeliveryRefused { to, kind, reason }),
         }
@@ -327,10 +333,10 @@ impl Engine {
             self.set_timer(at, Timer::Retry(id));
             return;
         }
-        let (to, kind, about, then_deliver) = (item.to, item.kind, item.about, item.then_deliver);
+        let (to, kind, about, countersigns) = (item.to, item.kind, item.about, item.countersigns);
         self.state.outbox.remove(&id);
         self.persist(Change::Outbox(id));
-        match (kind, about, then_deliver) {
+        match (kind, about, countersigns) {
             (MessageKind::Revocation, Some(agreement), _) => {
                 let reason = format!("no receipt from the business by {now}");
                 self.revocation_not_confirmed(agreement, reason, now);
@@ -370,7 +376,7 @@ mod tests {
             payload: vec![to],
             attempts: 0,
             give_up_at: Timestamp::EPOCH,
-            then_deliver: None,
+            countersigns: None,
             about,
         }
     }
