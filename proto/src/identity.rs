@@ -401,6 +401,27 @@ mod tests {
     }
 
     #[test]
+    fn persona_keys_are_the_same_cached_or_derived_anew_past_the_bound() {
+        let identities = Identities::new(keypair(1), true);
+        let persona = |i: u64| {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&i.to_le_bytes());
+            Persona::Intent(IntentId::from_bytes(id))
+        };
+        let fresh = |i: u64| Keypair::from_secret_bytes(&identities.secret(persona(i))).public();
+        let first = identities.public(persona(0));
+        assert_eq!(first, fresh(0));
+        for i in 0..(MAX_CACHED_PERSONAS as u64 + 10) {
+            assert_eq!(identities.keypair(persona(i)).public(), fresh(i));
+        }
+        assert!(identities.derived.lock().map(|d| d.len()).unwrap_or(0) <= MAX_CACHED_PERSONAS);
+        assert_eq!(identities.public(persona(0)), first, "derived again after the cache was emptied");
+        assert_eq!(identities.public(Persona::Root), keypair(1).public());
+        let one_key = Identities::new(keypair(1), false);
+        assert_eq!(one_key.public(persona(3)), keypair(1).public());
+    }
+
+    #[test]
     fn signature_verifies_only_in_its_domain_and_with_its_key() {
         let key = keypair(1);
         let signature = key.sign(SignatureDomain::Agreement, b"terms");
@@ -456,17 +477,24 @@ pub enum Persona {
     Intent(IntentId),
 }
 
+/// Most derived persona keys [`Identities`] keeps at hand; beyond it they are derived again.
+const MAX_CACHED_PERSONAS: usize = 1024;
+
 /// A node's keys: the root and, for a person, the identities derived from it.
 pub struct Identities {
     root: Keypair,
     pairwise: bool,
+    /// Persona keys already derived. Deriving one costs an HMAC and a scalar multiplication
+    /// (its public half), and the engine asks for the key of the same persona several times
+    /// per message; bounded by [`MAX_CACHED_PERSONAS`] (emptied when full).
+    derived: std::sync::Mutex<std::collections::HashMap<Persona, SigningKey>>,
 }
 
 impl Identities {
     /// The identities of `root`. With `pairwise` off every persona is the root key: one key
     /// everywhere, which lets businesses link a person (for tests that show the difference).
     pub fn new(root: Keypair, pairwise: bool) -> Self {
-        Identities { root, pairwise }
+        Identities { root, pairwise, derived: Default::default() }
     }
 
     /// The root key.
@@ -502,14 +530,28 @@ impl Identities {
 
     /// The signing key of `persona`.
     pub fn keypair(&self, persona: Persona) -> Keypair {
-        match persona {
-            Persona::Root => Keypair::from_secret_bytes(&self.root.secret_bytes()),
-            persona => Keypair::from_secret_bytes(&self.secret(persona)),
+        if persona == Persona::Root || !self.pairwise {
+            return Keypair { signing: self.root.signing.clone() };
         }
+        let Ok(mut derived) = self.derived.lock() else {
+            return Keypair::from_secret_bytes(&self.secret(persona));
+        };
+        if let Some(signing) = derived.get(&persona) {
+            return Keypair { signing: signing.clone() };
+        }
+        let keypair = Keypair::from_secret_bytes(&self.secret(persona));
+        if derived.len() >= MAX_CACHED_PERSONAS {
+            derived.clear();
+        }
+        derived.insert(persona, keypair.signing.clone());
+        keypair
     }
 
     /// The public key of `persona`.
     pub fn public(&self, persona: Persona) -> PublicKey {
+        if persona == Persona::Root || !self.pairwise {
+            return self.root.public();
+        }
         self.keypair(persona).public()
     }
 }
