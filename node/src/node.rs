@@ -12,7 +12,9 @@
 //! acknowledgements ([`Ack`]: a command's reply, a direct message's [`Answer`]) released. So
 //! one fsync covers every input that arrived while the last one ran, and "acknowledged means
 //! durable" holds exactly: nothing an input caused is seen outside the node before the flush
-//! that holds it. A read ([`Request::Query`]) commits the open batch first, so it never shows
+//! that holds it. A batch of nothing but answered messages' removals from the outbox, which a
+//! crash may lose (the outbox sends such a message again and the peer answers "stale"), is not
+//! written on its own but with the next batch. A read ([`Request::Query`]) commits the open batch first, so it never shows
 //! state a crash could take back. A gossip validation result is not an acknowledgement: it
 //! only tells gossipsub whether someone else's message may travel on, promises nothing about
 //! this node's state, and goes at once, so that a hop costs no flush.
@@ -56,6 +58,9 @@ const MAX_PROFILE_LOOKUPS: usize = 1024;
 
 /// Most inputs one commit covers: bounds the batch's memory and the wait of its first input.
 pub const BATCH: usize = 256;
+
+/// Most changes a batch that needs no flush carries to the next write (see [`Node::commit`]).
+const CARRIED: usize = 1024;
 /// Times a direct message goes again at once when the connection under it closed while
 /// another to the peer is up: as many as a peer's connections by default
 /// ([`net::NetConfig::max_connections_per_peer`]), since each try needs a connection to close.
@@ -288,6 +293,10 @@ impl Node {
                 break;
             }
         }
+        let carried = std::mem::take(&mut self.pending.changes);
+        if let Err(error) = self.store.apply(self.engine.state(), &carried).await {
+            warn!(%error, "cannot write the store while stopping");
+        }
         if let Err(error) = self.store.flush().await {
             warn!(%error, "cannot flush the store while stopping");
         }
@@ -361,9 +370,17 @@ impl Node {
     /// Writes the open batch in one sled batch and one flush, then carries out its outputs and
     /// releases its acknowledgements, in the order the inputs came.
     async fn commit(&mut self) -> Result<(), StoreError> {
-        let pending = std::mem::take(&mut self.pending);
-        if !pending.changes.is_empty() {
-            self.store.apply(self.engine.state(), &pending.changes).await?;
+        let mut pending = std::mem::take(&mut self.pending);
+        // A batch whose changes the disk need not hold before anything leaves (an answered
+        // message's removal from the outbox, see `Store::must_flush`) is not written on its
+        // own: its changes ride on the next write, which spares the answer to every message
+        // a trip to the blocking pool. A crash loses at most what it carries, which the
+        // outbox already expects.
+        let state = self.engine.state();
+        if pending.changes.len() < CARRIED && !pending.changes.iter().any(|change| Store::must_flush(state, change)) {
+            self.pending.changes = std::mem::take(&mut pending.changes);
+        } else if !pending.changes.is_empty() {
+            self.store.apply(state, &pending.changes).await?;
         }
         // The topics follow the subscriptions and (for a person) the undecided intents.
         if pending.changes.iter().any(|change| matches!(change, Change::Settings | Change::Intent(_))) {

@@ -184,7 +184,8 @@ impl Store {
     /// loses it, the node sends that message once more after restart, and the receiver, which
     /// has it, answers "stale" (a duplicate is no fault, and the outbox expects it: an
     /// acknowledgement lost in flight does the same). So the removal rides on the next flush
-    /// instead of costing one of its own, which takes an fsync off every round trip.
+    /// instead of costing one of its own, which takes an fsync off every round trip; the node
+    /// does not even write a batch of nothing else until its next write.
     pub fn must_flush(state: &State, change: &Change) -> bool {
         !matches!(change, Change::Outbox(id) if state.outbox.get(id).is_none())
     }
