@@ -839,9 +839,12 @@ impl Node {
                 self.announce(NodeEvent::Connected { peer: peer_id });
                 self.peer_reachable(peer_id).await?;
             }
-            SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
-                self.connected_at.remove(&peer_id);
-                self.chosen.remove(&peer_id);
+            SwarmEvent::ConnectionClosed { peer_id, num_established, cause, .. } => {
+                debug!(peer = %peer_id, cause = ?cause, "connection closed");
+                if num_established == 0 {
+                    self.connected_at.remove(&peer_id);
+                    self.chosen.remove(&peer_id);
+                }
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => debug!(?peer_id, %error, "dial failed"),
             SwarmEvent::IncomingConnectionError { error, .. } => debug!(%error, "incoming connection failed"),
@@ -957,18 +960,31 @@ impl Node {
     /// peers that dialled in, outside every mesh, connected longer than `trim_grace`, the
     /// newest first (those a DHT walk or lookup made), down to `trim_to` (see
     /// [`NetConfig::trim_above`]). Peers this node dialled itself are kept: peers that crowd
-    /// in first (Sybils at a cold boot) must not push them out.
+    /// in first (Sybils at a cold boot) must not push them out. A business also keeps the
+    /// peers that follow a request topic: they are its audience, whom a campaign reaches over
+    /// these very connections (a person's personas, which follow nothing, are trimmed).
     fn trim_connections(&mut self) {
         let connected = self.swarm.connected_peers().count();
         if connected <= self.trim_above {
             return;
         }
+        let business = self.role == Role::Business;
+        let audience = |topics: &[&gossipsub::TopicHash]| {
+            business && topics.iter().any(|topic| matches!(topic.as_str().parse(), Ok(Topic::Requests(_))))
+        };
         let gossipsub = &self.swarm.behaviour().gossipsub;
         let mesh: HashSet<PeerId> = gossipsub.all_mesh_peers().copied().collect();
+        // Gossipsub lists every connected peer, with the protocol it speaks: a persona's
+        // connection speaks none of gossipsub's (`PeerKind` is not exported; its label is).
+        let gossiping: HashSet<PeerId> = gossipsub
+            .peer_protocol()
+            .filter(|(_, kind)| kind.as_static_ref().starts_with("Gossipsub"))
+            .map(|(peer, _)| *peer)
+            .collect();
         let mut spare: Vec<(Instant, PeerId)> = gossipsub
             .all_peers()
+            .filter(|(peer, topics)| gossiping.contains(peer) && !mesh.contains(peer) && !audience(topics))
             .map(|(peer, _)| *peer)
-            .filter(|peer| !mesh.contains(peer))
             .filter_map(|peer| {
                 let (at, dialled) = self.connected_at.get(&peer)?;
                 (!dialled && at.elapsed() >= self.trim_grace).then_some((*at, peer))

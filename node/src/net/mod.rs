@@ -62,8 +62,9 @@ pub struct NetConfig {
     /// or a lookup ever touched would stay connected (at 300 nodes in the simulator, nearly
     /// all of them). Closed: gossip peers that dialled in, outside every mesh, newest first,
     /// connected longer than [`NetConfig::trim_grace`] (a walk or an exchange on them has
-    /// ended). Peers the node dialled itself, mesh peers and connections without gossip (a
-    /// persona's, an exchange's) are never closed by it.
+    /// ended). Peers the node dialled itself, mesh peers, a business's audience (peers that
+    /// follow a request topic) and connections without gossip (a persona's, an exchange's,
+    /// which close once idle) are never closed by it.
     pub trim_above: usize,
     /// Where trimming stops.
     pub trim_to: usize,
