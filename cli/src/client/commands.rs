@@ -655,26 +655,53 @@ fn read_file(file: &std::path::Path) -> Result<String> {
 
 /// Prints each event as one JSON line as it arrives, from after `after` if given. The stream
 /// is read with a real SSE parser (events split across network chunks, multi-byte characters
-/// cut in two, comments and keep-alives).
-async fn follow_events(daemon: &Daemon, after: Option<u64>) -> Result<()> {
+/// cut in two, comments and keep-alives). The daemon ends the stream of a client that falls
+/// too far behind; this one then reconnects with the last id it printed and goes on, so a
+/// burst of events loses none (as long as each connection makes progress).
+async fn follow_events(daemon: &Daemon, mut after: Option<u64>) -> Result<()> {
     use eventsource_stream::Eventsource as _;
     use futures::StreamExt as _;
     let http = reqwest::Client::builder().build()?;
-    let mut request = http.get(format!("{}/v1/events", daemon.base)).bearer_auth(&daemon.token);
-    if let Some(after) = after {
-        request = request.header("Last-Event-ID", after.to_string());
+    let mut connected_before = false;
+    loop {
+        let mut request = http.get(format!("{}/v1/events", daemon.base)).bearer_auth(&daemon.token);
+        if let Some(after) = after {
+            request = request.header("Last-Event-ID", after.to_string());
+        }
+        let response = match request.send().await {
+            Ok(response) => response,
+            // The daemon stopped after a stream that ended: so does this one.
+            Err(_) if connected_before => return Ok(()),
+            Err(e) => return Err(fail(ExitKind::NotRunning, format!("the daemon did not answer: {e}"))),
+        };
+        if !response.status().is_success() {
+            let status = response.status();
+            let body: Json = response.json().await.unwrap_or(Json::Null);
+            return Err(problem_error(status, &body));
+        }
+        connected_before = true;
+        let mut progressed = false;
+        let mut events = response.bytes_stream().eventsource();
+        let mut broke = None;
+        while let Some(event) = events.next().await {
+            let event = match event {
+                Ok(event) => event,
+                Err(e) => {
+                    broke = Some(e.to_string());
+                    break;
+                }
+            };
+            say!("{}", event.data);
+            if let Ok(id) = event.id.parse::<u64>() {
+                after = Some(id);
+                progressed = true;
+            }
+        }
+        if !progressed {
+            return match broke {
+                Some(e) => Err(fail(ExitKind::Network, format!("the event stream broke off: {e}"))),
+                None => Ok(()),
+            };
+        }
     }
-    let response =
-        request.send().await.map_err(|e| fail(ExitKind::NotRunning, format!("the daemon did not answer: {e}")))?;
-    if !response.status().is_success() {
-        let status = response.status();
-        let body: Json = response.json().await.unwrap_or(Json::Null);
-        return Err(problem_error(status, &body));
-    }
-    let mut events = response.bytes_stream().eventsource();
-    while let Some(event) = events.next().await {
-        let event = event.map_err(|e| fail(ExitKind::Network, format!("the event stream broke off: {e}")))?;
-        say!("{}", event.data);
-    }
-    Ok(())
 }
