@@ -159,15 +159,24 @@ async fn business_address(business: &NodeHandle) -> libp2p::Multiaddr {
 
 type Tap = mpsc::UnboundedReceiver<(Instant, NodeEvent)>;
 
-/// A node's events as they happen, each with the instant it was read, on a thread of its own:
-/// the runtime's two workers are busy with the nodes, and a reader among them would fall
-/// behind the node's bounded event buffer. Ends when the node stops or the tap is dropped.
+/// A node's events as they happen, each with the instant it was read. The readers run on one
+/// thread of their own (a runtime beside the nodes'): the nodes' two workers are busy, and a
+/// reader among them would fall behind the node's bounded event buffer, while a thread per
+/// node would add a thousand threads' wake-ups to what the gossip run measures (the bare run
+/// stamps its arrivals from within its swarms). Ends when the node stops or the tap is dropped.
 fn tap(node: &NodeHandle) -> Tap {
+    static READERS: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
+    let readers = READERS.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let handle = runtime.handle().clone();
+        std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
+        handle
+    });
     let mut events = node.events();
     let (sender, receiver) = mpsc::unbounded_channel();
-    std::thread::spawn(move || {
+    readers.spawn(async move {
         loop {
-            match events.blocking_recv() {
+            match events.recv().await {
                 Ok(event) => {
                     if sender.send((Instant::now(), event)).is_err() {
                         return;
@@ -179,6 +188,18 @@ fn tap(node: &NodeHandle) -> Tap {
         }
     });
     receiver
+}
+
+/// The CPU time this process has used so far, over all its threads (nanosecond counters of
+/// `/proc/self/task/*/schedstat`; a thread that ended takes its share with it).
+fn cpu_used() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Duration::ZERO };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|stat| stat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
 }
 
 /// The next event from `tap` that `pick` accepts, and when it was read.
@@ -449,7 +470,7 @@ async fn settle() {
 
 /// me2b: the delivery time of one request from the business to each person (none for a
 /// person it did not reach within 10 s).
-async fn gossip_me2b(nodes: usize) -> Vec<Option<Duration>> {
+async fn gossip_me2b(nodes: usize) -> Gossip {
     let dir = people_dir();
     let mut handles: Vec<NodeHandle> = Vec::with_capacity(nodes);
     let mut addresses: Vec<libp2p::Multiaddr> = Vec::with_capacity(nodes);
@@ -477,6 +498,7 @@ async fn gossip_me2b(nodes: usize) -> Vec<Option<Duration>> {
     }
     settle().await;
     let mut taps: Vec<Tap> = handles[1..].iter().map(tap).collect();
+    let cpu_before = cpu_used();
     let published = Instant::now();
     publish(&handles[0]).await;
     let mut delivered = Vec::with_capacity(nodes - 1);
@@ -484,15 +506,23 @@ async fn gossip_me2b(nodes: usize) -> Vec<Option<Duration>> {
         let seen = tokio::time::timeout(Duration::from_secs(10), next(tap, request_seen)).await;
         delivered.push(seen.ok().map(|(at, ())| at - published));
     }
+    let cpu = cpu_used().saturating_sub(cpu_before);
     for node in &handles {
         node.shutdown().await;
     }
-    delivered
+    Gossip { delivered, cpu_per_node: cpu / nodes as u32 }
+}
+
+/// One gossip run: when the request reached each node (none if it did not within 10 s), and
+/// the process's CPU time per node from the publish until the last delivery.
+struct Gossip {
+    delivered: Vec<Option<Duration>>,
+    cpu_per_node: Duration,
 }
 
 /// The baseline: the same graph of bare swarms (the node's libp2p behaviour, no engine, no
 /// store), each accepting every message as soon as it arrives.
-async fn gossip_bare(nodes: usize, size: usize) -> Vec<Option<Duration>> {
+async fn gossip_bare(nodes: usize, size: usize) -> Gossip {
     let topic = libp2p::gossipsub::IdentTopic::new(TOPIC);
     let (arrived, mut arrivals) = mpsc::unbounded_channel::<(usize, Instant)>();
     let mut addresses: Vec<libp2p::Multiaddr> = Vec::with_capacity(nodes);
@@ -546,6 +576,7 @@ async fn gossip_bare(nodes: usize, size: usize) -> Vec<Option<Duration>> {
         });
     }
     settle().await;
+    let cpu_before = cpu_used();
     let published = Instant::now();
     publishers[0].send(vec![42; size]).unwrap();
     let mut delivered = vec![None; nodes - 1];
@@ -562,8 +593,9 @@ async fn gossip_bare(nodes: usize, size: usize) -> Vec<Option<Duration>> {
             _ => break,
         }
     }
+    let cpu = cpu_used().saturating_sub(cpu_before);
     drop(publishers);
-    delivered
+    Gossip { delivered, cpu_per_node: cpu / nodes as u32 }
 }
 
 /// The share reached, and p50 and p99 over all nodes (one not reached counts as never).
@@ -665,6 +697,15 @@ fn main() {
         plan.floor_agreements = 200;
         plan.gossip_nodes = 0;
     }
+    // `--gossip N`: only the gossip runs, at N nodes (profiling).
+    if let Some(nodes) = args.iter().position(|arg| arg == "--gossip").and_then(|i| args.get(i + 1)) {
+        plan.gossip_nodes = nodes.parse().expect("--gossip N");
+        plan.curve = Vec::new();
+        plan.latency_rounds = 1;
+        plan.bare_exchanges = 1;
+        plan.floor_agreements = 200;
+        plan.personas = 1;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         eprintln!("bare signed exchanges ({})...", plan.bare_exchanges);
@@ -691,7 +732,8 @@ fn main() {
             eprintln!("gossip, {} bare swarms...", plan.gossip_nodes);
             let bare = gossip_bare(plan.gossip_nodes, 700).await;
             eprintln!("gossip, {} me2b nodes...", plan.gossip_nodes);
-            Some((delivery(&gossip_me2b(plan.gossip_nodes).await), delivery(&bare)))
+            let me2b = gossip_me2b(plan.gossip_nodes).await;
+            Some((me2b, bare))
         } else {
             None
         };
@@ -753,7 +795,8 @@ fn main() {
                 "",
             );
         }
-        if let Some(((share, p50, p99), (bare_share, bare_p50, bare_p99))) = gossip {
+        if let Some((me2b, bare)) = gossip {
+            let ((share, p50, p99), (bare_share, bare_p50, bare_p99)) = (delivery(&me2b.delivered), delivery(&bare.delivered));
             row(
                 &format!("gossip reach, {} nodes", plan.gossip_nodes),
                 format!("{:.1} %", share * 100.0),
@@ -765,6 +808,7 @@ fn main() {
             for (name, me2b, base, goal) in delays {
                 ratio_row(name, me2b, base, 1, goal);
             }
+            ratio_row("  CPU per node, publish -> last seen", me2b.cpu_per_node, bare.cpu_per_node, 3, "");
         }
         println!(
             "(baselines: latency = 3 signed request-response round trips on a bare swarm; throughput = the \
