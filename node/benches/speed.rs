@@ -190,6 +190,29 @@ fn tap(node: &NodeHandle) -> Tap {
     receiver
 }
 
+/// A node's events as they happen, read by a task among the nodes' own, as the bare gossip
+/// run stamps its arrivals from within its swarms' tasks (a reader elsewhere waits for a core
+/// the nodes hold, and its stamps come late). Only for a node with few events to read: a
+/// reader among busy nodes could fall behind the node's bounded event buffer.
+fn tap_beside(node: &NodeHandle) -> Tap {
+    let mut events = node.events();
+    let (sender, receiver) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            match events.recv().await {
+                Ok(event) => {
+                    if sender.send((Instant::now(), event)).is_err() {
+                        return;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => panic!("bench lagged {n} events behind"),
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    });
+    receiver
+}
+
 /// The CPU time this process has used so far, over all its threads (nanosecond counters of
 /// `/proc/self/task/*/schedstat`; a thread that ended takes its share with it).
 fn cpu_used() -> Duration {
@@ -497,7 +520,7 @@ async fn gossip_me2b(nodes: usize) -> Gossip {
         handles.push(node);
     }
     settle().await;
-    let mut taps: Vec<Tap> = handles[1..].iter().map(tap).collect();
+    let mut taps: Vec<Tap> = handles[1..].iter().map(tap_beside).collect();
     let cpu_before = cpu_used();
     let published = Instant::now();
     publish(&handles[0]).await;
