@@ -116,15 +116,26 @@ impl Node {
     }
 
     /// Starts `me2b daemon` on this node's address (ports chosen by the system), bootstrapping
-    /// from `bootstrap`, and waits for its ready line.
+    /// from `bootstrap`, and waits for its ready line. It logs at debug level, which a failing
+    /// test shows.
     pub fn start(&mut self, bootstrap: &[String]) {
+        self.start_logging(bootstrap, "info,me2b=debug,me2b_node=debug,libp2p=warn");
+    }
+
+    /// The same as [`Node::start`], logging at the daemon's default level, as a daemon in
+    /// service does: for a test that measures its CPU time.
+    pub fn start_quiet(&mut self, bootstrap: &[String]) {
+        self.start_logging(bootstrap, "info");
+    }
+
+    fn start_logging(&mut self, bootstrap: &[String], log: &str) {
         let mut command = Command::new(binary());
         command
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(["daemon", "--no-mdns", "--listen", &format!("/ip4/{}/tcp/0", self.ip)])
             .args(["--api", &format!("{}:0", self.ip)])
-            .env("ME2B_LOG", "info,me2b=debug,me2b_node=debug,libp2p=warn")
+            .env("ME2B_LOG", log)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());

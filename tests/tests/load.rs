@@ -99,7 +99,8 @@ fn one_business_daemon_under_many_people() {
     let people = setting("ME2B_LOAD_PEOPLE", 40);
     let rounds = setting("ME2B_LOAD_ROUNDS", 2);
     let mut business = Node::init("business", "Stride", "127.0.0.61");
-    business.start(&[]);
+    // At the default log level: a debug line per message would be part of what is measured.
+    business.start_quiet(&[]);
     let address = business.address();
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     // People's stores in memory where the machine has it: real people flush to disks of their
