@@ -161,9 +161,9 @@ type Tap = mpsc::UnboundedReceiver<(Instant, NodeEvent)>;
 
 /// A node's events as they happen, each with the instant it was read. The readers run on one
 /// thread of their own (a runtime beside the nodes'): the nodes' two workers are busy, and a
-/// reader among them would fall behind the node's bounded event buffer, while a thread per
-/// node would add a thousand threads' wake-ups to what the gossip run measures (the bare run
-/// stamps its arrivals from within its swarms). Ends when the node stops or the tap is dropped.
+/// reader among them would fall behind the node's bounded event buffer (a thread per node
+/// would add a thousand threads' wake-ups instead). Ends when the node stops or the tap is
+/// dropped.
 fn tap(node: &NodeHandle) -> Tap {
     static READERS: std::sync::OnceLock<tokio::runtime::Handle> = std::sync::OnceLock::new();
     let readers = READERS.get_or_init(|| {
@@ -172,21 +172,8 @@ fn tap(node: &NodeHandle) -> Tap {
         std::thread::spawn(move || runtime.block_on(std::future::pending::<()>()));
         handle
     });
-    let mut events = node.events();
     let (sender, receiver) = mpsc::unbounded_channel();
-    readers.spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if sender.send((Instant::now(), event)).is_err() {
-                        return;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => panic!("bench lagged {n} events behind"),
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    });
+    readers.spawn(read_events(node.events(), sender));
     receiver
 }
 
@@ -195,22 +182,24 @@ fn tap(node: &NodeHandle) -> Tap {
 /// the nodes hold, and its stamps come late). Only for a node with few events to read: a
 /// reader among busy nodes could fall behind the node's bounded event buffer.
 fn tap_beside(node: &NodeHandle) -> Tap {
-    let mut events = node.events();
     let (sender, receiver) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        loop {
-            match events.recv().await {
-                Ok(event) => {
-                    if sender.send((Instant::now(), event)).is_err() {
-                        return;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => panic!("bench lagged {n} events behind"),
-                Err(broadcast::error::RecvError::Closed) => return,
-            }
-        }
-    });
+    tokio::spawn(read_events(node.events(), sender));
     receiver
+}
+
+/// Passes each event on with the instant it was read.
+async fn read_events(mut events: broadcast::Receiver<NodeEvent>, sender: mpsc::UnboundedSender<(Instant, NodeEvent)>) {
+    loop {
+        match events.recv().await {
+            Ok(event) => {
+                if sender.send((Instant::now(), event)).is_err() {
+                    return;
+                }
+            }
+            Err(broadcast::error::RecvError::Lagged(n)) => panic!("bench lagged {n} events behind"),
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
 }
 
 /// The CPU time this process has used so far, over all its threads (nanosecond counters of
