@@ -162,13 +162,8 @@ fn a_countersignature_carrying_data_outside_the_agreement_is_refused_whole() {
     let mut w = world();
     publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
     // Up to the person's countersignature, still on its way to the business.
-    let honest = loop {
-        assert!(w.net.deliver_next(), "no countersignature was sent");
-        let outbox = &w.net.peer(&w.person).engine.state().outbox;
-        if let Some(item) = outbox.values().find(|item| item.countersigns.is_some()) {
-            break item.payload.clone();
-        }
-    };
+    let finalize = until_countersigned(&mut w.net, w.person);
+    let honest = w.net.peer(&w.person).engine.state().outbox.get(&finalize).unwrap().payload.clone();
     let mut message =
         NegotiationMessage::try_from(wire::NegotiationMessage::decode(honest.as_slice()).unwrap()).unwrap();
     let NegotiationBody::Finalize { first_package: Some(encoded), .. } = &mut message.body else {

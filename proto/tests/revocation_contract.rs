@@ -186,13 +186,7 @@ fn a_refused_countersignature_voids_the_agreement_and_releases_nothing_more() {
         terms.usage = Use::Subscription { min_interval: Duration::from_secs(1) };
         terms.fields.push(FieldRequest::raw(path("profile.email")).optional());
         publish(&mut w.net, w.shoes, "apparel.shoes", terms);
-        let finalize = loop {
-            assert!(w.net.deliver_next(), "no countersignature was sent");
-            let waiting = w.net.peer(&w.person).engine.state().outbox.iter().find(|(_, i)| i.countersigns.is_some());
-            if let Some((id, _)) = waiting {
-                break *id;
-            }
-        };
+        let finalize = until_countersigned(&mut w.net, w.person);
         let person = w.net.peer(&w.person);
         let sent = |events: &[Event]| events.iter().filter(|e| matches!(e, Event::DataSent { .. })).count();
         assert_eq!(sent(&person.events), 1, "the first data rides with the countersignature");
@@ -227,13 +221,7 @@ fn a_countersignature_sent_again_after_its_answer_was_lost_is_accepted() {
     use me2b_proto::engine::Output;
     let mut w = world();
     publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
-    let finalize = loop {
-        assert!(w.net.deliver_next(), "no countersignature was sent");
-        let waiting = w.net.peer(&w.person).engine.state().outbox.iter().find(|(_, i)| i.countersigns.is_some());
-        if let Some((id, _)) = waiting {
-            break *id;
-        }
-    };
+    let finalize = until_countersigned(&mut w.net, w.person);
     // The countersignature reaches the business, but the connection closes before its answer
     // does: the business holds the agreement and its data, the person's outbox does not know.
     let Some(Output::Send { from, to, kind, bytes, .. }) = w.net.peer(&w.person).outputs.last().cloned() else {

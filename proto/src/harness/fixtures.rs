@@ -162,6 +162,18 @@ pub fn publish(net: &mut Network, business: PublicKey, category: &str, terms: Te
     }
 }
 
+/// Delivers messages until `person`'s countersignature waits in its outbox, still on its way,
+/// and returns that outbox item's id (panics if the flow ends first).
+pub fn until_countersigned(net: &mut Network, person: PublicKey) -> crate::engine::OutboxId {
+    loop {
+        assert!(net.deliver_next(), "no countersignature was sent");
+        let outbox = &net.peer(&person).engine.state().outbox;
+        if let Some((id, _)) = outbox.iter().find(|(_, item)| item.countersigns.is_some()) {
+            return *id;
+        }
+    }
+}
+
 pub fn finalized(events: &[Event]) -> Vec<crate::identity::AgreementId> {
     events
         .iter()
