@@ -22,11 +22,13 @@
 //!   the same random graph twice: as me2b person nodes, and as bare swarms with the same
 //!   libp2p behaviour and gossipsub settings that accept every message at once. A business (a
 //!   bare publisher for the baseline) publishes one request; the figure is the share of nodes
-//!   reached and the delivery time to each (`RequestSeen`, after me2b's validation and store;
-//!   the bare swarm's message event), p50 and p99.
+//!   reached and the delivery time to each (`RequestSeen`, after me2b's validation; the
+//!   request's write rides on the node's next, see `Node::commit`; the bare swarm's message
+//!   event), p50 and p99.
 //!
 //! `--quick` runs fewer rounds and people (in about 15 s); the full run is what the README
-//! quotes.
+//! quotes. For profiling and for comparing two builds: `--latency` runs the latency rows alone,
+//! `--people N` one throughput point, `--gossip N` the gossip rows alone at N nodes.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use futures::StreamExt;
@@ -708,6 +710,13 @@ fn main() {
         plan.bare_exchanges = 1;
         plan.floor_agreements = 200;
         plan.gossip_nodes = 0;
+    }
+    // `--latency`: only the bare exchanges and the cycles (comparing two builds).
+    if args.iter().any(|arg| arg == "--latency") {
+        plan.curve = Vec::new();
+        plan.floor_agreements = 200;
+        plan.gossip_nodes = 0;
+        plan.personas = 1;
     }
     // `--gossip N`: only the gossip runs, at N nodes (profiling).
     if let Some(nodes) = args.iter().position(|arg| arg == "--gossip").and_then(|i| args.get(i + 1)) {

@@ -12,12 +12,16 @@
 //! acknowledgements ([`Ack`]: a command's reply, a direct message's [`Answer`]) released. So
 //! one fsync covers every input that arrived while the last one ran, and "acknowledged means
 //! durable" holds exactly: nothing an input caused is seen outside the node before the flush
-//! that holds it. A batch of nothing but answered messages' removals from the outbox, which a
-//! crash may lose (the outbox sends such a message again and the peer answers "stale"), is not
-//! written on its own but with the next batch. A read ([`Request::Query`]) commits the open batch first, so it never shows
-//! state a crash could take back. A gossip validation result is not an acknowledgement: it
-//! only tells gossipsub whether someone else's message may travel on, promises nothing about
-//! this node's state, and goes at once, so that a hop costs no flush.
+//! that holds it. Two kinds of batch, which a crash may lose without loss to anyone, are not
+//! written on their own but with the next write, the next tick's (within a second) or the
+//! stop's, as long as nothing of theirs leaves the node: answered messages' removals from the
+//! outbox (the outbox sends such a message again and the peer answers "stale"), and what
+//! gossip brought (a request or intent heard: a crash makes it unheard, and nobody was told it
+//! arrived). Their events go at once: the owner hears of a request as soon as it arrived. A
+//! read ([`Request::Query`]) writes the open batch first, so it never shows state a crash
+//! could take back. A gossip validation result is not an acknowledgement: it only tells
+//! gossipsub whether someone else's message may travel on, promises nothing about this node's
+//! state, and goes at once, so that a hop costs no flush.
 //!
 //! What a peer's message earned is decided in one place, [`Node::verdict`]. Swarm
 //! construction and the protocols' plumbing live in [`crate::net`].
@@ -85,6 +89,9 @@ enum Ack {
 struct Pending {
     inputs: usize,
     changes: Vec<Change>,
+    /// Whether the disk must hold `changes` before anything of this batch leaves the node,
+    /// whatever leaves (see [`Node::commit`]).
+    must_write: bool,
     actions: Vec<Output>,
     events: Vec<NodeEvent>,
     acks: Vec<Ack>,
@@ -265,6 +272,8 @@ impl Node {
                 (persona, event) = next_persona_event(&mut self.personas) => self.on_persona_event(persona, event).await,
                 () = timer_due => self.fire_timers().await,
                 _ = tick.tick() => {
+                    // What waited for a write (see `Node::commit`) waits no longer than this.
+                    self.pending.must_write |= !self.pending.changes.is_empty();
                     self.retry_publications();
                     self.review_scores();
                     self.check_in();
@@ -344,9 +353,16 @@ impl Node {
     /// follows durable state. The node's own inputs (timers, deliveries, connections) need no
     /// answer and drop the outcome.
     fn feed(&mut self, input: Input) -> Outcome {
+        let heard = matches!(input, Input::Gossip { .. });
+        let from = self.pending.changes.len();
         let outcome = self.engine.handle(input, now());
         self.pending.inputs += 1;
         self.collect();
+        if !heard {
+            let state = self.engine.state();
+            self.pending.must_write |=
+                self.pending.changes[from..].iter().any(|change| Store::must_flush(state, change));
+        }
         outcome
     }
 
@@ -371,13 +387,18 @@ impl Node {
     /// releases its acknowledgements, in the order the inputs came.
     async fn commit(&mut self) -> Result<(), StoreError> {
         let mut pending = std::mem::take(&mut self.pending);
-        // A batch whose changes the disk need not hold before anything leaves (an answered
-        // message's removal from the outbox, see `Store::must_flush`) is not written on its
-        // own: its changes ride on the next write, which spares the answer to every message
-        // a trip to the blocking pool. A crash loses at most what it carries, which the
-        // outbox already expects.
+        // A batch may wait for the node's next write when losing it to a crash loses nothing
+        // anyone holds the node to: nothing of it leaves the node (no acknowledgement, message
+        // or publication), and what it changed is either an answered message's removal from
+        // the outbox (see `Store::must_flush`; the outbox expects to send it again) or what
+        // gossip brought (a request or intent heard, which a crash makes unheard: nobody was
+        // told it arrived; the forwarding peers got their validation before any write). Its
+        // changes ride on the next write, or the tick's (within a second), or the stop's.
+        // That spares a trip to the disk to every answer and every message heard.
+        let leaves = !pending.acks.is_empty()
+            || pending.actions.iter().any(|action| matches!(action, Output::Send { .. } | Output::Publish { .. }));
         let state = self.engine.state();
-        if pending.changes.len() < CARRIED && !pending.changes.iter().any(|change| Store::must_flush(state, change)) {
+        if !pending.must_write && !leaves && pending.changes.len() < CARRIED {
             self.pending.changes = std::mem::take(&mut pending.changes);
         } else if !pending.changes.is_empty() {
             self.store.apply(state, &pending.changes).await?;
@@ -436,6 +457,8 @@ impl Node {
                 self.pending.acks.push(Ack::Reply(reply, outcome));
             }
             Request::Query(query) => {
+                // A read shows nothing a crash could take back: what waits for a write goes now.
+                self.pending.must_write |= !self.pending.changes.is_empty();
                 self.commit().await?;
                 query(&self.engine, &self.store);
             }
