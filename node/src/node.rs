@@ -89,8 +89,9 @@ enum Ack {
 struct Pending {
     inputs: usize,
     changes: Vec<Change>,
-    /// Whether the disk must hold `changes` before anything of this batch leaves the node,
-    /// whatever leaves (see [`Node::commit`]).
+    /// Whether `changes` must be written now, even if nothing of the batch leaves the node
+    /// (see [`Node::commit`]): set by an input other than gossip that changed more than the
+    /// outbox's answered messages, by the tick, and by a read.
     must_write: bool,
     actions: Vec<Output>,
     events: Vec<NodeEvent>,
