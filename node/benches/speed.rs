@@ -452,6 +452,34 @@ fn signature_floor(agreements: usize) -> f64 {
     agreements as f64 / started.elapsed().as_secs_f64()
 }
 
+/// One durable write as a node makes it ([`me2b_node::store::Store::apply`]: values sealed,
+/// a trip to tokio's blocking pool, sled's batch and flush, and back), next to sled's batch and
+/// flush alone of about the same bytes on the same disk: what the node adds to the disk's cost.
+async fn store_writes(rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
+    use me2b_proto::engine::{Change, State};
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    let store = me2b_node::store::Store::open(&dir.path().join("store"), None, false).unwrap();
+    let state = State { policy: policy(), ..State::default() };
+    let sled = sled::Config::new().path(dir.path().join("sled")).open().unwrap();
+    let tree = sled.open_tree("state").unwrap();
+    let (mut node, mut bare) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for round in 0..rounds {
+        let started = Instant::now();
+        store.apply(&state, &[Change::Settings]).await.unwrap();
+        node.push(started.elapsed());
+        let mut batch = sled::Batch::default();
+        batch.insert(&[0u8][..], vec![round as u8; 400]);
+        batch.insert(&[1u8][..], vec![round as u8; 100]);
+        let started = Instant::now();
+        tree.apply_batch(batch).unwrap();
+        sled.flush().unwrap();
+        bare.push(started.elapsed());
+    }
+    node.sort();
+    bare.sort();
+    (node, bare)
+}
+
 /// Who each node dials in the gossip runs: up to four earlier nodes, drawn from a fixed seed,
 /// so that both runs have the same graph. Node 0 is the publisher.
 fn gossip_graph(nodes: usize) -> Vec<Vec<usize>> {
@@ -741,6 +769,9 @@ fn main() {
         one_key.cycles.sort();
         eprintln!("{} personas connected to one business...", plan.personas);
         let personas = personas_cost(plan.personas).await;
+        let rounds = (plan.bare_exchanges / 2).max(1);
+        eprintln!("durable writes ({rounds})...");
+        let (writes, sled_writes) = store_writes(rounds).await;
         let mut curve = Vec::new();
         for &(people, rounds) in &plan.curve {
             eprintln!("{people} people, {rounds} requests...");
@@ -785,6 +816,7 @@ fn main() {
             String::new(),
             "",
         );
+        ratio_row("durable write p50 (vs sled alone)", percentile(&writes, 0.5), percentile(&sled_writes, 0.5), 3, "");
         row(
             "business fsyncs per cycle",
             format!("{:.2}", latency.business_flushes_per_cycle),
