@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 pub struct Agreements(BTreeMap<AgreementId, AgreementRecord>);
 
 super::table::keyed_table!(Agreements, AgreementId, AgreementRecord, id);
+super::table::plain_writes!(Agreements, AgreementId, AgreementRecord, id);
 
 impl Agreements {
     /// The agreement `id` between `person` and `business`, for a message from one of them:

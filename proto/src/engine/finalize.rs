@@ -32,7 +32,7 @@ impl Engine {
             return;
         };
         let me = key.public();
-        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+        let Some(mut negotiation) = self.state.negotiations.get_mut(&id) else {
             return;
         };
         if negotiation.apply(&Step::Agree { by: Party::Local }).is_err() {
@@ -53,6 +53,7 @@ impl Engine {
         let bytes = agreement.encode();
         let signature = agreement::sign(&key, &bytes);
         negotiation.agreement = Some(bytes.clone());
+        drop(negotiation);
         let finalize_by = agreement.finalize_by;
         self.send_negotiation(id, NegotiationBody::Agree { agreement: bytes, signature }, now);
         self.set_timer(finalize_by, Timer::NegotiationDeadline(id));
@@ -91,7 +92,7 @@ impl Engine {
             return Err(Rejection::Stale("agreement arrived after the deadline").into());
         }
         let countersignature = agreement::sign(&key, &bytes);
-        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+        let Some(mut negotiation) = self.state.negotiations.get_mut(&id) else {
             return Ok(());
         };
         negotiation.apply(&Step::Agree { by: Party::Remote }).map_err(Rejection::from)?;
@@ -101,6 +102,7 @@ impl Engine {
         let peer = negotiation.peer;
         let (person_signature, business_signature) =
             if negotiation.local_is_person { (countersignature, signature) } else { (signature, countersignature) };
+        drop(negotiation);
         let agreement_id = self.finalized(id, agreement, bytes, (person_signature, business_signature), now);
         if self.config.role != Role::Person {
             // A business's countersignature: the person sends the data when it arrives.
@@ -158,7 +160,7 @@ impl Engine {
         let Some(key) = self.negotiation_key(&id) else {
             return Ok(());
         };
-        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+        let Some(mut negotiation) = self.state.negotiations.get_mut(&id) else {
             return Ok(());
         };
         negotiation.apply(&Step::Finalize { by: Party::Remote }).map_err(Rejection::from)?;
@@ -167,6 +169,7 @@ impl Engine {
         let mine = agreement::sign(&key, &bytes);
         let (person_signature, business_signature) =
             if negotiation.local_is_person { (mine, signature) } else { (signature, mine) };
+        drop(negotiation);
         let agreement_id = self.finalized(id, agreement, bytes, (person_signature, business_signature), now);
         match package {
             Some((package, digest)) => self.take_package(peer, package, digest, now),

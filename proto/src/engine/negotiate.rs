@@ -118,15 +118,16 @@ impl Engine {
     /// again when it restarts (`republish_answers`): a person who missed it simply does not see
     /// this candidate. `false` if the answer is too large for gossip (the negotiation ends).
     fn publish_answer(&mut self, id: NegotiationId, now: Timestamp) -> bool {
-        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+        let Some(mut negotiation) = self.state.negotiations.get_mut(&id) else {
             return false;
         };
         negotiation.round += 1;
+        drop(negotiation);
         self.persist(Change::Negotiation(id));
         if self.emit_answer(id, now) {
             return true;
         }
-        if let Some(negotiation) = self.state.negotiations.get_mut(&id) {
+        if let Some(mut negotiation) = self.state.negotiations.get_mut(&id) {
             negotiation.peer_knows = false;
         }
         self.end(id, TerminationCode::Policy, "answer too large for gossip".into(), false, now);
@@ -283,10 +284,11 @@ impl Engine {
         countersigns: Option<AgreementId>,
         now: Timestamp,
     ) -> Option<OutboxId> {
-        let negotiation = self.state.negotiations.get_mut(&id)?;
+        let mut negotiation = self.state.negotiations.get_mut(&id)?;
         negotiation.round += 1;
         let message = NegotiationMessage { id, round: negotiation.round, body };
         let (peer, give_up_at) = (negotiation.peer, grace_after(negotiation.deadline));
+        drop(negotiation);
         self.persist(Change::Negotiation(id));
         let payload = wire::NegotiationMessage::from(&message).encode_to_vec();
         let delivery = super::outbox::Delivery { give_up_at: Some(give_up_at), about: None, countersigns };
@@ -476,23 +478,25 @@ impl Engine {
     }
 
     fn ask_owner(&mut self, id: NegotiationId, terms: Terms, reasons: Vec<AskReason>) {
-        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+        let Some(mut negotiation) = self.state.negotiations.get_mut(&id) else {
             return;
         };
         if negotiation.apply(&Step::AskOwner { proposal: Box::new(terms.clone()) }).is_err() {
             return;
         }
         let peer = negotiation.peer;
+        drop(negotiation);
         self.persist(Change::Negotiation(id));
         self.event(Event::AwaitingOwner { negotiation_id: id, peer, terms: Box::new(terms), reasons });
     }
 
     fn counter(&mut self, id: NegotiationId, terms: Terms, now: Timestamp) {
-        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+        let Some(mut negotiation) = self.state.negotiations.get_mut(&id) else {
             return;
         };
         // Leave room for the answer, the signature and the countersignature.
         if negotiation.round + 3 > MAX_ROUNDS {
+            drop(negotiation);
             self.end(id, TerminationCode::TooManyRounds, "too many rounds".into(), false, now);
             return;
         }
@@ -500,17 +504,19 @@ impl Engine {
             return;
         }
         negotiation.terms = terms.clone();
+        drop(negotiation);
         self.send_negotiation(id, NegotiationBody::Counter { terms }, now);
         self.terms_exchanged(id, true, now);
     }
 
     fn on_counter(&mut self, id: NegotiationId, round: u32, terms: Terms, now: Timestamp) -> Result<()> {
-        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+        let Some(mut negotiation) = self.state.negotiations.get_mut(&id) else {
             return Ok(());
         };
         negotiation.apply(&Step::Terms { by: Party::Remote }).map_err(Rejection::from)?;
         negotiation.round = round;
         negotiation.terms = terms;
+        drop(negotiation);
         self.persist(Change::Negotiation(id));
         self.terms_exchanged(id, false, now);
         self.respond(id, now);
@@ -547,13 +553,14 @@ impl Engine {
         now: Timestamp,
     ) {
         let by_peer = told.is_none();
-        let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+        let Some(mut negotiation) = self.state.negotiations.get_mut(&id) else {
             return;
         };
         if negotiation.apply(&Step::Terminate { code, reason: reason.clone() }).is_err() {
             return;
         }
         let (peer, peer_knows) = (negotiation.peer, negotiation.peer_knows);
+        drop(negotiation);
         if let Some(told) = told
             && peer_knows
         {
@@ -610,13 +617,14 @@ impl Engine {
             // The business has not heard of it: the negotiation with it starts now, with a
             // deadline of its own, however long the owner took.
             let deadline = now.saturating_add(self.config.negotiation_timeout).min(negotiation.requested.expires_at);
-            let Some(negotiation) = self.state.negotiations.get_mut(&id) else {
+            let Some(mut negotiation) = self.state.negotiations.get_mut(&id) else {
                 return Ok(());
             };
             negotiation.state = negotiation::next(None, &Step::Terms { by: Party::Local }).map_err(Rejection::from)?;
             negotiation.terms = terms;
             negotiation.peer_knows = true;
             negotiation.deadline = deadline;
+            drop(negotiation);
             self.set_timer(deadline, Timer::NegotiationDeadline(id));
             self.send_proposal(id, now);
         } else if terms == negotiation.terms {
@@ -641,7 +649,7 @@ impl Engine {
             return;
         }
         if negotiation.awaiting().is_some() {
-            if let Some(negotiation) = self.state.negotiations.get_mut(&id) {
+            if let Some(mut negotiation) = self.state.negotiations.get_mut(&id) {
                 negotiation.prompt_expired_at = Some(now);
             }
             self.end(id, TerminationCode::Timeout, PROMPT_EXPIRED.into(), false, now);

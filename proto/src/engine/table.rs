@@ -1,7 +1,9 @@
 //! The read side that every table of records keyed by their own id shares
-//! ([`super::Negotiations`], [`super::Agreements`]): map-like reads for drivers and views,
-//! `restore` for a driver loading its store, and, inside the crate, `get_mut` and an `insert`
-//! that never replaces. What may be added or removed is each owner's own business.
+//! ([`super::Negotiations`], [`super::Agreements`]): map-like reads for drivers and views
+//! ([`keyed_table`]); and the plain write side for a table without an index of its own
+//! ([`plain_writes`]): `restore` for a driver loading its store, and, inside the crate,
+//! `get_mut` and an `insert` that never replaces. What may be added or removed is each
+//! owner's own business.
 
 /// Implements the shared read side for `$owner`, a newtype over `BTreeMap<$key, $value>`
 /// whose values carry their key in the field `$id`.
@@ -42,7 +44,31 @@ macro_rules! keyed_table {
             pub fn is_empty(&self) -> bool {
                 self.0.is_empty()
             }
+        }
 
+        impl<'a> IntoIterator for &'a $owner {
+            type Item = (&'a $key, &'a $value);
+            type IntoIter = std::collections::btree_map::Iter<'a, $key, $value>;
+            fn into_iter(self) -> Self::IntoIter {
+                self.0.iter()
+            }
+        }
+
+        /// Reads like a map: panics on an unknown id, as `BTreeMap`'s index does.
+        impl std::ops::Index<&$key> for $owner {
+            type Output = $value;
+            fn index(&self, id: &$key) -> &$value {
+                &self.0[id]
+            }
+        }
+    };
+}
+
+/// The plain write side for `$owner` (see [`keyed_table`]), for a table that keeps nothing
+/// besides its map.
+macro_rules! plain_writes {
+    ($owner:ident, $key:ty, $value:ty, $id:ident) => {
+        impl $owner {
             /// Puts a driver's stored record back, at start.
             pub fn restore(&mut self, record: $value) {
                 self.0.insert(record.$id, record);
@@ -64,23 +90,7 @@ macro_rules! keyed_table {
                 }
             }
         }
-
-        impl<'a> IntoIterator for &'a $owner {
-            type Item = (&'a $key, &'a $value);
-            type IntoIter = std::collections::btree_map::Iter<'a, $key, $value>;
-            fn into_iter(self) -> Self::IntoIter {
-                self.0.iter()
-            }
-        }
-
-        /// Reads like a map: panics on an unknown id, as `BTreeMap`'s index does.
-        impl std::ops::Index<&$key> for $owner {
-            type Output = $value;
-            fn index(&self, id: &$key) -> &$value {
-                &self.0[id]
-            }
-        }
     };
 }
 
-pub(super) use keyed_table;
+pub(super) use {keyed_table, plain_writes};
