@@ -11,8 +11,8 @@
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY . .
-# The same build as `cargo install --path cli`: the lock file pins every crate.
-RUN cargo install --locked --path cli --root /out
+# The same build as `cargo install --path cli --profile dist`: the lock file pins every crate.
+RUN cargo install --locked --profile dist --path cli --root /out
 
 FROM debian:bookworm-slim
 # The system's roots, for webhooks over https.
