@@ -58,6 +58,7 @@ struct Plan {
     bare_exchanges: usize,
     curve: Vec<(usize, usize)>,
     floor_agreements: usize,
+    engine_rounds: usize,
 }
 
 impl Plan {
@@ -70,6 +71,7 @@ impl Plan {
                 bare_exchanges: 200,
                 curve: vec![(10, 20), (100, 3), (1000, 1)],
                 floor_agreements: 10_000,
+                engine_rounds: 100,
             }
         } else {
             Plan {
@@ -79,6 +81,7 @@ impl Plan {
                 bare_exchanges: 2_000,
                 curve: vec![(10, 200), (100, 30), (1000, 5)],
                 floor_agreements: 40_000,
+                engine_rounds: 400,
             }
         }
     }
@@ -480,6 +483,80 @@ async fn store_writes(rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
     (node, bare)
 }
 
+/// The engines alone, in the harness's virtual network (no I/O, no store): a business and a
+/// person agreeing, request after request (the person proposes, the business signs, the
+/// person countersigns with the data), while the business holds `held` ended negotiations
+/// besides. What a negotiation costs the business must not grow with what it holds: at
+/// `MAX_NEGOTIATIONS_KEPT` (a campaign's steady state) every new one makes room by forgetting
+/// the oldest.
+struct EngineCycles {
+    net: me2b_proto::harness::Network,
+    business: me2b_proto::identity::PublicKey,
+    agreed: usize,
+}
+
+impl EngineCycles {
+    fn new(held: usize) -> EngineCycles {
+        use me2b_proto::engine::{Config, State};
+        use me2b_proto::harness::{Network, fixtures};
+        use me2b_proto::identity::{NegotiationId, RequestId};
+        use me2b_proto::messages::Context;
+        use me2b_proto::negotiation::{Negotiation, State as Stage};
+        let mut net = Network::new(fixtures::START, Duration::from_millis(20));
+        let person = net.add(Role::Person, 1);
+        let mut state = State::default();
+        let other = Keypair::from_secret_bytes(&[9; 32]).public();
+        for i in 0..held {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            id[15] = 0xee;
+            let terms = fixtures::shoe_terms(fixtures::START.saturating_add(DAY));
+            state.negotiations.restore(Negotiation {
+                id: NegotiationId::from_bytes(id),
+                peer: other,
+                local_is_person: false,
+                context: Context::Request(RequestId::from_bytes([7; 16])),
+                category: "apparel.shoes".parse().unwrap(),
+                state: Stage::Finalized,
+                terms: terms.clone(),
+                requested: terms,
+                offer: None,
+                round: 1,
+                deadline: fixtures::START.saturating_add(Duration::from_secs(60 + i as u64)),
+                peer_knows: true,
+                agreement: None,
+                created_at: fixtures::START,
+                prompt_expired_at: None,
+            });
+        }
+        let business = net.add_with(Keypair::from_secret_bytes(&[2; 32]), Config::new(Role::Business, [2; 32]), state);
+        fixtures::command(&mut net, person, Command::SetPolicy(fixtures::person_policy()));
+        fixtures::command(&mut net, person, Command::Subscribe("apparel.shoes".parse().unwrap()));
+        fixtures::set(&mut net, person, "body.shoe_size_eu", Value::Number(44.0));
+        fixtures::set(&mut net, person, "activity.running_km", fixtures::running_km(450.0));
+        fixtures::command(&mut net, business, Command::SetBusinessPolicy(Default::default()));
+        fixtures::command(&mut net, business, Command::Subscribe("apparel.shoes".parse().unwrap()));
+        let agreed = net.peer(&business).engine.state().agreements.len();
+        EngineCycles { net, business, agreed }
+    }
+
+    /// One request to its agreement and data; its time.
+    fn cycle(&mut self) -> Duration {
+        use me2b_proto::harness::fixtures;
+        let started = Instant::now();
+        let terms = fixtures::shoe_terms(self.net.now().saturating_add(DAY));
+        fixtures::publish(&mut self.net, self.business, "apparel.shoes", terms);
+        self.net.settle();
+        let elapsed = started.elapsed();
+        let state = self.net.peer(&self.business).engine.state();
+        assert_eq!(state.agreements.len(), self.agreed + 1, "every engine cycle ends in an agreement");
+        let kept = state.negotiations.len();
+        assert!(kept <= me2b_proto::limits::MAX_NEGOTIATIONS_KEPT, "the table stays within its bound: {kept}");
+        self.agreed += 1;
+        elapsed
+    }
+}
+
 /// Who each node dials in the gossip runs: up to four earlier nodes, drawn from a fixed seed,
 /// so that both runs have the same graph. Node 0 is the publisher.
 fn gossip_graph(nodes: usize) -> Vec<Vec<usize>> {
@@ -725,6 +802,27 @@ fn ratio_row(figure: &str, me2b: Duration, baseline: Duration, decimals: usize, 
     );
 }
 
+/// Engine cycles at a business holding a full negotiation table, and holding none.
+fn engine_rows(rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
+    use me2b_proto::limits::MAX_NEGOTIATIONS_KEPT;
+    eprintln!("engine cycles ({rounds}), business holding {MAX_NEGOTIATIONS_KEPT} negotiations and none...");
+    let (mut full, mut empty) = (EngineCycles::new(MAX_NEGOTIATIONS_KEPT), EngineCycles::new(0));
+    // In turns, so that the machine's drift falls on both alike.
+    let (mut held, mut none) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for _ in 0..rounds {
+        held.push(full.cycle());
+        none.push(empty.cycle());
+    }
+    held.sort();
+    none.sort();
+    (held, none)
+}
+
+fn engine_table_row(full: &[Duration], empty: &[Duration]) {
+    let name = format!("engine cycle p50, {} negotiations held (vs none)", me2b_proto::limits::MAX_NEGOTIATIONS_KEPT);
+    ratio_row(&name, percentile(full, 0.5), percentile(empty, 0.5), 3, "");
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|arg| arg == "--quick");
@@ -755,6 +853,13 @@ fn main() {
         plan.floor_agreements = 200;
         plan.personas = 1;
     }
+    // `--engine`: only the engine cycles, with and without a full negotiation table.
+    if args.iter().any(|arg| arg == "--engine") {
+        let (full, empty) = engine_rows(plan.engine_rounds);
+        row("figure", "me2b".into(), "baseline".into(), "ratio".into(), "goal");
+        engine_table_row(&full, &empty);
+        return;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     runtime.block_on(async {
         eprintln!("bare signed exchanges ({})...", plan.bare_exchanges);
@@ -772,6 +877,7 @@ fn main() {
         let rounds = (plan.bare_exchanges / 2).max(1);
         eprintln!("durable writes ({rounds})...");
         let (writes, sled_writes) = store_writes(rounds).await;
+        let (engine_full, engine_empty) = engine_rows(plan.engine_rounds);
         let mut curve = Vec::new();
         for &(people, rounds) in &plan.curve {
             eprintln!("{people} people, {rounds} requests...");
@@ -817,6 +923,7 @@ fn main() {
             "",
         );
         ratio_row("durable write p50 (vs sled alone)", percentile(&writes, 0.5), percentile(&sled_writes, 0.5), 3, "");
+        engine_table_row(&engine_full, &engine_empty);
         row(
             "business fsyncs per cycle",
             format!("{:.2}", latency.business_flushes_per_cycle),
