@@ -338,7 +338,7 @@ impl Store {
                     state.vault.insert(path, decode(&plain).map_err(corrupt)?);
                 }
                 kind::REQUEST => {
-                    state.requests.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                    state.requests.restore(decode(&plain).map_err(corrupt)?);
                 }
                 kind::INTENT => {
                     state.intents.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 #[serde(transparent)]
 pub struct Agreements(BTreeMap<AgreementId, AgreementRecord>);
 
-super::table::keyed_table!(Agreements, AgreementId, AgreementRecord, id);
+super::table::keyed_table!(Agreements, AgreementId, AgreementRecord);
 super::table::plain_writes!(Agreements, AgreementId, AgreementRecord, id);
 
 impl Agreements {

@@ -8,7 +8,7 @@ use crate::envelope::{self, MessageKind, Opened, Seal};
 use crate::identity::{IntentId, Persona, PublicKey, RequestId};
 
 use crate::ledger::EventKind;
-use crate::limits::{MAX_ANNOUNCED_ON_SUBSCRIBE, MAX_GOSSIP_VALIDITY_MS, MAX_OWNER_WINDOW_MS, MAX_SEEN_ANNOUNCEMENTS};
+use crate::limits::{MAX_ANNOUNCED_ON_SUBSCRIBE, MAX_GOSSIP_VALIDITY_MS, MAX_OWNER_WINDOW_MS};
 use crate::messages::{Context, DataRequest, Intent, ProductOffer};
 use crate::policy::{self, Asker, Decision};
 use crate::terms::Terms;
@@ -45,7 +45,7 @@ impl Engine {
         let fields = request.terms.fields.iter().map(|f| f.path.clone()).collect();
         self.emit(super::Output::Publish { topic: request.category.request_topic(), bytes: bytes.clone() });
         let known = KnownRequest { request, business: self.public_key(), at: now, envelope: bytes };
-        self.state.requests.insert(id, known);
+        self.state.requests.insert(known);
         self.persist(Change::Request(id));
         self.record(now, EventKind::RequestPublished, None, &id.to_bytes(), fields, None);
         Ok(id)
@@ -119,7 +119,7 @@ impl Engine {
         let decision = policy::evaluate(&request.terms, &self.state.policy, &VaultFacts(&self.state.vault), asker, now);
         let decision = self.state.guarded(&business, &request.terms, decision);
         let terms = request.terms.clone();
-        self.state.requests.insert(id, KnownRequest { request, business, at: now, envelope: Vec::new() });
+        self.state.requests.insert(KnownRequest { request, business, at: now, envelope: Vec::new() });
         self.persist(Change::Request(id));
         let deadline = now.saturating_add(self.config.negotiation_timeout).min(terms.expires_at);
         let opening = |requested: Terms| Opening {
@@ -206,22 +206,8 @@ impl Engine {
     }
 
     fn forget_old_requests(&mut self, now: Timestamp) {
-        let expired: Vec<RequestId> = self
-            .state
-            .requests
-            .iter()
-            .filter(|(_, known)| known.request.terms.expires_at <= now)
-            .map(|(id, _)| *id)
-            .collect();
-        for id in expired {
-            self.state.requests.remove(&id);
+        for id in self.state.requests.forget_old(now) {
             self.persist(Change::Request(id));
-        }
-        while self.state.requests.len() >= MAX_SEEN_ANNOUNCEMENTS {
-            let oldest = self.state.requests.iter().min_by_key(|(_, known)| known.at).map(|(id, _)| *id);
-            let Some(oldest) = oldest else { break };
-            self.state.requests.remove(&oldest);
-            self.persist(Change::Request(oldest));
         }
     }
 

@@ -24,6 +24,7 @@ mod interface;
 mod negotiate;
 mod negotiations;
 mod outbox;
+mod requests;
 mod seen;
 mod state;
 mod table;
@@ -52,6 +53,7 @@ pub use interface::{
 };
 pub use negotiations::Negotiations;
 pub use outbox::{Outbox, OutboxFull, OutboxId, OutboxItem};
+pub use requests::Requests;
 pub use seen::Seen;
 pub use state::{
     CatalogItem, DemandKey, ImportSource, KnownRequest, OwnIntent, Provenance, ReceivedItem, Record, State,

@@ -21,7 +21,6 @@ use crate::identity::{NegotiationId, PublicKey};
 use crate::limits::{FINALIZE_GRACE_MS, MAX_NEGOTIATIONS_KEPT, MAX_OPEN_NEGOTIATIONS, MAX_OPEN_NEGOTIATIONS_PER_PEER};
 use crate::negotiation::Negotiation;
 use crate::time::Timestamp;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How long an ended negotiation is kept for the owner to look at.
@@ -37,7 +36,8 @@ pub fn grace_after(deadline: Timestamp) -> Timestamp {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Negotiations(BTreeMap<NegotiationId, Negotiation>, Index);
 
-super::table::keyed_table!(Negotiations, NegotiationId, Negotiation, id);
+super::table::keyed_table!(Negotiations, NegotiationId, Negotiation);
+super::table::read_back_whole!(Negotiations, NegotiationId, Negotiation);
 
 /// What the table's rules need to know without reading it whole.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -122,24 +122,6 @@ impl Drop for Entry<'_> {
             self.index.remove(self.id, self.was);
             self.index.add(self.id, now);
         }
-    }
-}
-
-/// Stored and read as the map alone; the index is rebuilt from it.
-impl Serialize for Negotiations {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        self.0.serialize(serializer)
-    }
-}
-
-impl<'de> Deserialize<'de> for Negotiations {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let map = BTreeMap::<NegotiationId, Negotiation>::deserialize(deserializer)?;
-        let mut table = Negotiations::default();
-        for negotiation in map.into_values() {
-            table.restore(negotiation);
-        }
-        Ok(table)
     }
 }
 

@@ -5,8 +5,9 @@
 use super::agreements::Agreements;
 use super::negotiations::Negotiations;
 use super::outbox::Outbox;
+use super::requests::Requests;
 use super::seen::Seen;
-use crate::identity::{AgreementId, IntentId, NegotiationId, PublicKey, RequestId};
+use crate::identity::{AgreementId, IntentId, NegotiationId, PublicKey};
 use crate::ledger;
 use crate::messages::{DataRequest, Intent, ItemContent};
 use crate::policy::{BusinessPolicy, Policy};
@@ -157,7 +158,7 @@ pub struct State {
     /// A person's records.
     pub vault: BTreeMap<FieldPath, Record>,
     /// Requests published (business) or seen (person).
-    pub requests: BTreeMap<RequestId, KnownRequest>,
+    pub requests: Requests,
     /// A person's own intents.
     pub intents: BTreeMap<IntentId, OwnIntent>,
     /// What was seen, to act on it once: nonces, intents a business counted, announcements.

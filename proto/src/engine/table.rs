@@ -8,7 +8,7 @@
 /// Implements the shared read side for `$owner`, a newtype over `BTreeMap<$key, $value>`
 /// whose values carry their key in the field `$id`.
 macro_rules! keyed_table {
-    ($owner:ident, $key:ty, $value:ty, $id:ident) => {
+    ($owner:ident, $key:ty, $value:ty) => {
         impl $owner {
             /// The record `id`.
             pub fn get(&self, id: &$key) -> Option<&$value> {
@@ -93,4 +93,28 @@ macro_rules! plain_writes {
     };
 }
 
-pub(super) use {keyed_table, plain_writes};
+/// Serde for `$owner`, a table that keeps an index beside its map (`.0` the map, `.1` the
+/// index): written as the map alone, and read back through its `restore`, which indexes each
+/// record under its own id.
+macro_rules! read_back_whole {
+    ($owner:ident, $key:ty, $value:ty) => {
+        impl serde::Serialize for $owner {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                self.0.serialize(serializer)
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $owner {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let map = std::collections::BTreeMap::<$key, $value>::deserialize(deserializer)?;
+                let mut table = $owner::default();
+                for record in map.into_values() {
+                    table.restore(record);
+                }
+                Ok(table)
+            }
+        }
+    };
+}
+
+pub(super) use {keyed_table, plain_writes, read_back_whole};
