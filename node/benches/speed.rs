@@ -484,32 +484,55 @@ async fn store_writes(rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
 }
 
 /// The engines alone, in the harness's virtual network (no I/O, no store): a business and a
-/// person agreeing, request after request (the person proposes, the business signs, the
-/// person countersigns with the data), while the business holds `held` ended negotiations
-/// besides. What a negotiation costs the business must not grow with what it holds: at
-/// `MAX_NEGOTIATIONS_KEPT` (a campaign's steady state) every new one makes room by forgetting
-/// the oldest.
+/// person agreeing, request after request (the person hears the request and proposes, the
+/// business signs, the person countersigns with the data), with their tables full or empty.
+/// Full: the business holds `MAX_NEGOTIATIONS_KEPT` negotiations (a campaign's steady state)
+/// and the person `MAX_SEEN_ANNOUNCEMENTS` requests heard, so that every new negotiation and
+/// every request heard makes room by forgetting the oldest. What either costs must not grow
+/// with what is held.
 struct EngineCycles {
     net: me2b_proto::harness::Network,
+    person: me2b_proto::identity::PublicKey,
     business: me2b_proto::identity::PublicKey,
     agreed: usize,
 }
 
 impl EngineCycles {
-    fn new(held: usize) -> EngineCycles {
-        use me2b_proto::engine::{Config, State};
+    fn new(full: bool) -> EngineCycles {
+        use me2b_proto::engine::{Config, KnownRequest, State};
         use me2b_proto::harness::{Network, fixtures};
         use me2b_proto::identity::{NegotiationId, RequestId};
+        use me2b_proto::limits::{MAX_NEGOTIATIONS_KEPT, MAX_SEEN_ANNOUNCEMENTS};
         use me2b_proto::messages::Context;
+        use me2b_proto::messages::DataRequest;
         use me2b_proto::negotiation::{Negotiation, State as Stage};
         let mut net = Network::new(fixtures::START, Duration::from_millis(20));
-        let person = net.add(Role::Person, 1);
-        let mut state = State::default();
         let other = Keypair::from_secret_bytes(&[9; 32]).public();
-        for i in 0..held {
+        let id_of = |i: usize, tag: u8| {
             let mut id = [0u8; 16];
             id[..8].copy_from_slice(&(i as u64).to_le_bytes());
-            id[15] = 0xee;
+            id[15] = tag;
+            id
+        };
+        let mut heard = State::default();
+        for i in 0..if full { MAX_SEEN_ANNOUNCEMENTS } else { 0 } {
+            heard.requests.restore(KnownRequest {
+                request: DataRequest {
+                    id: RequestId::from_bytes(id_of(i, 0xdd)),
+                    category: "apparel.shoes".parse().unwrap(),
+                    business_name: "Elsewhere".into(),
+                    description: String::new(),
+                    terms: fixtures::shoe_terms(fixtures::START.saturating_add(DAY)),
+                },
+                business: other,
+                at: fixtures::START,
+                envelope: Vec::new(),
+            });
+        }
+        let person = net.add_with(Keypair::from_secret_bytes(&[1; 32]), Config::new(Role::Person, [1; 32]), heard);
+        let mut state = State::default();
+        for i in 0..if full { MAX_NEGOTIATIONS_KEPT } else { 0 } {
+            let id = id_of(i, 0xee);
             let terms = fixtures::shoe_terms(fixtures::START.saturating_add(DAY));
             state.negotiations.restore(Negotiation {
                 id: NegotiationId::from_bytes(id),
@@ -537,7 +560,7 @@ impl EngineCycles {
         fixtures::command(&mut net, business, Command::SetBusinessPolicy(Default::default()));
         fixtures::command(&mut net, business, Command::Subscribe("apparel.shoes".parse().unwrap()));
         let agreed = net.peer(&business).engine.state().agreements.len();
-        EngineCycles { net, business, agreed }
+        EngineCycles { net, person, business, agreed }
     }
 
     /// One request to its agreement and data; its time.
@@ -552,6 +575,8 @@ impl EngineCycles {
         assert_eq!(state.agreements.len(), self.agreed + 1, "every engine cycle ends in an agreement");
         let kept = state.negotiations.len();
         assert!(kept <= me2b_proto::limits::MAX_NEGOTIATIONS_KEPT, "the table stays within its bound: {kept}");
+        let heard = self.net.peer(&self.person).engine.state().requests.len();
+        assert!(heard <= me2b_proto::limits::MAX_SEEN_ANNOUNCEMENTS, "the person's requests stay within their bound");
         self.agreed += 1;
         elapsed
     }
@@ -802,11 +827,10 @@ fn ratio_row(figure: &str, me2b: Duration, baseline: Duration, decimals: usize, 
     );
 }
 
-/// Engine cycles at a business holding a full negotiation table, and holding none.
+/// Engine cycles with full tables, and with empty ones.
 fn engine_rows(rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
-    use me2b_proto::limits::MAX_NEGOTIATIONS_KEPT;
-    eprintln!("engine cycles ({rounds}), business holding {MAX_NEGOTIATIONS_KEPT} negotiations and none...");
-    let (mut full, mut empty) = (EngineCycles::new(MAX_NEGOTIATIONS_KEPT), EngineCycles::new(0));
+    eprintln!("engine cycles ({rounds}), tables full and empty...");
+    let (mut full, mut empty) = (EngineCycles::new(true), EngineCycles::new(false));
     // In turns, so that the machine's drift falls on both alike.
     let (mut held, mut none) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
     for _ in 0..rounds {
@@ -819,8 +843,7 @@ fn engine_rows(rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
 }
 
 fn engine_table_row(full: &[Duration], empty: &[Duration]) {
-    let name = format!("engine cycle p50, {} negotiations held (vs none)", me2b_proto::limits::MAX_NEGOTIATIONS_KEPT);
-    ratio_row(&name, percentile(full, 0.5), percentile(empty, 0.5), 3, "");
+    ratio_row("engine cycle p50, tables full (vs empty)", percentile(full, 0.5), percentile(empty, 0.5), 3, "");
 }
 
 fn main() {
@@ -853,7 +876,7 @@ fn main() {
         plan.floor_agreements = 200;
         plan.personas = 1;
     }
-    // `--engine`: only the engine cycles, with and without a full negotiation table.
+    // `--engine`: only the engine cycles, with full tables and empty ones.
     if args.iter().any(|arg| arg == "--engine") {
         let (full, empty) = engine_rows(plan.engine_rounds);
         row("figure", "me2b".into(), "baseline".into(), "ratio".into(), "goal");
