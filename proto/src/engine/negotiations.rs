@@ -305,13 +305,7 @@ mod tests {
     fn the_index_follows_every_change_made_through_the_table() {
         let mut table = Negotiations::default();
         let ended = || State::Terminated { code: TerminationCode::Timeout, reason: String::new() };
-        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
-        let mut draw = move |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
+        let mut draw = crate::engine::table::draws(1);
         for step in 0..5_000 {
             let id = draw(300) as u16;
             let key = with(id, 0, State::Finalized).id;

@@ -119,13 +119,7 @@ mod tests {
     #[test]
     fn the_index_follows_every_change_made_through_the_table() {
         let mut table = Requests::default();
-        let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-        let mut draw = move |below: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % below
-        };
+        let mut draw = crate::engine::table::draws(1);
         let mut forgotten = 0;
         for step in 0..5_000 {
             match draw(5) {

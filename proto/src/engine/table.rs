@@ -118,3 +118,12 @@ macro_rules! read_back_whole {
 }
 
 pub(super) use {keyed_table, plain_writes, read_back_whole};
+
+/// Numbers below a bound, drawn from a fixed seed: for the tests that make random changes to a
+/// table and check its index after each.
+#[cfg(test)]
+pub(super) fn draws(seed: u64) -> impl FnMut(u64) -> u64 {
+    use rand_core::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    move |below| rng.next_u64() % below
+}
