@@ -486,10 +486,11 @@ async fn store_writes(rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
 /// The engines alone, in the harness's virtual network (no I/O, no store): a business and a
 /// person agreeing, request after request (the person hears the request and proposes, the
 /// business signs, the person countersigns with the data), with their tables full or empty.
-/// Full: the business holds `MAX_NEGOTIATIONS_KEPT` negotiations (a campaign's steady state)
-/// and the person `MAX_SEEN_ANNOUNCEMENTS` requests heard, so that every new negotiation and
-/// every request heard makes room by forgetting the oldest. What either costs must not grow
-/// with what is held.
+/// Full: the business holds `MAX_NEGOTIATIONS_KEPT` negotiations (a campaign's steady state),
+/// `MAX_SEEN_ANNOUNCEMENTS` intents counted and `MAX_DEMAND_KEYS` demand counts, and the person
+/// `MAX_SEEN_ANNOUNCEMENTS` requests heard, so that every new negotiation, request heard and
+/// intent counted makes room by forgetting one. What each costs must not grow with what is
+/// held.
 struct EngineCycles {
     net: me2b_proto::harness::Network,
     person: me2b_proto::identity::PublicKey,
@@ -501,8 +502,8 @@ impl EngineCycles {
     fn new(full: bool) -> EngineCycles {
         use me2b_proto::engine::{Config, KnownRequest, State};
         use me2b_proto::harness::{Network, fixtures};
-        use me2b_proto::identity::{NegotiationId, RequestId};
-        use me2b_proto::limits::{MAX_NEGOTIATIONS_KEPT, MAX_SEEN_ANNOUNCEMENTS};
+        use me2b_proto::identity::{IntentId, NegotiationId, RequestId};
+        use me2b_proto::limits::{MAX_DEMAND_KEYS, MAX_NEGOTIATIONS_KEPT, MAX_SEEN_ANNOUNCEMENTS};
         use me2b_proto::messages::Context;
         use me2b_proto::messages::DataRequest;
         use me2b_proto::negotiation::{Negotiation, State as Stage};
@@ -552,6 +553,15 @@ impl EngineCycles {
                 prompt_expired_at: None,
             });
         }
+        // Intents counted, each living a day or more; demand counted once per key, as a flood
+        // of made-up specs leaves it.
+        for i in 0..if full { MAX_SEEN_ANNOUNCEMENTS } else { 0 } {
+            let expires = fixtures::START.saturating_add(DAY + Duration::from_secs(i as u64));
+            state.seen.restore_intent(IntentId::from_bytes(id_of(i, 0xcc)), expires);
+        }
+        for i in 0..if full { MAX_DEMAND_KEYS } else { 0 } {
+            state.demand.restore(("apparel.shoes".parse().unwrap(), format!("flood={i}")), 1);
+        }
         let business = net.add_with(Keypair::from_secret_bytes(&[2; 32]), Config::new(Role::Business, [2; 32]), state);
         fixtures::command(&mut net, person, Command::SetPolicy(fixtures::person_policy()));
         fixtures::command(&mut net, person, Command::Subscribe("apparel.shoes".parse().unwrap()));
@@ -578,6 +588,30 @@ impl EngineCycles {
         let heard = self.net.peer(&self.person).engine.state().requests.len();
         assert!(heard <= me2b_proto::limits::MAX_SEEN_ANNOUNCEMENTS, "the person's requests stay within their bound");
         self.agreed += 1;
+        elapsed
+    }
+
+    /// One intent published by the person and counted by the business; its time. Each names a
+    /// spec value not seen before, so that it adds a demand count (as a flood's do).
+    fn intent(&mut self, n: usize) -> Duration {
+        use me2b_proto::harness::fixtures;
+        let started = Instant::now();
+        let spec = std::collections::BTreeMap::from([("size_eu".to_string(), format!("{}", 30 + n))]);
+        let command = Command::PublishIntent {
+            category: "apparel.shoes".parse().unwrap(),
+            spec,
+            max_price: None,
+            shares: Vec::new(),
+            expires_at: self.net.now().saturating_add(DAY),
+        };
+        fixtures::command(&mut self.net, self.person, command);
+        self.net.settle();
+        let elapsed = started.elapsed();
+        let state = self.net.peer(&self.business).engine.state();
+        let key = ("apparel.shoes".parse().unwrap(), format!("size_eu={}", 30 + n));
+        assert_eq!(state.demand.get(&key), Some(&1), "every intent is counted");
+        assert!(state.seen.intents() <= me2b_proto::limits::MAX_SEEN_ANNOUNCEMENTS, "seen intents stay bounded");
+        assert!(state.demand.len() <= me2b_proto::limits::MAX_DEMAND_KEYS, "demand stays bounded");
         elapsed
     }
 }
@@ -827,23 +861,35 @@ fn ratio_row(figure: &str, me2b: Duration, baseline: Duration, decimals: usize, 
     );
 }
 
-/// Engine cycles with full tables, and with empty ones.
-fn engine_rows(rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
-    eprintln!("engine cycles ({rounds}), tables full and empty...");
-    let (mut full, mut empty) = (EngineCycles::new(true), EngineCycles::new(false));
-    // In turns, so that the machine's drift falls on both alike.
-    let (mut held, mut none) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
-    for _ in 0..rounds {
-        held.push(full.cycle());
-        none.push(empty.cycle());
-    }
-    held.sort();
-    none.sort();
-    (held, none)
+/// Engine cycles and intents counted, with full tables and with empty ones.
+struct EngineRows {
+    cycles: (Vec<Duration>, Vec<Duration>),
+    intents: (Vec<Duration>, Vec<Duration>),
 }
 
-fn engine_table_row(full: &[Duration], empty: &[Duration]) {
-    ratio_row("engine cycle p50, tables full (vs empty)", percentile(full, 0.5), percentile(empty, 0.5), 3, "");
+fn engine_rows(rounds: usize) -> EngineRows {
+    eprintln!("engine cycles and intents ({rounds}), tables full and empty...");
+    let (mut full, mut empty) = (EngineCycles::new(true), EngineCycles::new(false));
+    // In turns, so that the machine's drift falls on both alike.
+    let mut rows = EngineRows { cycles: Default::default(), intents: Default::default() };
+    for n in 0..rounds {
+        rows.cycles.0.push(full.cycle());
+        rows.cycles.1.push(empty.cycle());
+        rows.intents.0.push(full.intent(n));
+        rows.intents.1.push(empty.intent(n));
+    }
+    for times in [&mut rows.cycles.0, &mut rows.cycles.1, &mut rows.intents.0, &mut rows.intents.1] {
+        times.sort();
+    }
+    rows
+}
+
+fn engine_table_rows(rows: &EngineRows) {
+    let p50 = |times: &(Vec<Duration>, Vec<Duration>)| (percentile(&times.0, 0.5), percentile(&times.1, 0.5));
+    let (full, empty) = p50(&rows.cycles);
+    ratio_row("engine cycle p50, tables full (vs empty)", full, empty, 3, "");
+    let (full, empty) = p50(&rows.intents);
+    ratio_row("intent counted p50, tables full (vs empty)", full, empty, 3, "");
 }
 
 fn main() {
@@ -878,9 +924,9 @@ fn main() {
     }
     // `--engine`: only the engine cycles, with full tables and empty ones.
     if args.iter().any(|arg| arg == "--engine") {
-        let (full, empty) = engine_rows(plan.engine_rounds);
+        let rows = engine_rows(plan.engine_rounds);
         row("figure", "me2b".into(), "baseline".into(), "ratio".into(), "goal");
-        engine_table_row(&full, &empty);
+        engine_table_rows(&rows);
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
@@ -900,7 +946,7 @@ fn main() {
         let rounds = (plan.bare_exchanges / 2).max(1);
         eprintln!("durable writes ({rounds})...");
         let (writes, sled_writes) = store_writes(rounds).await;
-        let (engine_full, engine_empty) = engine_rows(plan.engine_rounds);
+        let engine = engine_rows(plan.engine_rounds);
         let mut curve = Vec::new();
         for &(people, rounds) in &plan.curve {
             eprintln!("{people} people, {rounds} requests...");
@@ -946,7 +992,7 @@ fn main() {
             "",
         );
         ratio_row("durable write p50 (vs sled alone)", percentile(&writes, 0.5), percentile(&sled_writes, 0.5), 3, "");
-        engine_table_row(&engine_full, &engine_empty);
+        engine_table_rows(&engine);
         row(
             "business fsyncs per cycle",
             format!("{:.2}", latency.business_flushes_per_cycle),

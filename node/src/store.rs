@@ -363,7 +363,7 @@ impl Store {
                     state.received.insert(id_of(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
                 }
                 kind::DEMAND => {
-                    state.demand.insert(decode(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
+                    state.demand.restore(decode(id).map_err(corrupt)?, decode(&plain).map_err(corrupt)?);
                 }
                 kind::OUTBOX => {
                     let array: [u8; 8] = id.try_into().map_err(|_| corrupt("outbox id".into()))?;

@@ -281,21 +281,10 @@ impl Engine {
         let mut keys = vec![(intent.category.clone(), String::new())];
         keys.extend(intent.spec.iter().map(|(key, value)| (intent.category.clone(), format!("{key}={value}"))));
         for key in keys {
-            if let Some(count) = self.state.demand.get_mut(&key) {
-                *count += 1;
-                self.persist(Change::Demand(key));
-                continue;
+            // Full: the least-counted key makes room (see [`super::Demand`]).
+            if let Some(forgotten) = self.state.demand.count(&key) {
+                self.persist(Change::Demand(forgotten));
             }
-            // Full: the least-counted key makes room, so keys made up by one peer (each seen
-            // once) cannot keep real demand out.
-            if self.state.demand.len() >= crate::limits::MAX_DEMAND_KEYS {
-                let least = self.state.demand.iter().min_by_key(|(_, count)| **count).map(|(key, _)| key.clone());
-                if let Some(least) = least {
-                    self.state.demand.remove(&least);
-                    self.persist(Change::Demand(least));
-                }
-            }
-            self.state.demand.insert(key.clone(), 1);
             self.persist(Change::Demand(key));
         }
     }

@@ -18,6 +18,8 @@ mod agreements;
 mod announce;
 mod businesses;
 mod data;
+mod demand;
+mod expiring;
 mod finalize;
 mod import;
 mod interface;
@@ -47,6 +49,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
 pub use agreements::Agreements;
+pub use demand::Demand;
 pub use import::{ImportCounts, ImportUpdate, Update};
 pub use interface::{
     Answer, Change, Command, CommandError, Event, HandleError, Handled, Input, Output, Rejection, Timer,

@@ -6,27 +6,28 @@
 //! seen intents until the intent expires, at most [`MAX_SEEN_ANNOUNCEMENTS`]; what was handed to
 //! a peer until the item expires or the peer connects anew, at most [`MAX_SEEN_ANNOUNCEMENTS`].
 //! Only the seen intents are persisted: after a restart nonces and announcements start empty (a
-//! replayed envelope is still refused by its expiry, and announcing again is harmless).
+//! replayed envelope is still refused by its expiry, and announcing again is harmless). Both
+//! bounded sets are [`Expiring`]: making room reads their index by expiry, never the whole set.
 
 use super::Rejection;
+use super::expiring::Expiring;
 use crate::envelope::{EnvelopeError, Header, ReplayGuard};
 use crate::identity::{IntentId, PublicKey};
 use crate::limits::MAX_SEEN_ANNOUNCEMENTS;
 use crate::time::Timestamp;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// What the node has seen, to act on each thing once.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Seen {
     /// Intents a business has counted, until they expire.
-    intents: BTreeMap<IntentId, Timestamp>,
+    intents: Expiring<IntentId>,
     #[serde(skip)]
     replay: ReplayGuard,
     /// Which live request or intent was handed to which peer on its current connection, until
     /// the item expires.
     #[serde(skip)]
-    announced: BTreeMap<(PublicKey, [u8; 16]), Timestamp>,
+    announced: Expiring<(PublicKey, [u8; 16])>,
 }
 
 impl Seen {
@@ -52,12 +53,7 @@ impl Seen {
 
     /// Forgets intents that have expired; returns their ids.
     pub(crate) fn forget_expired_intents(&mut self, now: Timestamp) -> Vec<IntentId> {
-        let expired: Vec<IntentId> =
-            self.intents.iter().filter(|(_, expires_at)| **expires_at <= now).map(|(id, _)| *id).collect();
-        for id in &expired {
-            self.intents.remove(id);
-        }
-        expired
+        self.intents.forget_expired(now)
     }
 
     /// Records a new intent, refused if it was seen. When too many live ones are remembered,
@@ -65,15 +61,12 @@ impl Seen {
     /// cannot lock new ones out, and forgetting one early risks at most counting it twice
     /// (its envelope's nonce still guards against a replay while the node runs).
     pub(crate) fn note_intent(&mut self, id: IntentId, expires_at: Timestamp) -> Result<Option<IntentId>, Rejection> {
-        if self.intents.contains_key(&id) {
+        if self.intents.contains(&id) {
             return Err(Rejection::Stale("intent already seen"));
         }
         let mut evicted = None;
         if self.intents.len() >= MAX_SEEN_ANNOUNCEMENTS {
-            evicted = self.intents.iter().min_by_key(|(_, at)| **at).map(|(id, _)| *id);
-            if let Some(old) = &evicted {
-                self.intents.remove(old);
-            }
+            evicted = self.intents.forget_soonest();
         }
         self.intents.insert(id, expires_at);
         Ok(evicted)
@@ -89,16 +82,13 @@ impl Seen {
         expires_at: Timestamp,
         now: Timestamp,
     ) -> bool {
-        if self.announced.contains_key(&(peer, item)) {
+        if self.announced.contains(&(peer, item)) {
             return false;
         }
         if self.announced.len() >= MAX_SEEN_ANNOUNCEMENTS {
-            self.announced.retain(|_, expires| *expires > now);
+            self.announced.forget_expired(now);
             if self.announced.len() >= MAX_SEEN_ANNOUNCEMENTS {
-                let soonest = self.announced.iter().min_by_key(|(_, expires)| **expires).map(|(key, _)| *key);
-                if let Some(soonest) = soonest {
-                    self.announced.remove(&soonest);
-                }
+                self.announced.forget_soonest();
             }
         }
         self.announced.insert((peer, item), expires_at);
@@ -109,7 +99,7 @@ impl Seen {
     /// handed before is forgotten, so its subscriptions bring every live item again.
     pub(crate) fn forget_announced_to(&mut self, peer: &PublicKey) {
         let handed: Vec<(PublicKey, [u8; 16])> =
-            self.announced.range((*peer, [0u8; 16])..=(*peer, [0xffu8; 16])).map(|(key, _)| *key).collect();
+            self.announced.keys_in((*peer, [0u8; 16])..=(*peer, [0xffu8; 16])).copied().collect();
         for key in handed {
             self.announced.remove(&key);
         }
@@ -172,6 +162,6 @@ mod tests {
         assert!(seen.announced.len() <= MAX_SEEN_ANNOUNCEMENTS);
         let mut last = [0u8; 16];
         last[..8].copy_from_slice(&(2 * MAX_SEEN_ANNOUNCEMENTS as u64 - 1).to_le_bytes());
-        assert!(seen.announced.contains_key(&(peer, last)), "the soonest to expire go first");
+        assert!(seen.announced.contains(&(peer, last)), "the soonest to expire go first");
     }
 }

@@ -3,6 +3,7 @@
 //! whole back to [`super::Engine::new`].
 
 use super::agreements::Agreements;
+use super::demand::Demand;
 use super::negotiations::Negotiations;
 use super::outbox::Outbox;
 use super::requests::Requests;
@@ -170,7 +171,7 @@ pub struct State {
     /// What a business holds, per agreement and field.
     pub received: BTreeMap<AgreementId, BTreeMap<FieldPath, ReceivedItem>>,
     /// Intents a business saw, counted by category and spec.
-    pub demand: BTreeMap<DemandKey, u64>,
+    pub demand: Demand,
     /// Direct messages not yet acknowledged.
     pub outbox: Outbox,
     /// Where the next ledger entry goes.
