@@ -31,7 +31,8 @@ fn sybil_cold_boot_at_four_to_one_leaves_honest_delivery_above_99_percent() {
     let sybils = &summary["attack"]["sybils"];
     assert_eq!(number(&sybils["ratio_to_honest"]), 4.0);
     assert!(number(&sybils["honest_delivery_ratio"]) >= 0.99, "{sybils:#}");
-    assert_eq!(number(&sybils["time_to_recover_s"]), 0.0, "{sybils:#}");
+    // Null when the last requests still missed someone: the whole section says who and when.
+    assert_eq!(sybils["time_to_recover_s"].as_f64(), Some(0.0), "{sybils:#}");
     // The attack happened: the Sybils sat in the meshes and swallowed what reached them.
     assert!(number(&sybils["achieved"]["connections_to_honest_nodes"]) >= 160.0, "{sybils:#}");
     assert!(number(&sybils["achieved"]["messages_withheld"]) > 0.0, "{sybils:#}");

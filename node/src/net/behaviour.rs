@@ -144,6 +144,8 @@ pub(super) fn behaviour(
         .max_transmit_size(MAX_GOSSIP_FRAME_BYTES)
         .max_control_messages_sent(MAX_IWANT_PER_HEARTBEAT)
         .heartbeat_interval(config.heartbeat)
+        .history_length(GOSSIP_HISTORY)
+        .history_gossip(GOSSIP_HISTORY)
         .build()
         .map_err(build_error)?;
     // No author, sequence number or libp2p signature on gossip: the me2b envelope inside is
@@ -221,6 +223,16 @@ pub const AGENT: &str = "me2b";
 pub const MAX_GOSSIP_FRAME_BYTES: usize = 4 * 1024 * 1024;
 /// Most message ids asked of one peer with IWANT per heartbeat (and most IHAVE ids sent).
 pub const MAX_IWANT_PER_HEARTBEAT: usize = 128;
+
+/// Heartbeats for which a node advertises (IHAVE) and serves (IWANT) a message it has (the
+/// gossipsub defaults are 3 and 5). A node whose mesh is all black holes hears a message only
+/// from an honest peer's IHAVE, and each heartbeat an honest peer advertises to about a quarter
+/// of its peers outside its mesh: the chance that none picks it falls with every heartbeat of
+/// the window. Under a 4:1 black-hole attack (40 people, 160 Sybils, 12 requests, two runs at
+/// once on 2 cores) 5 of 4,800 deliveries were missed with 3 heartbeats, none with 8. What it
+/// costs: message ids in IHAVE for 8 heartbeats instead of 3, and messages kept for 8
+/// heartbeats instead of 5; me2b's topics carry a few messages a second at most.
+pub const GOSSIP_HISTORY: usize = 8;
 
 /// A gossip message's id: the SHA-256 of its data. See the module docs.
 pub fn message_id(message: &gossipsub::Message) -> gossipsub::MessageId {
