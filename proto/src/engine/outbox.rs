@@ -26,7 +26,7 @@ use crate::time::Timestamp;
 use crate::wire;
 use prost::Message as _;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// Names an outbox item.
@@ -85,11 +85,86 @@ pub enum OutboxFull {
     Global,
 }
 
-/// Direct messages not yet answered, by id.
+/// Direct messages not yet answered, by id, with the index their rules read.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Stored")]
 pub struct Outbox {
     items: BTreeMap<OutboxId, OutboxItem>,
     next_id: u64,
+    #[serde(skip)]
+    index: Index,
+}
+
+/// What is stored of an [`Outbox`]: its items and counter; the index is rebuilt.
+#[derive(Deserialize)]
+struct Stored {
+    items: BTreeMap<OutboxId, OutboxItem>,
+    next_id: u64,
+}
+
+impl From<Stored> for Outbox {
+    fn from(stored: Stored) -> Outbox {
+        let mut outbox = Outbox::default();
+        for (id, item) in stored.items {
+            outbox.restore(id, item);
+        }
+        outbox.restore_next_id(stored.next_id);
+        outbox
+    }
+}
+
+/// What the outbox's rules read, kept beside the items so that none reads them all: a node
+/// sends a message for nearly every one it handles, and a business's outbox holds up to
+/// [`MAX_OUTBOX`] items. An item's peer, kind and agreement never change once queued (only its
+/// attempts do), so the index changes only when an item comes or goes.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Index {
+    /// Items that count against the caps (all but contracts): in all, and per peer.
+    counted: usize,
+    counted_per_peer: BTreeMap<PublicKey, usize>,
+    /// Every item, by peer.
+    by_peer: BTreeSet<(PublicKey, OutboxId)>,
+    /// Items about an agreement, by it.
+    by_agreement: BTreeSet<(AgreementId, OutboxId)>,
+    /// Contracts, by what makes one unique.
+    contracts: BTreeMap<(PublicKey, MessageKind, Option<AgreementId>), OutboxId>,
+}
+
+impl Index {
+    fn add(&mut self, id: OutboxId, item: &OutboxItem) {
+        if item.is_contract() {
+            self.contracts.insert((item.to, item.kind, item.about), id);
+        } else {
+            self.counted += 1;
+            *self.counted_per_peer.entry(item.to).or_default() += 1;
+        }
+        self.by_peer.insert((item.to, id));
+        if let Some(agreement) = item.about {
+            self.by_agreement.insert((agreement, id));
+        }
+    }
+
+    fn remove(&mut self, id: OutboxId, item: &OutboxItem) {
+        if item.is_contract() {
+            let key = (item.to, item.kind, item.about);
+            // Only if it is this one's (a store could hold two, written before the rule).
+            if self.contracts.get(&key) == Some(&id) {
+                self.contracts.remove(&key);
+            }
+        } else {
+            self.counted = self.counted.saturating_sub(1);
+            if let Some(count) = self.counted_per_peer.get_mut(&item.to) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    self.counted_per_peer.remove(&item.to);
+                }
+            }
+        }
+        self.by_peer.remove(&(item.to, id));
+        if let Some(agreement) = item.about {
+            self.by_agreement.remove(&(agreement, id));
+        }
+    }
 }
 
 impl Outbox {
@@ -128,9 +203,11 @@ impl Outbox {
         self.next_id
     }
 
-    /// Puts a driver's stored item back, at start.
+    /// Puts a driver's stored item back, at start (replacing any stored under its id).
     pub fn restore(&mut self, id: OutboxId, item: OutboxItem) {
         self.next_id = self.next_id.max(id.0.saturating_add(1));
+        self.remove(&id);
+        self.index.add(id, &item);
         self.items.insert(id, item);
     }
 
@@ -144,16 +221,10 @@ impl Outbox {
         if is_contract(kind) {
             return Ok(());
         }
-        let mut total = 0;
-        let mut for_peer = 0;
-        for item in self.items.values().filter(|item| !item.is_contract()) {
-            total += 1;
-            for_peer += usize::from(item.to == *to);
-        }
-        if for_peer >= MAX_OUTBOX_PER_PEER {
+        if self.index.counted_per_peer.get(to).copied().unwrap_or(0) >= MAX_OUTBOX_PER_PEER {
             return Err(OutboxFull::Peer);
         }
-        if total >= MAX_OUTBOX {
+        if self.index.counted >= MAX_OUTBOX {
             return Err(OutboxFull::Global);
         }
         Ok(())
@@ -164,46 +235,52 @@ impl Outbox {
     /// replaced in place (same id, attempts from zero), so there is one per agreement.
     pub(crate) fn push(&mut self, item: OutboxItem) -> Result<OutboxId, OutboxFull> {
         if item.is_contract()
-            && let Some((id, existing)) = self
-                .items
-                .iter_mut()
-                .find(|(_, queued)| (queued.to, queued.kind, queued.about) == (item.to, item.kind, item.about))
+            && let Some(&id) = self.index.contracts.get(&(item.to, item.kind, item.about))
+            && let Some(existing) = self.items.get_mut(&id)
         {
+            // The same peer, kind and agreement: nothing the index holds changes.
             *existing = item;
-            return Ok(*id);
+            return Ok(id);
         }
         self.has_room(&item.to, item.kind)?;
         let id = OutboxId(self.next_id);
         self.next_id += 1;
+        self.index.add(id, &item);
         self.items.insert(id, item);
         Ok(id)
     }
 
-    pub(crate) fn get_mut(&mut self, id: &OutboxId) -> Option<&mut OutboxItem> {
-        self.items.get_mut(id)
+    /// Counts one more attempt at `id`; the item, with its new count.
+    pub(crate) fn attempted(&mut self, id: &OutboxId) -> Option<&OutboxItem> {
+        let item = self.items.get_mut(id)?;
+        item.attempts = item.attempts.saturating_add(1);
+        Some(item)
     }
 
     pub(crate) fn remove(&mut self, id: &OutboxId) -> Option<OutboxItem> {
-        self.items.remove(id)
+        let item = self.items.remove(id)?;
+        self.index.remove(*id, &item);
+        Some(item)
     }
 
     /// Removes what waits about `agreement` of one of `kinds`, returning the ids.
     pub(crate) fn cancel(&mut self, agreement: AgreementId, kinds: &[MessageKind]) -> Vec<OutboxId> {
         let ids: Vec<OutboxId> = self
-            .items
-            .iter()
-            .filter(|(_, item)| item.about == Some(agreement) && kinds.contains(&item.kind))
-            .map(|(id, _)| *id)
+            .index
+            .by_agreement
+            .range((agreement, OutboxId(0))..=(agreement, OutboxId(u64::MAX)))
+            .map(|(_, id)| *id)
+            .filter(|id| self.items.get(id).is_some_and(|item| kinds.contains(&item.kind)))
             .collect();
         for id in &ids {
-            self.items.remove(id);
+            self.remove(id);
         }
         ids
     }
 
     /// What waits for `peer`, oldest first.
     pub(crate) fn waiting_for(&self, peer: &PublicKey) -> Vec<OutboxId> {
-        self.items.iter().filter(|(_, item)| item.to == *peer).map(|(id, _)| *id).collect()
+        self.index.by_peer.range((*peer, OutboxId(0))..=(*peer, OutboxId(u64::MAX))).map(|(_, id)| *id).collect()
     }
 }
 
@@ -321,10 +398,9 @@ impl Engine {
     /// that would be past the item's time.
     fn retry_later(&mut self, id: OutboxId, cap: u64, now: Timestamp) {
         let spread = u64::from_le_bytes(self.random());
-        let Some(item) = self.state.outbox.get_mut(&id) else {
+        let Some(item) = self.state.outbox.attempted(&id) else {
             return;
         };
-        item.attempts = item.attempts.saturating_add(1);
         let base = 1000u64.saturating_mul(1 << item.attempts.min(20)).min(cap);
         let backoff = base + spread % (base / 2 + 1);
         let at = Timestamp::from_millis(now.as_millis().saturating_add(backoff));
@@ -431,7 +507,9 @@ mod tests {
         let receipt = outbox.push(message(1, MessageKind::DeletionReceipt, Some(agreement))).unwrap();
         assert_ne!(revocation, receipt);
         // Sent again: the same item, replaced in place, attempts from zero.
-        outbox.get_mut(&revocation).unwrap().attempts = 7;
+        for _ in 0..7 {
+            outbox.attempted(&revocation).unwrap();
+        }
         assert_eq!(outbox.push(message(1, MessageKind::Revocation, Some(agreement))), Ok(revocation));
         assert_eq!(outbox.get(&revocation).unwrap().attempts, 0);
         assert_eq!(outbox.len(), MAX_OUTBOX_PER_PEER + 2);
@@ -440,6 +518,72 @@ mod tests {
             outbox.has_room(&message(1, MessageKind::DataPackage, None).to, MessageKind::DataPackage),
             Err(OutboxFull::Peer)
         );
+    }
+
+    /// The index built afresh from the items: what the kept one must always equal.
+    fn fresh(outbox: &Outbox) -> Index {
+        let mut index = Index::default();
+        for (id, item) in &outbox.items {
+            index.add(*id, item);
+        }
+        index
+    }
+
+    #[test]
+    fn the_index_follows_every_change() {
+        let mut draw = crate::engine::table::draws(17);
+        let mut outbox = Outbox::default();
+        let kinds = [MessageKind::DataPackage, MessageKind::Negotiation, MessageKind::Revocation];
+        for step in 0..5_000 {
+            let agreement = Some(Digest::of(&[draw(8) as u8])).filter(|_| draw(4) > 0);
+            let kind = kinds[draw(3) as usize];
+            let peer = draw(6) as u8;
+            match draw(6) {
+                0 | 1 => {
+                    let _ = outbox.push(message(peer, kind, agreement));
+                }
+                2 => {
+                    let id = OutboxId(draw(outbox.next_id().max(1)));
+                    outbox.remove(&id);
+                }
+                3 => {
+                    let id = OutboxId(draw(outbox.next_id().max(1)));
+                    outbox.attempted(&id);
+                }
+                4 => {
+                    if let Some(agreement) = agreement {
+                        outbox.cancel(agreement, &[kind]);
+                    }
+                }
+                _ => {
+                    let id = OutboxId(draw(outbox.next_id() + 5));
+                    outbox.restore(id, message(peer, MessageKind::DataPackage, agreement));
+                }
+            }
+            assert_eq!(outbox.index, fresh(&outbox), "step {step}");
+            // What the rules read agrees with the items read whole.
+            let to = message(peer, kind, None).to;
+            let waiting: Vec<OutboxId> =
+                outbox.items.iter().filter(|(_, item)| item.to == to).map(|(id, _)| *id).collect();
+            assert_eq!(outbox.waiting_for(&to), waiting, "step {step}");
+        }
+    }
+
+    #[test]
+    fn read_back_it_has_its_index() {
+        let mut outbox = Outbox::default();
+        let agreement = Digest::of(&[4]);
+        for peer in 0..20 {
+            outbox.push(message(peer, MessageKind::DataPackage, Some(agreement))).unwrap();
+            outbox.push(message(peer, MessageKind::Revocation, Some(agreement))).unwrap();
+        }
+        outbox.remove(&OutboxId(3));
+        let mut bytes = Vec::new();
+        ciborium::into_writer(&outbox, &mut bytes).unwrap();
+        let read: Outbox = ciborium::from_reader(bytes.as_slice()).unwrap();
+        assert_eq!(read, outbox);
+        assert_eq!(read.index, fresh(&outbox));
+        assert_eq!(read.next_id(), outbox.next_id());
     }
 
     #[test]
