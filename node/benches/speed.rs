@@ -487,7 +487,8 @@ async fn store_writes(rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
 /// person agreeing, request after request (the person hears the request and proposes, the
 /// business signs, the person countersigns with the data), with their tables full or empty.
 /// Full: the business holds `MAX_NEGOTIATIONS_KEPT` negotiations (a campaign's steady state),
-/// `MAX_SEEN_ANNOUNCEMENTS` intents counted and `MAX_DEMAND_KEYS` demand counts, and the person
+/// `MAX_SEEN_ANNOUNCEMENTS` intents counted, `MAX_DEMAND_KEYS` demand counts and an outbox all
+/// but full (messages to people who are away: each message sent asks it for room), and the person
 /// `MAX_SEEN_ANNOUNCEMENTS` requests heard, so that every new negotiation, request heard and
 /// intent counted makes room by forgetting one. What each costs must not grow with what is
 /// held.
@@ -562,6 +563,21 @@ impl EngineCycles {
         for i in 0..if full { MAX_DEMAND_KEYS } else { 0 } {
             state.demand.restore(("apparel.shoes".parse().unwrap(), format!("flood={i}")), 1);
         }
+        // Room left for what one cycle sends, and no more.
+        for i in 0..if full { me2b_proto::limits::MAX_OUTBOX - 16 } else { 0 } {
+            let mut secret = [0x55u8; 32];
+            secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let item = me2b_proto::engine::OutboxItem {
+                to: Keypair::from_secret_bytes(&secret).public(),
+                kind: me2b_proto::envelope::MessageKind::DataPackage,
+                payload: Vec::new(),
+                attempts: 0,
+                give_up_at: fixtures::START.saturating_add(DAY),
+                countersigns: None,
+                about: None,
+            };
+            state.outbox.restore(me2b_proto::engine::OutboxId(i as u64), item);
+        }
         let business = net.add_with(Keypair::from_secret_bytes(&[2; 32]), Config::new(Role::Business, [2; 32]), state);
         fixtures::command(&mut net, person, Command::SetPolicy(fixtures::person_policy()));
         fixtures::command(&mut net, person, Command::Subscribe("apparel.shoes".parse().unwrap()));
@@ -583,6 +599,7 @@ impl EngineCycles {
         let elapsed = started.elapsed();
         let state = self.net.peer(&self.business).engine.state();
         assert_eq!(state.agreements.len(), self.agreed + 1, "every engine cycle ends in an agreement");
+        assert!(state.outbox.len() < me2b_proto::limits::MAX_OUTBOX, "the outbox stays within its bound");
         let kept = state.negotiations.len();
         assert!(kept <= me2b_proto::limits::MAX_NEGOTIATIONS_KEPT, "the table stays within its bound: {kept}");
         let heard = self.net.peer(&self.person).engine.state().requests.len();
