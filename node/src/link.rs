@@ -6,6 +6,14 @@
 //! side is left untouched), so each link is modelled once. Loss on a reliable stream shows as
 //! retransmission delay: a lost chunk arrives one retransmission timeout (three one-way
 //! latencies, at least 200 ms) later, and the chunks behind it wait for it, as with TCP.
+//!
+//! A connection closes as a TCP one does: once either end is gone (and what it sent has
+//! arrived), both directions end and the memory connection is dropped, so the other end reads
+//! its end at once. libp2p's memory channel ignores a close (`poll_close` does nothing): only
+//! dropping it ends it. Before, the direction toward the dialler held it until the listener
+//! next wrote: a connection the dialler dropped in a dial race stayed up at the listener, which
+//! sent a message on it and waited 10 s (a stream's negotiation timeout) to learn it was gone
+//! (`node/tests/connection_closed_under_a_message.rs`, three runs in ten on loaded cores).
 
 use futures::{AsyncRead, AsyncWrite};
 use libp2p::Multiaddr;
@@ -81,15 +89,18 @@ pub fn modelled<C: Io + 'static>(
     let (cut_model, cut_remote) = (model.clone(), remote.clone());
     let cut_out: Cut = Box::new(move || cut_model.cut(&cut_remote));
     let cut_in: Cut = Box::new(move || model.cut(&remote));
-    tokio::spawn(carry(far_read, conn_write, link, seed, outgoing, cut_out));
-    tokio::spawn(carry(conn_read, far_write, link, seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15, incoming, cut_in));
+    let ended = std::sync::Arc::new(tokio::sync::watch::Sender::new(false));
+    tokio::spawn(carry(far_read, conn_write, link, seed, outgoing, cut_out, ended.clone()));
+    let incoming_seed = seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15;
+    tokio::spawn(carry(conn_read, far_write, link, incoming_seed, incoming, cut_in, ended));
     Box::new(near.compat())
 }
 
 /// Whether one direction of a modelled connection is cut now.
 type Cut = Box<dyn Fn() -> bool + Send + Sync>;
 
-/// Moves bytes from `from` to `to`, each chunk arriving when the link says.
+/// Moves bytes from `from` to `to`, each chunk arriving when the link says, until `from` ends
+/// or the other direction has (`ended`); then says it has ended, once what it read arrived.
 async fn carry(
     mut from: impl tokio::io::AsyncRead + Unpin + Send + 'static,
     mut to: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -97,7 +108,9 @@ async fn carry(
     seed: u64,
     tally: Tally,
     cut: Cut,
+    ended: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
 ) {
+    let mut other_ended = ended.subscribe();
     let (queue, mut arrivals) = tokio::sync::mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
     let writer = tokio::spawn(async move {
         while let Some((due, chunk)) = arrivals.recv().await {
@@ -116,9 +129,13 @@ async fn carry(
     let mut last_due = Instant::now();
     let mut buffer = vec![0u8; CHUNK];
     loop {
-        let read = match from.read(&mut buffer).await {
-            Ok(0) | Err(_) => break,
-            Ok(read) => read,
+        // `read` is cancel-safe: nothing read is lost when the other direction ends first.
+        let read = tokio::select! {
+            read = from.read(&mut buffer) => match read {
+                Ok(0) | Err(_) => break,
+                Ok(read) => read,
+            },
+            _ = other_ended.wait_for(|ended| *ended) => break,
         };
         tally(read as u64);
         // xorshift64: loss needs no reproducibility, only a fair coin per chunk.
@@ -138,6 +155,69 @@ async fn carry(
             break;
         }
     }
+    // This direction's half of the connection goes now; the other's once it sees `ended`.
+    drop(from);
     drop(queue);
     let _ = writer.await;
+    ended.send_replace(true);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::AsyncWriteExt as _;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    #[derive(Debug)]
+    struct Ideal;
+
+    impl LinkModel for Ideal {
+        fn link(&self, _remote: &Multiaddr) -> Option<Link> {
+            None
+        }
+    }
+
+    /// A connection that ends only when dropped, as libp2p's memory channel (its close does
+    /// nothing).
+    struct EndsWhenDropped<T>(T);
+
+    impl<T: AsyncRead + Unpin> AsyncRead for EndsWhenDropped<T> {
+        fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.0).poll_read(cx, buf)
+        }
+    }
+
+    impl<T: AsyncWrite + Unpin> AsyncWrite for EndsWhenDropped<T> {
+        fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.0).poll_write(cx, buf)
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.0).poll_flush(cx)
+        }
+
+        fn poll_close(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    /// The dialler drops its end (a dial that lost a race): the listener reads what was sent,
+    /// then the end, as over TCP. Negative control: with the direction toward the dialler left
+    /// to run until the listener writes (the `ended` signal ignored), the listener never reads
+    /// the end and the wait times out.
+    #[tokio::test]
+    async fn a_connection_the_dialler_drops_ends_at_the_listener_once_what_it_sent_arrived() {
+        let (dialler, mut listener) = tokio::io::duplex(1024);
+        let link = Link { latency: Duration::from_millis(2), loss: 0.0, bandwidth: None };
+        let remote: Multiaddr = "/memory/1".parse().unwrap_or_else(|_| Multiaddr::empty());
+        let mut near = modelled(EndsWhenDropped(dialler.compat()), link, std::sync::Arc::new(Ideal), remote, 1);
+        near.write_all(b"last words").await.unwrap_or_else(|e| panic!("write: {e}"));
+        near.flush().await.unwrap_or_else(|e| panic!("flush: {e}"));
+        drop(near);
+        let mut read = Vec::new();
+        let ended = tokio::time::timeout(Duration::from_secs(5), listener.read_to_end(&mut read)).await;
+        assert!(matches!(ended, Ok(Ok(_))), "the listener reads the end: {ended:?}");
+        assert_eq!(read, b"last words");
+    }
 }
