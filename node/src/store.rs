@@ -94,6 +94,38 @@ impl std::fmt::Debug for Store {
     }
 }
 
+/// How long opening a store waits for an earlier holder of its lock to let go. sled releases the
+/// lock only once its own background work on the last handle has finished, a moment after the
+/// node that used the directory stopped: a node restarted in the same process (tests, the
+/// simulator), or a daemon started right after the last one exited, would otherwise be refused
+/// now and then. A store really in use elsewhere is still refused, once this has passed.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// How often the lock is tried again meanwhile (sled only tries it; nothing says when it is
+/// free).
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Opens the sled database, trying again while another holds its lock, for at most `wait`;
+/// `refused` hears each refusal.
+fn open_when_free(
+    config: &sled::Config,
+    wait: std::time::Duration,
+    mut refused: impl FnMut(),
+) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match config.open() {
+            // sled says only this, in words (`sled::config`).
+            Err(sled::Error::Io(error))
+                if error.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+            {
+                refused();
+                std::thread::sleep(LOCK_RETRY);
+            }
+            opened => return opened,
+        }
+    }
+}
+
 impl Store {
     /// A key for files kept beside the store (the event backlog, webhook dead letters), derived
     /// from the store's data key: sealed as the store is, opened by the same passphrase.
@@ -109,7 +141,7 @@ impl Store {
         if small {
             config = config.cache_capacity(1 << 20).flush_every_ms(None);
         }
-        let db = config.open()?;
+        let db = open_when_free(&config, LOCK_WAIT, || {})?;
         let meta = db.open_tree("meta")?;
         let data_key = match meta.get(kind::DATA_KEY)? {
             Some(bytes) => {
@@ -395,4 +427,34 @@ fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
 
 fn id_of<T: for<'a> TryFrom<&'a [u8], Error = me2b_proto::identity::KeyError>>(bytes: &[u8]) -> Result<T, String> {
     T::try_from(bytes).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod lock_tests {
+    use super::*;
+
+    /// A store whose last holder lets go while it is being opened is opened; one held
+    /// throughout is refused once the wait has passed, saying why. Negative control: with no
+    /// wait (`LOCK_WAIT` zero), the open refused while the store was held fails the test.
+    #[test]
+    fn opening_waits_for_the_last_holder_to_let_go_and_no_longer() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let path = dir.path().join("store");
+        let held = Store::open(&path, None, true).unwrap_or_else(|e| panic!("first open: {e}"));
+        let config = sled::Config::new().path(&path);
+        let refused = open_when_free(&config, std::time::Duration::from_millis(50), || {});
+        assert!(matches!(&refused, Err(sled::Error::Io(e)) if e.to_string().contains("lock")), "held: {refused:?}");
+        // Let go once the next open has been refused: it is opened.
+        let (refusals, refusal) = std::sync::mpsc::channel();
+        let opener = std::thread::spawn(move || {
+            open_when_free(&config, LOCK_WAIT, || {
+                let _ = refusals.send(());
+            })
+            .map(drop)
+        });
+        refusal.recv().unwrap_or_else(|e| panic!("the opener was never refused: {e}"));
+        drop(held);
+        let opened = opener.join().unwrap_or_else(|_| panic!("opener panicked"));
+        assert!(opened.is_ok(), "opened once free: {opened:?}");
+    }
 }
