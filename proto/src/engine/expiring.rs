@@ -119,7 +119,7 @@ mod tests {
         for step in 0..5_000 {
             let key = draw(300) as u16;
             match draw(5) {
-                // Inserts (a fifth of them replace a key's time).
+                // Inserts; once most of the 300 keys are held, most of them replace a time.
                 0 | 1 => set.insert(key, at(draw(1_000))),
                 2 => {
                     set.remove(&key);
