@@ -26,6 +26,13 @@ use tempfile::TempDir;
 pub const WAIT: Duration = Duration::from_secs(30);
 
 /// The `me2b` binary, built on first use.
+///
+/// A debug build is `cargo build --workspace --tests --bins`: that is the selection
+/// `cargo test --workspace` makes, so cargo resolves the same features for every dependency
+/// and only links the binary. Building `-p me2b-cli` alone resolves five crates' features
+/// differently (`syn`, `zerocopy`, ...), and that rebuilt about a hundred crates (all of
+/// libp2p among them) a second time in every CI run. The price: a test run for one package
+/// first builds the whole workspace's tests.
 pub fn binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
     BINARY.get_or_init(|| {
@@ -34,12 +41,32 @@ pub fn binary() -> &'static Path {
         }
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("the workspace");
-        // The same profile as the tests (a release run measures a release daemon).
-        let profile: &[&str] = if cfg!(debug_assertions) { &[] } else { &["--release"] };
-        let status = Command::new(cargo)
-            .args(["build", "--quiet", "-p", "me2b-cli", "--bin", "me2b", "--manifest-path"])
+        // The same profile as the tests (a release run measures a release daemon). A release
+        // run is one measurement (the load test), for which the whole workspace's tests in
+        // release would cost many minutes: it builds the binary alone.
+        let selection: &[&str] = if cfg!(debug_assertions) {
+            &["--workspace", "--tests", "--bins"]
+        } else {
+            &["--release", "-p", "me2b-cli", "--bin", "me2b"]
+        };
+        let mut build = Command::new(cargo);
+        // What cargo sets for a test (the package's directory and name, ...) is not this
+        // build's to see: ring's build script reruns when CARGO_MANIFEST_DIR changes, and
+        // every crate above it (all of libp2p) with it, each time the package differs.
+        for (name, _) in std::env::vars_os() {
+            let cargo_set_for_the_test = name.to_str().is_some_and(|name| {
+                ["CARGO_PKG_", "CARGO_CRATE_", "CARGO_BIN_", "CARGO_MANIFEST_"].iter().any(|p| name.starts_with(p))
+                    || name == "CARGO_TARGET_TMPDIR"
+                    || name == "CARGO_PRIMARY_PACKAGE"
+            });
+            if cargo_set_for_the_test {
+                build.env_remove(name);
+            }
+        }
+        let status = build
+            .args(["build", "--quiet", "--manifest-path"])
             .arg(workspace.join("Cargo.toml"))
-            .args(profile)
+            .args(selection)
             .status()
             .expect("cargo runs");
         assert!(status.success(), "building me2b failed");
