@@ -52,6 +52,15 @@ pub trait LinkModel: fmt::Debug + Send + Sync {
         let _ = remote;
         false
     }
+
+    /// Whether the connection to `remote` breaks under the `bytes` just written on it (by the
+    /// dialer if `outgoing`): they are lost, with whatever else is still in flight on it, and
+    /// the connection ends at once at both ends, as a TCP connection that is reset. Asked for
+    /// every chunk, so it must be cheap.
+    fn breaks(&self, remote: &Multiaddr, outgoing: bool, bytes: usize) -> bool {
+        let _ = (remote, outgoing, bytes);
+        false
+    }
 }
 
 /// How often a held chunk checks whether its link was restored.
@@ -88,28 +97,46 @@ pub fn modelled<C: Io + 'static>(
     let incoming: Tally = Box::new(move |bytes| in_model.carried(&in_remote, false, bytes));
     let (cut_model, cut_remote) = (model.clone(), remote.clone());
     let cut_out: Cut = Box::new(move || cut_model.cut(&cut_remote));
-    let cut_in: Cut = Box::new(move || model.cut(&remote));
+    let (cut_model, cut_remote) = (model.clone(), remote.clone());
+    let cut_in: Cut = Box::new(move || cut_model.cut(&cut_remote));
+    let (break_model, break_remote) = (model.clone(), remote.clone());
+    let breaks_out: Breaks = Box::new(move |bytes| break_model.breaks(&break_remote, true, bytes));
+    let breaks_in: Breaks = Box::new(move |bytes| model.breaks(&remote, false, bytes));
     let ended = std::sync::Arc::new(tokio::sync::watch::Sender::new(false));
-    tokio::spawn(carry(far_read, conn_write, link, seed, outgoing, cut_out, ended.clone()));
+    let out = Direction { link, seed, tally: outgoing, cut: cut_out, breaks: breaks_out, ended: ended.clone() };
+    tokio::spawn(carry(far_read, conn_write, out));
     let incoming_seed = seed.rotate_left(17) ^ 0x9e37_79b9_7f4a_7c15;
-    tokio::spawn(carry(conn_read, far_write, link, incoming_seed, incoming, cut_in, ended));
+    let back = Direction { link, seed: incoming_seed, tally: incoming, cut: cut_in, breaks: breaks_in, ended };
+    tokio::spawn(carry(conn_read, far_write, back));
     Box::new(near.compat())
 }
 
 /// Whether one direction of a modelled connection is cut now.
 type Cut = Box<dyn Fn() -> bool + Send + Sync>;
 
-/// Moves bytes from `from` to `to`, each chunk arriving when the link says, until `from` ends
-/// or the other direction has (`ended`); then says it has ended, once what it read arrived.
-async fn carry(
-    mut from: impl tokio::io::AsyncRead + Unpin + Send + 'static,
-    mut to: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+/// Whether a modelled connection breaks under a chunk of this many bytes in one direction.
+type Breaks = Box<dyn Fn(usize) -> bool + Send + Sync>;
+
+/// One direction of a modelled connection: its link, and what it asks and tells the model.
+struct Direction {
     link: Link,
     seed: u64,
     tally: Tally,
     cut: Cut,
+    breaks: Breaks,
+    /// Set when either direction has ended (the other then stops too).
     ended: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+/// Moves bytes from `from` to `to`, each chunk arriving when the link says, until `from` ends
+/// or the other direction has (`ended`); then says it has ended, once what it read arrived.
+/// If the model breaks the connection, what is in flight is lost and it ends at once.
+async fn carry(
+    mut from: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+    mut to: impl tokio::io::AsyncWrite + Unpin + Send + 'static,
+    direction: Direction,
 ) {
+    let Direction { link, seed, tally, cut, breaks, ended } = direction;
     let mut other_ended = ended.subscribe();
     let (queue, mut arrivals) = tokio::sync::mpsc::channel::<(Instant, Vec<u8>)>(IN_FLIGHT);
     let writer = tokio::spawn(async move {
@@ -137,6 +164,10 @@ async fn carry(
             },
             _ = other_ended.wait_for(|ended| *ended) => break,
         };
+        if breaks(read) {
+            writer.abort();
+            break;
+        }
         tally(read as u64);
         // xorshift64: loss needs no reproducibility, only a fair coin per chunk.
         random ^= random << 13;
@@ -219,5 +250,48 @@ mod tests {
         let ended = tokio::time::timeout(Duration::from_secs(5), listener.read_to_end(&mut read)).await;
         assert!(matches!(ended, Ok(Ok(_))), "the listener reads the end: {ended:?}");
         assert_eq!(read, b"last words");
+    }
+
+    /// Breaks the connection under the first chunk of at least 100 bytes toward the dialler.
+    #[derive(Debug)]
+    struct BreaksUnderBigChunks;
+
+    impl LinkModel for BreaksUnderBigChunks {
+        fn link(&self, _remote: &Multiaddr) -> Option<Link> {
+            None
+        }
+
+        fn breaks(&self, _remote: &Multiaddr, outgoing: bool, bytes: usize) -> bool {
+            !outgoing && bytes >= 100
+        }
+    }
+
+    /// A connection the model breaks loses the chunk under which it broke and ends at both
+    /// ends at once, though neither side closed it: the listener's next write fails and the
+    /// dialler reads the end, not the chunk. Negative control: with `breaks` not asked, the
+    /// dialler reads the 200 bytes and waits for more until the timeout.
+    #[tokio::test]
+    async fn a_connection_the_model_breaks_ends_at_both_ends_and_loses_what_was_in_flight() {
+        let (dialler, mut listener) = tokio::io::duplex(1024);
+        let link = Link { latency: Duration::from_millis(2), loss: 0.0, bandwidth: None };
+        let remote: Multiaddr = "/memory/1".parse().unwrap_or_else(|_| Multiaddr::empty());
+        let model = std::sync::Arc::new(BreaksUnderBigChunks);
+        let mut near = modelled(EndsWhenDropped(dialler.compat()), link, model, remote, 1);
+        listener.write_all(b"small").await.unwrap_or_else(|e| panic!("write: {e}"));
+        let mut small = [0u8; 5];
+        futures::AsyncReadExt::read_exact(&mut near, &mut small).await.unwrap_or_else(|e| panic!("read: {e}"));
+        assert_eq!(&small, b"small", "a small chunk crosses");
+        listener.write_all(&[7u8; 200]).await.unwrap_or_else(|e| panic!("write: {e}"));
+        let mut rest = Vec::new();
+        let read =
+            tokio::time::timeout(Duration::from_secs(5), futures::AsyncReadExt::read_to_end(&mut near, &mut rest));
+        assert!(matches!(read.await, Ok(Ok(0))), "the dialler reads the end and nothing else: {rest:?}");
+        // The listener's end is gone too: writing fails once the model has let go of it.
+        let gone = tokio::time::timeout(Duration::from_secs(5), async {
+            while listener.write_all(b"more").await.is_ok() {
+                tokio::task::yield_now().await;
+            }
+        });
+        assert!(gone.await.is_ok(), "the listener's writes fail");
     }
 }
