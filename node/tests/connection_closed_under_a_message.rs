@@ -44,15 +44,20 @@ impl me2b_node::link::LinkModel for TwoMilliseconds {
 /// message (at least 2 s).
 const ROUND: Duration = Duration::from_millis(1_500);
 
+/// The person's policy, subscription and records for the shoe campaigns the tests publish.
+async fn shoe_buyer(person: &TestNode) {
+    person.command(Command::SetPolicy(person_policy())).await;
+    person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
+    person.set("body.shoe_size_eu", Value::Number(44.0)).await;
+    person.set("activity.running_km", Value::Series(vec![])).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_message_whose_connection_closes_goes_again_on_the_one_that_stays() {
     let links = std::sync::Arc::new(TwoMilliseconds);
     let modelled = |config: &mut me2b_node::NodeConfig| config.net.link_model = Some(links.clone());
     let mut person = start_with(Role::Person, [1; 32], tempfile::tempdir().unwrap(), modelled).await;
-    person.command(Command::SetPolicy(person_policy())).await;
-    person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
-    person.set("body.shoe_size_eu", Value::Number(44.0)).await;
-    person.set("activity.running_km", Value::Series(vec![])).await;
+    shoe_buyer(&person).await;
     let memory: libp2p::Multiaddr = "/memory/0".parse().unwrap();
     let mut slow = Vec::new();
     // A business per round: the person's persona toward it is new, and dials it afresh.
@@ -126,10 +131,7 @@ async fn a_message_whose_connection_breaks_goes_again_at_once_on_the_other() {
         config.pairwise_identities = false;
     })
     .await;
-    person.command(Command::SetPolicy(person_policy())).await;
-    person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
-    person.set("body.shoe_size_eu", Value::Number(44.0)).await;
-    person.set("activity.running_km", Value::Series(vec![])).await;
+    shoe_buyer(&person).await;
     let memory: libp2p::Multiaddr = "/memory/0".parse().unwrap();
     let mut slow = Vec::new();
     for round in 0..3u8 {
