@@ -23,6 +23,12 @@
 //! gossipsub whether someone else's message may travel on, promises nothing about this node's
 //! state, and goes at once, so that a hop costs no flush.
 //!
+//! **The ledger's signature.** The engine writes a batch's ledger entries unsigned; once the
+//! batch is on disk and out, the node has it sign the last one ([`Engine::seal_ledger`]), which
+//! through the hash chain vouches for them all: one signature per batch, made while the
+//! messages travel rather than before they leave. It rides on the next write; a read writes
+//! it first; a start signs an end a crash left unsigned.
+//!
 //! What a peer's message earned is decided in one place, [`Node::verdict`]. Swarm
 //! construction and the protocols' plumbing live in [`crate::net`].
 
@@ -193,7 +199,12 @@ impl Node {
         });
         let keypair = Keypair::from_secret_bytes(&secret);
         let public_key = keypair.public();
-        let engine = Engine::new(keypair, engine_config, state, now());
+        let mut engine = Engine::new(keypair, engine_config, state, now());
+        // A crash between a write and the ledger's seal after it left the last entries
+        // unsigned: sign them now.
+        if let Some((sequence, bytes)) = store.last_ledger_entry()? {
+            engine.seal_tail(sequence, bytes);
+        }
         let (request_tx, request_rx) = mpsc::channel(COMMAND_QUEUE);
         let (events, _) = broadcast::channel(EVENT_BUFFER);
         let peer_id = *swarm.local_peer_id();
@@ -430,6 +441,12 @@ impl Node {
                 Ack::Respond(route, kind, channel, answer) => self.respond(route, kind, channel, answer),
             }
         }
+        // The batch's ledger entries went to disk unsigned; what they acknowledge has left.
+        // Now one signature covers them all, off the path of those messages. It rides on the
+        // next write like the changes above that wait (a crash before that leaves the entries
+        // unsigned, and the next start signs them: see `Node::start`).
+        self.engine.seal_ledger();
+        self.collect();
         Ok(())
     }
 
@@ -458,7 +475,10 @@ impl Node {
                 self.pending.acks.push(Ack::Reply(reply, outcome));
             }
             Request::Query(query) => {
-                // A read shows nothing a crash could take back: what waits for a write goes now.
+                // A read shows nothing a crash could take back, and a ledger whose end is
+                // signed: what waits for a write goes now, the ledger sealed.
+                self.engine.seal_ledger();
+                self.collect();
                 self.pending.must_write |= !self.pending.changes.is_empty();
                 self.commit().await?;
                 query(&self.engine, &self.store);

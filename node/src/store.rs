@@ -407,6 +407,19 @@ impl Store {
         Ok(state)
     }
 
+    /// The ledger's last entry and its sequence, if it has any.
+    pub fn last_ledger_entry(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let Some(last) = self.state.scan_prefix([kind::LEDGER]).next_back() else {
+            return Ok(None);
+        };
+        let (key, value) = last?;
+        let sequence =
+            key.get(1..).and_then(|bytes| <[u8; 8]>::try_from(bytes).ok()).map(u64::from_be_bytes).ok_or_else(
+                || StoreError::Corrupt { key: "ledger".into(), reason: "a key without a sequence".into() },
+            )?;
+        Ok(Some((sequence, value.to_vec())))
+    }
+
     /// Every ledger entry, in order.
     pub fn ledger(&self) -> Result<Vec<Vec<u8>>, StoreError> {
         self.state

@@ -1,6 +1,11 @@
-//! The ledger: an append-only log of what happened, each entry signed by the node key and
-//! chained to the one before by its hash. [`verify`] finds any altered, removed, reordered or
-//! forged entry. Entries name fields and hashes, never values.
+//! The ledger: an append-only log of what happened, each entry chained to the one before by
+//! its hash, and signed by the node key: an entry's signature covers, through the chain, every
+//! entry before it. So not every entry needs one of its own. A node appends the entries of a
+//! batch unsigned ([`append_unsealed`]) and signs the last one ([`seal`]) once the batch is on
+//! disk and what it acknowledges has left, off the path of the messages that caused it; a
+//! ledger is whole when its last entry is signed. [`verify`] finds any altered, removed,
+//! reordered or forged entry, and an unsigned end (entries no signature covers yet). Entries
+//! name fields and hashes, never values.
 
 use crate::decode::{self, DecodeError};
 use crate::identity::{Digest, Keypair, PublicKey, Signature, SignatureDomain};
@@ -143,8 +148,19 @@ pub struct Head {
     pub last_hash: Digest,
 }
 
-/// Appends `event` after `head`: returns the signed entry's bytes and moves `head` on.
+/// Appends `event` after `head`, signed: returns the entry's bytes and moves `head` on.
 pub fn append(keypair: &Keypair, head: &mut Head, at: Timestamp, event: &Event) -> Vec<u8> {
+    let unsealed = append_unsealed(head, at, event);
+    match seal(keypair, head, &unsealed) {
+        Some(signed) => signed,
+        // Unreachable: `head` ends on the entry just made, unsigned.
+        None => unsealed,
+    }
+}
+
+/// Appends `event` after `head` without a signature: returns the entry's bytes and moves `head`
+/// on. A later [`seal`] of this entry, or of any after it, signs it.
+pub fn append_unsealed(head: &mut Head, at: Timestamp, event: &Event) -> Vec<u8> {
     let entry = wire::LedgerEntry {
         sequence: head.next_sequence,
         prev_hash: head.last_hash.to_bytes().to_vec(),
@@ -156,11 +172,33 @@ pub fn append(keypair: &Keypair, head: &mut Head, at: Timestamp, event: &Event) 
         digest: event.digest.map(|d| d.to_bytes().to_vec()).unwrap_or_default(),
     }
     .encode_to_vec();
-    let signature = keypair.sign(SignatureDomain::LedgerEntry, &entry);
-    let signed = wire::SignedLedgerEntry { entry, signature: signature.to_bytes().to_vec() }.encode_to_vec();
+    let unsealed = wire::SignedLedgerEntry { entry, signature: Vec::new() }.encode_to_vec();
     head.next_sequence += 1;
+    head.last_hash = Digest::of(&unsealed);
+    unsealed
+}
+
+/// Signs `unsealed`, the unsigned entry `head` ends on, and with it every entry before it:
+/// returns the signed bytes that replace it (at the same sequence) and points `head` at them.
+/// `None`, and nothing changes, if `head` does not end on `unsealed` or it is signed already.
+pub fn seal(keypair: &Keypair, head: &mut Head, unsealed: &[u8]) -> Option<Vec<u8>> {
+    if Digest::of(unsealed) != head.last_hash {
+        return None;
+    }
+    let mut signed = wire::SignedLedgerEntry::decode(unsealed).ok()?;
+    if !signed.signature.is_empty() {
+        return None;
+    }
+    signed.signature = keypair.sign(SignatureDomain::LedgerEntry, &signed.entry).to_bytes().to_vec();
+    let signed = signed.encode_to_vec();
     head.last_hash = Digest::of(&signed);
-    signed
+    Some(signed)
+}
+
+/// Whether the entry `bytes` carries no signature of its own (it may still be covered by a
+/// later entry's). Undecodable bytes count as signed: there is nothing [`seal`] could sign.
+pub fn is_unsealed(bytes: &[u8]) -> bool {
+    wire::SignedLedgerEntry::decode(bytes).is_ok_and(|signed| signed.signature.is_empty())
 }
 
 /// What is wrong with a ledger, and at which entry.
@@ -194,6 +232,14 @@ pub enum LedgerError {
         /// Position in the list given.
         index: usize,
     },
+    /// The last entries carry no signature, nor does any entry after them: nothing vouches
+    /// for them (a node signs its last entry just after each write, and on start after a
+    /// crash between the two).
+    #[error("entries from {index} on are not signed")]
+    Unsealed {
+        /// The first entry no signature covers.
+        index: usize,
+    },
     /// The ledger ends before the head it should reach: entries removed from the end.
     #[error("ledger ends at {found} entries, the head says {expected}")]
     Truncated {
@@ -206,15 +252,25 @@ pub enum LedgerError {
 
 /// Checks a whole ledger signed by `key` and returns its entries. With `head`, the last
 /// known head (kept apart from the entries), removal from the end is caught too.
+///
+/// An unsigned entry is as good as the first signed entry after it, whose signature covers it
+/// through the chain; the ledger's last entry must be signed.
 pub fn verify(entries: &[Vec<u8>], key: &PublicKey, head: Option<&Head>) -> Result<Vec<Entry>, LedgerError> {
     let mut last_hash = Digest::default();
     let mut out = Vec::with_capacity(entries.len());
+    // The first entry no signature covers yet, if any.
+    let mut uncovered: Option<usize> = None;
     for (index, bytes) in entries.iter().enumerate() {
         let malformed = |source| LedgerError::Malformed { index, source };
         let signed = wire::SignedLedgerEntry::decode(bytes.as_slice()).map_err(|e| malformed(e.into()))?;
-        let signature: Signature = decode::key("signature", &signed.signature).map_err(malformed)?;
-        if !key.verify(SignatureDomain::LedgerEntry, &signed.entry, &signature) {
-            return Err(LedgerError::BadSignature { index });
+        if signed.signature.is_empty() {
+            uncovered.get_or_insert(index);
+        } else {
+            let signature: Signature = decode::key("signature", &signed.signature).map_err(malformed)?;
+            if !key.verify(SignatureDomain::LedgerEntry, &signed.entry, &signature) {
+                return Err(LedgerError::BadSignature { index });
+            }
+            uncovered = None;
         }
         let entry = wire::LedgerEntry::decode(signed.entry.as_slice()).map_err(|e| malformed(e.into()))?;
         if entry.sequence != index as u64 {
@@ -237,6 +293,9 @@ pub fn verify(entries: &[Vec<u8>], key: &PublicKey, head: Option<&Head>) -> Resu
             },
         };
         out.push(Entry { sequence: entry.sequence, prev_hash, at: Timestamp::from_millis(entry.at_ms), event });
+    }
+    if let Some(index) = uncovered {
+        return Err(LedgerError::Unsealed { index });
     }
     if let Some(head) = head {
         let found = entries.len() as u64;
@@ -335,6 +394,74 @@ mod tests {
         let event = Event { kind: EventKind::Revoked, peer: None, subject: vec![], fields: vec![], digest: None };
         entries[1] = append(&key(), &mut head, Timestamp::EPOCH, &event);
         assert_eq!(verify(&entries, &key().public(), None), Err(LedgerError::Chain { index: 2 }));
+    }
+
+    /// Five entries appended unsigned and the last one sealed, as a node writes a batch.
+    fn sealed_once(n: u64) -> (Vec<Vec<u8>>, Head) {
+        let mut head = Head::default();
+        let mut entries: Vec<Vec<u8>> = (0..n)
+            .map(|i| {
+                let event = Event {
+                    kind: EventKind::DataReceived,
+                    peer: None,
+                    subject: vec![i as u8],
+                    fields: vec![],
+                    digest: None,
+                };
+                append_unsealed(&mut head, Timestamp::from_millis(i), &event)
+            })
+            .collect();
+        let last = entries.pop().unwrap();
+        entries.push(seal(&key(), &mut head, &last).unwrap());
+        (entries, head)
+    }
+
+    #[test]
+    fn one_signature_covers_the_unsigned_entries_before_it() {
+        let (entries, head) = sealed_once(5);
+        assert!(entries[..4].iter().all(|e| is_unsealed(e)));
+        assert!(!is_unsealed(&entries[4]));
+        assert_eq!(verify(&entries, &key().public(), Some(&head)).unwrap().len(), 5);
+    }
+
+    #[test]
+    fn an_altered_unsigned_entry_breaks_the_chain_to_the_signature() {
+        let (mut entries, head) = sealed_once(5);
+        let mut signed = wire::SignedLedgerEntry::decode(entries[1].as_slice()).unwrap();
+        let mut entry = wire::LedgerEntry::decode(signed.entry.as_slice()).unwrap();
+        entry.kind = wire::LedgerEventKind::Revoked as i32;
+        signed.entry = entry.encode_to_vec();
+        entries[1] = signed.encode_to_vec();
+        assert_eq!(verify(&entries, &key().public(), Some(&head)), Err(LedgerError::Chain { index: 2 }));
+    }
+
+    #[test]
+    fn an_unsigned_end_does_not_verify_until_it_is_sealed() {
+        let mut head = Head::default();
+        let event = Event { kind: EventKind::DataSent, peer: None, subject: vec![], fields: vec![], digest: None };
+        let mut entries = vec![append(&key(), &mut head, Timestamp::EPOCH, &event)];
+        entries.push(append_unsealed(&mut head, Timestamp::EPOCH, &event));
+        entries.push(append_unsealed(&mut head, Timestamp::EPOCH, &event));
+        assert_eq!(verify(&entries, &key().public(), Some(&head)), Err(LedgerError::Unsealed { index: 1 }));
+        // Someone without the key cannot seal it: the forger's seal fails the signature.
+        let mut forged_head = head;
+        let forged = seal(&Keypair::from_secret_bytes(&[66; 32]), &mut forged_head, &entries[2]).unwrap();
+        let mut forged_entries = entries.clone();
+        forged_entries[2] = forged;
+        assert_eq!(verify(&forged_entries, &key().public(), None), Err(LedgerError::BadSignature { index: 2 }));
+        let last = entries.pop().unwrap();
+        entries.push(seal(&key(), &mut head, &last).unwrap());
+        assert_eq!(verify(&entries, &key().public(), Some(&head)).unwrap().len(), 3);
+    }
+
+    #[test]
+    fn only_the_unsigned_entry_the_head_ends_on_is_sealed() {
+        let (entries, mut head) = sealed_once(3);
+        let before = head;
+        // Signed already, and not the last: nothing to seal, nothing changes.
+        assert_eq!(seal(&key(), &mut head, &entries[2]), None);
+        assert_eq!(seal(&key(), &mut head, &entries[1]), None);
+        assert_eq!(head, before);
     }
 
     #[test]

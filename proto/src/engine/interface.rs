@@ -218,11 +218,13 @@ pub enum Change {
     HeldReceipt(AgreementId),
     /// A business a person's node met (see `State::businesses`).
     Business(PublicKey),
-    /// A new ledger entry, and the new head in [`State::ledger`](super::State::ledger).
+    /// A ledger entry, and the new head in [`State::ledger`](super::State::ledger): a new
+    /// one, unsigned; or the last one again, signed ([`Engine::seal_ledger`](super::Engine::seal_ledger)),
+    /// to write in its place.
     LedgerEntry {
         /// Its sequence.
         sequence: u64,
-        /// Its signed bytes.
+        /// Its bytes (an encoded `SignedLedgerEntry`).
         bytes: Vec<u8>,
     },
 }

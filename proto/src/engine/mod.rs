@@ -6,6 +6,12 @@
 //! clock, never does I/O and never panics on remote input; it iterates ordered maps only, so
 //! the same inputs, times and seed give the same outputs.
 //!
+//! Ledger entries go out unsigned; the driver calls [`Engine::seal_ledger`] once what it wrote
+//! is on disk and its messages have left, and the entry that puts out signs the batch's last
+//! entry and, through the hash chain, every one before it (see [`crate::ledger`]). That keeps
+//! the ledger's signature off the path of the messages, and makes it one per batch. After a
+//! crash between the two, [`Engine::seal_tail`] signs the entry the ledger ends on.
+//!
 //! The same engine serves a person and a business ([`Role`]). Its [`State`] is made of owners,
 //! each keeping its own invariants: [`Negotiations`], [`Agreements`], [`Outbox`] and [`Seen`]
 //! (with the vault, requests, intents and settings). The flows are `impl Engine` blocks by
@@ -136,6 +142,8 @@ pub struct Engine {
     outputs: VecDeque<Output>,
     /// When old negotiations are next swept out (see `forget_old_negotiations`).
     next_sweep: Timestamp,
+    /// The ledger's last entry while it is unsigned: its sequence and bytes.
+    unsealed: Option<(u64, Vec<u8>)>,
 }
 
 /// How often, at most, the engine sweeps ended negotiations out of its table.
@@ -155,7 +163,16 @@ impl Engine {
             _ => None,
         };
         let identities = Identities::new(keypair, pairwise);
-        let mut engine = Engine { identities, profile, config, rng, state, outputs: VecDeque::new(), next_sweep: now };
+        let mut engine = Engine {
+            identities,
+            profile,
+            config,
+            rng,
+            state,
+            outputs: VecDeque::new(),
+            next_sweep: now,
+            unsealed: None,
+        };
         engine.resume(now);
         engine
     }
@@ -262,6 +279,29 @@ impl Engine {
     /// The next output, or `None` when there is nothing more to do.
     pub fn poll(&mut self) -> Option<Output> {
         self.outputs.pop_front()
+    }
+
+    /// Signs the ledger's last entry if it is unsigned, which vouches for every entry before
+    /// it: puts out the signed entry ([`Change::LedgerEntry`], at the same sequence) for the
+    /// driver to write in its place. Call it after writing a batch and letting its messages
+    /// go; it does nothing if every entry is signed.
+    pub fn seal_ledger(&mut self) {
+        let Some((sequence, unsealed)) = self.unsealed.take() else {
+            return;
+        };
+        if let Some(bytes) = ledger::seal(self.identities.root(), &mut self.state.ledger, &unsealed) {
+            self.persist(Change::LedgerEntry { sequence, bytes });
+        }
+    }
+
+    /// After a restart: `bytes`, the entry at `sequence`, is the ledger's last as stored. If a
+    /// crash came between a batch's write and its [`Engine::seal_ledger`], it is unsigned, and
+    /// this signs it. Anything else (a signed entry, not the last) changes nothing.
+    pub fn seal_tail(&mut self, sequence: u64, bytes: Vec<u8>) {
+        if sequence + 1 == self.state.ledger.next_sequence && ledger::is_unsealed(&bytes) {
+            self.unsealed = Some((sequence, bytes));
+            self.seal_ledger();
+        }
     }
 
     fn on_gossip(&mut self, kind: MessageKind, bytes: &[u8], now: Timestamp) -> Result<()> {
@@ -493,7 +533,7 @@ impl Engine {
         self.emit(Output::SetTimer { at, timer });
     }
 
-    /// Appends to the ledger.
+    /// Appends to the ledger, unsigned until [`Engine::seal_ledger`].
     fn record(
         &mut self,
         now: Timestamp,
@@ -505,7 +545,8 @@ impl Engine {
     ) {
         let event = ledger::Event { kind, peer, subject: subject.to_vec(), fields, digest };
         let sequence = self.state.ledger.next_sequence;
-        let bytes = ledger::append(self.identities.root(), &mut self.state.ledger, now, &event);
+        let bytes = ledger::append_unsealed(&mut self.state.ledger, now, &event);
+        self.unsealed = Some((sequence, bytes.clone()));
         self.persist(Change::LedgerEntry { sequence, bytes });
     }
 

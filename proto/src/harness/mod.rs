@@ -164,6 +164,8 @@ impl Network {
             return;
         };
         let at = self.now.saturating_add(self.latency);
+        // The harness writes and sends at once: the ledger is sealed after every input.
+        peer.engine.seal_ledger();
         while let Some(output) = peer.engine.poll() {
             peer.outputs.push(output.clone());
             match output {
@@ -179,7 +181,12 @@ impl Network {
                     let kind = topic.kind();
                     self.in_flight.push_back((at, Delivery::Gossip { from: key, kind, bytes }));
                 }
-                Output::Persist(Change::LedgerEntry { bytes, .. }) => peer.ledger.push(bytes),
+                Output::Persist(Change::LedgerEntry { sequence, bytes }) => {
+                    match peer.ledger.get_mut(sequence as usize) {
+                        Some(entry) => *entry = bytes,
+                        None => peer.ledger.push(bytes),
+                    }
+                }
                 Output::Persist(_) => {}
                 Output::Event(event) => peer.events.push(event),
                 Output::SetTimer { at, timer } => {
