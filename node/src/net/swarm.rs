@@ -34,7 +34,7 @@ pub fn build_swarm(
         .map_err(build_error)?
         .with_behaviour(|key, relay| behaviour(key, Some(relay), config, registry).map_err(|e| e.0.into()))
         .map_err(build_error)?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .with_swarm_config(|c| swarm_config(c, config.idle_timeout))
         .build())
 }
 
@@ -52,7 +52,7 @@ pub fn build_memory_swarm(
         .map_err(build_error)?
         .with_behaviour(|key| behaviour(key, None, config, registry).map_err(|e| e.0.into()))
         .map_err(build_error)?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(config.idle_timeout))
+        .with_swarm_config(|c| swarm_config(c, config.idle_timeout))
         .build())
 }
 
@@ -74,7 +74,7 @@ pub fn build_persona_swarm(
             .map_err(build_error)?
             .with_behaviour(|_| Direct::new(config))
             .map_err(build_error)?
-            .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+            .with_swarm_config(|c| swarm_config(c, idle))
             .build());
     }
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
@@ -86,8 +86,19 @@ pub fn build_persona_swarm(
         .map_err(build_error)?
         .with_behaviour(|_| Direct::new(config))
         .map_err(build_error)?
-        .with_swarm_config(|c| c.with_idle_connection_timeout(idle))
+        .with_swarm_config(|c| swarm_config(c, idle))
         .build())
+}
+
+/// Every swarm's settings: connections idle for `idle` close, and a stream this node opens
+/// carries its request with its protocol's name (multistream-select's `V1Lazy`), instead of
+/// waiting a round trip for the other side to confirm the name first. A message then costs
+/// half a round trip, not one and a half; on the wire it is multistream-select 1.0 as every
+/// libp2p speaks it (the listener answers as it always does). It applies where the dialer
+/// proposes one protocol, which is each direct message's case; where it proposes several (as
+/// gossipsub does), the names but the last are still confirmed first.
+fn swarm_config(config: libp2p::swarm::Config, idle: Duration) -> libp2p::swarm::Config {
+    config.with_idle_connection_timeout(idle).with_substream_upgrade_protocol_override(Version::V1Lazy)
 }
 
 /// libp2p's in-memory transport with the simulator's link model below Noise and Yamux.
