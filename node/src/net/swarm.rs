@@ -74,7 +74,7 @@ pub fn build_persona_swarm(
             .map_err(build_error)?
             .with_behaviour(|_| Direct::new(config))
             .map_err(build_error)?
-            .with_swarm_config(|c| swarm_config(c, idle))
+            .with_swarm_config(|c| persona_swarm_config(c, idle))
             .build());
     }
     Ok(libp2p::SwarmBuilder::with_existing_identity(key)
@@ -86,19 +86,26 @@ pub fn build_persona_swarm(
         .map_err(build_error)?
         .with_behaviour(|_| Direct::new(config))
         .map_err(build_error)?
-        .with_swarm_config(|c| swarm_config(c, idle))
+        .with_swarm_config(|c| persona_swarm_config(c, idle))
         .build())
 }
 
-/// Every swarm's settings: connections idle for `idle` close, and a stream this node opens
-/// carries its request with its protocol's name (multistream-select's `V1Lazy`), instead of
-/// waiting a round trip for the other side to confirm the name first. A message then costs
-/// half a round trip, not one and a half; on the wire it is multistream-select 1.0 as every
-/// libp2p speaks it (the listener answers as it always does). It applies where the dialer
-/// proposes one protocol, which is each direct message's case; where it proposes several (as
-/// gossipsub does), the names but the last are still confirmed first.
+/// The node's swarms' settings: connections idle for `idle` close.
 fn swarm_config(config: libp2p::swarm::Config, idle: Duration) -> libp2p::swarm::Config {
-    config.with_idle_connection_timeout(idle).with_substream_upgrade_protocol_override(Version::V1Lazy)
+    config.with_idle_connection_timeout(idle)
+}
+
+/// A persona swarm's settings: those of [`swarm_config`], and a stream the persona opens
+/// carries its request with its protocol's name (multistream-select's `V1Lazy`) instead of
+/// waiting a round trip for the business to confirm the name first. A person's proposal and
+/// countersignature then cost half a round trip each, not one and a half; on the wire it is
+/// multistream-select 1.0 as every libp2p speaks it, and a business that does not speak the
+/// protocol fails the request as before, on reading it. Only here: the dialer settles on the
+/// last protocol it proposes without confirmation, which on the node's own swarm would make
+/// gossipsub and Kademlia take a persona's connection (which speaks neither) for one that
+/// speaks them (`business_keeps_its_audience` caught it).
+fn persona_swarm_config(config: libp2p::swarm::Config, idle: Duration) -> libp2p::swarm::Config {
+    swarm_config(config, idle).with_substream_upgrade_protocol_override(Version::V1Lazy)
 }
 
 /// libp2p's in-memory transport with the simulator's link model below Noise and Yamux.

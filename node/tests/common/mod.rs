@@ -154,8 +154,13 @@ pub fn shoe_terms() -> Terms {
 
 /// A person following shoes with a shoe size, and a shoe maker, connected.
 pub async fn person_and_business() -> (TestNode, TestNode) {
-    let business = start(Role::Business, 2).await;
-    let person = start(Role::Person, 1).await;
+    person_and_business_with(|_| {}).await
+}
+
+/// [`person_and_business`] with the test configuration of both changed by `edit`.
+pub async fn person_and_business_with(edit: impl Fn(&mut NodeConfig)) -> (TestNode, TestNode) {
+    let business = start_with(Role::Business, [2; 32], tempfile::tempdir().unwrap(), &edit).await;
+    let person = start_with(Role::Person, [1; 32], tempfile::tempdir().unwrap(), &edit).await;
     person.command(Command::SetPolicy(person_policy())).await;
     person.command(Command::Subscribe("apparel.shoes".parse().unwrap())).await;
     person.set("body.shoe_size_eu", Value::Number(44.0)).await;
