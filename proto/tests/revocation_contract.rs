@@ -224,8 +224,10 @@ fn a_countersignature_sent_again_after_its_answer_was_lost_is_accepted() {
     let finalize = until_countersigned(&mut w.net, w.person);
     // The countersignature reaches the business, but the connection closes before its answer
     // does: the business holds the agreement and its data, the person's outbox does not know.
-    let Some(Output::Send { from, to, kind, bytes, .. }) = w.net.peer(&w.person).outputs.last().cloned() else {
-        panic!("the countersignature is the person's last output");
+    // (The ledger's signature, which follows every batch, comes after it.)
+    let last_sent = w.net.peer(&w.person).outputs.iter().rev().find(|o| matches!(o, Output::Send { .. })).cloned();
+    let Some(Output::Send { from, to, kind, bytes, .. }) = last_sent else {
+        panic!("the countersignature is the last message the person sent");
     };
     let from = w.net.peer(&w.person).engine.identities().public(from);
     w.net.input(w.shoes, Input::Direct { from, to, kind, bytes }).unwrap();
