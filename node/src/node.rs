@@ -286,8 +286,12 @@ impl Node {
                 () = timer_due => self.fire_timers().await,
                 _ = tick.tick() => {
                     // What waited for a write (see `Node::commit`) waits no longer than this;
-                    // the ledger's seal alone waits for the next write, however late.
-                    self.pending.must_write |= self.pending.changes.iter().any(|change| !only_a_seal(change));
+                    // the ledger's seal alone waits for the next write, however late: forced
+                    // out here, it cost every node a write after each burst of work (a
+                    // thousand people in one process: the business's agreements/s fell below
+                    // those of the code without the seal).
+                    let waiting = |change: &Change| !matches!(change, Change::LedgerSeal { .. });
+                    self.pending.must_write |= self.pending.changes.iter().any(waiting);
                     self.retry_publications();
                     self.review_scores();
                     self.check_in();
@@ -1261,15 +1265,6 @@ impl Node {
 }
 
 /// The next event of a person's persona swarms; never, for a node without them.
-/// Whether `change` is the ledger's seal (its last entry again, signed: see
-/// [`Engine::seal_ledger`]). A seal may wait for the node's next write however long: a read
-/// writes it first, a stop writes it, and a start signs an end a crash left unsigned. Forcing
-/// it out at the tick cost every node a write after each burst of work (a thousand people in
-/// one process: a write more per agreement each, 8 % of the business's agreements per second).
-fn only_a_seal(change: &Change) -> bool {
-    matches!(change, Change::LedgerEntry { bytes, .. } if !me2b_proto::ledger::is_unsealed(bytes))
-}
-
 async fn next_persona_event(personas: &mut Option<Personas>) -> (PublicKey, SwarmEvent<DirectEvent>) {
     match personas {
         Some(personas) => personas.next().await,

@@ -302,7 +302,7 @@ impl Store {
                     key(kind::OUTBOX, &id.0.to_be_bytes()),
                     state.outbox.get(id).map(encode).transpose()?,
                 )?,
-                Change::LedgerEntry { sequence, bytes } => {
+                Change::LedgerEntry { sequence, bytes } | Change::LedgerSeal { sequence, bytes } => {
                     batch.insert(key(kind::LEDGER, &sequence.to_be_bytes()), bytes.clone());
                 }
             }

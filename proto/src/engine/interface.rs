@@ -218,13 +218,22 @@ pub enum Change {
     HeldReceipt(AgreementId),
     /// A business a person's node met (see `State::businesses`).
     Business(PublicKey),
-    /// A ledger entry, and the new head in [`State::ledger`](super::State::ledger): a new
-    /// one, unsigned; or the last one again, signed ([`Engine::seal_ledger`](super::Engine::seal_ledger)),
-    /// to write in its place.
+    /// A new ledger entry, unsigned until its seal, and the new head in
+    /// [`State::ledger`](super::State::ledger).
     LedgerEntry {
         /// Its sequence.
         sequence: u64,
         /// Its bytes (an encoded `SignedLedgerEntry`).
+        bytes: Vec<u8>,
+    },
+    /// The ledger's last entry again, signed ([`Engine::seal_ledger`](super::Engine::seal_ledger)),
+    /// to write in place of the unsigned one, and the new head. It may wait for the driver's
+    /// next write however long: a start signs an end that a crash left unsigned
+    /// ([`Engine::seal_tail`](super::Engine::seal_tail)).
+    LedgerSeal {
+        /// The sequence of the entry it replaces.
+        sequence: u64,
+        /// The signed bytes.
         bytes: Vec<u8>,
     },
 }

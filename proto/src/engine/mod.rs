@@ -282,15 +282,15 @@ impl Engine {
     }
 
     /// Signs the ledger's last entry if it is unsigned, which vouches for every entry before
-    /// it: puts out the signed entry ([`Change::LedgerEntry`], at the same sequence) for the
-    /// driver to write in its place. Call it after writing a batch and letting its messages
+    /// it: puts out the signed entry ([`Change::LedgerSeal`]) for the driver to write in its
+    /// place. Call it after writing a batch and letting its messages
     /// go; it does nothing if every entry is signed.
     pub fn seal_ledger(&mut self) {
         let Some((sequence, unsealed)) = self.unsealed.take() else {
             return;
         };
         if let Some(bytes) = ledger::seal(self.identities.root(), &mut self.state.ledger, &unsealed) {
-            self.persist(Change::LedgerEntry { sequence, bytes });
+            self.persist(Change::LedgerSeal { sequence, bytes });
         }
     }
 

@@ -181,10 +181,10 @@ impl Network {
                     let kind = topic.kind();
                     self.in_flight.push_back((at, Delivery::Gossip { from: key, kind, bytes }));
                 }
-                Output::Persist(Change::LedgerEntry { sequence, bytes }) => {
-                    match peer.ledger.get_mut(sequence as usize) {
-                        Some(entry) => *entry = bytes,
-                        None => peer.ledger.push(bytes),
+                Output::Persist(Change::LedgerEntry { bytes, .. }) => peer.ledger.push(bytes),
+                Output::Persist(Change::LedgerSeal { sequence, bytes }) => {
+                    if let Some(entry) = peer.ledger.get_mut(sequence as usize) {
+                        *entry = bytes;
                     }
                 }
                 Output::Persist(_) => {}
