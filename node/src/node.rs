@@ -24,9 +24,9 @@
 //! state, and goes at once, so that a hop costs no flush.
 //!
 //! **The ledger's signature.** The engine writes a batch's ledger entries unsigned; once the
-//! batch is on disk and out, the node has it sign the last one ([`Engine::seal_ledger`]), which
-//! through the hash chain vouches for them all: one signature per batch, made while the
-//! messages travel rather than before they leave. It rides on the next write, however late
+//! batch is on disk and out, and nothing else is ready, the node has it sign the last one
+//! ([`Engine::seal_ledger`]), which through the hash chain vouches for them all: at most one
+//! signature per batch, made while the messages travel rather than before they leave. It rides on the next write, however late
 //! (the tick does not force it out); a read writes it first; a stop writes it; a start signs an
 //! end a crash left unsigned.
 //!
@@ -302,6 +302,17 @@ impl Node {
                     self.walk_now(alone);
                     Ok(())
                 }
+                // The ledger's entries went to disk unsigned. Once nothing else is ready (the
+                // swarm, polled above, has taken the messages and answers they acknowledge),
+                // one signature covers them all, off the path of those messages; under load
+                // it covers every entry written since. It rides on the next write like the
+                // changes that wait (a crash before that leaves the entries unsigned, and the
+                // next start signs them: see `Node::start`).
+                () = std::future::ready(()), if self.engine.has_unsealed() => {
+                    self.engine.seal_ledger();
+                    self.collect();
+                    Ok(())
+                }
             };
             // The group: whatever else is ready now joins this turn's batch.
             let result = match result {
@@ -320,6 +331,8 @@ impl Node {
                 break;
             }
         }
+        self.engine.seal_ledger();
+        self.collect();
         let carried = std::mem::take(&mut self.pending.changes);
         if let Err(error) = self.store.apply(self.engine.state(), &carried).await {
             warn!(%error, "cannot write the store while stopping");
@@ -447,12 +460,6 @@ impl Node {
                 Ack::Respond(route, kind, channel, answer) => self.respond(route, kind, channel, answer),
             }
         }
-        // The batch's ledger entries went to disk unsigned; what they acknowledge has left.
-        // Now one signature covers them all, off the path of those messages. It rides on the
-        // next write like the changes above that wait (a crash before that leaves the entries
-        // unsigned, and the next start signs them: see `Node::start`).
-        self.engine.seal_ledger();
-        self.collect();
         Ok(())
     }
 

@@ -294,6 +294,11 @@ impl Engine {
         }
     }
 
+    /// Whether the ledger's last entry waits for [`Engine::seal_ledger`].
+    pub fn has_unsealed(&self) -> bool {
+        self.unsealed.is_some()
+    }
+
     /// After a restart: `bytes`, the entry at `sequence`, is the ledger's last as stored. If a
     /// crash came between a batch's write and its [`Engine::seal_ledger`], it is unsigned, and
     /// this signs it. Anything else (a signed entry, not the last) changes nothing.
