@@ -1253,7 +1253,19 @@ impl Node {
                         let _ = self.feed(Input::Timer(Timer::Retry(delivery)));
                     } else {
                         self.resent.remove(&delivery);
-                        let _ = self.feed(Input::Undelivered(delivery));
+                        // Without a connection, or refused by protocol negotiation, the peer never
+                        // read it; a closed connection, a timeout or a broken stream may have come
+                        // after the peer took it.
+                        let never_read = matches!(
+                            error,
+                            request_response::OutboundFailure::DialFailure
+                                | request_response::OutboundFailure::UnsupportedProtocols
+                        );
+                        let _ = self.feed(if never_read {
+                            Input::Undelivered(delivery)
+                        } else {
+                            Input::Unanswered(delivery)
+                        });
                     }
                 }
             }

@@ -249,6 +249,56 @@ fn a_countersignature_sent_again_after_its_answer_was_lost_is_accepted() {
 }
 
 #[test]
+fn a_countersignature_that_may_have_arrived_stays_revocable_when_a_wiped_business_refuses_it() {
+    use me2b_proto::engine::Output;
+    for may_have_arrived in [true, false] {
+        let mut w = world();
+        publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
+        let finalize = until_countersigned(&mut w.net, w.person);
+        // The countersignature, with the first data, reaches the business, which is killed
+        // before its answer leaves and restarted with its store wiped.
+        let last_sent = w.net.peer(&w.person).outputs.iter().rev().find(|o| matches!(o, Output::Send { .. })).cloned();
+        let Some(Output::Send { from, to, kind, bytes, .. }) = last_sent else {
+            panic!("the countersignature is the last message the person sent");
+        };
+        let from = w.net.peer(&w.person).engine.identities().public(from);
+        w.net.input(w.shoes, Input::Direct { from, to, kind, bytes }).unwrap();
+        assert!(w.net.peer(&w.shoes).events.iter().any(|e| matches!(e, Event::DataReceived { .. })));
+        wipe_business(&mut w);
+        // The person's node learns that no answer came back on the connection (it may have
+        // arrived); the negative control is a node told it never left.
+        let outcome = if may_have_arrived { Input::Unanswered(finalize) } else { Input::Undelivered(finalize) };
+        w.net.input(w.person, outcome).unwrap();
+        // The countersignature again, to a business that knows nothing of it: refused.
+        w.net.settle();
+        let agreement_id = finalized(&w.net.peer(&w.person).events)[0];
+        let refused = w.net.peer(&w.person).events.iter().any(|e| {
+            matches!(e, Event::DeliveryRefused { reason, .. } | Event::AgreementVoid { reason, .. } if reason.contains("unknown negotiation"))
+        });
+        assert!(refused, "the wiped business refused it");
+        assert!(w.net.peer(&w.person).engine.state().outbox.is_empty());
+        let lifecycle = person_lifecycle(&w, agreement_id);
+        if !may_have_arrived {
+            // Refused, and known never to have arrived: void, as before.
+            assert!(matches!(lifecycle, Lifecycle::Void { .. }), "{lifecycle:?}");
+            continue;
+        }
+        // The business may hold the data: the agreement stands, so the person can revoke it,
+        // and sees the business's answer.
+        assert!(matches!(lifecycle, Lifecycle::Active), "{lifecycle:?}");
+        revoke(&mut w, agreement_id);
+        w.net.settle();
+        match answer_of(&w, agreement_id) {
+            Some(RevocationAnswer::NotConfirmed { reason, .. }) => {
+                assert!(reason.contains("unknown agreement"), "{reason}")
+            }
+            other => panic!("expected not confirmed, got {other:?}"),
+        }
+        verify_ledger(&w.net, w.person);
+    }
+}
+
+#[test]
 fn the_signed_agreement_and_receipt_are_evidence_anyone_can_check_offline() {
     use me2b_proto::evidence::{Evidence, EvidenceError};
     let mut w = world();

@@ -46,8 +46,14 @@ pub enum Input {
     /// The peer answered an outbox message. An answer means "received", never "done": a
     /// revocation, for one, waits for the business's signed receipt whatever the answer.
     Answered(OutboxId, Answer),
-    /// An outbox message could not be delivered this time.
+    /// An outbox message could not be delivered this time, and the peer did not receive it
+    /// (no connection, or the peer does not speak the protocol).
     Undelivered(OutboxId),
+    /// An outbox message went out but no answer came back (the connection closed or the wait
+    /// timed out): the peer may have received it. Retried like an undelivered one; a person's
+    /// countersignature that may have arrived is never voided by a later refusal, since the
+    /// business may hold the data it carried.
+    Unanswered(OutboxId),
     /// A peer is reachable (again, on a new connection): retry what waits for it, and forget
     /// which live requests or intents it was handed (it may have restarted without them).
     PeerConnected(PublicKey),
@@ -423,7 +429,8 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     /// Send a signed envelope to one peer on the protocol for `kind`. With `delivery`, report
-    /// the outcome back as [`Input::Answered`] or [`Input::Undelivered`].
+    /// the outcome back as [`Input::Answered`], [`Input::Undelivered`] or
+    /// [`Input::Unanswered`].
     Send {
         /// The identity it goes out as: for a person, the connection of that persona (never the
         /// root's, which would link the personas).

@@ -260,6 +260,10 @@ impl Engine {
                 self.undelivered(id, now);
                 Ok(Handled::Done)
             }
+            Input::Unanswered(id) => {
+                self.unanswered(id, now);
+                Ok(Handled::Done)
+            }
             Input::PeerConnected(peer) => {
                 self.peer_connected(peer, now);
                 Ok(Handled::Done)

@@ -53,7 +53,10 @@ pub struct OutboxItem {
     /// When the outbox gives up.
     pub give_up_at: Timestamp,
     /// The agreement this message countersigns (a person's `Finalize`, carrying the first
-    /// data): refused by the business or never delivered, the agreement is void.
+    /// data): refused by the business or never delivered, the agreement is void. Once an
+    /// attempt may have arrived ([`Input::Unanswered`](super::Input::Unanswered)) the business
+    /// may hold the data it carried, and the agreement must stay revocable: the id moves to
+    /// `about`, and a later refusal or giving up no longer voids it.
     #[serde(default)]
     pub countersigns: Option<AgreementId>,
     /// The agreement the message is about (data, offers, revocations, receipts): what a
@@ -365,7 +368,8 @@ impl Engine {
     }
 
     /// The peer answered. A revocation stays until its receipt, whatever the answer; anything
-    /// else is done with. A refused countersignature voids the agreement: nothing is sent.
+    /// else is done with. A refused countersignature voids the agreement: nothing is sent
+    /// (unless an earlier attempt may have arrived: see [`OutboxItem::countersigns`]).
     pub(super) fn answered(&mut self, id: OutboxId, answer: Answer, now: Timestamp) {
         let Some(item) = self.state.outbox.get(&id) else {
             return;
@@ -389,6 +393,21 @@ impl Engine {
     }
 
     pub(super) fn undelivered(&mut self, id: OutboxId, now: Timestamp) {
+        self.retry_later(id, MAX_RETRY_BACKOFF_MS, now);
+    }
+
+    /// The message went out and no answer came: it is retried as an undelivered one is, but
+    /// the peer may have received it. A countersignature that may have arrived cannot void
+    /// its agreement any more (a business that took the data and then lost its answer, or its
+    /// store, would otherwise leave the person unable to revoke): it becomes a message about
+    /// the agreement.
+    pub(super) fn unanswered(&mut self, id: OutboxId, now: Timestamp) {
+        if let Some(mut item) = self.state.outbox.remove(&id) {
+            if let Some(agreement) = item.countersigns.take() {
+                item.about = Some(agreement);
+            }
+            self.state.outbox.restore(id, item);
+        }
         self.retry_later(id, MAX_RETRY_BACKOFF_MS, now);
     }
 
