@@ -369,7 +369,7 @@ function receiptStatus(a, person) {
 const STATE_PILL = { ACTIVE: 'good', REVOKED: 'warn', EXPIRED: '', DELETED: '', VOID: 'bad' };
 
 function agreementCard(a, person) {
-  const revoke = person && a.state === 'ACTIVE'
+  const revoke = person && a.revocable
     ? confirmButton('Revoke…', 'Yes, revoke: they must delete it', () => api('POST', `/v1/agreements/${a.id}/revoke`, { reason: 'revoked in the console' }), 'Revoked: waiting for the deletion receipt.')
     : null;
   return h('article', { class: 'card agreement', 'data-agreement': a.id, 'data-state': a.state },

@@ -284,15 +284,26 @@ impl AgreementRecord {
         self.lifecycle == Lifecycle::Active
     }
 
-    /// ACTIVE → REVOKED.
-    pub fn revoke(&mut self, at: Timestamp) -> Result<(), LifecycleError> {
+    /// Whether the person can revoke it now: while it is ACTIVE, and once VOID if data went
+    /// out under it. The first data travels with the person's countersignature, so a business
+    /// that answers "refused" (or never confirms) may still hold it: only its word says
+    /// otherwise, and the person can ask for deletion anyway, with the agreement both signed
+    /// as evidence.
+    pub fn revocable(&self) -> bool {
         match self.lifecycle {
-            Lifecycle::Active => {
-                self.lifecycle = Lifecycle::Revoked { at };
-                Ok(())
-            }
-            _ => Err(LifecycleError { state: self.lifecycle.name(), step: "revoke" }),
+            Lifecycle::Active => true,
+            Lifecycle::Void { .. } => self.last_package > 0,
+            _ => false,
         }
+    }
+
+    /// ACTIVE (or VOID, see [`AgreementRecord::revocable`]) → REVOKED.
+    pub fn revoke(&mut self, at: Timestamp) -> Result<(), LifecycleError> {
+        if !self.revocable() {
+            return Err(LifecycleError { state: self.lifecycle.name(), step: "revoke" });
+        }
+        self.lifecycle = Lifecycle::Revoked { at };
+        Ok(())
     }
 
     /// ACTIVE → VOID.

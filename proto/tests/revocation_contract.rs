@@ -299,6 +299,49 @@ fn a_countersignature_that_may_have_arrived_stays_revocable_when_a_wiped_busines
 }
 
 #[test]
+fn a_business_that_refuses_the_countersignature_but_kept_its_data_can_still_be_asked_to_delete_it() {
+    use me2b_proto::engine::{CommandError, HandleError, Output};
+    let mut w = world();
+    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
+    let finalize = until_countersigned(&mut w.net, w.person);
+    // A hostile business takes the countersignature and the data it carries, and answers
+    // "refused".
+    let last_sent = w.net.peer(&w.person).outputs.iter().rev().find(|o| matches!(o, Output::Send { .. })).cloned();
+    let Some(Output::Send { from, to, kind, bytes, .. }) = last_sent else {
+        panic!("the countersignature is the last message the person sent");
+    };
+    let from = w.net.peer(&w.person).engine.identities().public(from);
+    w.net.input(w.shoes, Input::Direct { from, to, kind, bytes }).unwrap();
+    assert!(w.net.peer(&w.shoes).events.iter().any(|e| matches!(e, Event::DataReceived { .. })));
+    w.net.input(w.person, Input::Answered(finalize, Answer::Rejected("refused".into()))).unwrap();
+    w.net.settle();
+    let id = finalized(&w.net.peer(&w.person).events)[0];
+    assert!(matches!(person_lifecycle(&w, id), Lifecycle::Void { .. }), "the person takes the refusal at its word");
+
+    // The data left with the countersignature: the person can still revoke, and the business,
+    // which holds the agreement, owes a signed receipt.
+    revoke(&mut w, id);
+    w.net.settle();
+    let record = &w.net.peer(&w.person).engine.state().agreements[&id];
+    assert!(matches!(record.lifecycle, Lifecycle::Deleted { .. }), "{:?}", record.lifecycle);
+    assert!(record.receipt_envelope.is_some(), "the signed receipt is kept as evidence");
+    let kinds = ledger_kinds(&w);
+    let void = kinds.iter().position(|k| *k == EventKind::AgreementVoid).unwrap();
+    assert!(kinds[void..].contains(&EventKind::Revoked), "{kinds:?}");
+
+    // A void agreement under which nothing left (the business refused a countersignature that
+    // carried no data) stays void: there is nothing to delete.
+    let mut state = w.net.remove(&w.person).unwrap().engine.state().clone();
+    let mut record = state.agreements.get(&id).unwrap().clone();
+    record.lifecycle = Lifecycle::Void { at: START };
+    record.last_package = 0;
+    state.agreements.restore(record);
+    w.net.add_with(Keypair::from_secret_bytes(&[1; 32]), Config::new(Role::Person, [1; 32]), state);
+    let refused = w.net.input(w.person, Input::Command(Command::Revoke { agreement_id: id, reason: "again".into() }));
+    assert!(matches!(refused, Err(HandleError::Command(CommandError::Lifecycle(_)))), "{refused:?}");
+}
+
+#[test]
 fn the_signed_agreement_and_receipt_are_evidence_anyone_can_check_offline() {
     use me2b_proto::evidence::{Evidence, EvidenceError};
     let mut w = world();

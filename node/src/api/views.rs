@@ -324,8 +324,11 @@ pub struct AgreementView {
     /// How its negotiation ended: always `FINALIZED` (both signed).
     pub negotiation: String,
     /// `ACTIVE`, `REVOKED`, `EXPIRED`, `DELETED`, or `VOID` (the business refused the
-    /// countersignature; nothing was sent).
+    /// countersignature; nothing more is sent).
     pub state: String,
+    /// Whether the person can revoke it now: `ACTIVE`, or `VOID` when data went out with the
+    /// countersignature (the business may hold it whatever it answered).
+    pub revocable: bool,
     /// The person's key.
     pub person: String,
     /// The person's key as it is compared (pairwise: another for every business).
@@ -369,6 +372,7 @@ impl From<&AgreementRecord> for AgreementView {
             id: record.id.to_string(),
             negotiation: "FINALIZED".into(),
             state: record.lifecycle.name().into(),
+            revocable: record.revocable(),
             person: record.agreement.person.to_string(),
             person_fingerprint: record.agreement.person.fingerprint(),
             business: record.agreement.business.to_string(),

@@ -282,22 +282,17 @@ impl Engine {
     /// The person revokes: written first, then sent, and kept in the outbox until the
     /// business's signed receipt arrives. Whatever was queued under the agreement is cancelled
     /// in the same step, so nothing for it leaves the node afterwards. Revoking again a
-    /// revocation not yet confirmed sends it again now.
+    /// revocation not yet confirmed sends it again now. A void agreement under which data went
+    /// out can be revoked too ([`AgreementRecord::revoke`](crate::agreement::AgreementRecord::revoke)).
     pub(super) fn revoke(&mut self, id: AgreementId, reason: String, now: Timestamp) -> Result<()> {
         self.require(Role::Person)?;
         let revocation = Revocation { agreement_id: id, reason: reason.clone() };
         let wire_revocation = wire::Revocation::from(&revocation);
         Revocation::try_from(wire_revocation.clone()).map_err(|e| CommandError::Invalid(e.to_string()))?;
         let record = self.state.agreements.get_mut(&id).ok_or(CommandError::UnknownAgreement(id))?;
-        let first = record.is_active();
+        let first = !matches!(record.lifecycle, Lifecycle::Revoked { .. });
         if first {
             record.revoke(now).map_err(CommandError::from)?;
-        } else if !matches!(record.lifecycle, Lifecycle::Revoked { .. }) {
-            return Err(CommandError::Lifecycle(agreement::LifecycleError {
-                state: record.lifecycle.name(),
-                step: "revoke",
-            })
-            .into());
         }
         let answers = record.revocation.as_ref().map_or(0, |status| status.answers);
         let answer = record.revocation.as_ref().map_or(RevocationAnswer::Pending, |status| status.answer.clone());
