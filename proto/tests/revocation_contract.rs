@@ -216,21 +216,30 @@ fn a_refused_countersignature_voids_the_agreement_and_releases_nothing_more() {
     }
 }
 
-#[test]
-fn a_countersignature_sent_again_after_its_answer_was_lost_is_accepted() {
+/// The person countersigns a shoe request, and the countersignature (carrying the first data)
+/// reaches the business directly, outside the harness's delivery, whose answer the test then
+/// decides. Returns the countersignature's outbox item. (The ledger's signature, which follows
+/// every batch, comes after the message: the last one sent is the countersignature.)
+fn countersignature_reaches_the_business(w: &mut World) -> OutboxId {
     use me2b_proto::engine::Output;
-    let mut w = world();
     publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
     let finalize = until_countersigned(&mut w.net, w.person);
-    // The countersignature reaches the business, but the connection closes before its answer
-    // does: the business holds the agreement and its data, the person's outbox does not know.
-    // (The ledger's signature, which follows every batch, comes after it.)
     let last_sent = w.net.peer(&w.person).outputs.iter().rev().find(|o| matches!(o, Output::Send { .. })).cloned();
     let Some(Output::Send { from, to, kind, bytes, .. }) = last_sent else {
         panic!("the countersignature is the last message the person sent");
     };
     let from = w.net.peer(&w.person).engine.identities().public(from);
     w.net.input(w.shoes, Input::Direct { from, to, kind, bytes }).unwrap();
+    assert!(w.net.peer(&w.shoes).events.iter().any(|e| matches!(e, Event::DataReceived { .. })));
+    finalize
+}
+
+#[test]
+fn a_countersignature_sent_again_after_its_answer_was_lost_is_accepted() {
+    let mut w = world();
+    // The countersignature reaches the business, but the connection closes before its answer
+    // does: the business holds the agreement and its data, the person's outbox does not know.
+    let finalize = countersignature_reaches_the_business(&mut w);
     w.net.set_online(w.shoes, false);
     assert!(w.net.deliver_next(), "the first attempt, which the person sees fail");
     assert!(w.net.peer(&w.person).engine.state().outbox.get(&finalize).is_some(), "kept to be sent again");
@@ -250,20 +259,11 @@ fn a_countersignature_sent_again_after_its_answer_was_lost_is_accepted() {
 
 #[test]
 fn a_countersignature_that_may_have_arrived_stays_revocable_when_a_wiped_business_refuses_it() {
-    use me2b_proto::engine::Output;
     for may_have_arrived in [true, false] {
         let mut w = world();
-        publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
-        let finalize = until_countersigned(&mut w.net, w.person);
         // The countersignature, with the first data, reaches the business, which is killed
         // before its answer leaves and restarted with its store wiped.
-        let last_sent = w.net.peer(&w.person).outputs.iter().rev().find(|o| matches!(o, Output::Send { .. })).cloned();
-        let Some(Output::Send { from, to, kind, bytes, .. }) = last_sent else {
-            panic!("the countersignature is the last message the person sent");
-        };
-        let from = w.net.peer(&w.person).engine.identities().public(from);
-        w.net.input(w.shoes, Input::Direct { from, to, kind, bytes }).unwrap();
-        assert!(w.net.peer(&w.shoes).events.iter().any(|e| matches!(e, Event::DataReceived { .. })));
+        let finalize = countersignature_reaches_the_business(&mut w);
         wipe_business(&mut w);
         // The person's node learns that no answer came back on the connection (it may have
         // arrived); the negative control is a node told it never left.
@@ -300,19 +300,11 @@ fn a_countersignature_that_may_have_arrived_stays_revocable_when_a_wiped_busines
 
 #[test]
 fn a_business_that_refuses_the_countersignature_but_kept_its_data_can_still_be_asked_to_delete_it() {
-    use me2b_proto::engine::{CommandError, HandleError, Output};
+    use me2b_proto::engine::{CommandError, HandleError};
     let mut w = world();
-    publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
-    let finalize = until_countersigned(&mut w.net, w.person);
     // A hostile business takes the countersignature and the data it carries, and answers
     // "refused".
-    let last_sent = w.net.peer(&w.person).outputs.iter().rev().find(|o| matches!(o, Output::Send { .. })).cloned();
-    let Some(Output::Send { from, to, kind, bytes, .. }) = last_sent else {
-        panic!("the countersignature is the last message the person sent");
-    };
-    let from = w.net.peer(&w.person).engine.identities().public(from);
-    w.net.input(w.shoes, Input::Direct { from, to, kind, bytes }).unwrap();
-    assert!(w.net.peer(&w.shoes).events.iter().any(|e| matches!(e, Event::DataReceived { .. })));
+    let finalize = countersignature_reaches_the_business(&mut w);
     w.net.input(w.person, Input::Answered(finalize, Answer::Rejected("refused".into()))).unwrap();
     w.net.settle();
     let id = finalized(&w.net.peer(&w.person).events)[0];
