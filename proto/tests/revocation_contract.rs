@@ -176,6 +176,30 @@ fn data_queued_for_a_revoked_agreement_is_cancelled_with_the_revocation() {
 }
 
 #[test]
+fn a_countersignature_waiting_to_be_sent_again_is_cancelled_with_the_revocation() {
+    for revoked in [true, false] {
+        let mut w = world();
+        publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
+        until_countersigned(&mut w.net, w.person);
+        // The business is away: the countersignature, and the data it carries, wait to be sent
+        // again.
+        w.net.set_online(w.shoes, false);
+        w.net.settle();
+        assert_eq!(outbox_kinds(&w, w.person), vec![MessageKind::Negotiation]);
+        if revoked {
+            let id = finalized(&w.net.peer(&w.person).events)[0];
+            revoke(&mut w, id);
+            assert_eq!(outbox_kinds(&w, w.person), vec![MessageKind::Revocation], "cancelled in the same step");
+        }
+        w.net.set_online(w.shoes, true);
+        w.net.advance(Duration::from_secs(60));
+        let received = w.net.peer(&w.shoes).events.iter().filter(|e| matches!(e, Event::DataReceived { .. })).count();
+        // Negative control: without the revocation the countersignature and its data arrive.
+        assert_eq!(received, if revoked { 0 } else { 1 }, "revoked: {revoked}");
+    }
+}
+
+#[test]
 fn a_refused_countersignature_voids_the_agreement_and_releases_nothing_more() {
     for refused in [true, false] {
         let mut w = world();

@@ -302,7 +302,9 @@ impl Engine {
         let give_up_at =
             record.retention_ends().max(now.saturating_add(std::time::Duration::from_millis(MAX_OUTBOX_AGE_MS)));
         self.persist(Change::Agreement(id));
-        for cancelled in self.state.outbox.cancel(id, &[MessageKind::DataPackage]) {
+        // Data waiting to go, and a countersignature (which carries data) waiting to be sent
+        // again.
+        for cancelled in self.state.outbox.cancel(id, &[MessageKind::DataPackage, MessageKind::Negotiation]) {
             self.persist(Change::Outbox(cancelled));
         }
         let delivery = Delivery { give_up_at: Some(give_up_at), about: Some(id), ..Delivery::default() };

@@ -276,7 +276,8 @@ impl Engine {
     }
 
     /// Sends a negotiation message; `countersigns` names the agreement a `Finalize` makes
-    /// final (the outbox voids it if the message is refused or never delivered).
+    /// final (the outbox voids it if the message is refused or never delivered). The message
+    /// is also about that agreement, so revoking it cancels a countersignature still waiting.
     pub(super) fn send_negotiation_about(
         &mut self,
         id: NegotiationId,
@@ -291,7 +292,7 @@ impl Engine {
         drop(negotiation);
         self.persist(Change::Negotiation(id));
         let payload = wire::NegotiationMessage::from(&message).encode_to_vec();
-        let delivery = super::outbox::Delivery { give_up_at: Some(give_up_at), about: None, countersigns };
+        let delivery = super::outbox::Delivery { give_up_at: Some(give_up_at), about: countersigns, countersigns };
         self.send(peer, MessageKind::Negotiation, payload, delivery, now)
     }
 

@@ -53,10 +53,11 @@ pub struct OutboxItem {
     /// When the outbox gives up.
     pub give_up_at: Timestamp,
     /// The agreement this message countersigns (a person's `Finalize`, carrying the first
-    /// data): refused by the business or never delivered, the agreement is void. Once an
-    /// attempt may have arrived ([`Input::Unanswered`](super::Input::Unanswered)) the business
-    /// may hold the data it carried, and the agreement must stay revocable: the id moves to
-    /// `about`, and a later refusal or giving up no longer voids it.
+    /// data, and also `about` that agreement): refused by the business or never delivered,
+    /// the agreement is void. Once an attempt may have arrived
+    /// ([`Input::Unanswered`](super::Input::Unanswered)) the business may hold the data it
+    /// carried, and the agreement must stay revocable: this is cleared, and a later refusal or
+    /// giving up no longer voids it.
     #[serde(default)]
     pub countersigns: Option<AgreementId>,
     /// The agreement the message is about (data, offers, revocations, receipts): what a
@@ -260,6 +261,14 @@ impl Outbox {
         Some(item)
     }
 
+    /// An attempt at `id` may have reached the peer: a countersignature can no longer void its
+    /// agreement. Nothing the index holds changes (the agreement stays in `about`).
+    pub(crate) fn may_have_arrived(&mut self, id: &OutboxId) {
+        if let Some(item) = self.items.get_mut(id) {
+            item.countersigns = None;
+        }
+    }
+
     pub(crate) fn remove(&mut self, id: &OutboxId) -> Option<OutboxItem> {
         let item = self.items.remove(id)?;
         self.index.remove(*id, &item);
@@ -399,15 +408,10 @@ impl Engine {
     /// The message went out and no answer came: it is retried as an undelivered one is, but
     /// the peer may have received it. A countersignature that may have arrived cannot void
     /// its agreement any more (a business that took the data and then lost its answer, or its
-    /// store, would otherwise leave the person unable to revoke): it becomes a message about
-    /// the agreement.
+    /// store, would otherwise leave the person unable to revoke): it stays a message about
+    /// the agreement, without the power to void it.
     pub(super) fn unanswered(&mut self, id: OutboxId, now: Timestamp) {
-        if let Some(mut item) = self.state.outbox.remove(&id) {
-            if let Some(agreement) = item.countersigns.take() {
-                item.about = Some(agreement);
-            }
-            self.state.outbox.restore(id, item);
-        }
+        self.state.outbox.may_have_arrived(&id);
         self.retry_later(id, MAX_RETRY_BACKOFF_MS, now);
     }
 
