@@ -49,7 +49,7 @@ use me2b_proto::identity::{Keypair, Persona, PublicKey};
 use me2b_proto::time::Timestamp;
 use me2b_proto::vocab::Topic;
 use prometheus_client::registry::Registry;
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::time::Duration;
 use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::Instant;
@@ -119,6 +119,9 @@ pub struct Node {
     events: broadcast::Sender<NodeEvent>,
     timers: BTreeSet<(Timestamp, Timer)>,
     in_flight: HashMap<(Route, StreamProtocol, OutboundRequestId), OutboxId>,
+    /// What the node's swarm brought while a batch was written (see [`Node::write_sending`]):
+    /// handled before anything newer from the swarm, at most [`BATCH`].
+    stashed: VecDeque<SwarmEvent<BehaviourEvent>>,
     /// Deliveries sent again at once after their connection closed under them, and how many
     /// times (at most [`MAX_RESENDS`] each; never more entries than are in flight).
     resent: HashMap<OutboxId, u32>,
@@ -218,6 +221,7 @@ impl Node {
             events: events.clone(),
             timers: BTreeSet::new(),
             in_flight: HashMap::new(),
+            stashed: VecDeque::new(),
             resent: HashMap::new(),
             personas: (config.role == Role::Person && config.pairwise_identities)
                 .then(|| Personas::new(config.net.clone(), matches!(config.transport, Transport::Memory))),
@@ -281,7 +285,13 @@ impl Node {
                     Some(request) => self.on_request(request).await,
                     None => break,
                 },
-                event = self.swarm.select_next_some() => self.on_swarm_event(event).await,
+                // (Popped here, not in the branch's future: select! makes every enabled branch's
+                // future before it picks one.)
+                () = std::future::ready(()), if !self.stashed.is_empty() => match self.stashed.pop_front() {
+                    Some(event) => self.on_swarm_event(event).await,
+                    None => Ok(()),
+                },
+                event = self.swarm.select_next_some(), if self.stashed.is_empty() => self.on_swarm_event(event).await,
                 (persona, event) = next_persona_event(&mut self.personas) => self.on_persona_event(persona, event).await,
                 () = timer_due => self.fire_timers().await,
                 _ = tick.tick() => {
@@ -364,7 +374,7 @@ impl Node {
                 }
                 self.on_request(request).await?;
             }
-            if let Some(event) = self.swarm.select_next_some().now_or_never() {
+            if let Some(event) = self.stashed.pop_front().or_else(|| self.swarm.select_next_some().now_or_never()) {
                 took = true;
                 self.on_swarm_event(event).await?;
             }
@@ -415,7 +425,9 @@ impl Node {
     }
 
     /// Writes the open batch in one sled batch and one flush, then carries out its outputs and
-    /// releases its acknowledgements, in the order the inputs came.
+    /// releases its acknowledgements, in the order the inputs came. The one message that need
+    /// not wait, a business's first signature on an agreement, leaves as the write starts
+    /// ([`Node::write_sending`]).
     async fn commit(&mut self) -> Result<(), StoreError> {
         let mut pending = std::mem::take(&mut self.pending);
         // A batch may wait for the node's next write when losing it to a crash loses nothing
@@ -431,6 +443,12 @@ impl Node {
         let state = self.engine.state();
         if !pending.must_write && !leaves && pending.changes.len() < CARRIED {
             self.pending.changes = std::mem::take(&mut pending.changes);
+        } else if pending.actions.iter().any(|action| matches!(action, Output::Send { early: true, .. })) {
+            let (early, actions) = std::mem::take(&mut pending.actions)
+                .into_iter()
+                .partition(|action| matches!(action, Output::Send { early: true, .. }));
+            pending.actions = actions;
+            self.write_sending(&pending.changes, early).await?;
         } else if !pending.changes.is_empty() {
             self.store.apply(state, &pending.changes).await?;
         }
@@ -441,7 +459,7 @@ impl Node {
         self.committed_inputs += pending.inputs as u64;
         for action in pending.actions {
             match action {
-                Output::Send { from, to, kind, bytes, delivery } => self.send(from, to, kind, bytes, delivery),
+                Output::Send { from, to, kind, bytes, delivery, .. } => self.send(from, to, kind, bytes, delivery),
                 Output::Publish { topic, bytes } => self.publish(topic, bytes, Instant::now()),
                 Output::SetTimer { at, timer } => {
                     self.timers.insert((at, timer));
@@ -461,6 +479,30 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Sends `early` (messages that need not wait for the write: a business's first signature,
+    /// see [`Output::Send`]) and writes `changes`, polling the swarm meanwhile: a message
+    /// leaves only once the swarm hands it to its connection, so without this it would wait
+    /// for the write all the same. What the swarm brings during the write is stashed (at most
+    /// [`BATCH`] events; past that the swarm waits too) and handled first after it, in order.
+    async fn write_sending(&mut self, changes: &[Change], early: Vec<Output>) -> Result<(), StoreError> {
+        for output in early {
+            if let Output::Send { from, to, kind, bytes, delivery, .. } = output {
+                self.send(from, to, kind, bytes, delivery);
+            }
+        }
+        let write = self.store.apply(self.engine.state(), changes);
+        tokio::pin!(write);
+        loop {
+            tokio::select! {
+                biased;
+                written = &mut write => return written,
+                event = self.swarm.select_next_some(), if self.stashed.len() < BATCH => {
+                    self.stashed.push_back(event);
+                }
+            }
+        }
     }
 
     /// What a peer's message earned ([`Answer::of`]): accepted; ignored (late, duplicate, not

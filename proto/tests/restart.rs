@@ -4,7 +4,9 @@
 
 mod common;
 use common::*;
-use me2b_proto::engine::{Command, Config, Output, Role};
+use me2b_proto::agreement::{Lifecycle, RevocationAnswer};
+use me2b_proto::engine::{Command, Config, Event, Output, Role};
+use me2b_proto::envelope::MessageKind;
 use me2b_proto::identity::Keypair;
 
 #[test]
@@ -66,4 +68,57 @@ fn a_business_restarted_after_answering_an_intent_publishes_the_answer_again() {
     let state = crashed.engine.state().clone();
     w.net.add_with(Keypair::from_secret_bytes(&[2; 32]), Config::new(Role::Business, [98; 32]), state);
     assert_eq!(answered(&w.net.peer(&w.shoes).outputs), 1, "and again at restart");
+}
+
+/// A business's signature is the one message that leaves while its write is under way
+/// (`Output::Send::early`). A crash in that moment loses the negotiation it signed: the
+/// business refuses the person's countersignature as unknown and keeps nothing of what it
+/// carried, the person's agreement is void, and the person can still ask for that data to be
+/// deleted. The control restarts the business from its state after the write: the cycle ends
+/// as usual.
+#[test]
+fn a_business_that_crashed_before_writing_its_signature_refuses_the_countersignature() {
+    for written in [false, true] {
+        let mut w = world();
+        publish(&mut w.net, w.shoes, "apparel.shoes", shoe_terms(START.saturating_add(DAY)));
+        w.net.deliver_next(); // the request reaches the person, who proposes
+        let on_disk = w.net.peer(&w.shoes).engine.state().clone();
+        w.net.deliver_next(); // the proposal reaches the business, which signs
+        let crashed = w.net.remove(&w.shoes).unwrap();
+        let early: Vec<&Output> =
+            crashed.outputs.iter().filter(|o| matches!(o, Output::Send { early: true, .. })).collect();
+        assert_eq!(early.len(), 1, "the signature, and only it, leaves before the write");
+        assert!(matches!(early[0], Output::Send { kind: MessageKind::Negotiation, .. }));
+        let state = if written { crashed.engine.state().clone() } else { on_disk };
+        w.net.add_with(Keypair::from_secret_bytes(&[2; 32]), Config::new(Role::Business, [98; 32]), state);
+        w.net.settle();
+
+        let person = w.net.peer(&w.person);
+        assert!(
+            person.outputs.iter().all(|o| !matches!(o, Output::Send { early: true, .. })),
+            "a person's messages wait"
+        );
+        let agreement_id = finalized(&person.events)[0];
+        let record = &person.engine.state().agreements[&agreement_id];
+        let business = w.net.peer(&w.shoes);
+        if written {
+            assert!(matches!(record.lifecycle, Lifecycle::Active), "{:?}", record.lifecycle);
+            assert_eq!(finalized(&business.events), vec![agreement_id]);
+            continue;
+        }
+        assert!(matches!(record.lifecycle, Lifecycle::Void { .. }), "{:?}", record.lifecycle);
+        assert!(record.revocable(), "the countersignature carried data");
+        assert!(business.engine.state().agreements.is_empty(), "the business holds no agreement");
+        assert!(!business.events.iter().any(|e| matches!(e, Event::DataReceived { .. })), "nor any data");
+
+        command(&mut w.net, w.person, Command::Revoke { agreement_id, reason: "crashed".into() });
+        w.net.settle();
+        let record = &w.net.peer(&w.person).engine.state().agreements[&agreement_id];
+        match record.revocation.as_ref().map(|status| &status.answer) {
+            Some(RevocationAnswer::NotConfirmed { reason, .. }) => {
+                assert!(reason.contains("unknown agreement"), "{reason}")
+            }
+            other => panic!("expected the business to know nothing of it, got {other:?}"),
+        }
+    }
 }

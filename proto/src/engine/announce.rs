@@ -200,7 +200,7 @@ impl Engine {
         live.sort_by_key(|item| std::cmp::Reverse(item.at));
         for Live { expires, kind, bytes, id, from, .. } in live.into_iter().take(MAX_ANNOUNCED_ON_SUBSCRIBE) {
             if self.state.seen.announce_due(peer, id, expires, now) {
-                self.emit(super::Output::Send { from, to: peer, kind, bytes, delivery: None });
+                self.emit(super::Output::Send { from, to: peer, kind, bytes, delivery: None, early: false });
             }
         }
     }

@@ -6,6 +6,7 @@
 
 use super::data::package_fits;
 use super::negotiations::grace_after;
+use super::outbox::Delivery;
 use super::{Change, Engine, Event, Rejection, Result, Role, Timer};
 use crate::agreement::{self, Agreement, AgreementRecord};
 use crate::decode::DecodeError;
@@ -53,9 +54,14 @@ impl Engine {
         let bytes = agreement.encode();
         let signature = agreement::sign(&key, &bytes);
         negotiation.agreement = Some(bytes.clone());
+        let local_is_person = negotiation.local_is_person;
         drop(negotiation);
         let finalize_by = agreement.finalize_by;
-        self.send_negotiation(id, NegotiationBody::Agree { agreement: bytes, signature }, now);
+        // A business's signature leaves without waiting for its write: it acknowledges nothing,
+        // and a business that loses it to a crash refuses the countersignature as unknown (see
+        // `Output::Send::early`). A person's signature commits the person's data: it waits.
+        let delivery = Delivery { early: !local_is_person, ..Delivery::default() };
+        self.send_negotiation_with(id, NegotiationBody::Agree { agreement: bytes, signature }, delivery, now);
         self.set_timer(finalize_by, Timer::NegotiationDeadline(id));
     }
 
@@ -121,7 +127,8 @@ impl Engine {
             Err(_) => None,
         };
         let body = NegotiationBody::Finalize { signature: countersignature, first_package };
-        if self.send_negotiation_about(id, body, Some(agreement_id), now).is_none() {
+        let delivery = Delivery { about: Some(agreement_id), countersigns: Some(agreement_id), ..Delivery::default() };
+        if self.send_negotiation_with(id, body, delivery, now).is_none() {
             // The business never holds both signatures, so nothing is sent.
             self.void(agreement_id, "the countersignature could not be queued".to_string(), now);
         }

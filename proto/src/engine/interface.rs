@@ -443,6 +443,15 @@ pub enum Output {
         bytes: Vec<u8>,
         /// The outbox item to acknowledge.
         delivery: Option<OutboxId>,
+        /// Whether the message may leave before the changes of the input that sent it are on
+        /// disk, while the driver writes them. Every message waits for that write but one: a
+        /// business's signature on an agreement (`Agree`), the first of the two. It
+        /// acknowledges nothing; a business that loses it to a crash has no negotiation left
+        /// and refuses the person's countersignature as unknown, so the agreement is void on
+        /// both sides (the person can still ask for the data the countersignature carried to be
+        /// deleted: `AgreementRecord::revocable`). A person's messages always wait: each one
+        /// is in the person's ledger before it leaves.
+        early: bool,
     },
     /// Publish a signed envelope on a gossip topic.
     Publish {

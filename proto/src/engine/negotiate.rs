@@ -10,7 +10,7 @@
 use super::negotiations::grace_after;
 use super::{Change, CommandError, Engine, Event, OutboxId, Rejection, Result, Role, Timer, VaultFacts};
 use crate::envelope::{self, EnvelopeError, MessageKind, Opened, Seal};
-use crate::identity::{AgreementId, Digest, NegotiationId, Persona, PublicKey};
+use crate::identity::{Digest, NegotiationId, Persona, PublicKey};
 use crate::ledger::EventKind;
 use crate::limits::{MAX_GOSSIP_MESSAGE_BYTES, MAX_NEGOTIATION_MS, MAX_ROUNDS};
 use crate::messages::{Context, NegotiationBody, NegotiationMessage, ProductOffer, TerminationCode};
@@ -272,17 +272,19 @@ impl Engine {
         body: NegotiationBody,
         now: Timestamp,
     ) -> Option<OutboxId> {
-        self.send_negotiation_about(id, body, None, now)
+        self.send_negotiation_with(id, body, super::outbox::Delivery::default(), now)
     }
 
-    /// Sends a negotiation message; `countersigns` names the agreement a `Finalize` makes
-    /// final (the outbox voids it if the message is refused or never delivered). The message
-    /// is also about that agreement, so revoking it cancels a countersignature still waiting.
-    pub(super) fn send_negotiation_about(
+    /// Sends a negotiation message with what `delivery` says beside it: for a `Finalize`, the
+    /// agreement it makes final (`countersigns`: the outbox voids it if the message is refused
+    /// or never delivered) and is `about` (so revoking it cancels a countersignature still
+    /// waiting); for a business's `Agree`, that it leaves `early`. It is given up with the
+    /// negotiation.
+    pub(super) fn send_negotiation_with(
         &mut self,
         id: NegotiationId,
         body: NegotiationBody,
-        countersigns: Option<AgreementId>,
+        delivery: super::outbox::Delivery,
         now: Timestamp,
     ) -> Option<OutboxId> {
         let mut negotiation = self.state.negotiations.get_mut(&id)?;
@@ -292,7 +294,7 @@ impl Engine {
         drop(negotiation);
         self.persist(Change::Negotiation(id));
         let payload = wire::NegotiationMessage::from(&message).encode_to_vec();
-        let delivery = super::outbox::Delivery { give_up_at: Some(give_up_at), about: countersigns, countersigns };
+        let delivery = super::outbox::Delivery { give_up_at: Some(give_up_at), ..delivery };
         self.send(peer, MessageKind::Negotiation, payload, delivery, now)
     }
 

@@ -305,6 +305,9 @@ pub(super) struct Delivery {
     pub about: Option<AgreementId>,
     /// The agreement the message countersigns.
     pub countersigns: Option<AgreementId>,
+    /// Whether its first attempt may leave before the batch that queued it is written
+    /// ([`Output::Send::early`]).
+    pub early: bool,
 }
 
 impl Engine {
@@ -335,11 +338,11 @@ impl Engine {
             return None;
         };
         self.persist(Change::Outbox(id));
-        self.attempt(id, now);
+        self.attempt(id, delivery.early, now);
         Some(id)
     }
 
-    fn attempt(&mut self, id: OutboxId, now: Timestamp) {
+    fn attempt(&mut self, id: OutboxId, early: bool, now: Timestamp) {
         let Some(item) = self.state.outbox.get(&id) else {
             return;
         };
@@ -358,7 +361,7 @@ impl Engine {
             },
             payload,
         );
-        self.emit(Output::Send { from, to, kind, bytes, delivery: Some(id) });
+        self.emit(Output::Send { from, to, kind, bytes, delivery: Some(id), early });
     }
 
     /// The persona an outbox item speaks as: the one of the agreement or negotiation it is
@@ -448,13 +451,13 @@ impl Engine {
     }
 
     pub(super) fn retry(&mut self, id: OutboxId, now: Timestamp) {
-        self.attempt(id, now);
+        self.attempt(id, false, now);
     }
 
     pub(super) fn peer_connected(&mut self, peer: PublicKey, now: Timestamp) {
         self.state.seen.forget_announced_to(&peer);
         for id in self.state.outbox.waiting_for(&peer) {
-            self.attempt(id, now);
+            self.attempt(id, false, now);
         }
     }
 }

@@ -169,7 +169,7 @@ impl Network {
         while let Some(output) = peer.engine.poll() {
             peer.outputs.push(output.clone());
             match output {
-                Output::Send { from, to, kind, bytes, delivery } => {
+                Output::Send { from, to, kind, bytes, delivery, .. } => {
                     let from = peer.engine.identities().public(from);
                     if from != key {
                         self.personas.insert(from, key);
