@@ -4,9 +4,9 @@
 //!
 //! - **Latency**: one person and one business. A cycle runs from the person hearing the
 //!   business's request (its `RequestSeen`) to the business's `DataReceived`: the person
-//!   proposes, the business signs, the person countersigns, the business acknowledges, the
-//!   person sends the agreed fields, the business verifies and stores them; every step durable
-//!   before it is acknowledged. The gossip hop (publish to `RequestSeen`) is reported apart.
+//!   proposes, the business signs, the person countersigns with the agreed fields in the same
+//!   message, the business verifies and stores them; every step durable before it is
+//!   acknowledged. The gossip hop (publish to `RequestSeen`) is reported apart.
 //!   Baseline: a bare exchange of three libp2p request-response round trips on the same
 //!   transport, each request carrying 1 KiB signed (ed25519) by its sender and verified by the
 //!   receiver before it answers; no storage.
