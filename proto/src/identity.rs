@@ -5,10 +5,13 @@
 //! Every signature is made over a domain-separation prefix followed by the exact bytes that
 //! travel, so a signature made for one purpose never verifies for another.
 
+use crate::limits::MAX_CHECKED_KEYS;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 pub use crate::decode::KeyError;
 use crate::decode::TextError;
@@ -93,6 +96,28 @@ impl SignatureDomain {
     }
 }
 
+/// Public keys already checked (a point on the curve, not of small order) and decompressed. A
+/// message names the same keys several times (an envelope's sender and recipient, the parties
+/// of the agreement it carries) and its signature check needs the sender's decompressed: each
+/// costs a square root in the field, a lookup here. Shared by every engine in the process and
+/// emptied when it holds [`MAX_CHECKED_KEYS`], so a flood of new keys costs what it would
+/// without it.
+static CHECKED_KEYS: Mutex<BTreeMap<[u8; 32], VerifyingKey>> = Mutex::new(BTreeMap::new());
+
+/// `bytes` as a verifying key, if they are a valid one that is not of small order.
+fn checked_key(bytes: &[u8; 32]) -> Option<VerifyingKey> {
+    if let Some(key) = CHECKED_KEYS.lock().unwrap_or_else(PoisonError::into_inner).get(bytes) {
+        return Some(*key);
+    }
+    let key = VerifyingKey::from_bytes(bytes).ok().filter(|key| !key.is_weak())?;
+    let mut checked = CHECKED_KEYS.lock().unwrap_or_else(PoisonError::into_inner);
+    if checked.len() >= MAX_CHECKED_KEYS {
+        checked.clear();
+    }
+    checked.insert(*bytes, key);
+    Some(key)
+}
+
 /// An ed25519 public key: the identity of a node in the protocol.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "Vec<u8>", into = "Vec<u8>")]
@@ -112,7 +137,7 @@ impl PublicKey {
     /// Checks `signature` over `message` in `domain` with the strict rules of RFC 8032 (no
     /// small-order keys, canonical encodings only).
     pub fn verify(&self, domain: SignatureDomain, message: &[u8], signature: &Signature) -> bool {
-        let Ok(key) = VerifyingKey::from_bytes(&self.0) else {
+        let Some(key) = checked_key(&self.0) else {
             return false;
         };
         let signature = ed25519_dalek::Signature::from_bytes(&signature.0);
@@ -138,10 +163,7 @@ impl TryFrom<&[u8]> for PublicKey {
     type Error = KeyError;
     fn try_from(bytes: &[u8]) -> Result<Self, KeyError> {
         let array: [u8; 32] = bytes.try_into().map_err(|_| KeyError::Length { expected: 32, actual: bytes.len() })?;
-        let key = VerifyingKey::from_bytes(&array).map_err(|_| KeyError::InvalidPublicKey)?;
-        if key.is_weak() {
-            return Err(KeyError::InvalidPublicKey);
-        }
+        checked_key(&array).ok_or(KeyError::InvalidPublicKey)?;
         Ok(PublicKey(array))
     }
 }
@@ -398,6 +420,47 @@ mod tests {
 
     fn keypair(seed: u8) -> Keypair {
         Keypair::from_secret_bytes(&[seed; 32])
+    }
+
+    /// The cache of checked keys answers as the checks do, the first time and every time
+    /// after, and stays within its bound.
+    #[test]
+    fn checked_keys_answer_as_the_checks_and_stay_bounded() {
+        // The identity point: on the curve, of small order; and bytes that are no point.
+        let mut small_order = [0u8; 32];
+        small_order[0] = 1;
+        let not_a_point = (2..=u8::MAX)
+            .map(|y| {
+                let mut bytes = [0u8; 32];
+                bytes[0] = y;
+                bytes
+            })
+            .find(|bytes| VerifyingKey::from_bytes(bytes).is_err())
+            .unwrap();
+        for _ in 0..2 {
+            assert!(VerifyingKey::from_bytes(&small_order).is_ok_and(|key| key.is_weak()));
+            assert!(PublicKey::try_from(&small_order[..]).is_err());
+            assert!(VerifyingKey::from_bytes(&not_a_point).is_err());
+            assert!(PublicKey::try_from(&not_a_point[..]).is_err());
+        }
+        let signer = keypair(7);
+        let signature = signer.sign(SignatureDomain::Envelope(MessageKind::Negotiation), b"hello");
+        for _ in 0..2 {
+            assert!(signer.public().verify(SignatureDomain::Envelope(MessageKind::Negotiation), b"hello", &signature));
+            assert!(!signer.public().verify(SignatureDomain::Envelope(MessageKind::Negotiation), b"hullo", &signature));
+            assert!(!keypair(8).public().verify(
+                SignatureDomain::Envelope(MessageKind::Negotiation),
+                b"hello",
+                &signature
+            ));
+        }
+        for i in 0..MAX_CHECKED_KEYS + 10 {
+            let mut secret = [0u8; 32];
+            secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let key = Keypair::from_secret_bytes(&secret).public();
+            assert_eq!(PublicKey::try_from(&key.as_bytes()[..]), Ok(key));
+            assert!(CHECKED_KEYS.lock().unwrap().len() <= MAX_CHECKED_KEYS);
+        }
     }
 
     #[test]

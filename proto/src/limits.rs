@@ -87,3 +87,7 @@ pub const MAX_ANNOUNCED_ON_SUBSCRIBE: usize = 32;
 /// Most businesses a person's node remembers (profiles, pins, petnames); pinned ones are never
 /// dropped for room.
 pub const MAX_KNOWN_BUSINESSES: usize = 4_096;
+
+/// Most public keys the process keeps checked and decompressed (`identity`'s cache of them);
+/// about 200 bytes each. Emptied when full.
+pub const MAX_CHECKED_KEYS: usize = 1_024;
