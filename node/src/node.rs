@@ -458,14 +458,7 @@ impl Node {
         }
         self.committed_inputs += pending.inputs as u64;
         for action in pending.actions {
-            match action {
-                Output::Send { from, to, kind, bytes, delivery, .. } => self.send(from, to, kind, bytes, delivery),
-                Output::Publish { topic, bytes } => self.publish(topic, bytes, Instant::now()),
-                Output::SetTimer { at, timer } => {
-                    self.timers.insert((at, timer));
-                }
-                Output::Event(_) | Output::Persist(_) => {}
-            }
+            self.carry_out(action);
         }
         for event in pending.events {
             let _ = self.events.send(event);
@@ -481,16 +474,26 @@ impl Node {
         Ok(())
     }
 
+    /// Carries out one of the engine's actions (events and changes went with the batch).
+    fn carry_out(&mut self, action: Output) {
+        match action {
+            Output::Send { from, to, kind, bytes, delivery, .. } => self.send(from, to, kind, bytes, delivery),
+            Output::Publish { topic, bytes } => self.publish(topic, bytes, Instant::now()),
+            Output::SetTimer { at, timer } => {
+                self.timers.insert((at, timer));
+            }
+            Output::Event(_) | Output::Persist(_) => {}
+        }
+    }
+
     /// Sends `early` (messages that need not wait for the write: a business's first signature,
     /// see [`Output::Send`]) and writes `changes`, polling the swarm meanwhile: a message
     /// leaves only once the swarm hands it to its connection, so without this it would wait
     /// for the write all the same. What the swarm brings during the write is stashed (at most
     /// [`BATCH`] events; past that the swarm waits too) and handled first after it, in order.
     async fn write_sending(&mut self, changes: &[Change], early: Vec<Output>) -> Result<(), StoreError> {
-        for output in early {
-            if let Output::Send { from, to, kind, bytes, delivery, .. } = output {
-                self.send(from, to, kind, bytes, delivery);
-            }
+        for action in early {
+            self.carry_out(action);
         }
         let write = self.store.apply(self.engine.state(), changes);
         tokio::pin!(write);
