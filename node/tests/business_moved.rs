@@ -4,10 +4,17 @@
 //! through the DHT (the new profile, or the routing table, whichever answers first), and the
 //! receipt comes back. A record that is not a business's own profile is never stored
 //! (`net::profile_record`'s test is the control for forgeries).
+//!
+//! A business that dialled before its listener was up: its peers first heard of it with no
+//! address to dial back, and learn the address when identify pushes it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 use common::*;
+use futures::StreamExt;
+use libp2p::identify;
+use libp2p::swarm::SwarmEvent;
+use me2b_node::net::{BehaviourEvent, DirectEvent};
 use me2b_proto::engine::{Command, Event, Role};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,4 +52,42 @@ async fn a_business_that_moved_is_found_through_its_profile_in_the_dht() {
     person.command(Command::Revoke { agreement_id, reason: "moving on".into() }).await;
     business.wait_for("the revocation", |e| matches!(e, Event::DataDeleted { .. })).await;
     person.wait_for("the receipt", |e| matches!(e, Event::DeletionConfirmed { .. })).await;
+}
+
+/// The business's key comes back on a bare swarm that dials the person first and listens only
+/// once the person has its identify answer, which named no address. The person revokes: the
+/// persona cannot reach the business at its old address, and reaches it at the new one as soon
+/// as identify pushes it (the control: without the push, every retry goes to the old address
+/// and the revocation never arrives).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_business_that_listens_after_it_dialled_is_reached_where_it_listens() {
+    let (mut person, mut business) = person_and_business().await;
+    let agreement_id = agree(&mut person, &mut business).await;
+    business.handle.shutdown().await;
+    let TestNode { secret, .. } = business;
+
+    let config = me2b_node::net::NetConfig { mdns: false, ..me2b_node::net::NetConfig::default() };
+    let keypair = me2b_node::net::libp2p_keypair(secret).unwrap();
+    let mut back =
+        me2b_node::net::build_memory_swarm(keypair, &config, &mut me2b_node::net::gossip_registry()).unwrap();
+    back.dial(person.address().await).unwrap();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut listening = false;
+    loop {
+        let event = tokio::time::timeout_at(deadline, back.select_next_some()).await.expect("no revocation came");
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Sent { .. })) if !listening => {
+                assert_eq!(back.listeners().count(), 0, "the person heard of no address");
+                person.command(Command::Revoke { agreement_id, reason: "moving on".into() }).await;
+                back.listen_on("/memory/0".parse().unwrap()).unwrap();
+                listening = true;
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Direct(DirectEvent::Revoke(
+                libp2p::request_response::Event::Message { .. },
+            ))) => break,
+            _ => {}
+        }
+    }
+    assert!(listening);
+    person.handle.shutdown().await;
 }

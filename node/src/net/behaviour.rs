@@ -196,9 +196,13 @@ pub(super) fn behaviour(
         gate: Gate::default(),
         limits: connection_limits::Behaviour::new(limits),
         // The protocol version and listen addresses are what peers need; the agent names no
-        // implementation version.
+        // implementation version. A new listen address is pushed to the peers already connected:
+        // a node that dialled before its listener was up (or that moved) is otherwise known
+        // only by the address its peers had, and a persona reaches a business only by dialling.
         identify: identify::Behaviour::new(
-            identify::Config::new(PROTOCOL_VERSION.into(), key.public()).with_agent_version(AGENT.into()),
+            identify::Config::new(PROTOCOL_VERSION.into(), key.public())
+                .with_agent_version(AGENT.into())
+                .with_push_listen_addr_updates(true),
         ),
         kad: kad.into(),
         gossipsub,
