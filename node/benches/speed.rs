@@ -409,6 +409,7 @@ async fn throughput(people: usize, rounds: usize) -> Throughput {
             let (at, ()) = next(&mut events, data_received).await;
             latencies.push(at - published);
         }
+        eprintln!("    round: {} agreements in {:.0} ms", people, published.elapsed().as_secs_f64() * 1000.0);
     }
     let elapsed = started.elapsed();
     let after = business.info().await.unwrap();
