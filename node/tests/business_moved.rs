@@ -66,10 +66,7 @@ async fn a_business_that_listens_after_it_dialled_is_reached_where_it_listens() 
     business.handle.shutdown().await;
     let TestNode { secret, .. } = business;
 
-    let config = me2b_node::net::NetConfig { mdns: false, ..me2b_node::net::NetConfig::default() };
-    let keypair = me2b_node::net::libp2p_keypair(secret).unwrap();
-    let mut back =
-        me2b_node::net::build_memory_swarm(keypair, &config, &mut me2b_node::net::gossip_registry()).unwrap();
+    let mut back = bare_swarm(secret);
     back.dial(person.address().await).unwrap();
     let deadline = tokio::time::Instant::now() + WAIT;
     let mut listening = false;

@@ -232,13 +232,18 @@ pub async fn agree(person: &mut TestNode, business: &mut TestNode) -> me2b_proto
 /// the attack tests: it speaks the protocols, and says what the test makes it say). It listens
 /// because a person's personas reach a business only by dialling it.
 pub fn rogue(secret: [u8; 32], target: libp2p::Multiaddr) -> libp2p::Swarm<me2b_node::net::Behaviour> {
-    let config = NetConfig { mdns: false, heartbeat: Duration::from_millis(100), ..NetConfig::default() };
-    let keypair = me2b_node::net::libp2p_keypair(secret).unwrap();
-    let mut rogue =
-        me2b_node::net::build_memory_swarm(keypair, &config, &mut me2b_node::net::gossip_registry()).unwrap();
+    let mut rogue = bare_swarm(secret);
     rogue.listen_on("/memory/0".parse().unwrap()).unwrap();
     rogue.dial(target).unwrap();
     rogue
+}
+
+/// A bare libp2p swarm with the node's behaviour and the key from `secret`, on the memory
+/// transport, neither listening nor dialling yet.
+pub fn bare_swarm(secret: [u8; 32]) -> libp2p::Swarm<me2b_node::net::Behaviour> {
+    let config = NetConfig { mdns: false, heartbeat: Duration::from_millis(100), ..NetConfig::default() };
+    let keypair = me2b_node::net::libp2p_keypair(secret).unwrap();
+    me2b_node::net::build_memory_swarm(keypair, &config, &mut me2b_node::net::gossip_registry()).unwrap()
 }
 
 /// A [`rogue`] subscribed to `topic`, once the target has seen its subscription.
