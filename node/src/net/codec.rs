@@ -116,20 +116,26 @@ async fn read_body<T: AsyncRead + Unpin + Send>(io: &mut T, length: usize) -> io
     Ok(frame)
 }
 
-async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, frame: &[u8]) -> io::Result<()> {
-    let mut length = frame.len() as u64;
-    let mut prefix = Vec::with_capacity(10);
+/// Writes a frame (its parts one after the other) and closes the stream. The length prefix and
+/// the parts go in one write: each write on a yamux stream is a frame of its own, flushed on
+/// its own (a Noise frame and a TCP segment), so a prefix written apart costs the sender a
+/// system call and the receiver a wake-up per message.
+async fn write_frame<T: AsyncWrite + Unpin + Send>(io: &mut T, parts: &[&[u8]]) -> io::Result<()> {
+    let mut length = parts.iter().map(|part| part.len() as u64).sum::<u64>();
+    let mut out = Vec::with_capacity(10 + length as usize);
     loop {
         let byte = (length & 0x7f) as u8;
         length >>= 7;
         if length == 0 {
-            prefix.push(byte);
+            out.push(byte);
             break;
         }
-        prefix.push(byte | 0x80);
+        out.push(byte | 0x80);
     }
-    io.write_all(&prefix).await?;
-    io.write_all(frame).await?;
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    io.write_all(&out).await?;
     io.close().await
 }
 
@@ -190,10 +196,7 @@ impl request_response::Codec for Codec {
         io: &mut T,
         request: DirectRequest,
     ) -> io::Result<()> {
-        let mut frame = Vec::with_capacity(1 + request.bytes.len());
-        frame.push(kind_byte(request.kind));
-        frame.extend_from_slice(&request.bytes);
-        write_frame(io, &frame).await
+        write_frame(io, &[&[kind_byte(request.kind)], &request.bytes]).await
     }
 
     async fn write_response<T: AsyncWrite + Unpin + Send>(
@@ -207,14 +210,12 @@ impl request_response::Codec for Codec {
             Answer::Ignored(_) => 1,
             Answer::Rejected(_) => 2,
         };
-        let mut frame = vec![code];
         let reason = answer.reason().unwrap_or_default();
         let mut end = reason.len().min(MAX_ANSWER_REASON_BYTES);
         while !reason.is_char_boundary(end) {
             end -= 1;
         }
-        frame.extend_from_slice(&reason.as_bytes()[..end]);
-        write_frame(io, &frame).await
+        write_frame(io, &[&[code], &reason.as_bytes()[..end]]).await
     }
 }
 
@@ -275,6 +276,61 @@ mod tests {
         short.push(length as u8);
         short.extend_from_slice(&[6, 1, 2, 3]);
         assert!(codec.read_request(&REVOKE, &mut Cursor::new(short)).await.is_err());
+    }
+
+    /// Keeps each write apart, as a yamux stream does (each write is a frame of its own).
+    #[derive(Default)]
+    struct Writes {
+        writes: Vec<Vec<u8>>,
+        closed: bool,
+    }
+
+    impl futures::io::AsyncWrite for Writes {
+        fn poll_write(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+            buf: &[u8],
+        ) -> std::task::Poll<io::Result<usize>> {
+            assert!(!self.closed, "written after the close");
+            self.writes.push(buf.to_vec());
+            std::task::Poll::Ready(Ok(buf.len()))
+        }
+
+        fn poll_flush(
+            self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            std::task::Poll::Ready(Ok(()))
+        }
+
+        fn poll_close(
+            mut self: std::pin::Pin<&mut Self>,
+            _: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<io::Result<()>> {
+            self.closed = true;
+            std::task::Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_message_and_an_answer_each_go_out_in_one_write_then_the_close() {
+        let mut codec = Codec;
+        let mut request = Writes::default();
+        codec
+            .write_request(&REVOKE, &mut request, DirectRequest::new(MessageKind::Revocation, vec![7; 300]))
+            .await
+            .unwrap();
+        assert_eq!(request.writes.len(), 1, "a prefix written apart is a yamux frame (and a system call) of its own");
+        assert!(request.closed);
+        let back = codec.read_request(&REVOKE, &mut Cursor::new(request.writes.concat())).await.unwrap();
+        assert_eq!((back.kind, back.bytes), (MessageKind::Revocation, vec![7; 300]));
+
+        let mut answer = Writes::default();
+        codec.write_response(&REVOKE, &mut answer, Answer::Rejected("no".into())).await.unwrap();
+        assert_eq!(answer.writes.len(), 1);
+        assert!(answer.closed);
+        let back = codec.read_response(&REVOKE, &mut Cursor::new(answer.writes.concat())).await.unwrap();
+        assert_eq!(back, Answer::Rejected("no".into()));
     }
 
     #[tokio::test]
