@@ -109,6 +109,32 @@ struct Pending {
 /// person's, see [`crate::personas`]).
 type Route = Option<PublicKey>;
 
+/// The outbox's deliveries sent and not yet answered, by the request that carries each (to
+/// match the answer) and by delivery (so that a delivery under way is not sent twice, looked
+/// up on every send: a business has as many under way as people it is agreeing with).
+#[derive(Default)]
+struct InFlight {
+    by_request: HashMap<(Route, StreamProtocol, OutboundRequestId), OutboxId>,
+    deliveries: HashSet<OutboxId>,
+}
+
+impl InFlight {
+    fn holds(&self, delivery: OutboxId) -> bool {
+        self.deliveries.contains(&delivery)
+    }
+
+    fn insert(&mut self, request: (Route, StreamProtocol, OutboundRequestId), delivery: OutboxId) {
+        self.deliveries.insert(delivery);
+        self.by_request.insert(request, delivery);
+    }
+
+    fn remove(&mut self, request: &(Route, StreamProtocol, OutboundRequestId)) -> Option<OutboxId> {
+        let delivery = self.by_request.remove(request)?;
+        self.deliveries.remove(&delivery);
+        Some(delivery)
+    }
+}
+
 /// The running node. Start it with [`Node::start`].
 pub struct Node {
     engine: Engine,
@@ -118,7 +144,7 @@ pub struct Node {
     requests: mpsc::Receiver<Request>,
     events: broadcast::Sender<NodeEvent>,
     timers: BTreeSet<(Timestamp, Timer)>,
-    in_flight: HashMap<(Route, StreamProtocol, OutboundRequestId), OutboxId>,
+    in_flight: InFlight,
     /// What the node's swarm brought while a batch was written (see [`Node::write_sending`]):
     /// handled before anything newer from the swarm, at most [`BATCH`].
     stashed: VecDeque<SwarmEvent<BehaviourEvent>>,
@@ -220,7 +246,7 @@ impl Node {
             requests: request_rx,
             events: events.clone(),
             timers: BTreeSet::new(),
-            in_flight: HashMap::new(),
+            in_flight: InFlight::default(),
             stashed: VecDeque::new(),
             resent: HashMap::new(),
             personas: (config.role == Role::Person && config.pairwise_identities)
@@ -674,7 +700,7 @@ impl Node {
         // connection this very message opened: an attempt under way is not doubled, since it
         // reports back delivered or undelivered either way.
         if let Some(id) = delivery
-            && self.in_flight.values().any(|pending| *pending == id)
+            && self.in_flight.holds(id)
         {
             return;
         }
