@@ -813,6 +813,23 @@ fn delivery(times: &[Option<Duration>]) -> (f64, Duration, Duration) {
 struct PersonasCost {
     kib_per_persona: f64,
     connections: usize,
+    /// A poll of the persona swarms when none has anything to do, with all of them connected
+    /// and with the first alone.
+    idle_poll: (Duration, Duration),
+}
+
+/// Polls of the persona swarms timed together (one poll takes well under a microsecond).
+const IDLE_POLLS: u32 = 10_000;
+
+/// What a poll of `personas` costs when none of them has anything to do: the node's loop
+/// makes one on each of its turns, whatever the turn is for.
+fn idle_poll(personas: &mut me2b_node::personas::Personas) -> Duration {
+    while personas.ready().is_some() {}
+    let start = Instant::now();
+    for _ in 0..IDLE_POLLS {
+        let _ = personas.ready();
+    }
+    start.elapsed() / IDLE_POLLS
 }
 
 /// What a person's relationships cost in memory and connections: `count` persona swarms (as a
@@ -828,25 +845,37 @@ async fn personas_cost(count: usize) -> PersonasCost {
     let before = rss_mib();
     let root = Keypair::from_secret_bytes(&[9; 32]);
     let identities = me2b_proto::identity::Identities::new(root, true);
-    for i in 0..count {
-        let mut id = [0u8; 16];
-        id[..8].copy_from_slice(&(i as u64).to_le_bytes());
-        let persona = me2b_proto::identity::Persona::Intent(me2b_proto::identity::IntentId::from_bytes(id));
-        personas.check_in(&identities.keypair(persona), peer).unwrap();
-    }
     let mut connected = 0;
-    while connected < count {
-        let (_, event) =
-            tokio::time::timeout(Duration::from_secs(60), personas.next()).await.expect("personas connect");
-        if let SwarmEvent::ConnectionEstablished { .. } = event {
-            connected += 1;
+    let mut alone = Duration::ZERO;
+    // The first persona alone, then the rest.
+    for (from, to) in [(0, 1), (1, count)] {
+        for i in from..to {
+            let mut id = [0u8; 16];
+            id[..8].copy_from_slice(&(i as u64).to_le_bytes());
+            let persona = me2b_proto::identity::Persona::Intent(me2b_proto::identity::IntentId::from_bytes(id));
+            personas.check_in(&identities.keypair(persona), peer).unwrap();
+        }
+        while connected < to {
+            let (_, event) =
+                tokio::time::timeout(Duration::from_secs(60), personas.next()).await.expect("personas connect");
+            if let SwarmEvent::ConnectionEstablished { .. } = event {
+                connected += 1;
+            }
+        }
+        if to == 1 {
+            alone = idle_poll(&mut personas);
         }
     }
+    let all = idle_poll(&mut personas);
     let after = rss_mib();
     let (_, connections) = personas.counts();
     drop(personas);
     business.shutdown().await;
-    PersonasCost { kib_per_persona: (after - before).max(0.0) * 1024.0 / count as f64, connections }
+    PersonasCost {
+        kib_per_persona: (after - before).max(0.0) * 1024.0 / count as f64,
+        connections,
+        idle_poll: (all, alone),
+    }
 }
 
 fn rss_mib() -> f64 {
@@ -1004,6 +1033,13 @@ fn main() {
             format!("{:.0} KiB", personas.kib_per_persona),
             format!("{} conns", personas.connections),
             String::new(),
+            "",
+        );
+        ratio_row(
+            &format!("idle persona poll, {} connected (vs 1)", plan.personas),
+            personas.idle_poll.0,
+            personas.idle_poll.1,
+            6,
             "",
         );
         row(

@@ -50,8 +50,9 @@ use libp2p::{Multiaddr, PeerId, Swarm};
 use me2b_proto::engine::Answer;
 use me2b_proto::envelope::MessageKind;
 use me2b_proto::identity::{Keypair, Persona, PublicKey};
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::task::Poll;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 /// Most persona swarms at once.
@@ -63,9 +64,54 @@ const MAX_ADDRESSES_PER_PEER: usize = 8;
 /// One persona's swarm.
 struct Link {
     swarm: Swarm<net::Direct>,
+    /// What the swarm's tasks wake: it queues this persona in [`Woken`].
+    waker: Waker,
     used: Instant,
     /// When it was last used, in order (instants may tie).
     turn: u64,
+}
+
+/// The personas whose swarms have something to do (woken, or used by the node) since they were
+/// last polled, in order, each once; and the node's waker. A poll polls only these: a person
+/// who has dealt with many businesses keeps a swarm for each, and polling every one on every
+/// turn of the node's loop would cost the loop the number of businesses it ever met.
+#[derive(Default)]
+struct Woken {
+    keys: VecDeque<PublicKey>,
+    queued: HashSet<PublicKey>,
+    node: Option<Waker>,
+}
+
+impl Woken {
+    /// Bounded by the personas that exist plus those dropped since the last poll (a dropped
+    /// swarm's key leaves at the next poll): each key is queued once.
+    fn queue(&mut self, key: PublicKey) {
+        if self.queued.insert(key) {
+            self.keys.push_back(key);
+        }
+    }
+}
+
+fn lock(woken: &Mutex<Woken>) -> MutexGuard<'_, Woken> {
+    // A panic while the lock was held cannot leave the queue half-changed in a way that
+    // matters: at worst a persona is polled once more.
+    woken.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A persona swarm's waker: queues the persona and wakes the node.
+struct LinkWaker {
+    key: PublicKey,
+    woken: Arc<Mutex<Woken>>,
+}
+
+impl futures::task::ArcWake for LinkWaker {
+    fn wake_by_ref(this: &Arc<Self>) {
+        let mut woken = lock(&this.woken);
+        woken.queue(this.key);
+        if let Some(node) = &woken.node {
+            node.wake_by_ref();
+        }
+    }
 }
 
 /// A person's persona swarms, and where the businesses they talk to can be reached.
@@ -76,10 +122,13 @@ pub struct Personas {
     addresses: AddressBook,
     config: NetConfig,
     memory: bool,
-    /// Where the next poll starts, so a busy persona cannot starve the others.
-    start: usize,
+    /// Whose swarm to poll next; a persona with an event goes to the back, so a busy one
+    /// cannot starve the others.
+    woken: Arc<Mutex<Woken>>,
     /// Counts uses, to order them.
     turns: u64,
+    /// How many times a persona swarm was polled.
+    polls: u64,
 }
 
 impl Personas {
@@ -89,7 +138,16 @@ impl Personas {
     }
 
     fn with_cap(config: NetConfig, memory: bool, cap: usize) -> Self {
-        Personas { links: BTreeMap::new(), cap, addresses: AddressBook::default(), config, memory, start: 0, turns: 0 }
+        Personas {
+            links: BTreeMap::new(),
+            cap,
+            addresses: AddressBook::default(),
+            config,
+            memory,
+            woken: Arc::default(),
+            turns: 0,
+            polls: 0,
+        }
     }
 
     /// Remembers that `peer` can be reached at `address`; `true` if it was not known.
@@ -135,6 +193,8 @@ impl Personas {
     ) {
         if let Some(link) = self.links.get_mut(persona) {
             let _ = link.swarm.behaviour_mut().for_kind(kind).send_response(channel, answer);
+            // The answer goes out when the swarm is next polled.
+            lock(&self.woken).queue(*persona);
         }
     }
 
@@ -157,25 +217,35 @@ impl Personas {
     /// An event that is ready now, if any.
     pub fn ready(&mut self) -> Option<(PublicKey, SwarmEvent<DirectEvent>)> {
         let waker = futures::task::noop_waker();
-        match self.poll_next(&mut std::task::Context::from_waker(&waker)) {
+        match self.poll_next(&mut Context::from_waker(&waker)) {
             Poll::Ready(event) => Some(event),
             Poll::Pending => None,
         }
     }
 
-    fn poll_next(&mut self, cx: &mut std::task::Context<'_>) -> Poll<(PublicKey, SwarmEvent<DirectEvent>)> {
-        let count = self.links.len();
-        if count == 0 {
-            return Poll::Pending;
-        }
-        self.start = (self.start + 1) % count;
-        let start = self.start;
-        let keys: Vec<PublicKey> =
-            self.links.keys().skip(start).chain(self.links.keys().take(start)).copied().collect();
-        for key in keys {
-            if let Some(link) = self.links.get_mut(&key)
-                && let Poll::Ready(Some(event)) = link.swarm.poll_next_unpin(cx)
-            {
+    /// Polls the personas queued in [`Woken`], each once at most: one that wakes itself while
+    /// polled (a swarm yields that way) is queued again and has woken the node already.
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<(PublicKey, SwarmEvent<DirectEvent>)> {
+        let due = {
+            let mut woken = lock(&self.woken);
+            if !woken.node.as_ref().is_some_and(|node| node.will_wake(cx.waker())) {
+                woken.node = Some(cx.waker().clone());
+            }
+            woken.keys.len()
+        };
+        for _ in 0..due {
+            let key = {
+                let mut woken = lock(&self.woken);
+                let Some(key) = woken.keys.pop_front() else { break };
+                woken.queued.remove(&key);
+                key
+            };
+            // A persona dropped since it was queued is not polled.
+            let Some(link) = self.links.get_mut(&key) else { continue };
+            self.polls += 1;
+            if let Poll::Ready(Some(event)) = link.swarm.poll_next_unpin(&mut Context::from_waker(&link.waker)) {
+                // It may have more, and will not wake for them.
+                lock(&self.woken).queue(key);
                 return Poll::Ready((key, event));
             }
         }
@@ -191,8 +261,11 @@ impl Personas {
             }
             let key = net::libp2p_keypair(keypair.secret_bytes())?;
             let swarm = net::build_persona_swarm(key, &self.config, self.memory)?;
-            self.links.insert(public, Link { swarm, used: Instant::now(), turn: 0 });
+            let waker = futures::task::waker(Arc::new(LinkWaker { key: public, woken: self.woken.clone() }));
+            self.links.insert(public, Link { swarm, waker, used: Instant::now(), turn: 0 });
         }
+        // What the caller does with the swarm (a request, a dial) happens when it is polled.
+        lock(&self.woken).queue(public);
         self.turns += 1;
         let turn = self.turns;
         let link = self.links.get_mut(&public).ok_or_else(|| net::build_error("persona swarm vanished"))?;
@@ -288,6 +361,36 @@ mod tests {
         let kept: Vec<PublicKey> = personas.links.keys().copied().collect();
         assert!(!kept.contains(&keys[0].public()) && !kept.contains(&keys[1].public()), "the oldest made room");
         assert!(kept.contains(&keys[4].public()));
+    }
+
+    /// Polls until nothing is ready; how many swarms that polled.
+    fn settle(personas: &mut Personas) -> u64 {
+        let before = personas.polls;
+        while personas.ready().is_some() {}
+        personas.polls - before
+    }
+
+    #[tokio::test]
+    async fn a_poll_polls_the_personas_with_something_to_do_not_every_persona() {
+        let mut personas = Personas::new(NetConfig::default(), true);
+        let business = PeerId::random();
+        let keys: Vec<Keypair> = (1..=50u8).map(|i| Keypair::from_secret_bytes(&[i; 32])).collect();
+        for key in &keys {
+            personas.check_in(key, business).unwrap();
+        }
+        settle(&mut personas);
+        assert_eq!(settle(&mut personas), 0, "fifty idle personas: nothing to poll");
+        // One persona sends (to a business with no known address: the request fails at once,
+        // an event): only its swarm is polled, however many there are.
+        let _ = personas.send(&keys[7], business, MessageKind::Revocation, vec![1]).unwrap();
+        let mut events = Vec::new();
+        let before = personas.polls;
+        while let Some((persona, _)) = personas.ready() {
+            events.push(persona);
+        }
+        assert!(!events.is_empty() && events.iter().all(|persona| *persona == keys[7].public()));
+        let polled = personas.polls - before;
+        assert!(polled <= events.len() as u64 + 2, "{polled} polls for {} events of one persona", events.len());
     }
 
     #[test]
