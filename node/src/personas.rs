@@ -39,7 +39,9 @@
 //! connected to a business, added 82 to 138 KiB of resident memory each, one connection each);
 //! the cycle with personas was no slower than with one key in the same run. At most
 //! [`MAX_PERSONAS`] swarms exist at once; the least recently used without a connection makes
-//! room, and is rebuilt from the root key when needed again.
+//! room, and is rebuilt from the root key when needed again. The node's loop polls only the
+//! swarms whose tasks woke or that it just used, so a turn of the loop does not cost the number
+//! of businesses the person ever met (the bench's row "idle persona poll").
 
 use crate::net::{self, BuildError, DirectEvent, DirectRequest, NetConfig};
 use futures::StreamExt;
