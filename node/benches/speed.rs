@@ -460,6 +460,25 @@ fn signature_floor(agreements: usize) -> f64 {
     agreements as f64 / started.elapsed().as_secs_f64()
 }
 
+/// Events pushed to the owner's event log, per event: on disk (sealed, appended, the backlog
+/// compacted each time it holds twice what it keeps, ids reserved with an fsync every
+/// thousand) and, the baseline, in memory alone. Runs inside the runtime (the log subscribes
+/// a task).
+fn event_log(count: u32) -> (Duration, Duration) {
+    let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
+    let time = |on_disk: bool| {
+        let key = me2b_node::at_rest::SecretKey::from_bytes(&[7; 32]).unwrap();
+        let (_node, events) = broadcast::channel(1);
+        let log = me2b_node::api::events::EventLog::start(events, on_disk.then_some((dir.path(), key))).unwrap();
+        let start = Instant::now();
+        for n in 0..count {
+            log.note("published", serde_json::json!({"topic": TOPIC, "n": n}));
+        }
+        start.elapsed() / count
+    };
+    (time(true), time(false))
+}
+
 /// One durable write as a node makes it ([`me2b_node::store::Store::apply`]: values sealed,
 /// a trip to tokio's blocking pool, sled's batch and flush, and back), next to sled's batch and
 /// flush alone of about the same bytes on the same disk: what the node adds to the disk's cost.
@@ -818,6 +837,9 @@ struct PersonasCost {
     idle_poll: (Duration, Duration),
 }
 
+/// Events pushed to the event log in its row: eight compactions of its backlog.
+const EVENTS: u32 = 8 * 1024;
+
 /// Polls of the persona swarms timed together (one poll takes well under a microsecond).
 const IDLE_POLLS: u32 = 10_000;
 
@@ -997,6 +1019,7 @@ fn main() {
         let rounds = (plan.bare_exchanges / 2).max(1);
         eprintln!("durable writes ({rounds})...");
         let (writes, sled_writes) = store_writes(rounds).await;
+        let events = event_log(EVENTS);
         let engine = engine_rows(plan.engine_rounds);
         let mut curve = Vec::new();
         for &(people, rounds) in &plan.curve {
@@ -1050,6 +1073,7 @@ fn main() {
             "",
         );
         ratio_row("durable write p50 (vs sled alone)", percentile(&writes, 0.5), percentile(&sled_writes, 0.5), 3, "");
+        ratio_row("event log, per event on disk (vs in memory)", events.0, events.1, 4, "");
         engine_table_rows(&engine);
         row(
             "business fsyncs per cycle",
