@@ -104,13 +104,13 @@ impl Disk {
     /// events, copied as they were sealed when appended. Sealing them again cost as much as
     /// the appends themselves (a third of the log's time in a business's load test).
     fn keep_last(&mut self, count: usize) -> Result<(), EventLogError> {
+        if count == 0 {
+            return self.replace(&[], 0);
+        }
         let path = Disk::backlog_path(&self.dir);
         let text = std::fs::read(&path).map_err(|source| EventLogError { path: path.display().to_string(), source })?;
         // The start of the last `count` lines (each ends with a newline; an unfinished last
         // one counts as a line, and does not open when read).
-        if count == 0 {
-            return self.replace(&[], 0);
-        }
         let body = text.strip_suffix(b"\n").unwrap_or(&text);
         let start = body
             .iter()
