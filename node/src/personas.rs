@@ -395,6 +395,25 @@ mod tests {
         assert!(polled <= events.len() as u64 + 2, "{polled} polls for {} events of one persona", events.len());
     }
 
+    #[tokio::test]
+    async fn the_wake_queue_holds_each_persona_once_and_forgets_dropped_ones() {
+        let mut personas = Personas::with_cap(NetConfig::default(), true, 3);
+        let peer = PeerId::random();
+        let keys: Vec<Keypair> = (1..=5u8).map(|i| Keypair::from_secret_bytes(&[i; 32])).collect();
+        // Used a hundred times each before any poll: each is queued once, the two the cap
+        // dropped included.
+        for _ in 0..100 {
+            for key in &keys {
+                personas.check_in(key, peer).unwrap();
+            }
+        }
+        assert!(lock(&personas.woken).keys.len() <= keys.len(), "one entry per persona at most");
+        // A poll takes the dropped ones out without polling anything for them.
+        settle(&mut personas);
+        let woken = lock(&personas.woken);
+        assert!(woken.keys.is_empty() && woken.queued.is_empty());
+    }
+
     #[test]
     fn the_address_book_keeps_the_newest_addresses_of_a_bounded_number_of_peers() {
         let mut book = AddressBook::default();
