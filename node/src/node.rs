@@ -18,8 +18,13 @@
 //! outbox (the outbox sends such a message again and the peer answers "stale"), and what
 //! gossip brought (a request or intent heard: a crash makes it unheard, and nobody was told it
 //! arrived). Their events go at once: the owner hears of a request as soon as it arrived. A
-//! read ([`Request::Query`]) writes the open batch first, so it never shows state a crash
-//! could take back. A gossip validation result is not an acknowledgement: it only tells
+//! third kind is written with the next write though something of it leaves: a batch whose
+//! messages all may leave before the write (a business's signature answering a proposal,
+//! [`Output::Send::early`]) and which answers only peers. Its answers are acknowledgements,
+//! so they wait, for that next write (which the person's countersignature brings a round
+//! trip later, or the tick) rather than for one of their own: an agreement costs a business
+//! one flush. A read ([`Request::Query`]) writes the open batch first, so it never shows state
+//! a crash could take back. A gossip validation result is not an acknowledgement: it only tells
 //! gossipsub whether someone else's message may travel on, promises nothing about this node's
 //! state, and goes at once, so that a hop costs no flush.
 //!
@@ -103,6 +108,9 @@ struct Pending {
     actions: Vec<Output>,
     events: Vec<NodeEvent>,
     acks: Vec<Ack>,
+    /// Acknowledgements of earlier batches that were not written on their own (see
+    /// [`Node::commit`]): they go with the next write, before `acks`.
+    waiting: Vec<Ack>,
 }
 
 /// Which swarm: the node's own (`None`), or the swarm of the persona with this key (a
@@ -469,14 +477,27 @@ impl Node {
         let state = self.engine.state();
         if !pending.must_write && !leaves && pending.changes.len() < CARRIED {
             self.pending.changes = std::mem::take(&mut pending.changes);
+            self.pending.waiting = std::mem::take(&mut pending.waiting);
+        } else if Self::defers(&pending) {
+            // What leaves of it leaves early (a business's signature answering a proposal),
+            // and it acknowledges only peers' messages: its acknowledgements wait for the
+            // next write instead of a write of their own, which comes with the person's
+            // countersignature (or the tick). Acknowledged still means durable; the early
+            // message was allowed to leave before the write all the same.
+            self.pending.changes = std::mem::take(&mut pending.changes);
+            self.pending.waiting = std::mem::take(&mut pending.waiting);
+            self.pending.waiting.append(&mut pending.acks);
         } else if pending.actions.iter().any(|action| matches!(action, Output::Send { early: true, .. })) {
             let (early, actions) = std::mem::take(&mut pending.actions)
                 .into_iter()
                 .partition(|action| matches!(action, Output::Send { early: true, .. }));
             pending.actions = actions;
             self.write_sending(&pending.changes, early).await?;
-        } else if !pending.changes.is_empty() {
-            self.store.apply(state, &pending.changes).await?;
+        } else {
+            // (Nothing waits without changes of its own in the batch: see `Node::defers`.)
+            if !pending.changes.is_empty() {
+                self.store.apply(state, &pending.changes).await?;
+            }
         }
         // The topics follow the subscriptions and (for a person) the undecided intents.
         if pending.changes.iter().any(|change| matches!(change, Change::Settings | Change::Intent(_))) {
@@ -489,7 +510,7 @@ impl Node {
         for event in pending.events {
             let _ = self.events.send(event);
         }
-        for ack in pending.acks {
+        for ack in pending.waiting.into_iter().chain(pending.acks) {
             match ack {
                 Ack::Reply(reply, outcome) => {
                     let _ = reply.send(outcome.map_err(NodeError::from));
@@ -498,6 +519,21 @@ impl Node {
             }
         }
         Ok(())
+    }
+
+    /// Whether `batch` may leave its write to the next one: it has changes, every message it
+    /// sends may leave before they are written (`early`) and it publishes nothing, it answers
+    /// only peers (a command's caller waits for its write), and what waits stays bounded.
+    fn defers(batch: &Pending) -> bool {
+        !batch.changes.is_empty()
+            && batch.changes.len() < CARRIED
+            && batch.waiting.len() + batch.acks.len() < BATCH
+            && batch.actions.iter().any(|action| matches!(action, Output::Send { early: true, .. }))
+            && batch
+                .actions
+                .iter()
+                .all(|action| matches!(action, Output::Send { early: true, .. } | Output::SetTimer { .. }))
+            && batch.acks.iter().all(|ack| matches!(ack, Ack::Respond(..)))
     }
 
     /// Carries out one of the engine's actions (events and changes went with the batch).

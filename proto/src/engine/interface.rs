@@ -450,7 +450,9 @@ pub enum Output {
         /// and refuses the person's countersignature as unknown, so the agreement is void on
         /// both sides (the person can still ask for the data the countersignature carried to be
         /// deleted: `AgreementRecord::revocable`). A person's messages always wait: each one
-        /// is in the person's ledger before it leaves.
+        /// is in the person's ledger before it leaves. When every message of a batch leaves
+        /// early, the driver may put off the write itself to its next one; what the batch
+        /// acknowledges then waits for that write (the node's `commit` does so).
         early: bool,
     },
     /// Publish a signed envelope on a gossip topic.
