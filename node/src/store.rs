@@ -1,9 +1,17 @@
 //! Storage: the engine's state in one sled tree, every value sealed with the data key.
 //!
 //! The engine says what changed ([`Change`]); [`Store::apply`] writes those parts of the
-//! engine's state (and new ledger entries) in one atomic batch and flushes it to disk before
+//! engine's state (and new ledger entries) atomically and flushes them to disk before
 //! returning, so a change the node has acknowledged survives a kill -9. [`Store::load`] reads
-//! the whole state back for a restart. Keys name records (a kind byte and an id or path,
+//! the whole state back for a restart.
+//!
+//! **One log write per flush.** sled 0.34 makes a batch atomic with a manifest that it writes
+//! (and syncs) on its own before the batch: two writes to the disk, one after the other, on
+//! every flush. A batch of ordinary size goes through a [`Journal`] instead: its writes are
+//! first put in one record (a single insert, atomic by itself), then made one by one, and the
+//! previous record is dropped; sled's log is recovered as a prefix, so a crash that cut the
+//! writes short left their record, and the next open makes them again. A flush is then one
+//! write and one sync. A large batch (an import, a restore) still goes as sled's batch. Keys name records (a kind byte and an id or path,
 //! never a value); values are sealed with XChaCha20-Poly1305 and bound to their key. Ledger
 //! entries carry no personal data and are stored as signed.
 
@@ -79,10 +87,110 @@ struct Counters {
     next_outbox_id: u64,
 }
 
+/// One write to the state tree: a key and its sealed value, or its removal.
+type Write = (Vec<u8>, Option<Vec<u8>>);
+
+/// Most bytes a batch's writes may hold to go through the [`Journal`]: a record is one value
+/// in sled's log, written with the batch (twice the bytes, in one write); beyond this, a batch
+/// (an import, a restore) goes as sled's own, whose manifest costs the second write.
+const JOURNALED: usize = 64 * 1024;
+
+/// Makes a batch of writes to the state tree atomic without sled's batch (see the module's
+/// documentation). It holds one record at a time (two after a crash, until the next open):
+/// the newest batch's writes, in a tree of its own, keyed by a sequence number.
+#[derive(Clone)]
+struct Journal {
+    state: sled::Tree,
+    records: sled::Tree,
+    /// The next record's key.
+    next: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// The key of the record held, if one is (`u64::MAX`: none).
+    held: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Journal {
+    /// Opens the journal and makes again the writes of every record a crash left, in order,
+    /// then drops them.
+    fn open(db: &sled::Db, state: sled::Tree) -> Result<Journal, StoreError> {
+        let records = db.open_tree("journal")?;
+        let mut writes = Vec::new();
+        let mut next = 0;
+        for item in records.iter() {
+            let (key, record) = item?;
+            let corrupt = |reason: String| StoreError::Corrupt { key: "journal".into(), reason };
+            let sequence = <[u8; 8]>::try_from(key.as_ref()).map_err(|e| corrupt(e.to_string()))?;
+            next = u64::from_be_bytes(sequence).saturating_add(1);
+            let record: Vec<Write> = postcard::from_bytes(&record).map_err(|e| corrupt(e.to_string()))?;
+            writes.extend(record);
+        }
+        if next > 0 {
+            state.apply_batch(sled_batch(writes))?;
+            db.flush()?;
+            records.clear()?;
+            db.flush()?;
+        }
+        let (next, held) = (next.into(), u64::MAX.into());
+        Ok(Journal { state, records, next: std::sync::Arc::new(next), held: std::sync::Arc::new(held) })
+    }
+
+    /// Drops the record held, if one is: for a store about to be flushed and closed.
+    fn forget(&self) -> Result<(), StoreError> {
+        let held = self.held.swap(u64::MAX, std::sync::atomic::Ordering::Relaxed);
+        if held != u64::MAX {
+            self.records.remove(held.to_be_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Writes `writes` atomically (not flushed: the caller flushes). One caller at a time
+    /// (the node's commits follow one another).
+    fn write(&self, writes: Vec<Write>) -> Result<(), StoreError> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let held = Some(self.held.load(Relaxed)).filter(|held| *held != u64::MAX);
+        let size: usize = writes.iter().map(|(key, value)| key.len() + value.as_ref().map_or(0, Vec::len)).sum();
+        if size > JOURNALED {
+            // The record held goes first: were it left, the next open would make its older
+            // writes again over this batch's.
+            self.forget()?;
+            return Ok(self.state.apply_batch(sled_batch(writes))?);
+        }
+        let sequence = self.next.fetch_add(1, Relaxed);
+        let record = postcard::to_stdvec(&writes)
+            .map_err(|e| StoreError::Corrupt { key: "journal".into(), reason: e.to_string() })?;
+        self.records.insert(sequence.to_be_bytes(), record)?;
+        self.held.store(sequence, Relaxed);
+        for (key, value) in writes {
+            match value {
+                Some(value) => self.state.insert(key, value)?,
+                None => self.state.remove(key)?,
+            };
+        }
+        // The older record's writes came before this record in the log: they are as durable
+        // as it is.
+        if let Some(held) = held {
+            self.records.remove(held.to_be_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// `writes` as one sled batch, in order (a later write to a key wins).
+fn sled_batch(writes: Vec<Write>) -> sled::Batch {
+    let mut batch = sled::Batch::default();
+    for (key, value) in writes {
+        match value {
+            Some(value) => batch.insert(key, value),
+            None => batch.remove(key),
+        }
+    }
+    batch
+}
+
 /// A node's store.
 pub struct Store {
     db: sled::Db,
     state: sled::Tree,
+    journal: Journal,
     data_key: SecretKey,
     /// Flushes (fsyncs) of state since the store was opened.
     flushes: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -160,7 +268,8 @@ impl Store {
             }
         };
         let state = db.open_tree("state")?;
-        Ok(Store { db, state, data_key, flushes: Default::default() })
+        let journal = Journal::open(&db, state.clone())?;
+        Ok(Store { db, state, journal, data_key, flushes: Default::default() })
     }
 
     /// Writes what `changes` name from `state`, in one batch, and waits until it is on disk,
@@ -175,10 +284,10 @@ impl Store {
             return Ok(());
         }
         let flush = changes.iter().any(|change| Store::must_flush(state, change));
-        let batch = self.batch(state, changes)?;
-        let (tree, db, flushes) = (self.state.clone(), self.db.clone(), self.flushes.clone());
+        let writes = self.writes(state, changes)?;
+        let (journal, db, flushes) = (self.journal.clone(), self.db.clone(), self.flushes.clone());
         tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
-            tree.apply_batch(batch)?;
+            journal.write(writes)?;
             if flush {
                 db.flush()?;
                 flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -190,13 +299,18 @@ impl Store {
     }
 
     /// Puts on disk whatever was written and not yet flushed (see [`Store::must_flush`]); a
-    /// node stopping does this before it lets its data directory go.
+    /// node stopping does this before it lets its data directory go. The journal's record
+    /// goes with it (its writes are before it in the log), so that the next open has nothing
+    /// to make again.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush().map(drop))
-            .await
-            .map_err(|e| StoreError::Corrupt { key: "(flush)".into(), reason: e.to_string() })?
-            .map_err(StoreError::from)
+        let (db, journal) = (self.db.clone(), self.journal.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            journal.forget()?;
+            db.flush()?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Corrupt { key: "(flush)".into(), reason: e.to_string() })?
     }
 
     /// The same as [`Store::apply`], blocking.
@@ -204,8 +318,7 @@ impl Store {
         if changes.is_empty() {
             return Ok(());
         }
-        let batch = self.batch(state, changes)?;
-        self.state.apply_batch(batch)?;
+        self.journal.write(self.writes(state, changes)?)?;
         self.db.flush()?;
         self.flushes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(())
@@ -227,16 +340,12 @@ impl Store {
         self.flushes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
-    fn batch(&self, state: &State, changes: &[Change]) -> Result<sled::Batch, StoreError> {
-        let mut batch = sled::Batch::default();
-        let put = |batch: &mut sled::Batch, key: Vec<u8>, value: Option<Vec<u8>>| -> Result<(), StoreError> {
-            match value {
-                Some(plain) => {
-                    let sealed = self.data_key.seal(&plain, &key)?;
-                    batch.insert(key, sealed);
-                }
-                None => batch.remove(key),
-            }
+    /// The writes that put `changes` from `state` in the state tree, values sealed.
+    fn writes(&self, state: &State, changes: &[Change]) -> Result<Vec<Write>, StoreError> {
+        let mut batch = Vec::with_capacity(changes.len() + 1);
+        let put = |batch: &mut Vec<Write>, key: Vec<u8>, value: Option<Vec<u8>>| -> Result<(), StoreError> {
+            let sealed = value.map(|plain| self.data_key.seal(&plain, &key)).transpose()?;
+            batch.push((key, sealed));
             Ok(())
         };
         for change in changes {
@@ -303,7 +412,7 @@ impl Store {
                     state.outbox.get(id).map(encode).transpose()?,
                 )?,
                 Change::LedgerEntry { sequence, bytes } | Change::LedgerSeal { sequence, bytes } => {
-                    batch.insert(key(kind::LEDGER, &sequence.to_be_bytes()), bytes.clone());
+                    batch.push((key(kind::LEDGER, &sequence.to_be_bytes()), Some(bytes.clone())));
                 }
             }
         }
@@ -469,5 +578,105 @@ mod lock_tests {
         drop(held);
         let opened = opener.join().unwrap_or_else(|_| panic!("opener panicked"));
         assert!(opened.is_ok(), "opened once free: {opened:?}");
+    }
+}
+
+#[cfg(test)]
+mod journal_tests {
+    use super::*;
+    use me2b_proto::vocab::Category;
+
+    fn open(path: &Path) -> Store {
+        Store::open(path, None, true).unwrap_or_else(|e| panic!("open: {e}"))
+    }
+
+    fn following(categories: &[&str]) -> State {
+        let mut state = State::default();
+        for category in categories {
+            state.subscriptions.insert(category.parse::<Category>().unwrap_or_else(|e| panic!("{category}: {e}")));
+        }
+        state
+    }
+
+    fn followed(store: &Store) -> Vec<String> {
+        let state = store.load().unwrap_or_else(|e| panic!("load: {e}"));
+        state.subscriptions.iter().map(|c| c.to_string()).collect()
+    }
+
+    /// What a crash can leave: the journal's records on disk, their writes not (or not all).
+    fn leave_records(store: &Store, records: &[(u64, &State)]) {
+        for (sequence, state) in records {
+            let writes = store.writes(state, &[Change::Settings]).unwrap_or_else(|e| panic!("writes: {e}"));
+            let record = postcard::to_stdvec(&writes).unwrap_or_else(|e| panic!("record: {e}"));
+            store.journal.records.insert(sequence.to_be_bytes(), record).unwrap_or_else(|e| panic!("insert: {e}"));
+        }
+        store.db.flush().unwrap_or_else(|e| panic!("flush: {e}"));
+    }
+
+    /// A batch whose record is on disk and whose writes are not (the crash came between) is
+    /// written at the next open, and two records (the older one's removal lost too) are
+    /// written in their order. Negative controls: an open that does not replay the journal
+    /// fails the first assertion; replaying the records newest first fails the second.
+    #[test]
+    fn writes_a_crash_cut_short_are_made_again_from_the_journal_in_order() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let path = dir.path().join("store");
+        let store = open(&path);
+        leave_records(&store, &[(0, &following(&["apparel.shoes"]))]);
+        drop(store);
+        let store = open(&path);
+        assert_eq!(followed(&store), ["apparel.shoes"], "the record's writes were made at open");
+        assert_eq!(store.journal.records.len(), 0, "and the record dropped");
+        leave_records(&store, &[(7, &following(&["apparel.coats"])), (8, &following(&["food.coffee"]))]);
+        drop(store);
+        let store = open(&path);
+        assert_eq!(followed(&store), ["food.coffee"], "the newer record's writes came last");
+    }
+
+    /// In use, the journal holds one record whatever the number of writes, and a large batch
+    /// (sled's own) drops it first, so that a later open does not write the older batch over
+    /// it. Negative control: keeping the record across a large batch fails the test (the
+    /// record is still held, and an open would make its older write again over the batch).
+    #[test]
+    fn the_journal_holds_one_record_and_a_large_batch_drops_it() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let path = dir.path().join("store");
+        let store = open(&path);
+        for _ in 0..100 {
+            store.apply_blocking(&following(&["apparel.shoes"]), &[Change::Settings]).unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!(store.journal.records.len(), 1, "one record held");
+        // Over `JOURNALED` in one batch: a vault this large goes as sled's batch.
+        let mut large = following(&["food.coffee"]);
+        let mut changes = vec![Change::Settings];
+        for i in 0..(JOURNALED / 100 + 1) {
+            let path: me2b_proto::vocab::FieldPath =
+                format!("profile.note_{i}").parse().unwrap_or_else(|e| panic!("path: {e}"));
+            let record = me2b_proto::engine::Record {
+                value: me2b_proto::value::Personal::new(me2b_proto::value::Value::Text("x".repeat(100))),
+                provenance: me2b_proto::engine::Provenance::Owner,
+                updated_at: me2b_proto::time::Timestamp::from_millis(0),
+                history: Default::default(),
+            };
+            large.vault.insert(path.clone(), record);
+            changes.push(Change::Vault(path));
+        }
+        store.apply_blocking(&large, &changes).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.journal.records.len(), 0, "the large batch dropped the record");
+        drop(store);
+        let store = open(&path);
+        assert_eq!(followed(&store), ["food.coffee"], "the large batch's write stood after the open");
+    }
+
+    /// A store flushed to close holds no record, so that the next open has nothing to make
+    /// again (a start costs no replay). Negative control: a flush that keeps the record fails.
+    #[tokio::test]
+    async fn a_flushed_store_holds_no_record() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
+        let store = open(&dir.path().join("store"));
+        store.apply(&following(&["apparel.shoes"]), &[Change::Settings]).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.journal.records.len(), 1);
+        store.flush().await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.journal.records.len(), 0, "the record went with the flush");
     }
 }
