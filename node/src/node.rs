@@ -483,7 +483,9 @@ impl Node {
             // and it acknowledges only peers' messages: its acknowledgements wait for the
             // next write instead of a write of their own, which comes with the person's
             // countersignature (or the tick). Acknowledged still means durable; the early
-            // message was allowed to leave before the write all the same.
+            // message was allowed to leave before the write all the same. Its events go at
+            // once, as a carried batch's do (the owner hears of nothing a peer did not already
+            // hear: the signature left).
             self.pending.changes = std::mem::take(&mut pending.changes);
             self.pending.waiting = std::mem::take(&mut pending.waiting);
             self.pending.waiting.append(&mut pending.acks);

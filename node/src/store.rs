@@ -7,7 +7,7 @@
 //!
 //! **One log write per flush.** sled 0.34 makes a batch atomic with a manifest that it writes
 //! (and syncs) on its own before the batch: two writes to the disk, one after the other, on
-//! every flush. A batch of ordinary size goes through a [`Journal`] instead: its writes are
+//! every flush. A batch of ordinary size goes through a `Journal` instead: its writes are
 //! first put in one record (a single insert, atomic by itself), then made one by one, and the
 //! previous record is dropped; sled's log is recovered as a prefix, so a crash that cut the
 //! writes short left their record, and the next open makes them again. A flush is then one

@@ -5,12 +5,12 @@
 //! second), covers it (see `Node::commit`). So an agreement costs the business one flush, not
 //! two, and "acknowledged means durable" still holds. Two tests:
 //!
-//! - over five agreements with a real person, the business flushes about once per agreement;
+//! - over six agreements with a real person, the business flushes about once per agreement;
 //! - a proposal's answer still leaves only after a write that holds the negotiation, even when
 //!   no countersignature comes (a rogue that proposes and goes quiet).
 //!
 //! Negative controls: with every batch that sends early written at once (the code before),
-//! the first test counted ten flushes for five agreements; with the deferred batch's answers
+//! the first test counted twelve flushes for six agreements; with the deferred batch's answers
 //! released at once instead of kept for the write, the second saw the answer with no flush
 //! since the proposal.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -42,7 +42,7 @@ async fn wait_subscribed(business: &mut TestNode, person: &TestNode) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_flushes_once_per_agreement_it_signs_at_once() {
-    const ROUNDS: u64 = 5;
+    const ROUNDS: u64 = 6;
     let (mut person, mut business) = person_and_business().await;
     wait_subscribed(&mut business, &person).await;
     let mut flushes = 0;
@@ -54,9 +54,11 @@ async fn a_business_flushes_once_per_agreement_it_signs_at_once() {
         // The publication's own write is not the agreement's.
         flushes += business.handle.info().await.unwrap().commits - before - 1;
     }
-    // One per agreement; one more if a tick fell inside a round and wrote what waited.
+    // One per agreement, and one more for each round in which the tick (once a second) fell
+    // between the business's signature and the countersignature and wrote what waited: a few
+    // at most on a loaded machine. Two per agreement is the code that writes each on its own.
     assert!(
-        flushes <= ROUNDS + 1,
+        flushes <= ROUNDS + 3,
         "{flushes} flushes for {ROUNDS} agreements: the answer to each proposal was written on its own"
     );
 }
