@@ -20,7 +20,6 @@ use common::*;
 use futures::StreamExt;
 use libp2p::request_response;
 use libp2p::swarm::SwarmEvent;
-use me2b_node::NodeEvent;
 use me2b_node::net::{BehaviourEvent, DirectEvent, DirectRequest};
 use me2b_proto::engine::{Command, Event, Handled, Role};
 use me2b_proto::envelope::{self, MessageKind, Seal};
@@ -28,23 +27,11 @@ use me2b_proto::identity::{Keypair, NegotiationId, Nonce};
 use me2b_proto::messages::{Context, NegotiationBody, NegotiationMessage};
 use prost::Message as _;
 
-/// Waits until the business knows the person follows its requests, so that each request goes
-/// over gossip and the person proposes (not over a direct stream, which it answers at once).
-async fn wait_subscribed(business: &mut TestNode, person: &TestNode) {
-    let person = person.handle.peer_id();
-    business
-        .wait_node_event(
-            "the person's subscription",
-            |e| matches!(e, NodeEvent::PeerSubscribed { peer, .. } if *peer == person),
-        )
-        .await;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_business_flushes_once_per_agreement_it_signs_at_once() {
     const ROUNDS: u64 = 6;
     let (mut person, mut business) = person_and_business().await;
-    wait_subscribed(&mut business, &person).await;
+    business.wait_subscribed(&person).await;
     let mut flushes = 0;
     for _ in 0..ROUNDS {
         let before = business.handle.info().await.unwrap().commits;

@@ -13,7 +13,6 @@
 
 mod common;
 use common::*;
-use me2b_node::NodeEvent;
 use me2b_proto::engine::{Command, Event};
 use std::time::Duration;
 
@@ -21,19 +20,6 @@ use std::time::Duration;
 async fn flushes_now(node: &TestNode) -> u64 {
     node.handle.state().await.unwrap();
     node.handle.info().await.unwrap().commits
-}
-
-/// Waits until the business knows the person follows its requests, so that the request goes
-/// over gossip (a business hands its live requests to a peer that subscribes later over a
-/// direct stream, which the person answers, and so writes at once).
-async fn wait_subscribed(business: &mut TestNode, person: &TestNode) {
-    let person = person.handle.peer_id();
-    business
-        .wait_node_event(
-            "the person's subscription",
-            |e| matches!(e, NodeEvent::PeerSubscribed { peer, .. } if *peer == person),
-        )
-        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,7 +32,7 @@ async fn a_request_heard_reaches_the_disk_within_a_tick() {
         rule.ask_owner = true;
     }
     person.command(Command::SetPolicy(policy)).await;
-    wait_subscribed(&mut business, &person).await;
+    business.wait_subscribed(&person).await;
     let before = flushes_now(&person).await;
     publish(&business, shoe_terms()).await;
     let seen = person.wait_for("the request", |e| matches!(e, Event::RequestSeen { .. })).await;
@@ -67,7 +53,7 @@ async fn a_request_heard_reaches_the_disk_within_a_tick() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_request_that_makes_the_person_propose_is_on_disk_before_the_proposal_leaves() {
     let (mut person, mut business) = person_and_business().await;
-    wait_subscribed(&mut business, &person).await;
+    business.wait_subscribed(&person).await;
     let before = flushes_now(&person).await;
     publish(&business, shoe_terms()).await;
     business.wait_for("the proposal", |e| matches!(e, Event::TermsExchanged { sent: false, .. })).await;

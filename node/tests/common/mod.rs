@@ -131,6 +131,18 @@ impl TestNode {
         }
     }
 
+    /// Waits until this node (a business) knows `person` follows its requests, so that a
+    /// request goes to it over gossip (a business hands its live requests to a peer that
+    /// subscribes later over a direct stream instead, which the person answers at once).
+    pub async fn wait_subscribed(&mut self, person: &TestNode) {
+        let person = person.handle.peer_id();
+        self.wait_node_event(
+            "the person's subscription",
+            |e| matches!(e, NodeEvent::PeerSubscribed { peer, .. } if *peer == person),
+        )
+        .await;
+    }
+
     pub async fn command(&self, command: Command) -> me2b_proto::engine::Handled {
         self.handle.command(command).await.unwrap()
     }
