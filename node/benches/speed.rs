@@ -480,8 +480,10 @@ fn event_log(count: u32) -> (Duration, Duration) {
 }
 
 /// One durable write as a node makes it ([`me2b_node::store::Store::apply`]: values sealed,
-/// a trip to tokio's blocking pool, sled's batch and flush, and back), next to sled's batch and
-/// flush alone of about the same bytes on the same disk: what the node adds to the disk's cost.
+/// a trip to tokio's blocking pool, the journal's record and the writes, the flush, and back),
+/// next to sled's batch and flush alone of about the same bytes on the same disk: what the
+/// node adds to the disk's cost, or saves (sled's batch writes its manifest to the disk on its
+/// own, the journal does not: see `store`).
 async fn store_writes(rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
     use me2b_proto::engine::{Change, State};
     let dir = tempfile::tempdir_in(std::env::temp_dir()).unwrap();
