@@ -7,7 +7,7 @@
 //!
 //! **Group commit.** After the first input of a turn, the loop takes whatever else is ready at
 //! once (up to [`BATCH`] inputs) and feeds it too; then [`Node::commit`] writes every change of
-//! the batch to the store in one sled batch and one flush, and only then lets anything leave:
+//! the batch to the store atomically with one flush, and only then lets anything leave:
 //! messages are sent or published, timers set, events broadcast, and the batch's
 //! acknowledgements ([`Ack`]: a command's reply, a direct message's [`Answer`]) released. So
 //! one fsync covers every input that arrived while the last one ran, and "acknowledged means
@@ -458,10 +458,11 @@ impl Node {
         }
     }
 
-    /// Writes the open batch in one sled batch and one flush, then carries out its outputs and
+    /// Writes the open batch atomically with one flush, then carries out its outputs and
     /// releases its acknowledgements, in the order the inputs came. The one message that need
     /// not wait, a business's first signature on an agreement, leaves as the write starts
-    /// ([`Node::write_sending`]).
+    /// ([`Node::write_sending`]); a batch in which nothing else leaves is written with the next
+    /// one ([`Node::defers`]).
     async fn commit(&mut self) -> Result<(), StoreError> {
         let mut pending = std::mem::take(&mut self.pending);
         // A batch may wait for the node's next write when losing it to a crash loses nothing

@@ -11,9 +11,11 @@
 //! first put in one record (a single insert, atomic by itself), then made one by one, and the
 //! previous record is dropped; sled's log is recovered as a prefix, so a crash that cut the
 //! writes short left their record, and the next open makes them again. A flush is then one
-//! write and one sync. A large batch (an import, a restore) still goes as sled's batch. Keys name records (a kind byte and an id or path,
-//! never a value); values are sealed with XChaCha20-Poly1305 and bound to their key. Ledger
-//! entries carry no personal data and are stored as signed.
+//! write and one sync. A large batch (an import, a restore) still goes as sled's batch.
+//!
+//! Keys name records (a kind byte and an id or path, never a value); values are sealed with
+//! XChaCha20-Poly1305 and bound to their key. Ledger entries carry no personal data and are
+//! stored as signed.
 
 use crate::at_rest::{AtRestError, SecretKey, Wrapped};
 use me2b_proto::engine::{Change, OutboxId, State};
@@ -272,7 +274,7 @@ impl Store {
         Ok(Store { db, state, journal, data_key, flushes: Default::default() })
     }
 
-    /// Writes what `changes` name from `state`, in one batch, and waits until it is on disk,
+    /// Writes what `changes` name from `state`, atomically, and waits until it is on disk,
     /// unless none of them needs the disk ([`Store::must_flush`]): then the batch is written
     /// and goes to disk with the next flush.
     ///
