@@ -8,7 +8,9 @@
 # The API and console stay on the container's loopback (127.0.0.1:6429): use them with
 # `docker exec NAME me2b ...`, or publish them deliberately behind TLS (see README).
 
-FROM rust:1-bookworm AS build
+# The rustc that wrote cli/startup.order (its symbol names hold for one compiler version; see
+# packaging/startup-order.sh).
+FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
 # The same build as `cargo install --path cli --profile dist`: the lock file pins every crate.

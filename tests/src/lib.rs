@@ -150,7 +150,7 @@ impl Node {
     }
 
     /// The same as [`Node::start`], logging at the daemon's default level, as a daemon in
-    /// service does: for a test that measures its CPU time.
+    /// service does: for a test that measures its CPU time or memory.
     pub fn start_quiet(&mut self, bootstrap: &[String]) {
         self.start_logging(bootstrap, "info");
     }
