@@ -9,7 +9,11 @@
 # the page cache's larger folio). Start-up touches a little code in hundreds of places across
 # the binary's 18 MB of code, so an idle daemon held most of it. Gathered, it holds what it ran.
 #
-#   cargo build --profile dist -p me2b-cli && packaging/startup-order.sh
+#   cargo build --profile dist -p me2b-cli && packaging/startup-order.sh [--add] [BINARY]
+#
+# With --add, the functions already listed that the binary still defines are kept: run it on
+# a binary linked with the list to add what that run newly saw (a function whose run depends
+# on timing or on the input's length shows in one run and not in another).
 #
 # Needs valgrind (Debian's `valgrind`). The symbols' names carry hashes that stay the same
 # while the code changes, but not across a new rustc or new versions of the dependencies: run
@@ -17,36 +21,68 @@
 # that no longer exists is skipped, one it misses is laid out with the rest).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+add=false
+if [ "${1:-}" = --add ]; then
+  add=true
+  shift
+fi
 bin=${1:-target/dist/me2b}
 command -v valgrind >/dev/null || { echo "valgrind is needed (apt-get install valgrind)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-# One daemon of each role: init, start under callgrind, one read through the API, a few
-# seconds of idling (ticks, timers), a graceful stop.
+# Runs a daemon of the data directory $1 under the command that follows (callgrind, perf), at
+# the daemon's default log level, through its ready line, one read through the API, a few
+# seconds of idling (ticks, timers) and a graceful stop; $run names its files.
+run_daemon() {
+  local node=$1
+  shift
+  env -u ME2B_LOG "$@" "$bin" --data-dir "$node" daemon --no-mdns --listen /ip4/127.0.0.1/tcp/0 \
+    --api 127.0.0.1:0 >"$run.out" 2>"$run.err" &
+  local tool=$!
+  for _ in $(seq 1 1200); do
+    grep -q "me2b daemon ready" "$run.out" && break
+    kill -0 "$tool" 2>/dev/null || { cat "$run.err" >&2; exit 1; }
+    sleep 0.1
+  done
+  grep -q "me2b daemon ready" "$run.out" || { kill "$tool"; echo "$run: no ready line" >&2; exit 1; }
+  "$bin" --data-dir "$node" status >/dev/null
+  sleep 3
+  # The daemon itself (perf runs it as its child; valgrind runs it in its own process).
+  pkill -TERM -P "$tool" 2>/dev/null || kill -TERM "$tool"
+  wait "$tool" || true
+}
+
+# One daemon of each role, started twice (a first start, then a restart over what the first
+# wrote), under callgrind: every function it saw run (`fn=` and `cfn=` name it the first time;
+# `'2` marks a recursion level).
 for role in person business; do
   node="$work/$role"
   "$bin" --data-dir "$node" init --role "$role" --name Startup --no-passphrase >/dev/null
-  ME2B_LOG=info valgrind --tool=callgrind --demangle=no --callgrind-out-file="$work/$role.callgrind" \
-    "$bin" --data-dir "$node" daemon --no-mdns --listen /ip4/127.0.0.1/tcp/0 --api 127.0.0.1:0 \
-    >"$work/$role.out" 2>"$work/$role.err" &
-  daemon=$!
-  for _ in $(seq 1 1200); do
-    grep -q "me2b daemon ready" "$work/$role.out" && break
-    kill -0 "$daemon" 2>/dev/null || { cat "$work/$role.err" >&2; exit 1; }
-    sleep 0.1
+  for start in first restart; do
+    run="$work/$role-$start"
+    run_daemon "$node" valgrind --tool=callgrind --demangle=no --callgrind-out-file="$run.callgrind"
+    sed -n "s/^c\?fn=([0-9]*) \(.*\)$/\1/p" "$run.callgrind" | sed "s/'[0-9]*$//" >>"$work/ran"
   done
-  grep -q "me2b daemon ready" "$work/$role.out" || { kill "$daemon"; echo "the $role daemon did not start" >&2; exit 1; }
-  "$bin" --data-dir "$node" status >/dev/null
-  sleep 3
-  kill -TERM "$daemon"
-  wait "$daemon" || true
+  # valgrind's CPU lacks AVX-512 and SHA extensions, so where a crate picks its code by the
+  # CPU's features (crc32fast, sha2) callgrind saw another function run than the machine
+  # runs. With perf (Debian's `linux-perf`), a native run adds the function of each page
+  # fault in the binary's code: run on a binary linked with the list, these are the ones it
+  # missed.
+  if command -v perf >/dev/null; then
+    run="$work/$role-native"
+    run_daemon "$node" perf record -q -e page-faults -c 1 -d -o "$run.perf" --
+    # Columns: the faulting address, its symbol, the instruction pointer, its function.
+    perf script --no-demangle -F addr,ip,sym -i "$run.perf" 2>/dev/null |
+      awk '$1 == $3 { print $4 }' >>"$work/ran"
+  fi
 done
 
-# Every function callgrind saw run (`fn=` and `cfn=` name it the first time; `'2` marks a
-# recursion level), kept if the binary defines it, in name order (which keeps a crate's
-# functions together).
-sed -n "s/^c\?fn=([0-9]*) \(.*\)$/\1/p" "$work"/*.callgrind | sed "s/'[0-9]*$//" | LC_ALL=C sort -u >"$work/ran"
+# Kept if the binary defines it, in name order (which keeps a crate's functions together).
+if $add && [ -f cli/startup.order ]; then
+  cat cli/startup.order >>"$work/ran"
+fi
+LC_ALL=C sort -u "$work/ran" >"$work/ran.sorted"
 nm --defined-only "$bin" | awk '$2 ~ /^[tTwW]$/ { print $3 }' | LC_ALL=C sort -u >"$work/defined"
-LC_ALL=C comm -12 "$work/ran" "$work/defined" >cli/startup.order
+LC_ALL=C comm -12 "$work/ran.sorted" "$work/defined" >cli/startup.order
 echo "cli/startup.order: $(wc -l <cli/startup.order) functions"
