@@ -15,10 +15,13 @@
 # a binary linked with the list to add what that run newly saw (a function whose run depends
 # on timing or on the input's length shows in one run and not in another).
 #
-# Needs valgrind (Debian's `valgrind`). The symbols' names carry hashes that stay the same
-# while the code changes, but not across a new rustc or new versions of the dependencies: run
-# this again after either (a stale list costs memory, never correctness: a function it names
-# that no longer exists is skipped, one it misses is laid out with the rest).
+# Needs valgrind (Debian's `valgrind`); perf (Debian's `linux-perf`) if there is one. Most
+# names hold while the code changes, but not those of generic functions instantiated by
+# changed code or of functions LTO renamed (`name.12345`), and none across a new rustc or new
+# versions of the dependencies: run this again (`--add` on a binary linked with the old list)
+# after a change to what a daemon runs at start. A stale list costs memory, never
+# correctness: a function it names that no longer exists is skipped, one it misses is laid
+# out with the rest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 add=false

@@ -104,6 +104,32 @@ pub struct Api {
     events: Arc<EventLog>,
     webhooks: Option<Arc<webhooks::Webhooks>>,
     sessions: console::Sessions,
+    /// `/v1/openapi.json`, written at its first request (see [`Routes`]).
+    openapi: std::sync::OnceLock<Result<String, String>>,
+}
+
+/// The API's documented routes, built before the node starts: utoipa builds the OpenAPI
+/// document along with them (about 1.7 MB of the heap at its peak), and a daemon that built
+/// them last, and kept the document, held that memory while idle; built first and dropped, it
+/// is reused by what the node allocates next. `/v1/openapi.json` builds the document again at
+/// its first request.
+pub struct Routes {
+    protected: Router<Arc<Api>>,
+    public: Router<Arc<Api>>,
+}
+
+impl Routes {
+    /// The routes, without their document.
+    pub fn new() -> Routes {
+        let (protected, public, _document) = documented();
+        Routes { protected, public }
+    }
+}
+
+impl Default for Routes {
+    fn default() -> Routes {
+        Routes::new()
+    }
 }
 
 impl Api {
@@ -130,6 +156,7 @@ impl Api {
             events,
             webhooks,
             sessions: console::Sessions::default(),
+            openapi: std::sync::OnceLock::new(),
         }))
     }
 
@@ -138,13 +165,12 @@ impl Api {
         self.events.close();
     }
 
-    /// The routes.
-    pub fn router(self: &Arc<Api>) -> Router {
-        let (protected, public, document) = documented();
-        let document = Arc::new(document);
+    /// The router of `routes`, with this API's state.
+    pub fn router(self: &Arc<Api>, routes: Routes) -> Router {
+        let Routes { protected, public } = routes;
         let protected = protected.route_layer(middleware::from_fn_with_state(Arc::clone(self), authorise));
         Router::new()
-            .route("/v1/openapi.json", get(move || openapi(Arc::clone(&document))))
+            .route("/v1/openapi.json", get(openapi))
             .route("/", get(console::page))
             .route("/console/{file}", get(console::asset))
             .route("/console/session", post(console::session_start).delete(console::session_end))
@@ -230,10 +256,10 @@ fn documented() -> (Router<Arc<Api>>, Router<Arc<Api>>, utoipa::openapi::OpenApi
 )]
 struct ApiDoc;
 
-async fn openapi(document: Arc<utoipa::openapi::OpenApi>) -> Response {
-    match document.to_json() {
-        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
-        Err(error) => ApiError::of(Problem::Internal, error.to_string()).into_response(),
+async fn openapi(State(api): State<Arc<Api>>) -> Response {
+    match api.openapi.get_or_init(|| openapi_document().to_json().map_err(|error| error.to_string())) {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text.clone()).into_response(),
+        Err(error) => ApiError::of(Problem::Internal, error.clone()).into_response(),
     }
 }
 
