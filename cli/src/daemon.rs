@@ -133,8 +133,6 @@ pub fn run(data_dir: Option<PathBuf>, args: DaemonArgs) -> Result<()> {
 }
 
 async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
-    // First: what building them leaves free is then reused by the node (api::Routes).
-    let routes = me2b_node::api::Routes::new();
     if let Some(running) = dir.api_address()?
         && crate::client::answers(running.address).await
     {
@@ -236,7 +234,7 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
     println!("me2b daemon ready: peer {} listening on {} API http://{api_address}", info.peer_id, listen.join(","));
     info!(peer = %info.peer_id, api = %api_address, "ready");
 
-    let served = axum::serve(listener, api.router(routes)).with_graceful_shutdown(stop_signal()).await;
+    let served = axum::serve(listener, api.router()).with_graceful_shutdown(stop_signal()).await;
     info!("stopping");
     node.shutdown().await;
     api.close();

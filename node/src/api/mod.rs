@@ -6,11 +6,11 @@
 //! files do not (they reveal nothing). Every request must name this API in its `Host`. No
 //! CORS headers are sent, so browsers refuse other origins' scripts.
 //!
-//! **Contract.** Routes are registered through `utoipa-axum`, so a route cannot exist without
-//! its OpenAPI operation; the document is served at `/v1/openapi.json`. Answers are typed
-//! (`views`); errors are RFC 9457 problem documents with a stable `type` ([`problem`]); every
-//! list is paginated by cursor (`?limit=&after=`, next page in the `Link` header, see
-//! `page`); event ids survive restarts ([`events`]).
+//! **Contract.** Routes are listed once, as `#[utoipa::path]` handlers (`documented_routes!`),
+//! so a route cannot exist without its OpenAPI operation; the document is served at
+//! `/v1/openapi.json`. Answers are typed (`views`); errors are RFC 9457 problem documents with
+//! a stable `type` ([`problem`]); every list is paginated by cursor (`?limit=&after=`, next
+//! page in the `Link` header, see `page`); event ids survive restarts ([`events`]).
 //!
 //! This module owns the router, authentication and the node's own routes (status, identity,
 //! peers, metrics, events); the handlers live by resource in `vault` (records, policy),
@@ -40,10 +40,11 @@ use axum::extract::{Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use business::*;
 use businesses::*;
+use console::{__path_login_link, login_link};
 use dealings::*;
 use events::EventLog;
 use me2b_proto::document::{BusinessPolicyDoc, PolicyDoc, RuleDoc};
@@ -104,32 +105,8 @@ pub struct Api {
     events: Arc<EventLog>,
     webhooks: Option<Arc<webhooks::Webhooks>>,
     sessions: console::Sessions,
-    /// `/v1/openapi.json`, written at its first request (see [`Routes`]).
+    /// `/v1/openapi.json`, written at its first request (see [`documented_routes`]).
     openapi: std::sync::OnceLock<Result<String, String>>,
-}
-
-/// The API's documented routes, built before the node starts: utoipa builds the OpenAPI
-/// document along with them (about 1.7 MB of the heap at its peak), and a daemon that built
-/// them last, and kept the document, held that memory while idle; built first and dropped, it
-/// is reused by what the node allocates next. `/v1/openapi.json` builds the document again at
-/// its first request.
-pub struct Routes {
-    protected: Router<Arc<Api>>,
-    public: Router<Arc<Api>>,
-}
-
-impl Routes {
-    /// The routes, without their document.
-    pub fn new() -> Routes {
-        let (protected, public, _document) = documented();
-        Routes { protected, public }
-    }
-}
-
-impl Default for Routes {
-    fn default() -> Routes {
-        Routes::new()
-    }
 }
 
 impl Api {
@@ -165,9 +142,9 @@ impl Api {
         self.events.close();
     }
 
-    /// The router of `routes`, with this API's state.
-    pub fn router(self: &Arc<Api>, routes: Routes) -> Router {
-        let Routes { protected, public } = routes;
+    /// The API's router, with this API's state.
+    pub fn router(self: &Arc<Api>) -> Router {
+        let (protected, public) = routes();
         let protected = protected.route_layer(middleware::from_fn_with_state(Arc::clone(self), authorise));
         Router::new()
             .route("/v1/openapi.json", get(openapi))
@@ -185,62 +162,100 @@ impl Api {
     }
 }
 
-/// The API's OpenAPI document, generated from the routes.
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    documented().2
+/// Every documented route, listed once; a group shares one path. The router is built from
+/// each handler's `#[utoipa::path]` path and methods alone ([`route`]); the OpenAPI document,
+/// which `utoipa-axum` builds along with a router (0.5 MB of code and 1.7 MB of heap at its
+/// peak), only at the first request of `/v1/openapi.json`. So a route still cannot exist
+/// without its documented operation, and a daemon pays for the document only when it is read.
+macro_rules! documented_routes {
+    (
+        protected: [$( ($($protected:ident),+) ),* $(,)?],
+        public: [$( ($($public:ident),+) ),* $(,)?] $(,)?
+    ) => {
+        /// The routes: those that need the token, and those that do not.
+        fn routes() -> (Router<Arc<Api>>, Router<Arc<Api>>) {
+            utoipa_axum::paste! {
+                let protected = Router::new();
+                $($( let protected = route::<[<__path_ $protected>], _, _>(protected, $protected); )+)*
+                let public = Router::new();
+                $($( let public = route::<[<__path_ $public>], _, _>(public, $public); )+)*
+            }
+            (protected, public)
+        }
+
+        /// The API's OpenAPI document, generated from the routes.
+        pub fn openapi_document() -> utoipa::openapi::OpenApi {
+            let (_, protected) = OpenApiRouter::<Arc<Api>>::new()
+                $( .routes(routes!($($protected),+)) )*
+                .split_for_parts();
+            let (_, public) = OpenApiRouter::<Arc<Api>>::new()
+                $( .routes(routes!($($public),+)) )*
+                .split_for_parts();
+            let mut document = ApiDoc::openapi();
+            document.merge(protected);
+            document.merge(public);
+            document
+        }
+    };
 }
 
-/// The documented routes: those that need the token, those that do not, and their document.
-fn documented() -> (Router<Arc<Api>>, Router<Arc<Api>>, utoipa::openapi::OpenApi) {
-    let (protected, protected_doc) = OpenApiRouter::<Arc<Api>>::new()
-        .routes(routes!(metrics))
-        .routes(routes!(status))
-        .routes(routes!(peers))
-        .routes(routes!(backup))
-        .routes(routes!(connect))
-        .routes(routes!(vocabulary))
-        .routes(routes!(events_stream))
-        .routes(routes!(data_list, data_import))
-        .routes(routes!(data_get, data_set, data_remove))
-        .routes(routes!(data_import_file))
-        .routes(routes!(policy_get, policy_set))
-        .routes(routes!(business_policy_get, business_policy_set))
-        .routes(routes!(subscriptions, subscribe))
-        .routes(routes!(intent_publish))
-        .routes(routes!(requests))
-        .routes(routes!(negotiations))
-        .routes(routes!(pending))
-        .routes(routes!(approve))
-        .routes(routes!(decline))
-        .routes(routes!(counter))
-        .routes(routes!(agreements))
-        .routes(routes!(agreement))
-        .routes(routes!(revoke))
-        .routes(routes!(agreement_signed))
-        .routes(routes!(businesses))
-        .routes(routes!(petname))
-        .routes(routes!(domain_proof))
-        .routes(routes!(offers, offer_send))
-        .routes(routes!(ledger_entries))
-        .routes(routes!(ledger_verify))
-        .routes(routes!(export))
-        .routes(routes!(campaign_publish))
-        .routes(routes!(catalog_get, catalog_set))
-        .routes(routes!(received))
-        .routes(routes!(demand))
-        .routes(routes!(console::login_link))
-        .routes(routes!(webhooks_status))
-        .routes(routes!(webhook_retry))
-        .split_for_parts();
-    let (public, public_doc) = OpenApiRouter::<Arc<Api>>::new()
-        .routes(routes!(healthz))
-        .routes(routes!(ready))
-        .routes(routes!(identity))
-        .split_for_parts();
-    let mut document = ApiDoc::openapi();
-    document.merge(protected_doc);
-    document.merge(public_doc);
-    (protected, public, document)
+documented_routes! {
+    protected: [
+        (metrics),
+        (status),
+        (peers),
+        (backup),
+        (connect),
+        (vocabulary),
+        (events_stream),
+        (data_list, data_import),
+        (data_get, data_set, data_remove),
+        (data_import_file),
+        (policy_get, policy_set),
+        (business_policy_get, business_policy_set),
+        (subscriptions, subscribe),
+        (intent_publish),
+        (requests),
+        (negotiations),
+        (pending),
+        (approve),
+        (decline),
+        (counter),
+        (agreements),
+        (agreement),
+        (revoke),
+        (agreement_signed),
+        (businesses),
+        (petname),
+        (domain_proof),
+        (offers, offer_send),
+        (ledger_entries),
+        (ledger_verify),
+        (export),
+        (campaign_publish),
+        (catalog_get, catalog_set),
+        (received),
+        (demand),
+        (login_link),
+        (webhooks_status),
+        (webhook_retry),
+    ],
+    public: [(healthz), (ready), (identity)],
+}
+
+/// `router` with `handler` at the path and methods its operation `P` documents (a path's
+/// handlers share its route).
+fn route<P, H, T>(router: Router<Arc<Api>>, handler: H) -> Router<Arc<Api>>
+where
+    P: utoipa::Path,
+    H: axum::handler::Handler<T, Arc<Api>>,
+    T: 'static,
+{
+    use utoipa_axum::PathItemExt as _;
+    let methods = P::methods()
+        .iter()
+        .fold(MethodRouter::new(), |methods, method| methods.on(method.to_method_filter(), handler.clone()));
+    router.route(&P::path(), methods)
 }
 
 /// The document's frame: what the routes do not say themselves.
