@@ -246,6 +246,30 @@ fn the_cli_sends_its_token_only_to_its_own_daemon() {
 }
 
 #[test]
+fn the_cli_reaches_its_daemon_directly_whatever_proxy_the_environment_names() {
+    let mut person = Node::init("person", "Ada", "127.0.0.76");
+    person.start(&[]);
+    // A proxy that would see the calls (and, relaying them, the token) were the CLI to use it.
+    let proxy = std::net::TcpListener::bind("127.0.0.76:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let url = format!("http://{}", proxy.local_addr().unwrap());
+    let output = std::process::Command::new(me2b_tests::binary())
+        .arg("--data-dir")
+        .arg(person.dir.path())
+        .arg("status")
+        .envs(["http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"].map(|name| (name, &url)))
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(String::from_utf8_lossy(&output.stdout).contains("person"));
+    let reached = proxy.accept();
+    assert!(
+        reached.as_ref().is_err_and(|error| error.kind() == std::io::ErrorKind::WouldBlock),
+        "the CLI called through the proxy: {reached:?}"
+    );
+}
+
+#[test]
 fn event_ids_continue_across_a_restart_and_resume_exactly() {
     let mut business = Node::init("business", "Stride", "127.0.0.67");
     business.start(&[]);

@@ -661,7 +661,7 @@ fn read_file(file: &std::path::Path) -> Result<String> {
 async fn follow_events(daemon: &Daemon, mut after: Option<u64>) -> Result<()> {
     use eventsource_stream::Eventsource as _;
     use futures::StreamExt as _;
-    let http = reqwest::Client::builder().build()?;
+    let http = me2b_node::api::client().build()?;
     let mut connected_before = false;
     loop {
         let mut request = http.get(format!("{}/v1/events", daemon.base)).bearer_auth(&daemon.token);

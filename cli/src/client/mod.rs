@@ -242,7 +242,7 @@ struct Daemon {
 
 /// Whether an API answers at `address` (used to tell a running daemon from a stale file).
 pub async fn answers(address: SocketAddr) -> bool {
-    let Ok(http) = reqwest::Client::builder().timeout(Duration::from_secs(2)).build() else { return false };
+    let Ok(http) = me2b_node::api::client().timeout(Duration::from_secs(2)).build() else { return false };
     http.get(format!("http://{address}/healthz")).send().await.is_ok_and(|r| r.status().is_success())
 }
 
@@ -261,7 +261,7 @@ pub async fn proves_identity(found: &me2b_node::config::ApiAddress) -> Result<()
     let key: me2b_proto::identity::PublicKey = found.public_key.parse().map_err(|_| stale())?;
     let mut challenge = [0u8; 32];
     me2b_node::at_rest::random(&mut challenge)?;
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
+    let http = me2b_node::api::client().timeout(Duration::from_secs(5)).build()?;
     let url = format!("http://{}/v1/identity?challenge={}", found.address, me2b_proto::identity::hex(&challenge));
     let response = http.get(url).send().await.map_err(|_| stale())?;
     if !response.status().is_success() {
@@ -290,7 +290,7 @@ impl Daemon {
             .api_address()
             .map_err(|e| fail(ExitKind::NotRunning, format!("{e}; {start}")))?
             .ok_or_else(|| fail(ExitKind::NotRunning, format!("the daemon is not running; {start}")))?;
-        let http = reqwest::Client::builder().timeout(CALL_TIMEOUT).build()?;
+        let http = me2b_node::api::client().timeout(CALL_TIMEOUT).build()?;
         proves_identity(&found).await.with_context(|| start.clone())?;
         Ok(Daemon { http, base: format!("http://{}", found.address), token, dir })
     }

@@ -162,6 +162,14 @@ impl Api {
     }
 }
 
+/// An HTTP client for a node's API, which is plain HTTP on a loopback address: so never through
+/// a proxy the environment names (`http_proxy` would carry the calls there, and the token with
+/// them once the proxy relayed a valid identity proof), and without the system's TLS roots
+/// (loading them reads every file in `/etc/ssl/certs`).
+pub fn client() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().no_proxy().tls_built_in_root_certs(false)
+}
+
 /// Every documented route, listed once; a group shares one path. The router is built from
 /// each handler's `#[utoipa::path]` path and methods alone ([`route`]); the OpenAPI document,
 /// which `utoipa-axum` builds along with a router (0.5 MB of code and 1.7 MB of heap at its

@@ -428,7 +428,7 @@ pub async fn drive(scenario: Scenario, seed: u64, cluster: &Cluster, out: &Path)
 
 /// Asks every member who it is, and checks its role.
 async fn connect(cluster: &Cluster, members: &[usize]) -> Result<Api> {
-    let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(10)).build()?;
+    let http = me2b_node::api::client().connect_timeout(Duration::from_secs(10)).build()?;
     let daemons = members
         .iter()
         .map(|&m| &cluster.nodes[m])
