@@ -34,22 +34,30 @@ const RECHECK_FAILED: Duration = Duration::from_secs(600);
 const ROUND: Duration = Duration::from_secs(60);
 
 /// Runs the checks for `node` until it stops. `ca_pem` adds certificate authorities to the
-/// system's (a PEM bundle).
+/// system's (a PEM bundle), read now so that a malformed one stops the daemon at start.
 pub fn spawn(node: NodeHandle, ca_pem: Option<&[u8]>) -> Result<tokio::task::JoinHandle<()>, reqwest::Error> {
-    let mut builder =
-        reqwest::Client::builder().timeout(FETCH_TIMEOUT).redirect(reqwest::redirect::Policy::none()).https_only(true);
-    if let Some(pem) = ca_pem {
-        for certificate in reqwest::Certificate::from_pem_bundle(pem)? {
-            builder = builder.add_root_certificate(certificate);
-        }
-    }
-    let client = builder.build()?;
-    Ok(tokio::spawn(run(node, client)))
+    let authorities = match ca_pem {
+        Some(pem) => reqwest::Certificate::from_pem_bundle(pem)?,
+        None => Vec::new(),
+    };
+    Ok(tokio::spawn(run(node, authorities)))
 }
 
-async fn run(node: NodeHandle, client: reqwest::Client) {
+/// The HTTPS client the checks fetch with. Built at the first check, not at start: loading the
+/// system's roots reads every file in `/etc/ssl/certs`, and a node may check no domain for long.
+fn client(authorities: &[reqwest::Certificate]) -> Result<reqwest::Client, reqwest::Error> {
+    let mut builder =
+        reqwest::Client::builder().timeout(FETCH_TIMEOUT).redirect(reqwest::redirect::Policy::none()).https_only(true);
+    for authority in authorities {
+        builder = builder.add_root_certificate(authority.clone());
+    }
+    builder.build()
+}
+
+async fn run(node: NodeHandle, authorities: Vec<reqwest::Certificate>) {
     let mut events = node.events();
     let mut round = tokio::time::interval(ROUND);
+    let mut http = None;
     loop {
         tokio::select! {
             _ = round.tick() => {}
@@ -61,8 +69,19 @@ async fn run(node: NodeHandle, client: reqwest::Client) {
             },
         }
         let Ok(due) = node.read(|state| due(state, now())).await else { return };
+        if due.is_empty() {
+            continue;
+        }
+        if http.is_none() {
+            match client(&authorities) {
+                Ok(built) => http = Some(built),
+                // Tried again next round.
+                Err(error) => tracing::warn!(%error, "domain checks: no HTTPS client"),
+            }
+        }
+        let Some(client) = &http else { continue };
         for (business, domain) in due {
-            let check = check(&client, &business, &domain).await;
+            let check = check(client, &business, &domain).await;
             if node.command(Command::DomainChecked { business, check }).await.is_err() {
                 return;
             }
