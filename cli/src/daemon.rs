@@ -227,6 +227,7 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
         events,
     };
     let api = Api::new(node.clone(), settings).await?;
+    let stop = stop_signal().context("cannot listen for SIGTERM")?;
     dir.write_api_address(&ApiAddress { address: api_address, pid: std::process::id(), public_key })?;
 
     let info = node.info().await?;
@@ -234,7 +235,7 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
     println!("me2b daemon ready: peer {} listening on {} API http://{api_address}", info.peer_id, listen.join(","));
     info!(peer = %info.peer_id, api = %api_address, "ready");
 
-    let served = axum::serve(listener, api.router()).with_graceful_shutdown(stop_signal()).await;
+    let served = axum::serve(listener, api.router()).with_graceful_shutdown(stop).await;
     info!("stopping");
     node.shutdown().await;
     api.close();
@@ -244,25 +245,26 @@ async fn serve(dir: DataDir, config: Config, args: DaemonArgs) -> Result<()> {
     Ok(())
 }
 
-/// Resolves on SIGINT or SIGTERM.
-async fn stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// SIGTERM or SIGINT (Ctrl-C), listened for from the call on: made before the daemon says it
+/// is ready, so that a stop sent at once after the ready line is a graceful one too (not the
+/// signal's default, which ends the process with its API address left behind).
+#[cfg(unix)]
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
+    })
+}
+
+/// Ctrl-C.
+#[cfg(not(unix))]
+fn stop_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }

@@ -270,6 +270,20 @@ fn the_cli_reaches_its_daemon_directly_whatever_proxy_the_environment_names() {
 }
 
 #[test]
+fn a_stop_right_after_the_ready_line_is_graceful() {
+    // As a service manager may: SIGTERM as soon as the daemon says it is ready. A daemon that
+    // listened for it only later died of the signal, its API address left behind (a race it
+    // lost about one time in three).
+    let mut person = Node::init("person", "Ada", "127.0.0.77");
+    for attempt in 0..15 {
+        person.start_quiet(&[]);
+        let status = person.terminate();
+        assert!(status.success(), "attempt {attempt}: the daemon did not stop gracefully: {status:?}");
+        assert!(!person.dir.path().join("api.json").exists(), "attempt {attempt}: api.json left behind");
+    }
+}
+
+#[test]
 fn event_ids_continue_across_a_restart_and_resume_exactly() {
     let mut business = Node::init("business", "Stride", "127.0.0.67");
     business.start(&[]);
