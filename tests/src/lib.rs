@@ -146,26 +146,30 @@ impl Node {
     /// from `bootstrap`, and waits for its ready line. It logs at debug level, which a failing
     /// test shows.
     pub fn start(&mut self, bootstrap: &[String]) {
-        self.start_logging(bootstrap, "info,me2b=debug,me2b_node=debug,libp2p=warn");
+        self.start_logging(bootstrap, Some("info,me2b=debug,me2b_node=debug,libp2p=warn"));
     }
 
-    /// The same as [`Node::start`], logging at the daemon's default level, as a daemon in
-    /// service does: for a test that measures its CPU time or memory.
+    /// The same as [`Node::start`], logging at the daemon's default level (no `ME2B_LOG`), as
+    /// a daemon in service does: for a test that measures its CPU time or memory.
     pub fn start_quiet(&mut self, bootstrap: &[String]) {
-        self.start_logging(bootstrap, "info");
+        self.start_logging(bootstrap, None);
     }
 
-    fn start_logging(&mut self, bootstrap: &[String], log: &str) {
+    /// `log` is `ME2B_LOG`; `None` leaves the daemon's default.
+    fn start_logging(&mut self, bootstrap: &[String], log: Option<&str>) {
         let mut command = Command::new(binary());
         command
             .arg("--data-dir")
             .arg(self.dir.path())
             .args(["daemon", "--no-mdns", "--listen", &format!("/ip4/{}/tcp/0", self.ip)])
             .args(["--api", &format!("{}:0", self.ip)])
-            .env("ME2B_LOG", log)
+            .env_remove("ME2B_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
+        if let Some(log) = log {
+            command.env("ME2B_LOG", log);
+        }
         for peer in bootstrap {
             command.args(["--bootstrap", peer]);
         }
