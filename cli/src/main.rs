@@ -444,3 +444,14 @@ fn init(data_dir: Option<PathBuf>, args: InitArgs, json: bool) -> anyhow::Result
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every subcommand builds and passes clap's own checks.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}
