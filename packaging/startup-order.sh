@@ -13,7 +13,9 @@
 #
 # With --add, the functions already listed that the binary still defines are kept: run it on
 # a binary linked with the list to add what that run newly saw (a function whose run depends
-# on timing or on the input's length shows in one run and not in another).
+# on timing or on the input's length shows in one run and not in another). When start-up
+# comes to run less, run it once without --add (which also drops the few functions only perf
+# finds: on a binary linked with the list they fault no more), relink, and run it with --add.
 #
 # Needs valgrind (Debian's `valgrind`); perf (Debian's `linux-perf`) if there is one. Most
 # names hold while the code changes, but not those of generic functions instantiated by
@@ -35,8 +37,9 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 # Runs a daemon of the data directory $1 under the command that follows (callgrind, perf), at
-# the daemon's default log level, through its ready line, one read through the API, a few
-# seconds of idling (ticks, timers) and a graceful stop; $run names its files.
+# the daemon's default log level, through its ready line, its owner's reads through the API
+# (a few, as text and JSON: some code runs only at the second or third), a few seconds of
+# idling (ticks, timers) and a graceful stop; $run names its files.
 run_daemon() {
   local node=$1
   shift
@@ -49,7 +52,10 @@ run_daemon() {
     sleep 0.1
   done
   grep -q "me2b daemon ready" "$run.out" || { kill "$tool"; echo "$run: no ready line" >&2; exit 1; }
-  "$bin" --data-dir "$node" status >/dev/null
+  for read in status "status --json" id status "status --json"; do
+    # shellcheck disable=SC2086 # $read is the command and its flags
+    "$bin" --data-dir "$node" $read >/dev/null
+  done
   sleep 3
   # The daemon itself (perf runs it as its child; valgrind runs it in its own process).
   pkill -TERM -P "$tool" 2>/dev/null || kill -TERM "$tool"
