@@ -79,9 +79,9 @@ async fn run(node: NodeHandle, authorities: Vec<reqwest::Certificate>) {
                 Err(error) => tracing::warn!(%error, "domain checks: no HTTPS client"),
             }
         }
-        let Some(client) = &http else { continue };
+        let Some(http) = &http else { continue };
         for (business, domain) in due {
-            let check = check(client, &business, &domain).await;
+            let check = check(http, &business, &domain).await;
             if node.command(Command::DomainChecked { business, check }).await.is_err() {
                 return;
             }
